@@ -1,0 +1,240 @@
+"""What every task promises the model and the runner: a spec, seeded splits and a data module.
+
+A task is a frozen dataclass config (the only place its defaults live) registered in `TASKS`.
+It knows how to make its train/val/test tensors for a seed; everything else (model input and
+readout, loss, metrics, baseline, normalized score) is read from its `TaskSpec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from bench.registry import ConfigError, Registry, check
+
+TASKS: Registry[type["Task"]] = Registry("task")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to read a metric: its direction, its perfect value, and whether it is compared in log space."""
+
+    higher_is_better: bool
+    perfect: float
+    log_scale: bool = False
+
+
+METRICS: dict[str, MetricInfo] = {
+    "ce": MetricInfo(higher_is_better=False, perfect=0.0),  # mean cross-entropy (nats) over scored steps
+    "mse": MetricInfo(higher_is_better=False, perfect=0.0),  # mean squared error over scored steps
+    "accuracy": MetricInfo(higher_is_better=True, perfect=1.0),  # over the metric steps
+    "perplexity": MetricInfo(higher_is_better=False, perfect=1.0, log_scale=True),  # exp(ce)
+}
+
+
+def normalized_score(metric: str, value: float, baseline: float) -> float:
+    """1 at the perfect value, 0 at the memoryless baseline (log space for perplexity); may be < 0."""
+    info = METRICS[metric]
+    f = math.log if info.log_scale else (lambda v: v)
+    if value is None or not math.isfinite(value):
+        return float("nan")
+    return (f(value) - f(baseline)) / (f(info.perfect) - f(baseline))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the model and the training loop read from a task.
+
+    Inputs are batch-first: tokens `x` long [B, L] when `vocab_size` is set, otherwise real values
+    float [B, L, input_dim]. Targets `y` hold only the scored steps: long [B, S] class indices when
+    `num_classes` is set, otherwise float [B, S] (regression). `scored_steps` are the S positions of
+    the sequence whose outputs enter the loss; `metric_steps` (a sub-range) are the ones accuracy is
+    measured on.
+    """
+
+    seq_len: int
+    scored_steps: range
+    metric_steps: range
+    metrics: tuple[str, ...]
+    primary: str
+    baselines: dict[str, float]
+    version: int
+    vocab_size: int | None = None
+    input_dim: int | None = None
+    num_classes: int | None = None
+
+    def __post_init__(self):
+        assert (self.vocab_size is None) != (self.input_dim is None), "tokens or real channels, not both"
+        s, m = self.scored_steps, self.metric_steps
+        assert s.step == 1 and m.step == 1 and 0 <= s.start < s.stop <= self.seq_len
+        assert s.start <= m.start < m.stop <= s.stop, "metric steps must lie within the scored steps"
+        assert self.primary in self.metrics and all(k in METRICS for k in self.metrics)
+        assert set(self.baselines) == set(self.metrics)
+
+    @property
+    def input_kind(self) -> str:
+        return "tokens" if self.vocab_size is not None else "real"
+
+    @property
+    def output_kind(self) -> str:
+        return "classes" if self.num_classes is not None else "regression"
+
+    @property
+    def loss(self) -> str:
+        return "ce" if self.output_kind == "classes" else "mse"
+
+    @property
+    def output_dim(self) -> int:
+        return self.num_classes if self.num_classes is not None else 1
+
+    @property
+    def metric_slice(self) -> slice:
+        """The metric steps as a slice into the scored steps (the S axis of y and of the outputs)."""
+        off = self.scored_steps.start
+        return slice(self.metric_steps.start - off, self.metric_steps.stop - off)
+
+
+def split_seed(seed: int, split: str) -> int:
+    """Independent, stable generator seeds for the three splits of one data seed."""
+    return seed * 7919 + 104729 * (SPLITS.index(split) + 1)
+
+
+class Task:
+    """Base of every task config. Subclasses are frozen dataclasses registered in TASKS."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+
+    def spec(self) -> TaskSpec:
+        raise NotImplementedError
+
+    def make_split(self, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (x, y) tensors of one split, the same for the same seed on any machine."""
+        raise NotImplementedError
+
+    def datamodule(self, batch_size: int, seed: int) -> "TaskDataModule":
+        return TaskDataModule(self, batch_size=batch_size, seed=seed)
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None = None) -> "Task":
+        """Build from user parameters, refusing unknown names and values of the wrong type."""
+        params = dict(params or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in params:
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown parameter {key!r} for task {cls.name!r}; valid parameters: {', '.join(fields)}"
+                )
+        for key, value in params.items():
+            default = fields[key].default
+            if isinstance(default, bool) or isinstance(value, bool):
+                ok = isinstance(value, bool) and isinstance(default, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float))
+                params[key] = float(value) if ok else value
+            else:
+                ok = value is None or isinstance(value, type(default)) or default is None
+            check(ok, f"task {cls.name!r}: parameter {key} must be {type(default).__name__}, got {value!r}")
+        return cls(**params)
+
+
+def positive_int(task: str, name: str, value, minimum: int = 1) -> None:
+    check(
+        isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+        f"task {task!r}: {name} must be an integer >= {minimum}, got {value!r}",
+    )
+
+
+@dataclass(frozen=True)
+class SyntheticSizes:
+    """Split sizes shared by the generated tasks (samples per split)."""
+
+    train_size: int = 10_000
+    val_size: int = 1_000
+    test_size: int = 1_000
+
+    def check_sizes(self) -> None:
+        for split in SPLITS:
+            positive_int(self.name, f"{split}_size", getattr(self, f"{split}_size"))
+
+    def make_split(self, split: str, seed: int):
+        check(split in SPLITS, f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
+        gen = torch.Generator().manual_seed(split_seed(seed, split))
+        return self.generate(getattr(self, f"{split}_size"), gen)
+
+    def generate(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """n samples, generated in bulk with tensor ops (never per sample in Python)."""
+        raise NotImplementedError
+
+
+class _Batches(Dataset):
+    """A dataset whose items are whole batches: indexing with a tensor of indices is one gather."""
+
+    def __init__(self, *tensors: torch.Tensor):
+        self.tensors = tensors
+
+    def __len__(self):
+        return len(self.tensors[0])
+
+    def __getitem__(self, idx):
+        return tuple(t[idx] for t in self.tensors)
+
+
+class _BatchIndices(Sampler):
+    """Yields index tensors of one batch each; reshuffled each epoch from a seeded generator."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            self.epoch += 1
+        else:
+            order = torch.arange(self.n)
+        yield from order.split(self.batch_size)
+
+
+class TaskDataModule(L.LightningDataModule):
+    """Seeded, deterministic train/val/test splits of any task, served as whole-batch gathers."""
+
+    def __init__(self, task: Task, batch_size: int, seed: int):
+        super().__init__()
+        positive_int(task.name, "batch_size", batch_size)
+        self.task, self.batch_size, self.seed = task, batch_size, seed
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split not in self.splits:
+                self.splits[split] = self.task.make_split(split, self.seed)
+
+    def _loader(self, split: str) -> DataLoader:
+        self.setup()
+        x, y = self.splits[split]
+        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed)
+        return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
