@@ -145,7 +145,7 @@ class Task:
                 ok = isinstance(value, (int, float))
                 params[key] = float(value) if ok else value
             else:
-                ok = value is None or isinstance(value, type(default)) or default is None
+                ok = default is None or isinstance(value, type(default))  # None is no str, path or choice
             check(ok, f"task {cls.name!r}: parameter {key} must be {type(default).__name__}, got {value!r}")
         return cls(**params)
 

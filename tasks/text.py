@@ -2,7 +2,8 @@
 
 `corpus` is a named corpus (downloaded once into the cache dir, checked by SHA-256) or a local path:
 a folder holding train/valid/test text files (`train.txt`, `valid.txt`, `test.txt`, or the PTB names
-`ptb.train.txt` …), or a single text file split 90/5/5 by lines. Words are split on whitespace and
+`ptb.train.txt` …), or a single text file split 90/5/5 by lines. A named corpus is first looked for
+under `$RNNBENCH_DATA/<name>/` (e.g. a `tinyshakespeare/input.txt` already on disk). Words are split on whitespace and
 each line ends with `<eos>`; the `vocab_size - 1` most frequent train words are kept (ties broken
 alphabetically), every other word becomes `<unk>`.
 
@@ -57,6 +58,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNNBENCH_CACHE", Path.home() / ".cache" / "rnnbench"))
 
 
+def local_copy(name: str) -> Path | None:
+    """A named corpus already on disk under $RNNBENCH_DATA/<name>/ (a folder of splits, or input.txt)."""
+    root = os.environ.get("RNNBENCH_DATA")
+    folder = Path(root) / name if root else None
+    if folder is None or not folder.is_dir():
+        return None
+    single = folder / "input.txt"
+    return single if single.is_file() and not (folder / "train.txt").exists() else folder
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -96,7 +107,7 @@ def resolve_corpus(corpus: str) -> dict[str, list[str]]:
             corpus in CORPORA,
             f"unknown corpus {corpus!r}: not a file or folder; named corpora: {', '.join(CORPORA)}",
         )
-        path = download_corpus(corpus)
+        path = local_copy(corpus) or download_corpus(corpus)
         if (path / "all.txt").exists():
             path = path / "all.txt"
     if path.is_file():
