@@ -1,0 +1,173 @@
+"""The `rnnbench` command: run a suite, build the leaderboard, list what exists."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.registry import ConfigError
+
+EPILOG = """examples:
+  rnnbench list
+  rnnbench run --suite quick --dry-run
+  rnnbench run --suite quick --out results          # trains, then writes results/leaderboard/
+  rnnbench run --suite standard --shard 0/4         # one of four SLURM array jobs
+  rnnbench leaderboard --results results other_machine/results --out site
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rnnbench",
+        description="Benchmark the remedies for vanishing/exploding gradients in recurrent networks "
+        "(gradient clipping, learning-rate schedules, gated cells, non-saturating activations, "
+        "orthogonal/identity initialisation, skip connections) on long-range dependency tasks, "
+        "and publish the results as a leaderboard.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="train every run of a suite's grid (finished runs are skipped)",
+                         description="Train every run of a suite's grid in long-lived worker processes, write one "
+                         "result.json per run under OUT/runs/, then build the leaderboard in OUT/leaderboard/. "
+                         "Runs whose result is ok or diverged are skipped, so a killed sweep resumes.")
+    run.add_argument("--suite", default="quick", help="a shipped suite name (see `rnnbench list`) or a YAML file (default: quick)")
+    run.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
+    run.add_argument("--seeds", type=int, metavar="N", help="seeds per grid cell (default: the suite's)")
+    run.add_argument("--out", default="results", type=Path, help="result folder (default: results)")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="worker processes (default: one per CPU core, each with 1 intra-op thread; "
+                     "on GPUs one per device); 0 runs in this process")
+    run.add_argument("--devices", metavar="IDS",
+                     help="GPUs to use: a count (2) or ids (0,1,3); default: every visible GPU, else CPU; 'cpu' forces CPU")
+    run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
+    run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
+                     "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
+    run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
+    run.add_argument("--dry-run", action="store_true", help="print the grid and its size, train nothing")
+    run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    lb = sub.add_parser("leaderboard", help="build tables, plots and index.html from result folders",
+                        description="Read every results/runs/*/result.json (never W&B), merge folders (one record "
+                        "per run id) and write Markdown/CSV/LaTeX/HTML tables, plots and a self-contained index.html.")
+    lb.add_argument("--results", nargs="+", default=[Path("results")], type=Path, metavar="DIR",
+                    help="result folders to merge (default: results)")
+    lb.add_argument("--out", type=Path, help="output folder (default: RESULTS/leaderboard of the first folder)")
+    lb.add_argument("--threshold", type=float, default=0.9, help="normalized score that counts as solved (default: 0.9)")
+
+    sub.add_parser("list", help="list tasks (with parameters), remedy axes and levels, and suites")
+    return p
+
+
+def _resolve_devices(text: str | None) -> tuple[str, tuple[int, ...]]:
+    import torch
+
+    available = torch.cuda.device_count()
+    if text == "cpu" or (text is None and available == 0):
+        return "cpu", ()
+    if text is None:
+        return "gpu", tuple(range(available))
+    try:
+        ids = tuple(range(int(text))) if text.isdigit() else tuple(int(i) for i in text.split(","))
+    except ValueError:
+        raise ConfigError(f"bad --devices {text!r}; expected a count (2), ids (0,1,3) or 'cpu'") from None
+    if any(i >= available or i < 0 for i in ids) or not ids:
+        raise ConfigError(f"bad --devices {text!r}: {available} GPU(s) visible (ids 0..{available - 1})"
+                          if available else f"bad --devices {text!r}: no GPU is visible; use --devices cpu")
+    return "gpu", ids
+
+
+def cmd_run(args) -> int:
+    from bench.config import expand, load_suite
+    from bench.launch import LaunchOptions, parse_shard, run_grid, shard
+
+    suite = load_suite(args.suite)
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    runs = expand(suite, args.tasks, args.seeds)
+    if args.shard:
+        runs = shard(runs, *parse_shard(args.shard))
+    if args.dry_run:
+        for cfg in runs:
+            print(f"{cfg.run_id}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
+        combos = {c.combo for c in runs}
+        print(f"suite {suite.name}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
+              f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
+        return 0
+    accelerator, devices = _resolve_devices(args.devices)
+    workers = args.workers
+    if workers is None:
+        workers = len(devices) if devices else (os.cpu_count() or 1)
+    if workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    workers = min(workers, max(1, len(runs)))
+    opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
+                         devices=devices, wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet)
+    counts = run_grid(runs, opts)
+    print(f"done: {counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed, "
+          f"{counts['skipped']} skipped (already finished); results in {args.out}/runs/")
+    if args.wandb and os.environ.get("WANDB_MODE") == "offline":
+        print(f"W&B ran offline: upload with `wandb sync {args.out}/wandb/offline-run-*`")
+    if not args.no_leaderboard:
+        from leaderboard import build
+
+        paths = build([args.out], args.out / "leaderboard")
+        print(f"leaderboard: {paths.get('index', args.out / 'leaderboard')}")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from leaderboard import build
+
+    for folder in args.results:
+        if not folder.is_dir():
+            raise ConfigError(f"--results {folder}: no such folder")
+    out = args.out or args.results[0] / "leaderboard"
+    paths = build(args.results, out, threshold=args.threshold)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    import dataclasses
+
+    from bench.config import AXES, BASELINE_LEVELS, SUITES_DIR
+    from tasks import TASKS
+
+    print("tasks (parameters with defaults):")
+    for name, cls in TASKS.items():
+        params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls))
+        print(f"  {name:<16} {params}")
+    print("remedy axes (levels; * = the baseline level effects are measured against):")
+    for axis, levels in AXES.items():
+        shown = " ".join(f"{lv}*" if lv == BASELINE_LEVELS[axis] else lv for lv in levels)
+        print(f"  {axis:<12} {shown}")
+    print("suites:")
+    for path in sorted(SUITES_DIR.glob("*.yaml")):
+        first = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
+        print(f"  {path.stem:<10} {first}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        print(f"rnnbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted; finished runs are kept, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

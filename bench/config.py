@@ -1,0 +1,235 @@
+"""Run configs, suites and the remedy grid.
+
+A suite (YAML) names tasks with parameter lists, the remedy axes with their levels, seeds and a
+training budget. The grid is the union of the suite's sub-grids, each a cartesian product of axis
+levels; combinations that are no-ops (an activation level on a gated cell) collapse into one and
+combinations that do not apply (chrono on a vanilla RNN) are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.axes import AXES, BASELINE_LEVELS, GATED
+from bench.registry import ConfigError, check, choice
+from models import ModelConfig
+from tasks import TASKS
+
+SUITES_DIR = Path(__file__).parent / "suites"
+OPTIMIZERS = ("adam", "sgd")
+
+
+def _typed_fields(cls, params: dict[str, Any], what: str) -> dict[str, Any]:
+    """Check a dict of user values against a dataclass's fields: unknown keys and wrong types refused."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in (params or {}).items():
+        check(key in fields, f"unknown {what} setting {key!r}; valid settings: {', '.join(fields)}")
+        default = fields[key].default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, type(default))
+        check(ok, f"{what} setting {key} must be {type(default).__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how each run trains (the suite's training budget)."""
+
+    max_steps: int = 500
+    batch_size: int = 64
+    eval_every: int = 100  # validation interval in training steps
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    clip_value: float = 1.0  # threshold used by clip=norm and clip=value
+    warmup_steps: int = 50  # for lr=warmup_cosine
+    probe_batch: int = 32  # samples in the fixed gradient-flow probe batch
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "eval_every", "probe_batch"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 1, f"budget {name} must be an integer >= 1, got {value!r}")
+        check(self.warmup_steps >= 0, f"budget warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        for name in ("learning_rate", "clip_value"):
+            value = getattr(self, name)
+            check(value > 0, f"budget {name} must be > 0, got {value!r}")
+        choice("optimizer", self.optimizer, OPTIMIZERS)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run; its hash is the run id."""
+
+    task: str
+    task_params: dict
+    model: ModelConfig
+    clip: str = "none"
+    lr: str = "constant"
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+
+    def build_task(self):
+        return TASKS.get(self.task).from_params(self.task_params)
+
+    @property
+    def remedies(self) -> dict[str, str]:
+        m = self.model
+        return {"cell": m.cell, "activation": m.activation, "init": m.init, "clip": self.clip, "lr": self.lr, "skip": m.skip}
+
+    @property
+    def combo(self) -> str:
+        """The grid cell without task and seed: the leaderboard's row label."""
+        r = self.remedies
+        return f"{r['cell']}·{r['activation']}·{r['init']}·clip={r['clip']}·lr={r['lr']}·skip={r['skip']}"
+
+    @property
+    def task_label(self) -> str:
+        task = self.build_task()
+        defaults = {f.name for f in dataclasses.fields(task) if f.name.endswith("_size")}
+        shown = {k: v for k, v in task.params().items() if k not in defaults}
+        return f"{self.task}(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
+
+    def to_dict(self) -> dict[str, Any]:
+        task = self.build_task()
+        return {
+            "task": {"name": self.task, "params": task.params(), "version": task.version},
+            "model": dataclasses.asdict(self.model),
+            "clip": self.clip,
+            "lr": self.lr,
+            "seed": self.seed,
+            "budget": dataclasses.asdict(self.budget),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return cls(
+            task=d["task"]["name"],
+            task_params=d["task"]["params"],
+            model=ModelConfig(**d["model"]),
+            clip=d["clip"],
+            lr=d["lr"],
+            seed=d["seed"],
+            budget=Budget(**d["budget"]),
+        )
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Suite:
+    name: str
+    tasks: dict[str, dict[str, list]]  # task -> parameter -> values
+    grids: list[dict[str, list[str]]]  # sub-grids: axis -> levels (missing axes take the baseline level)
+    seeds: int = 1
+    model: dict = field(default_factory=dict)  # ModelConfig settings shared by every run
+    budget: Budget = field(default_factory=Budget)
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read a suite by name (bench/suites/NAME.yaml) or from a YAML file path."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        names = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+        choice("suite", name_or_path, names)
+        path = SUITES_DIR / f"{name_or_path}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"malformed suite YAML {path}{where}: {getattr(err, 'problem', err)}") from None
+    check(isinstance(raw, dict), f"suite {path} must be a mapping with keys name, tasks, axes, seeds, model, budget")
+    keys = ("name", "tasks", "axes", "seeds", "model", "budget")
+    for key in raw:
+        check(key in keys, f"unknown suite key {key!r} in {path}; valid keys: {', '.join(keys)}")
+    tasks = raw.get("tasks") or {}
+    check(isinstance(tasks, dict) and tasks, f"suite {path}: 'tasks' must map task names to parameter lists")
+    for task, params in tasks.items():
+        TASKS.get(task)
+        check(params is None or isinstance(params, dict), f"suite {path}: parameters of task {task!r} must be a mapping")
+        tasks[task] = {k: _as_list(v) for k, v in (params or {}).items()}
+    grids = raw.get("axes") or [{}]
+    grids = [grids] if isinstance(grids, dict) else grids
+    for grid in grids:
+        check(isinstance(grid, dict), f"suite {path}: each entry of 'axes' must map axis names to levels")
+        for axis, levels in grid.items():
+            choice("axis", axis, AXES)
+            for level in _as_list(levels):
+                choice(f"level of axis {axis!r}", level, AXES[axis])
+    seeds = raw.get("seeds", 1)
+    check(isinstance(seeds, int) and seeds >= 1, f"suite {path}: seeds must be an integer >= 1, got {seeds!r}")
+    model = _typed_fields(ModelConfig, raw.get("model") or {}, "model")
+    for axis in ("cell", "activation", "init", "skip"):
+        check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
+    budget = Budget(**_typed_fields(Budget, raw.get("budget") or {}, "budget"))
+    return Suite(
+        name=str(raw.get("name", path.stem)),
+        tasks=tasks,
+        grids=[{a: _as_list(v) for a, v in g.items()} for g in grids],
+        seeds=seeds,
+        model=model,
+        budget=budget,
+    )
+
+
+def remedy_combinations(grids: list[dict[str, list[str]]]) -> list[dict[str, str]]:
+    """The union of the sub-grids' products, no-ops collapsed, inapplicable ones left out, in order."""
+    seen: dict[tuple, dict[str, str]] = {}
+    for grid in grids:
+        levels = [grid.get(axis, [BASELINE_LEVELS[axis]]) for axis in AXES]
+        for combo in itertools.product(*levels):
+            r = dict(zip(AXES, combo))
+            if r["cell"] in GATED:
+                r["activation"] = "tanh"  # gated cells keep their own activations: one level
+            elif r["init"] == "chrono":
+                continue  # chrono sets gate biases: there are none in a vanilla RNN
+            seen.setdefault(tuple(r.values()), r)
+    return list(seen.values())
+
+
+def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None) -> list[RunConfig]:
+    """The suite's grid: task parameters × remedy combinations × seeds, each a validated RunConfig."""
+    chosen = suite.tasks
+    if tasks:
+        for t in tasks:
+            choice("task in this suite", t, suite.tasks)
+        chosen = {t: suite.tasks[t] for t in tasks}
+    n_seeds = seeds or suite.seeds
+    check(n_seeds >= 1, f"seeds must be >= 1, got {n_seeds}")
+    runs = []
+    combos = remedy_combinations(suite.grids)
+    for task, params in chosen.items():
+        for values in itertools.product(*params.values()):
+            task_params = dict(zip(params, values))
+            TASKS.get(task).from_params(task_params)  # validate once, early
+            for r in combos:
+                model = ModelConfig(
+                    **suite.model, cell=r["cell"], activation=r["activation"], init=r["init"], skip=r["skip"]
+                )
+                model.validate()
+                for seed in range(n_seeds):
+                    runs.append(RunConfig(task, task_params, model, r["clip"], r["lr"], seed, suite.budget))
+    return runs

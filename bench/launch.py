@@ -1,0 +1,205 @@
+"""Run a grid: long-lived worker processes (one run after another in each), resume, shards, progress."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import RunConfig
+from bench.registry import ConfigError, check
+from bench.store import ResultStore
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    out_dir: Path
+    suite: str = "custom"
+    workers: int = 1  # 0: run in this process (debugging)
+    accelerator: str = "cpu"
+    devices: tuple[int, ...] = ()  # GPU ids, one worker pinned to each
+    wandb_project: str | None = None
+    quiet: bool = False
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"bad --shard {text!r}; expected i/n with 0 <= i < n, e.g. 0/4") from None
+    check(n >= 1 and 0 <= i < n, f"bad --shard {text!r}; expected i/n with 0 <= i < n, e.g. 0/4")
+    return i, n
+
+
+def shard(runs: list[RunConfig], i: int, n: int) -> list[RunConfig]:
+    """Every n-th run of the grid starting at i: shards 0..n-1 cover the grid with no overlap and no gap."""
+    return runs[i::n]
+
+
+# ---------------------------------------------------------------- worker side
+_WORKER: dict = {}
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker whose sweep process died (even by SIGKILL) exits instead of running on as an orphan."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(3)
+        time.sleep(0.5)
+
+
+def init_worker(threads: int, gpu_queue, parent: int) -> None:
+    """Once per worker: one intra-op thread with flush-to-zero (denormals from vanishing gradients and
+    Adam's second moments are slow on CPUs, and the flag is per thread), or the worker's own GPU."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    if gpu_queue is not None:
+        _WORKER["gpu"] = gpu_queue.get()
+        torch.cuda.set_device(_WORKER["gpu"])
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
+    from bench.runner import execute
+
+    cfg = RunConfig.from_dict(cfg_dict)
+    devices = [_WORKER["gpu"]] if "gpu" in _WORKER else 1
+    return summarize(execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices))
+
+
+def summarize(record: dict) -> dict:
+    """What the sweep process needs of a finished run's record (for the progress line)."""
+    keys = ("run_id", "status", "normalized_score", "wall_seconds", "error", "task_label", "combo")
+    return {k: record[k] for k in keys} | {"wall_seconds": record["wall_seconds"] or 0.0}
+
+
+# ---------------------------------------------------------------- sweep side
+class Progress:
+    """runs done / total, current run, ETA: a live bar on a terminal, one plain line per run otherwise."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total, self.done, self.quiet, self.start = total, 0, quiet, time.monotonic()
+        self.counts = {"ok": 0, "diverged": 0, "failed": 0}
+        self.live = sys.stdout.isatty() and not os.environ.get("CI") and not quiet
+        self.bar = None
+        if self.live and total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+            self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            self.bar.start()
+            self.task = self.bar.add_task("runs", total=total)
+
+    def eta(self) -> str:
+        if not self.done:
+            return "?"
+        left = (time.monotonic() - self.start) / self.done * (self.total - self.done)
+        return f"{int(left // 60)}m{int(left % 60):02d}s"
+
+    def update(self, summary: dict) -> None:
+        self.done += 1
+        self.counts[summary["status"]] = self.counts.get(summary["status"], 0) + 1
+        score = summary.get("normalized_score")
+        line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}"
+                f" score={score:.3f}" if score is not None else
+                f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}")
+        line += f" ({summary['wall_seconds']:.1f}s, ETA {self.eta()})"
+        if summary["status"] == "failed" and summary.get("error"):
+            line += f"\n    error: {summary['error']}"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=summary["task_label"])
+            if summary["status"] != "ok":
+                self.bar.console.print(line)
+        elif not self.quiet:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
+    """Train every run whose result is not finished yet; returns counts by status (and `skipped`)."""
+    store = ResultStore(opts.out_dir)
+    store.clean()
+    todo = [r for r in runs if not store.finished(r.run_id)]
+    skipped = len(runs) - len(todo)
+    if not opts.quiet:
+        print(f"{len(runs)} runs in the grid, {skipped} already finished, {len(todo)} to train "
+              f"with {opts.workers or 'no'} worker process{'es' if opts.workers != 1 else ''}", flush=True)
+    progress = Progress(len(todo), opts.quiet)
+    try:
+        if opts.workers == 0:
+            import torch
+
+            torch.set_flush_denormal(True)
+            for cfg in todo:
+                progress.update(run_one(cfg.to_dict(), opts))
+        else:
+            _run_pool(todo, opts, progress, store)
+    finally:
+        progress.close()
+    return {**progress.counts, "skipped": skipped}
+
+
+def _make_pool(opts: LaunchOptions) -> ProcessPoolExecutor:
+    ctx = mp.get_context("spawn")
+    gpu_queue = None
+    if opts.devices:
+        gpu_queue = ctx.Queue()
+        for i in range(opts.workers):
+            gpu_queue.put(opts.devices[i % len(opts.devices)])
+    return ProcessPoolExecutor(opts.workers, mp_context=ctx, initializer=init_worker,
+                               initargs=(1, gpu_queue, os.getpid()))
+
+
+def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
+    queue = list(reversed(todo))
+    pool = _make_pool(opts)
+    running = {}
+    deaths: dict[str, int] = {}  # run id -> worker deaths while it was in flight
+    try:
+        while queue or running:
+            while queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
+                cfg = queue.pop()
+                running[pool.submit(run_one, cfg.to_dict(), opts)] = cfg
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                cfg = running.pop(future)
+                try:
+                    progress.update(future.result())
+                except BrokenProcessPool:
+                    broken = True
+                    running[future] = cfg  # handled with the other in-flight runs below
+                except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
+                    progress.update(_record_failure(cfg, opts, store, err))
+            if broken:  # a worker died (killed, out of memory): retry its runs in a fresh pool, twice at most
+                pool.shutdown(wait=False, cancel_futures=True)
+                for cfg in running.values():
+                    deaths[cfg.run_id] = deaths.get(cfg.run_id, 0) + 1
+                    if deaths[cfg.run_id] >= 2:
+                        progress.update(_record_failure(cfg, opts, store, RuntimeError("the worker process died twice")))
+                    else:
+                        queue.append(cfg)
+                running.clear()
+                pool = _make_pool(opts)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException) -> dict:
+    from bench.runner import new_record
+
+    record = new_record(cfg, opts.suite)
+    record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
+    store.write(record)
+    return summarize(record)

@@ -1,0 +1,144 @@
+"""The one LightningModule: wraps any sequence model for any task.
+
+Loss and metrics come from the task's spec, the optimizer and schedule from the `lr` remedy;
+gradient clipping is Lightning's own (after backward, before the optimizer step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+
+from bench.registry import Registry
+from tasks import TaskSpec
+
+LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
+
+
+def task_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Mean loss over the scored steps: cross-entropy for classes, MSE for regression."""
+    if spec.output_kind == "classes":
+        return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))  # (B*S, C), (B*S,)
+    return lambda out, y: F.mse_loss(out, y)
+
+
+def _metric_slice(spec: TaskSpec, out, y):
+    s = spec.metric_slice
+    return out[:, s].reshape(-1, out.shape[-1]), y[:, s].reshape(-1)  # (B*M, C), (B*M,)
+
+
+# metric name -> (torchmetrics factory, what it is fed from outputs (B, S, C|) and targets (B, S))
+METRIC_IMPLS: dict[str, tuple[Callable, Callable]] = {
+    "ce": (lambda spec: torchmetrics.MeanMetric(),
+           lambda spec, out, y: (F.cross_entropy(out.transpose(1, 2), y, reduction="none"),)),  # (B, S)
+    "perplexity": (lambda spec: torchmetrics.text.Perplexity(), lambda spec, out, y: (out, y)),
+    "accuracy": (lambda spec: torchmetrics.classification.MulticlassAccuracy(spec.num_classes, average="micro"),
+                 _metric_slice),
+    "mse": (lambda spec: torchmetrics.MeanSquaredError(), lambda spec, out, y: (out, y)),
+}
+
+
+class TaskMetrics(nn.Module):
+    """The task's metrics (and its loss) as torchmetrics objects, fed from outputs at the scored steps."""
+
+    def __init__(self, spec: TaskSpec):
+        super().__init__()
+        self.spec = spec
+        names = dict.fromkeys([*spec.metrics, spec.loss])
+        self.metrics = nn.ModuleDict({name: METRIC_IMPLS[name][0](spec) for name in names})
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        for name, metric in self.metrics.items():
+            metric.update(*METRIC_IMPLS[name][1](self.spec, out, y))
+
+    def compute(self) -> dict[str, float]:
+        """Every metric plus `loss` (the task loss), then reset for the next evaluation."""
+        values = {name: float(metric.compute()) for name, metric in self.metrics.items()}
+        for metric in self.metrics.values():
+            metric.reset()
+        return {**values, "loss": values[self.spec.loss]}
+
+
+class BenchModule(L.LightningModule):
+    """Trains `model` on a task: the model is an argument, so architecture and training logic stay apart."""
+
+    def __init__(self, model: nn.Module, spec: TaskSpec, lr: str, budget):
+        super().__init__()
+        self.model, self.spec, self.lr_schedule, self.budget = model, spec, lr, budget
+        self.loss_fn = task_loss(spec)
+        self.val_metrics = TaskMetrics(spec)
+        self.test_metrics = TaskMetrics(spec)
+        self.history: list[dict[str, float]] = []
+        self.test_results: dict[str, float] = {}
+
+    def forward(self, x):
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss_fn(self.model(x), y)
+        self.last_train_loss = loss.detach()
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.val_metrics.update(self.model(x), y)
+
+    def on_validation_epoch_end(self):
+        values = self.val_metrics.compute()
+        self.log("val_loss", values["loss"], prog_bar=False, logger=True)
+        for name, value in values.items():
+            if name != "loss":
+                self.log(f"val_{name}", value, logger=True)
+        self.history.append({"step": int(self.global_step), **{f"val_{k}": v for k, v in values.items()}})
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.test_metrics.update(self.model(x), y)
+
+    def on_test_epoch_end(self):
+        self.test_results = self.test_metrics.compute()
+
+    def configure_optimizers(self):
+        b = self.budget
+        if b.optimizer == "adam":
+            optimizer = torch.optim.Adam(self.parameters(), lr=b.learning_rate)
+        else:
+            optimizer = torch.optim.SGD(self.parameters(), lr=b.learning_rate, momentum=0.9)
+        return LR_SCHEDULES.get(self.lr_schedule)(optimizer, b)
+
+
+@LR_SCHEDULES.register("constant")
+def _constant(optimizer, budget):
+    return optimizer
+
+
+@LR_SCHEDULES.register("warmup_cosine")
+def _warmup_cosine(optimizer, budget):
+    warm, total = budget.warmup_steps, budget.max_steps
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@LR_SCHEDULES.register("plateau")
+def _plateau(optimizer, budget):
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
+    return {
+        "optimizer": optimizer,
+        # stepped after each validation, on the validation loss
+        "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss", "interval": "step",
+                         "frequency": budget.eval_every, "strict": False},
+    }

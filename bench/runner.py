@@ -1,0 +1,189 @@
+"""Run one RunConfig through one Lightning Trainer and write its result record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+import subprocess
+import time
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import lightning as L
+import torch
+
+import bench
+from bench.callbacks import Diverged, TrainingMonitor
+from bench.config import RunConfig
+from bench.module import BenchModule
+from bench.store import ResultStore
+from models import SequenceModel, gradient_flow
+from tasks import METRICS, normalized_score
+
+
+def quiet_lightning() -> None:
+    """Keep a sweep's log to the runner's own lines: no per-run banners or data-loader advice."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*val_check_interval.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(bench.__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torchmetrics
+
+    return {
+        "rnnbench": bench.__version__,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def device_name(accelerator: str) -> str:
+    if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(torch.cuda.current_device())})"
+    return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}, {platform.machine()})"
+
+
+def new_record(cfg: RunConfig, suite: str) -> dict:
+    return {
+        "run_id": cfg.run_id,
+        "suite": suite,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "task": cfg.task,
+        "task_label": cfg.task_label,
+        "remedies": cfg.remedies,
+        "combo": cfg.combo,
+        "status": "failed",
+        "error": None,
+        "diverged_at_step": None,
+        "metrics": {},
+        "normalized_score": None,
+        "best_step": None,
+        "steps_trained": 0,
+        "wall_seconds": None,
+        "history": [],
+        "grad": {"probe": {}},
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": None,
+    }
+
+
+def make_logger(cfg: RunConfig, out_dir: Path, project: str):
+    """Lightning's WandbLogger: online when the user is logged in, offline otherwise."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if "WANDB_MODE" not in os.environ and not os.environ.get("WANDB_API_KEY"):
+        netrc = Path.home() / ".netrc"
+        if not (netrc.exists() and "api.wandb.ai" in netrc.read_text()):
+            os.environ["WANDB_MODE"] = "offline"
+    (out_dir / "wandb").mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        project=project,
+        group=f"{cfg.task_label}|{cfg.combo}",
+        name=cfg.run_id,
+        id=cfg.run_id,
+        config=cfg.to_dict(),
+        save_dir=str(out_dir),
+        reinit=True,
+    )
+
+
+def execute(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    suite: str = "custom",
+    wandb_project: str | None = None,
+    accelerator: str = "cpu",
+    devices: int | list[int] = 1,
+    strategy: str = "auto",
+) -> dict:
+    """Train one run, evaluate the best checkpoint on test, and write result.json. Never raises for
+    a run's own failure: the record says `ok`, `diverged` (with the step) or `failed` (with the error)."""
+    quiet_lightning()
+    out_dir = Path(out_dir)
+    store = ResultStore(out_dir)
+    record = new_record(cfg, suite)
+    record["device"] = device_name(accelerator)
+    start = time.perf_counter()
+    monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
+    module = logger = None
+    try:
+        L.seed_everything(cfg.seed, verbose=False)
+        task = cfg.build_task()
+        spec = task.spec()
+        record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
+                      baseline=spec.baselines)
+        record["versions"]["task_version"] = task.version
+        data = task.datamodule(cfg.budget.batch_size, cfg.seed)
+        data.setup()
+        model = SequenceModel(spec, cfg.model)
+        module = BenchModule(model, spec, cfg.lr, cfg.budget)
+        px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
+        record["grad"]["probe"]["start"] = gradient_flow(model, px, py, module.loss_fn)
+        logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
+        trainer = L.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            max_steps=cfg.budget.max_steps,
+            max_epochs=-1,
+            val_check_interval=cfg.budget.eval_every,
+            check_val_every_n_epoch=None,
+            gradient_clip_val=None if cfg.clip == "none" else cfg.budget.clip_value,
+            gradient_clip_algorithm=None if cfg.clip == "none" else cfg.clip,
+            logger=logger,
+            callbacks=[monitor],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=str(out_dir / "runs" / cfg.run_id),
+        )
+        trainer.fit(module, datamodule=data)
+        if monitor.best_state is None:  # fewer steps than one evaluation interval
+            trainer.validate(module, datamodule=data, verbose=False)
+        module.model.load_state_dict(monitor.best_state)
+        trainer.test(module, datamodule=data, verbose=False)
+        metrics = {k: v for k, v in module.test_results.items() if k != "loss"}
+        record.update(
+            status="ok",
+            metrics=metrics,
+            best_step=monitor.best_step,
+            normalized_score=normalized_score(spec.primary, metrics[spec.primary], spec.baselines[spec.primary]),
+        )
+        record["grad"]["probe"]["end"] = gradient_flow(module.model, px, py, module.loss_fn)
+    except Diverged as err:
+        record.update(status="diverged", error=str(err), diverged_at_step=err.step)
+    except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the sweep goes on
+        record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
+    finally:
+        if logger:
+            logger.experiment.finish()
+    record["steps_trained"] = monitor.steps
+    record["history"] = module.history if module is not None else []
+    record["grad"].update({k: v for k, v in monitor.stats().items() if k != "steps"})
+    record["wall_seconds"] = round(time.perf_counter() - start, 3)
+    store.write(record)
+    return record

@@ -1,0 +1,87 @@
+"""Read the result store into one pandas DataFrame: one row per run, nested fields flattened.
+
+The store is `<results_dir>/runs/<run_id>/result.json`, one file per run (bench/store.py). Nested
+dicts become dotted columns (`config.task.params.seq_len`, `remedies.cell`, `metrics.mse`,
+`versions.torch`); lists (`history`, `grad.probe.start.norms`) stay as Python lists in their cell.
+Two derived columns are added: `seed` (from the config) and `value`, the primary metric's test value.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from bench.store import STATUSES
+
+# without these a record cannot be placed in any table; such a file is skipped with a warning
+REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        elif not isinstance(value, dict):  # an empty dict ({} metrics of a failed run) adds no column
+            flat[name] = value
+    return flat
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The record in `path`, or None (with a warning naming the file) when it cannot be used."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        warnings.warn(f"skipping unreadable result file {path}: {err}", stacklevel=3)
+        return None
+    if not isinstance(record, dict):
+        warnings.warn(f"skipping result file {path}: not a JSON object", stacklevel=3)
+        return None
+    missing = [k for k in REQUIRED if record.get(k) is None]
+    if missing:
+        warnings.warn(f"skipping result file {path}: missing {', '.join(missing)}", stacklevel=3)
+        return None
+    if record["status"] not in STATUSES:
+        warnings.warn(f"skipping result file {path}: unknown status {record['status']!r}", stacklevel=3)
+        return None
+    return record
+
+
+def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
+    """One row per run_id over every `<dir>/runs/*/result.json`.
+
+    A run found in several dirs (or twice) keeps the record with the newest `created`. A malformed
+    or truncated file is skipped with a warning that names it. Columns: see the module docstring.
+    """
+    if isinstance(dirs, (str, Path)):
+        dirs = [dirs]
+    rows = []
+    for d in dirs:
+        for path in sorted(Path(d).glob("runs/*/result.json")):
+            record = _read(path)
+            if record is None:
+                continue
+            row = _flatten(record)
+            row["source"] = str(path)
+            row["seed"] = (record.get("config") or {}).get("seed")
+            metrics = record.get("metrics") or {}
+            value = metrics.get(record.get("primary_metric"))
+            row["value"] = float(value) if value is not None else float("nan")
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    for col in ("primary_metric", "higher_is_better"):  # absent when every run failed before its task was built
+        if col not in df:
+            df[col] = None
+    for col in ("normalized_score", "best_step", "steps_trained", "wall_seconds", "value"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df else float("nan")
+    df["created"] = pd.to_datetime(df.get("created"), utc=True, errors="coerce", format="ISO8601")
+    df = df.sort_values("created", kind="stable", na_position="first")
+    df = df.drop_duplicates("run_id", keep="last")
+    return df.sort_values(["task_label", "combo", "seed", "run_id"], kind="stable").reset_index(drop=True)

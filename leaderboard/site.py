@@ -1,0 +1,235 @@
+"""Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
+
+    out_dir/leaderboard.md             findings, overall and per-task tables, ready for a README
+    out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, frontier
+    out_dir/tables/tasks.csv           every task's rows in one file
+    out_dir/plots/*.png                heatmap, gradient_flow, curves-<slug>
+    out_dir/index.html                 everything above, no network: inline CSS/JS, PNGs as data URIs
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from leaderboard.collect import load_results
+from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
+from leaderboard.tables import (
+    findings,
+    frontier,
+    interactions,
+    md_escape,
+    overall_table,
+    remedy_effects,
+    render,
+    task_table,
+)
+
+FORMATS = ("md", "csv", "tex", "html")
+
+
+@dataclass
+class Section:
+    key: str  # file stem and HTML id
+    title: str
+    note: str
+    table: pd.DataFrame
+    plot: str | None = None  # key of a plot shown under the table
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "task"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}-{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+def _provenance(df: pd.DataFrame) -> dict[str, str]:
+    """What produced these results, read from the records themselves."""
+    def values(col: str) -> str:
+        return ", ".join(sorted(map(str, df[col].dropna().unique()))) if col in df else "unknown"
+
+    created = df["created"].dropna()
+    span = f"{created.min():%Y-%m-%d %H:%M} – {created.max():%Y-%m-%d %H:%M} UTC" if len(created) else "unknown"
+    versions = " · ".join(f"{c.removeprefix('versions.')} {values(c)}" for c in df.columns if c.startswith("versions."))
+    counts = df["status"].value_counts()
+    return {
+        "suite": values("suite"),
+        "runs": f"{len(df)} ({', '.join(f'{counts.get(s, 0)} {s}' for s in ('ok', 'diverged', 'failed'))})",
+        "run dates": span,
+        "built": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "versions": versions or "unknown",
+        "git commit": values("git_commit"),
+        "device": values("device"),
+    }
+
+
+def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, pd.DataFrame]:
+    tasks, overall = task_table(df), overall_table(df)
+    sections = [Section("overall", "Overall", "Per combo: the mean over tasks of its mean normalized score (1 perfect, "
+                        "0 memoryless baseline; tasks where it had no ok run are left out and counted in 'tasks "
+                        "scored'), its mean rank over tasks, and its diverged/failed runs out of all runs.", overall)]
+    taken: set[str] = set()
+    for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
+        metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
+        direction = "" if higher.empty else (", higher is better" if higher.iloc[0] else ", lower is better")
+        note = (f"Test {metric.iloc[0] if len(metric) else 'metric'} of the best checkpoint{direction}: mean ± sample "
+                "std (ddof=1) over ok seeds. Score: mean normalized score. Diverged and failed runs are counted "
+                "out of all seeds and left out of the means; combos without an ok run rank last.")
+        slug = _slug(label, taken)
+        sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}"))
+    sections.append(Section("effects", "Remedy effects", "Mean change in normalized score when an axis moves from "
+                            "its baseline level to this level with everything else equal (same task, same other "
+                            "levels; seed-mean scores). Unscored pairs: one side had no ok run.", remedy_effects(df)))
+    sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
+                            "of level A (vs its baseline) changes when level B replaces B's baseline.", interactions(df)))
+    front = frontier(df, threshold)
+    if len(front.columns) > 1:
+        sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
+                                f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
+    return sections, tasks, overall
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
+th{cursor:pointer;background:#f4f4f4;user-select:none}
+th[aria-sort=ascending]::after{content:" ▲"} th[aria-sort=descending]::after{content:" ▼"}
+caption{text-align:left;font-weight:600} dt{font-weight:600;float:left;clear:left;width:8rem}
+dd{margin-left:8.5rem} img{max-width:100%} .note{color:#555;font-size:.9rem}
+"""
+
+# Sort on header click with numeric keys (data-sort-value) where both cells have one; missing values
+# last. Test hook: a URL ending in #sort=<tableId>:<columnIndex> clicks that header after loading.
+JS = """
+(function () {
+  function key(cell) {
+    var v = cell.getAttribute('data-sort-value');
+    return v === null ? cell.textContent : v;
+  }
+  function numeric(v) { return v.trim() !== '' && isFinite(Number(v)); }
+  function sortBy(th) {
+    var body = th.closest('table').tBodies[0];
+    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var ascending = th.getAttribute('aria-sort') !== 'ascending';
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (r1, r2) {
+      var a = key(r1.cells[index]), b = key(r2.cells[index]);
+      if (a === '' || b === '') return (a === '') - (b === '');
+      var c = numeric(a) && numeric(b) ? Number(a) - Number(b) : a.localeCompare(b);
+      return ascending ? c : -c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    Array.prototype.forEach.call(th.parentNode.children, function (h) { h.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+  }
+  document.querySelectorAll('table.sortable thead th').forEach(function (th) {
+    th.addEventListener('click', function () { sortBy(th); });
+  });
+  var m = /^#sort=([^:]+):(\\d+)$/.exec(location.hash);
+  var table = m && document.getElementById(decodeURIComponent(m[1]));
+  var th = table && table.tHead.rows[0].cells[Number(m[2])];
+  if (th) th.click();
+})();
+"""
+
+
+def _markdown(prov: dict[str, str], found: list[str], sections: list[Section]) -> str:
+    lines = ["# rnnbench leaderboard", ""]
+    lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()]
+    lines += ["", "## Findings", ""] + [f"- {md_escape(s)}" for s in found]
+    for s in sections:
+        if s.key == "overall" or s.key.startswith("task-"):
+            level = "##" if s.key == "overall" else "###"
+            if s.key.startswith("task-") and "## Tasks" not in lines:
+                lines += ["", "## Tasks"]
+            lines += ["", f"{level} {md_escape(s.title)}", "", md_escape(s.note), "", render(s.table, "md")]
+    lines += ["", "Remedy effects, interactions and the length frontier: see `tables/` and `index.html`.", ""]
+    return "\n".join(lines)
+
+
+def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
+    esc = html.escape
+
+    def image(key: str, alt: str) -> str:
+        data = base64.b64encode(plots[key]).decode("ascii")
+        return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             # nothing may be fetched: the page carries its own styles, script and images
+             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+             "<title>rnnbench leaderboard</title>", f"<style>{CSS}</style></head><body>",
+             "<header><h1>rnnbench leaderboard</h1><dl>"]
+    parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
+    parts += ["</dl><p class=\"note\">Click a column header to sort.</p></header>",
+              '<section id="findings"><h2>Findings</h2><ul>']
+    parts += [f"<li>{esc(s)}</li>" for s in found]
+    parts.append("</ul></section>")
+    for s in sections:
+        if s.key.startswith("task-") and '<h2 id="tasks">Tasks</h2>' not in parts:
+            parts.append('<h2 id="tasks">Tasks</h2>')
+        heading = "h3" if s.key.startswith("task-") else "h2"
+        table = render(s.table, "html", table_id=s.key) if len(s.table) else '<p class="note">(no rows)</p>'
+        parts += [f"<section><{heading}>{esc(s.title)}</{heading}>", f'<p class="note">{esc(s.note)}</p>', table]
+        if s.plot:
+            parts.append(image(s.plot, f"learning curves, {s.title}"))
+        parts.append("</section>")
+    parts += ["<section><h2>Score heat map</h2>", image("heatmap", "normalized score per combo and task"),
+              "</section><section><h2>Gradient flow</h2>",
+              '<p class="note">log10 of the gradient norm reaching each hidden state, at initialisation '
+              "(dashed) and at the best checkpoint (solid); zero norms (underflow) are left out.</p>",
+              image("gradient_flow", "gradient norm against time step"), "</section>",
+              f"<script>{JS}</script></body></html>"]
+    return "\n".join(parts)
+
+
+def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, threshold: float = 0.9) -> dict[str, Path]:
+    """Read every result.json under results_dirs and write the leaderboard into out_dir.
+
+    Returns {path relative to out_dir: absolute path} of every file written."""
+    df = load_results(results_dirs)
+    if df.empty:
+        raise ValueError(f"no result records found under {results_dirs} (expected <dir>/runs/<run_id>/result.json)")
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+
+    def write(rel: str, content: str | bytes) -> None:
+        path = out / rel
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+        written[rel] = path
+
+    sections, tasks, overall = _sections(df, threshold)
+    for s in sections:
+        for fmt in FORMATS:
+            write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key))
+    write("tables/tasks.csv", render(tasks, "csv"))
+
+    plots = {"heatmap": _png(heatmap(df)), "gradient_flow": _png(gradient_flow_plot(df))}
+    plots.update({s.plot: _png(learning_curves(df, s.title)) for s in sections if s.plot})
+    for key, png in plots.items():
+        write(f"plots/{key}.png", png)
+
+    prov, found = _provenance(df), findings(tasks, overall, threshold)
+    write("leaderboard.md", _markdown(prov, found, sections))
+    write("index.html", _html(prov, found, sections, plots))
+    return written

@@ -1,0 +1,365 @@
+"""Aggregate runs into leaderboard tables (pandas) and render them as md / csv / tex / html.
+
+Conventions, in one place:
+- Means and spreads are over seeds of `ok` runs only; `diverged` and `failed` runs are counted per
+  row ("1/3 diverged") and never averaged in. The spread is the sample standard deviation
+  (ddof=1, pandas' default), so it is blank for a single ok seed.
+- A combo's rank on a task is by mean normalized score (1 = best, ties share the best rank);
+  combos with no ok run on that task share the last rank.
+- Remedy effects compare matched cells: the same task_label and the same levels on every other
+  axis, each cell being the seed-mean normalized score of ok runs.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from bench.axes import AXES, BASELINE_LEVELS
+from bench.store import STATUSES
+
+LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
+AT_BASELINE = 0.1  # a mean score at or below this counts as "sits at the memoryless baseline"
+
+
+def task_order(labels) -> list[str]:
+    """Distinct task labels in natural order: copy(delay=50) before copy(delay=100)."""
+    def key(label: str):  # re.split with a group alternates text and digits, so types line up
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+
+    return sorted(set(labels), key=key)
+
+
+def _ok_score(df: pd.DataFrame) -> pd.Series:
+    """The normalized score of ok runs; NaN for diverged and failed runs."""
+    return df["normalized_score"].where(df["status"] == "ok")
+
+
+def task_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task_label, combo): primary metric mean/std and mean score over ok seeds,
+    mean steps to the best checkpoint, run counts by status, and the rank within the task."""
+    keys = ["task_label", "combo"]
+    ok = df[df["status"] == "ok"]
+    stats = ok.groupby(keys).agg(
+        mean=("value", "mean"),
+        std=("value", "std"),  # ddof=1
+        score=("normalized_score", "mean"),
+        steps_to_best=("best_step", "mean"),
+    )
+    counts = pd.crosstab([df["task_label"], df["combo"]], df["status"]).reindex(columns=list(STATUSES), fill_value=0)
+    counts = counts.rename(columns=lambda s: f"n_{s}").assign(n_runs=lambda c: c.sum(axis=1))
+    # the task's metric and direction, from any run that got far enough to record them
+    info = df.groupby("task_label").agg(metric=("primary_metric", "first"), higher_is_better=("higher_is_better", "first"))
+    table = counts.join(stats).reset_index().join(info, on="task_label")
+    table["rank"] = table.groupby("task_label")["score"].rank(ascending=False, method="min", na_option="bottom")
+    position = {label: i for i, label in enumerate(task_order(table["task_label"]))}
+    table = table.sort_values(["task_label", "rank", "combo"], kind="stable", ignore_index=True,
+                              key=lambda c: c.map(position) if c.name == "task_label" else c)
+    columns = ["task_label", "combo", "metric", "higher_is_better", "mean", "std", "score", "steps_to_best",
+               "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
+    return table[columns]
+
+
+def overall_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per combo: mean over tasks of its mean score (tasks with no ok run left out, and
+    counted in `tasks_scored`), mean rank over every task it ran on, and total run counts."""
+    per_task = task_table(df)
+    table = per_task.groupby("combo").agg(
+        mean_score=("score", "mean"),
+        mean_rank=("rank", "mean"),
+        tasks_scored=("score", "count"),
+        n_tasks=("task_label", "nunique"),
+        n_runs=("n_runs", "sum"),
+        n_diverged=("n_diverged", "sum"),
+        n_failed=("n_failed", "sum"),
+    )
+    table = table.reset_index().sort_values(["mean_score", "mean_rank", "combo"], ascending=[False, True, True],
+                                            na_position="last", kind="stable", ignore_index=True)
+    return table
+
+
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean ok score per (task_label, remedy levels); NaN where no seed ran ok.
+
+    An axis a record leaves null (say, activation on a gated cell) takes the baseline level."""
+    levels = {a: df.get(f"remedies.{a}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[a]) for a in AXES}
+    frame = pd.DataFrame({"task_label": df["task_label"], **levels, "score": _ok_score(df)})
+    return frame.groupby(["task_label", *AXES], dropna=False)["score"].mean().reset_index()
+
+
+def _pairs(cells: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
+    """Cells at `level` matched to the baseline level of `axis`, all else equal; `delta` = difference."""
+    others = ["task_label"] + [a for a in AXES if a != axis]
+    hi = cells[cells[axis] == level].drop(columns=axis)
+    lo = cells[cells[axis] == BASELINE_LEVELS[axis]].drop(columns=axis)
+    matched = hi.merge(lo, on=others, suffixes=("", "_base"))
+    return matched[others].assign(delta=matched["score"] - matched["score_base"])
+
+
+def _levels(cells: pd.DataFrame, axis: str) -> list[str]:
+    return sorted(set(cells[axis]) - {BASELINE_LEVELS[axis]})
+
+
+def remedy_effects(df: pd.DataFrame) -> pd.DataFrame:
+    """Per axis and non-baseline level: mean change in normalized score vs the axis's baseline level
+    over matched pairs; `n_pairs` scored pairs, `n_unscored` pairs where a side had no ok run."""
+    cells = _cells(df)
+    rows = []
+    for axis in AXES:
+        for level in _levels(cells, axis):
+            delta = _pairs(cells, axis, level)["delta"]
+            rows.append({"axis": axis, "level": level, "baseline": BASELINE_LEVELS[axis], "effect": delta.mean(),
+                         "n_pairs": int(delta.count()), "n_unscored": int(delta.isna().sum())})
+    return pd.DataFrame(rows, columns=["axis", "level", "baseline", "effect", "n_pairs", "n_unscored"])
+
+
+def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The strongest 2x2 interactions: for levels a (axis A) and b (axis B), the mean over matched
+    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels."""
+    cells = _cells(df)
+    rows = []
+    for axis_a, axis_b in itertools.combinations(AXES, 2):
+        for level_a in _levels(cells, axis_a):
+            pairs = _pairs(cells, axis_a, level_a)  # effect of level_a, at every level of axis_b
+            keys = ["task_label"] + [a for a in AXES if a not in (axis_a, axis_b)]
+            at_base = pairs[pairs[axis_b] == BASELINE_LEVELS[axis_b]].drop(columns=axis_b)
+            for level_b in _levels(cells, axis_b):
+                at_b = pairs[pairs[axis_b] == level_b].drop(columns=axis_b)
+                m = at_b.merge(at_base, on=keys, suffixes=("", "_base"))
+                contrast = (m["delta"] - m["delta_base"]).dropna()
+                if len(contrast):
+                    rows.append({"axis_a": axis_a, "level_a": level_a, "axis_b": axis_b, "level_b": level_b,
+                                 "interaction": contrast.mean(), "n": len(contrast)})
+    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "n"])
+    order = table["interaction"].abs().sort_values(ascending=False, kind="stable").index
+    return table.loc[order].head(top).reset_index(drop=True)
+
+
+def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
+    tested = "/".join(_num(v) for v in lengths)
+    label, n = re.subn(rf"\b{param}=[^,)]*", f"{param}={tested}", task_label)
+    return label if n else f"{task}({param}={tested})"
+
+
+def frontier(df: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
+    """Where a task sweeps a length parameter (seq_len, delay, bptt) with its other parameters
+    fixed: per combo, the longest tested value whose mean ok score is >= threshold (NaN: none).
+    One column per swept family, named by its task label with the tested values."""
+    params = [c for c in df.columns if c.startswith("config.task.params.")]
+    columns: dict[str, pd.Series] = {}
+    scored = df.assign(_score=_ok_score(df))
+    for task, runs in scored.groupby("task", sort=True):
+        for param in LENGTH_PARAMS:
+            col = f"config.task.params.{param}"
+            if col not in runs or runs[col].nunique() < 2:
+                continue
+            others = [c for c in params if c != col and runs[c].notna().any()]
+            families = runs.groupby(others, dropna=False, sort=True) if others else [(None, runs)]
+            for _, fam in families:
+                lengths = sorted(fam[col].dropna().unique())
+                if len(lengths) < 2:
+                    continue
+                means = fam.groupby(["combo", col])["_score"].mean().reset_index()
+                solved = means[means["_score"] >= threshold].groupby("combo")[col].max()
+                label = _family_label(fam["task_label"].iloc[0], task, param, lengths)
+                columns[label] = solved.reindex(sorted(fam["combo"].unique())).astype(float)
+    if not columns:
+        return pd.DataFrame(columns=["combo"])
+    return pd.DataFrame(columns).rename_axis("combo").reset_index()
+
+
+def _names(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float = 0.9) -> list[str]:
+    """Plain sentences with numbers, read off the task and overall tables."""
+    out = []
+    scored = overall_tbl.dropna(subset=["mean_score"])
+    if len(scored):
+        best = scored.iloc[0]
+        out.append(f"Best overall: {best.combo}, mean score {_num(best.mean_score)} over "
+                   f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}.")
+    for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
+        solved = t[t["score"] >= threshold]
+        at_base = t[t["score"] <= AT_BASELINE]
+        unscored = t[t["n_ok"] == 0]
+        if len(solved):
+            verb = "solves" if len(solved) == 1 else "solve"
+            s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
+                 + _names([f"{r.combo} ({_num(r.score)})" for r in solved.itertuples()]) + ".")
+        else:
+            top = t.dropna(subset=["score"])
+            best = f"; the best is {top.iloc[0].combo} at {_num(top.iloc[0].score)}" if len(top) else ""
+            s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
+        if len(at_base):
+            verb = "combo sits" if len(at_base) == 1 else "combos sit"
+            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
+                  + _names([f"{r.combo} ({_num(r.score)})" for r in at_base.itertuples()]) + ".")
+        if len(unscored):
+            s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
+                  + _names([f"{r.combo} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
+                            for r in unscored.itertuples()]) + ".")
+        out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def _num(x) -> str:
+    """Three significant figures; whole numbers of 1000 and more in full; NaN as an em dash."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    x = float(x)
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _signed(x) -> str:
+    return _num(x) if pd.isna(x) or x <= 0 else "+" + _num(x)
+
+
+def _arrow(higher_is_better) -> str:
+    return "" if pd.isna(higher_is_better) else (" ↑" if higher_is_better else " ↓")
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a table column is shown: header, cell text, sort key and which value is best."""
+
+    header: str | Callable[[pd.DataFrame], str]
+    text: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: numbers via _num
+    key: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: the raw column
+    best: str | None = None  # "max", "min", or "direction" (the table's higher_is_better)
+
+
+def _fraction(header: str, total: str) -> Column:
+    """A count shown as "k/n" of the `total` column, sorted by the fraction k/n."""
+    return Column(
+        header=header,
+        text=lambda t, c: t[c].astype(int).astype(str) + "/" + t[total].astype(int).astype(str),
+        key=lambda t, c: t[c] / t[total],
+    )
+
+
+def _mean_header(t: pd.DataFrame) -> str:
+    metrics, directions = t["metric"].dropna().unique(), t["higher_is_better"].dropna().unique()
+    if len(metrics) == 1 and len(directions) <= 1:
+        return f"{metrics[0]}{_arrow(directions[0] if len(directions) else np.nan)} (mean ± std)"
+    return "primary metric (mean ± std)"
+
+
+def _mean_text(t: pd.DataFrame, c: str) -> pd.Series:
+    return pd.Series([_num(m) if pd.isna(s) else f"{_num(m)} ± {_num(s)}" for m, s in zip(t["mean"], t["std"])],
+                     index=t.index)
+
+
+COLUMNS: dict[str, Column] = {
+    "task_label": Column("task"),
+    "combo": Column("combo"),
+    "mean": Column(_mean_header, text=_mean_text, best="direction"),
+    "score": Column("score ↑", best="max"),
+    "steps_to_best": Column("steps to best"),
+    "n_diverged": _fraction("diverged", "n_runs"),
+    "n_failed": _fraction("failed", "n_runs"),
+    "rank": Column("rank"),
+    "mean_score": Column("mean score ↑", best="max"),
+    "mean_rank": Column("mean rank ↓", best="min"),
+    "tasks_scored": _fraction("tasks scored", "n_tasks"),
+    "baseline": Column("vs"),
+    "effect": Column("mean Δ score", text=lambda t, c: t[c].map(_signed)),
+    "n_pairs": Column("pairs"),
+    "n_unscored": Column("unscored pairs"),
+    "axis_a": Column("axis A"),
+    "level_a": Column("level A"),
+    "axis_b": Column("axis B"),
+    "level_b": Column("level B"),
+    "interaction": Column("interaction (Δ of Δ score)", text=lambda t, c: t[c].map(_signed)),
+    "n": Column("quadruples"),
+}
+HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks"}  # shown inside other columns
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+        ">": r"\textgreater{}", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$",
+        "≥": r"$\geq$", "≤": r"$\leq$", "—": "---"}
+_MD = {"\\": "\\\\", "|": "\\|", "*": "\\*", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def md_escape(text: str) -> str:
+    return "".join(_MD.get(ch, ch) for ch in str(text))
+
+
+def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Headers, cell texts, sort keys and a best-value mask of the shown columns."""
+    shown = [c for c in table.columns if c not in HIDDEN]
+    headers, texts, keys, bold = [], {}, {}, {}
+    for c in shown:
+        col = COLUMNS.get(c, Column(c))
+        headers.append(col.header(table) if callable(col.header) else col.header)
+        raw = table[c]
+        numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+        texts[c] = col.text(table, c) if col.text else (raw.map(_num) if numeric else raw.astype(str))
+        keys[c] = col.key(table, c) if col.key else raw
+        best = col.best
+        if best == "direction":
+            directions = table["higher_is_better"].dropna().unique()
+            best = ("max" if directions[0] else "min") if len(directions) == 1 else None
+        target = raw.max() if best == "max" else raw.min() if best == "min" else np.nan
+        bold[c] = raw.eq(target) & raw.notna() if pd.notna(target) else pd.Series(False, index=table.index)
+    return headers, pd.DataFrame(texts, index=table.index), pd.DataFrame(keys, index=table.index), pd.DataFrame(bold, index=table.index)
+
+
+def _sort_value(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(int(v))
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return "" if np.isnan(v) else repr(float(v))
+    return str(v)
+
+
+def _html_table(headers, texts, keys, bold, table_id: str | None, caption: str | None) -> str:
+    esc = html.escape
+    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
+    rows = []
+    for i in texts.index:
+        cells = []
+        for c in texts.columns:
+            text = esc(texts.at[i, c])
+            text = f"<strong>{text}</strong>" if bold.at[i, c] else text
+            cells.append(f'<td data-sort-value="{esc(_sort_value(keys.at[i, c]))}">{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    ident = f' id="{esc(table_id)}"' if table_id else ""
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return (f'<table class="sortable"{ident}>{cap}<thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + "\n</tbody></table>\n")
+
+
+def render(table: pd.DataFrame, fmt: str, table_id: str | None = None, caption: str | None = None) -> str:
+    """The table as `md` (GitHub Markdown), `csv` (raw numbers, every column), `tex` (booktabs
+    tabular) or `html` (a sortable <table> with data-sort-value on every cell). In md/tex/html the
+    best value of the score, mean-rank and primary-metric columns is bold; every cell is escaped."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    headers, texts, keys, bold = _present(table)
+    if fmt == "html":
+        return _html_table(headers, texts, keys, bold, table_id, caption)
+    escape, strong = {"md": (md_escape, "**{}**"), "tex": (latex_escape, r"\textbf{{{}}}")}[fmt]
+    body = texts.map(escape)
+    body = body.mask(bold, body.map(strong.format))
+    body.columns = [escape(h) for h in headers]
+    if fmt == "md":
+        return body.to_markdown(index=False, disable_numparse=True) + "\n"
+    return body.to_latex(index=False, escape=False, column_format="l" * len(headers))

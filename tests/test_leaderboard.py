@@ -1,0 +1,371 @@
+"""The leaderboard against hand-made result.json files whose aggregates are computed here by hand.
+
+Spreads are the sample standard deviation (ddof=1), as the leaderboard documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+import statistics
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leaderboard import build, load_results
+from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
+from leaderboard.tables import (
+    BASELINE_LEVELS,
+    frontier,
+    interactions,
+    overall_table,
+    remedy_effects,
+    render,
+    task_table,
+)
+
+ADD_BASE = 1 / 6  # adding: MSE of always predicting 1
+COPY_BASE = 10 * math.log(8) / 120  # copy T=100: CE of the memoryless predictor
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def score(value: float, baseline: float, perfect: float = 0.0, log: bool = False) -> float:
+    """Normalized score, written out independently of tasks.base: 1 perfect, 0 baseline."""
+    f = math.log if log else float
+    return (f(value) - f(baseline)) / (f(perfect) - f(baseline))
+
+
+def remedies(**levels) -> dict[str, str]:
+    return {**BASELINE_LEVELS, **levels}
+
+
+def combo_of(r: dict[str, str]) -> str:
+    return f"{r['cell']}·{r['activation']}·{r['init']}·clip={r['clip']}·lr={r['lr']}·skip={r['skip']}"
+
+
+def write_record(root: Path, *, task="adding", params=None, label=None, seed=0, status="ok", value=None,
+                 metric="mse", baseline=ADD_BASE, higher=False, best_step=100, remedy=None, combo=None,
+                 history=None, probe=None, created="2026-11-27T13:00:00+00:00", run_id=None) -> Path:
+    """A result.json as the runner writes it; diverged/failed runs carry no metrics and no score."""
+    params = params if params is not None else {"seq_len": 100}
+    label = label or f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+    remedy = remedy or remedies()
+    combo = combo or combo_of(remedy)
+    run_id = run_id or hashlib.sha256(json.dumps([task, params, combo, seed]).encode()).hexdigest()[:12]
+    ok = status == "ok"
+    rec = {
+        "run_id": run_id, "suite": "quick", "created": created,
+        "config": {"task": {"name": task, "params": params}, "model": {"cell": remedy["cell"]}, "clip": remedy["clip"],
+                   "lr": remedy["lr"], "seed": seed, "budget": {"max_steps": 300}},
+        "task": task, "task_label": label, "remedies": remedy, "combo": combo,
+        "status": status, "error": None if ok else "boom", "diverged_at_step": 7 if status == "diverged" else None,
+        "metrics": {metric: value} if ok else {}, "primary_metric": metric, "higher_is_better": higher,
+        "baseline": {metric: baseline},
+        "normalized_score": score(value, baseline, 1.0 if higher or metric == "perplexity" else 0.0,
+                                  log=metric == "perplexity") if ok else None,
+        "best_step": best_step if ok else None, "steps_trained": 300, "wall_seconds": 1.0,
+        "history": history or [], "grad": {"norm_mean": 1.0, "probe": probe or {}},
+        "versions": {"rnnbench": "0.1.0", "torch": "2.13.0", "python": "3.11.7", "task_version": 1},
+        "git_commit": "48207aa", "device": "cpu (2 threads)",
+    }
+    path = root / "runs" / run_id / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+    return path
+
+
+LSTM = remedies(cell="lstm")
+RNN = remedies()
+RELU = remedies(activation="relu")
+
+
+@pytest.fixture
+def small(tmp_path) -> Path:
+    """adding: lstm 3 ok seeds; rnn 1 ok, 1 diverged, 1 failed; relu 3 diverged. copy: lstm and rnn ok."""
+    for seed, (mse, step) in enumerate([(0.01, 100), (0.02, 200), (0.04, 300)]):
+        write_record(tmp_path, seed=seed, value=mse, best_step=step, remedy=LSTM)
+    write_record(tmp_path, seed=0, value=0.15, best_step=50, remedy=RNN)
+    write_record(tmp_path, seed=1, status="diverged", remedy=RNN)
+    write_record(tmp_path, seed=2, status="failed", remedy=RNN)
+    for seed in range(3):
+        write_record(tmp_path, seed=seed, status="diverged", remedy=RELU)
+    copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
+    write_record(tmp_path, **copy, seed=0, value=0.001, remedy=LSTM)
+    write_record(tmp_path, **copy, seed=0, value=0.017, remedy=RNN)
+    return tmp_path
+
+
+def test_task_table_aggregates_match_hand_computation(small):
+    table = task_table(load_results([small]))
+    add = table[table.task_label == "adding(seq_len=100)"].set_index("combo")
+    lstm, rnn, relu = add.loc[combo_of(LSTM)], add.loc[combo_of(RNN)], add.loc[combo_of(RELU)]
+    mses = [0.01, 0.02, 0.04]
+    assert lstm["mean"] == pytest.approx(statistics.mean(mses))
+    assert lstm["std"] == pytest.approx(statistics.stdev(mses))  # sample std, ddof=1
+    assert lstm["score"] == pytest.approx(statistics.mean(1 - m / ADD_BASE for m in mses))
+    assert lstm["steps_to_best"] == pytest.approx(200)
+    assert (lstm["rank"], rnn["rank"], relu["rank"]) == (1, 2, 3)  # no ok run: ranked last, still listed
+    assert rnn["mean"] == pytest.approx(0.15) and np.isnan(rnn["std"])  # one ok seed: no spread
+    assert (rnn.n_ok, rnn.n_diverged, rnn.n_failed, rnn.n_runs) == (1, 1, 1, 3)
+    assert np.isnan(relu["score"]) and (relu.n_diverged, relu.n_runs) == (3, 3)
+
+
+def test_diverged_and_failed_are_counted_not_dropped(small):
+    md = render(task_table(load_results([small])).query("task_label == 'adding(seq_len=100)'"), "md")
+    rows = {line.split("|")[2].strip(): line for line in md.splitlines()[2:]}
+    assert len(rows) == 3
+    rnn, relu = rows[combo_of(RNN)], rows[combo_of(RELU)]
+    assert re.search(r"\|\s*1/3\s*\|\s*1/3\s*\|", rnn)  # 1/3 diverged, 1/3 failed
+    assert re.search(r"\|\s*3/3\s*\|\s*0/3\s*\|", relu)
+    assert "| 0.15 " in rnn  # the mean of the single ok seed, not of three
+    assert f"**{0.07 / 3:.3g} ± {statistics.stdev([0.01, 0.02, 0.04]):.3g}**" in rows[combo_of(LSTM)]  # best in bold
+
+
+def test_overall_table_means_score_and_rank_over_tasks(small):
+    overall = overall_table(load_results([small])).set_index("combo")
+    lstm_add = statistics.mean(1 - m / ADD_BASE for m in [0.01, 0.02, 0.04])
+    lstm_copy = 1 - 0.001 / COPY_BASE
+    assert overall.loc[combo_of(LSTM), "mean_score"] == pytest.approx((lstm_add + lstm_copy) / 2)
+    assert overall.loc[combo_of(LSTM), "mean_rank"] == 1
+    assert overall.loc[combo_of(RNN), "mean_score"] == pytest.approx((1 - 0.15 / ADD_BASE + 1 - 0.017 / COPY_BASE) / 2)
+    assert overall.loc[combo_of(RNN), "mean_rank"] == 2
+    assert overall.loc[combo_of(RELU), "tasks_scored"] == 0 and overall.loc[combo_of(RELU), "n_diverged"] == 3
+    assert list(overall.index) == [combo_of(LSTM), combo_of(RNN), combo_of(RELU)]
+
+
+def test_dedupe_keeps_newest_record(tmp_path):
+    old, new = tmp_path / "a", tmp_path / "b"
+    write_record(new, value=0.05, run_id="r1", created="2026-11-28T10:00:00+00:00")
+    write_record(old, value=0.10, run_id="r1", created="2026-11-27T10:00:00+00:00")
+    write_record(old, value=0.12, run_id="r2", seed=1)
+    df = load_results([new, old])  # the newer record comes first: the date decides, not the order
+    assert sorted(df.run_id) == ["r1", "r2"]
+    assert df.set_index("run_id").loc["r1", "value"] == 0.05
+
+
+def test_malformed_record_is_skipped_with_warning(small, tmp_path):
+    good = write_record(small, seed=5, value=0.03, remedy=LSTM)
+    bad = good.parent.parent / "truncated" / "result.json"
+    bad.parent.mkdir()
+    bad.write_text(good.read_text()[:40])
+    with pytest.warns(UserWarning, match=re.escape(str(bad))):
+        df = load_results([small])
+    assert len(df) == 12 and "truncated" not in set(df.run_id)
+    with pytest.warns(UserWarning, match="truncated"):
+        written = build([small], tmp_path / "site")
+    assert written["index.html"].exists()
+
+
+def factorial(root: Path) -> dict:
+    """rnn on two tasks, clip {none, norm} x lr {constant, warmup_cosine, plateau}, two seeds each;
+    plateau without clipping diverges. Returns the seed-mean score of each cell."""
+    mse = {  # (task seq_len, clip, lr) -> the two seeds' MSE
+        (100, "none", "constant"): (0.16, 0.14), (100, "norm", "constant"): (0.06, 0.08),
+        (100, "none", "warmup_cosine"): (0.12, 0.10), (100, "norm", "warmup_cosine"): (0.01, 0.03),
+        (200, "none", "constant"): (0.17, 0.16), (200, "norm", "constant"): (0.10, 0.12),
+        (200, "none", "warmup_cosine"): (0.15, 0.15), (200, "norm", "warmup_cosine"): (0.02, 0.02),
+        (100, "none", "plateau"): None, (100, "norm", "plateau"): (0.05, 0.05),
+        (200, "none", "plateau"): None, (200, "norm", "plateau"): (0.09, 0.07),
+    }
+    cells = {}
+    for (seq_len, clip, lr), values in mse.items():
+        for seed in range(2):
+            write_record(root, params={"seq_len": seq_len}, seed=seed, remedy=remedies(clip=clip, lr=lr),
+                         status="ok" if values else "diverged", value=values[seed] if values else None)
+        cells[seq_len, clip, lr] = statistics.mean(1 - v / ADD_BASE for v in values) if values else None
+    return cells
+
+
+def test_remedy_effects_equal_hand_computation(tmp_path):
+    s = factorial(tmp_path)
+    effects = remedy_effects(load_results([tmp_path])).set_index(["axis", "level"])
+    clip = [s[t, "norm", lr] - s[t, "none", lr] for t in (100, 200) for lr in ("constant", "warmup_cosine")]
+    assert effects.loc[("clip", "norm"), "effect"] == pytest.approx(statistics.mean(clip))
+    assert effects.loc[("clip", "norm"), ["n_pairs", "n_unscored"]].tolist() == [4, 2]  # plateau/none diverged
+    wc = [s[t, c, "warmup_cosine"] - s[t, c, "constant"] for t in (100, 200) for c in ("none", "norm")]
+    assert effects.loc[("lr", "warmup_cosine"), "effect"] == pytest.approx(statistics.mean(wc))
+    plateau = [s[t, "norm", "plateau"] - s[t, "norm", "constant"] for t in (100, 200)]
+    assert effects.loc[("lr", "plateau"), "effect"] == pytest.approx(statistics.mean(plateau))
+    assert effects.loc[("lr", "plateau"), ["n_pairs", "n_unscored"]].tolist() == [2, 2]
+    assert set(effects.index.get_level_values("axis")) == {"clip", "lr"}  # the only axes that vary
+
+    inter = interactions(load_results([tmp_path]))
+    row = inter[(inter.axis_a == "clip") & (inter.level_a == "norm") & (inter.level_b == "warmup_cosine")].iloc[0]
+    by_hand = [(s[t, "norm", "warmup_cosine"] - s[t, "none", "warmup_cosine"])
+               - (s[t, "norm", "constant"] - s[t, "none", "constant"]) for t in (100, 200)]
+    assert row["interaction"] == pytest.approx(statistics.mean(by_hand)) and row["n"] == 2
+    assert len(inter) == 1  # clip=norm x lr=plateau has no scored quadruple: not reported
+
+
+def test_frontier_longest_solved_length(tmp_path):
+    scores = {"A": (0.95, 0.92, 0.5), "B": (0.95, 0.3, 0.96), "C": (0.2, 0.1, 0.0)}
+    for name, per_len in scores.items():
+        for seq_len, s in zip((50, 100, 200), per_len):
+            for seed in range(2):  # seeds at s - 0.02 and s + 0.02: the mean is s
+                value = (1 - (s + (0.02 if seed else -0.02))) * ADD_BASE
+                write_record(tmp_path, params={"seq_len": seq_len}, seed=seed, value=value, combo=name)
+    write_record(tmp_path, task="copy", params={"delay": 100}, value=0.0, combo="A")  # one length: no frontier
+    front = frontier(load_results([tmp_path]), threshold=0.9).set_index("combo")
+    assert list(front.columns) == ["adding(seq_len=50/100/200)"]
+    col = front["adding(seq_len=50/100/200)"]
+    assert col["A"] == 100 and col["B"] == 200 and np.isnan(col["C"])
+
+
+def test_latex_cells_are_escaped(small):
+    write_record(small, task="text", label="text(corpus=my_data 5% & #1, bptt=35)", params={"bptt": 35},
+                 metric="perplexity", baseline=300.0, value=120.0, combo="rnn_{x}·clip=50%·$a$")
+    write_record(small, task="text", label="text(corpus=my_data 5% & #1, bptt=70)", params={"bptt": 70},
+                 metric="perplexity", baseline=300.0, value=1.01, combo="rnn_{x}·clip=50%·$a$")
+    df = load_results([small])
+    assert len(frontier(df)) == 1  # the bptt sweep
+    for table in (task_table(df), overall_table(df), remedy_effects(df), frontier(df)):
+        tex = render(table, "tex")
+        body = tex.split("\\toprule", 1)[1].split("\\bottomrule", 1)[0]
+        cells = [c for line in body.splitlines() if "rule" not in line
+                 for c in re.split(r"(?<!\\)&", line.removesuffix("\\\\"))]
+        assert cells
+        for cell in cells:
+            assert not re.search(r"(?<!\\)[_%#]", cell), cell
+    tex = render(task_table(df), "tex")
+    assert r"primary metric (mean $\pm$ std)" in tex  # mixed metrics: a neutral header, nothing bold
+    tex = render(task_table(df).query("task_label == 'adding(seq_len=100)'"), "tex")
+    assert r"mse $\downarrow$ (mean $\pm$ std)" in tex
+    assert re.search(r"\\textbf\{[0-9.e-]+ \$\\pm\$ [0-9.e-]+\}", tex)  # best value in bold
+    tex = render(task_table(df), "tex")
+    assert r"rnn\_\{x\}·clip=50\%·\$a\$" in tex and r"$\pm$" in tex and r"5\% \& \#1" in tex
+    assert "0.0233" in tex and "0.023333" not in tex  # three significant figures
+
+
+def test_csv_keeps_raw_numbers(small):
+    back = pd.read_csv(io.StringIO(render(task_table(load_results([small])), "csv")))
+    assert {"mean", "std", "score", "n_diverged", "n_runs", "rank"} <= set(back.columns)
+    assert back["mean"].dropna().min() == pytest.approx(0.001)
+
+
+def test_plots(tmp_path):
+    probe = {"start": {"norms": [0.0, 1e-30, 1e-10, 1e-2]}, "end": {"norms": [0.1, 0.2, 0.3, 0.4]}}
+    for seed, offset in enumerate((0.0, 0.02, 0.04)):
+        history = [{"step": 50, "val_mse": 0.15 + offset}, {"step": 100, "val_mse": 0.05 + offset}]
+        write_record(tmp_path, seed=seed, value=0.05, remedy=LSTM, history=history, probe=probe)
+    write_record(tmp_path, seed=0, status="diverged", remedy=RELU)
+    df = load_results([tmp_path])
+
+    ax = gradient_flow_plot(df).axes[0]
+    start, end = ax.lines
+    assert start.get_linestyle() == "--" and end.get_linestyle() == "-"
+    y = np.asarray(start.get_ydata(), dtype=float)
+    assert np.isnan(y[0]) and not np.isinf(y).any()  # the zero norm is skipped, not drawn at -inf
+    assert y[1:] == pytest.approx([-30, -10, -2])
+
+    ax = learning_curves(df, "adding(seq_len=100)").axes[0]
+    curve, base = ax.lines  # the combo's seed mean, then the dotted baseline
+    assert np.asarray(curve.get_ydata()) == pytest.approx([0.17, 0.07]) and curve.get_xdata().tolist() == [50, 100]
+    assert base.get_ydata()[0] == pytest.approx(ADD_BASE) and base.get_linestyle() == ":"
+    assert len(ax.collections) == 1  # the min-max band
+
+    fig = heatmap(df)
+    data = fig.axes[0].images[0].get_array()
+    assert data.shape == (2, 1) and data[0, 0] == pytest.approx(1 - 0.05 / ADD_BASE) and data.mask[1, 0]
+
+
+def test_build_writes_site(small, tmp_path):
+    written = build([small], tmp_path / "site")
+    for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/gradient_flow.png",
+                "tables/overall.tex", "tables/overall.csv", "tables/effects.md", "tables/tasks.csv",
+                "tables/task-adding-seq-len-100.html", "plots/curves-adding-seq-len-100.png"]:
+        assert written[rel].is_file() and written[rel].stat().st_size > 0, rel
+    md = written["leaderboard.md"].read_text()
+    assert "## Overall" in md and "### adding(seq_len=100)" in md and "### copy(delay=100)" in md
+    lstm_add = statistics.mean(1 - m / ADD_BASE for m in [0.01, 0.02, 0.04])
+    assert (f"adding(seq_len=100): none of 3 combos solves it (mean score ≥ 0.9); the best is {combo_of(LSTM)} "
+            f"at {lstm_add:.3g}.") in md
+    page = written["index.html"].read_text()
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "quick" in page and "torch 2.13.0" in page and "cpu (2 threads)" in page
+    lstm_copy = 1 - 0.001 / COPY_BASE
+    assert f"copy(delay=100): 2 of 2 combos solve it (mean score ≥ 0.9): {combo_of(LSTM)} ({lstm_copy:.3g})" in md
+    assert f"had no ok run: {combo_of(RELU)} (3/3 diverged, 0/3 failed)" in md
+
+
+def test_build_refuses_an_empty_store(tmp_path):
+    with pytest.raises(ValueError, match="no result records"):
+        build([tmp_path], tmp_path / "site")
+
+
+class Tables(HTMLParser):
+    """Each <table id=...>: its header texts and, per row, the (text, data-sort-value) of its cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.current, self.cell = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id"):
+            self.current = self.tables[attrs["id"]] = {"headers": [], "rows": [], "sorted": None}
+        elif self.current is not None and tag == "tr":
+            self.current["rows"].append([])
+        elif self.current is not None and tag in ("td", "th"):
+            self.cell = [tag, "", attrs.get("data-sort-value")]
+            if attrs.get("aria-sort"):
+                self.current["sorted"] = (len(self.current["headers"]), attrs["aria-sort"])
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            kind, text, key = self.cell
+            if kind == "th":
+                self.current["headers"].append(text)
+            else:
+                self.current["rows"][-1].append((text, key))
+            self.cell = None
+        elif tag == "table":
+            self.current = None
+
+
+def parse_tables(page: str) -> dict:
+    parser = Tables()
+    parser.feed(page)
+    for t in parser.tables.values():
+        t["rows"] = [r for r in t["rows"] if r]
+    return parser.tables
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
+def test_html_sorts_numerically_and_escapes_in_chromium(tmp_path):
+    evil = "<script>alert(1)</script>"
+    for name, step in [("c100", 100), ("c9", 9), (evil, 50), ("c10", 10)]:
+        write_record(tmp_path, seed=0, value=0.05, best_step=step, combo=name)
+    site = build([tmp_path], tmp_path / "site")["index.html"]
+    tables = parse_tables(site.read_text())
+    table_id = next(k for k in tables if k.startswith("task-adding"))
+    column = tables[table_id]["headers"].index("steps to best")
+
+    profile = tmp_path / "profile"
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+           "--dump-dom", f"{site.as_uri()}#sort={table_id}:{column}"]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90).stdout
+    assert "</html>" in dom, "chromium printed no DOM"
+    shutil.rmtree(profile, ignore_errors=True)
+
+    table = parse_tables(dom)[table_id]
+    assert table["sorted"] == (column, "ascending")  # the hook's click went through the sort handler
+    steps = [float(row[column][1]) for row in table["rows"]]
+    assert steps == [9, 10, 50, 100]  # numeric order; a text sort would give 10, 100, 50, 9
+    assert [row[0][0] for row in table["rows"]] == ["c9", "c10", evil, "c100"]  # the name shown as text
+    assert evil not in dom and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    assert dom.count("<script") == 1  # only the page's own script

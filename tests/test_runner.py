@@ -1,0 +1,289 @@
+"""The runner end to end: real Lightning, real files, real worker processes, tiny sizes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from bench.callbacks import TrainingMonitor
+from bench.cli import main
+from bench.config import AXES, Budget, RunConfig, expand, load_suite
+from bench.launch import shard
+from bench.module import BenchModule, TaskMetrics
+from bench.runner import execute
+from bench.store import ResultStore
+from models import ModelConfig, SequenceModel
+from tasks import TASKS
+from tests.conftest import REPO, cli
+
+CONTRACT_FIELDS = {
+    "run_id", "config", "status", "error", "metrics", "baseline", "normalized_score", "steps_trained",
+    "wall_seconds", "grad", "versions", "git_commit", "device", "best_step", "history", "task_label", "combo",
+    "remedies", "primary_metric", "diverged_at_step", "created", "suite",
+}
+
+
+def results(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")}
+
+
+def test_quick_suite_dry_run_covers_every_task_and_level(capsys):
+    suite = load_suite("quick")
+    runs = expand(suite)
+    assert {r.task for r in runs} == set(TASKS.names())
+    for axis, levels in AXES.items():
+        seen = {r.remedies[axis] for r in runs}
+        assert seen == set(levels), axis
+    # independent count: each sub-grid's product, gated cells' activation collapsed, chrono only on gated
+    combos = set()
+    for grid in suite.grids:
+        axes = [grid.get(a, [{"cell": "rnn", "activation": "tanh", "init": "default", "clip": "none",
+                                "lr": "constant", "skip": "none"}[a]]) for a in AXES]
+        for c in itertools.product(*axes):
+            cell, act, init, clip, lr, skip = c
+            if cell != "rnn":
+                act = "tanh"
+            elif init == "chrono":
+                continue
+            combos.add((cell, act, init, clip, lr, skip))
+    task_settings = sum(
+        len(list(itertools.product(*params.values()))) if params else 1 for params in suite.tasks.values()
+    )
+    assert len(runs) == len(combos) * task_settings * suite.seeds
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert main(["run", "--suite", "quick", "--dry-run"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"{len(runs)} runs" in last
+
+
+def test_standard_suite_is_the_full_product():
+    runs = expand(load_suite("standard"))
+    per_cell = {"rnn": 3 * 3, "lstm": 4, "gru": 4}  # rnn: activation x init(no chrono); gated: init incl. chrono
+    combos = sum(per_cell.values()) * 3 * 3 * 3  # x clip x lr x skip
+    assert len({r.combo for r in runs}) == combos
+
+
+def test_run_id_is_stable_and_config_sensitive():
+    a = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn"))
+    b = RunConfig.from_dict(json.loads(json.dumps(a.to_dict())))
+    assert a.run_id == b.run_id
+    assert a.run_id != RunConfig("adding", {"seq_len": 9}, ModelConfig(cell="rnn")).run_id
+    assert a.run_id != RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn"), seed=1).run_id
+
+
+def test_tiny_suite_end_to_end_then_resume(tiny_suite, tmp_path, capsys):
+    out = tmp_path / "res"
+    grid = expand(load_suite(str(tiny_suite)))
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    records = results(out)
+    assert set(records) == {r.run_id for r in grid}
+    for rid, rec in records.items():
+        assert CONTRACT_FIELDS <= set(rec), CONTRACT_FIELDS - set(rec)
+        assert rec["status"] == "ok", rec["error"]
+        assert rec["steps_trained"] == 4
+        assert set(rec["metrics"]) >= {rec["primary_metric"]}
+        assert rec["baseline"][rec["primary_metric"]] > 0
+        assert len(rec["grad"]["probe"]["start"]["norms"]) == RunConfig.from_dict(rec["config"]).build_task().spec().seq_len
+        # the reported checkpoint is the best validation, not the last
+        losses = [h["val_loss"] for h in rec["history"]]
+        assert rec["best_step"] == rec["history"][losses.index(min(losses))]["step"]
+    assert (out / "leaderboard" / "index.html").is_file()
+    capsys.readouterr()
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--no-leaderboard"]) == 0
+    assert f"{len(grid)} already finished, 0 to train" in capsys.readouterr().out
+
+
+def test_forced_divergence_is_recorded_and_the_sweep_goes_on(tmp_path):
+    suite = tmp_path / "div.yaml"
+    suite.write_text(
+        "name: div\ntasks:\n  adding: {seq_len: 30, train_size: 64, val_size: 32, test_size: 32}\n"
+        "axes:\n  - {cell: [rnn], activation: [relu], init: [identity]}\n  - {cell: [lstm]}\n"
+        "model: {hidden_size: 16}\n"
+        "budget: {max_steps: 20, batch_size: 32, eval_every: 10, learning_rate: 10.0, optimizer: sgd, probe_batch: 4}\n"
+    )
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--workers", "0", "--quiet", "--no-leaderboard"]) == 0
+    by_cell = {r["remedies"]["cell"]: r for r in results(out).values()}
+    assert by_cell["rnn"]["status"] == "diverged"
+    assert 1 <= by_cell["rnn"]["diverged_at_step"] <= 20
+    assert by_cell["rnn"]["normalized_score"] is None
+    assert by_cell["lstm"]["status"] in ("ok", "diverged")  # recorded either way: the sweep went on
+    assert len(by_cell) == 2
+
+
+def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_path):
+    out = tmp_path / "res"
+    grid = {r.run_id for r in expand(load_suite(str(tiny_suite)))}
+    args = cli("run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "1", "--quiet", "--no-leaderboard")
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "runs").glob("*/result.json")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = set(results(out))
+    assert 1 <= len(partial) < len(grid), "kill the sweep mid-way"
+    time.sleep(1.5)  # the orphaned worker notices its parent is gone and exits
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert set(results(out)) == grid
+    assert all(len(list((out / "runs" / rid).glob("result.json"))) == 1 for rid in grid)
+    assert not list(out.rglob("*.tmp"))
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert f"0 ok, 0 diverged, 0 failed, {len(grid)} skipped" in again.stdout
+
+
+def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
+    grid = expand(load_suite(str(tiny_suite)))
+    parts = [shard(grid, i, 3) for i in range(3)]
+    ids = [r.run_id for p in parts for r in p]
+    assert sorted(ids) == sorted(r.run_id for r in grid)
+    out = tmp_path / "res"
+    for i in range(2):
+        assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--shard", f"{i}/2",
+                     "--quiet", "--no-leaderboard"]) == 0
+    assert set(results(out)) == {r.run_id for r in grid}
+
+
+def test_wandb_offline_writes_run_folders_with_config(tiny_suite, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--workers", "0",
+                 "--wandb", "--quiet", "--no-leaderboard"]) == 0
+    runs = list((out / "wandb").glob("offline-run-*"))
+    ids = {r["run_id"] for r in results(out).values()}
+    assert len(runs) == len(ids)
+    for folder in runs:
+        rid = next(rid for rid in ids if folder.name.endswith(rid))  # named by run id
+        # the offline run log (wandb's own record format) holds the full config and the validation metrics
+        log = (folder / f"run-{rid}.wandb").read_bytes()
+        assert b'"seq_len":8' in log and b"max_steps" in log and b"val_loss" in log
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "--suite", "nosuch"], "valid choices: full, quick, standard"),
+        (["run", "--suite", "quick", "--tasks", "nosuchtask"], "valid choices:"),
+        (["run", "--suite", "BAD_AXIS"], "valid choices:"),
+        (["run", "--suite", "BAD_LEVEL"], "valid choices:"),
+        (["run", "--suite", "MALFORMED"], "malformed suite YAML"),
+        (["run", "--suite", "NEG_BUDGET"], "max_steps must be an integer >= 1"),
+        (["run", "--suite", "quick", "--shard", "3/2"], "expected i/n"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    bad = {
+        "BAD_AXIS": "tasks: {adding: {}}\naxes: {colour: [red]}\n",
+        "BAD_LEVEL": "tasks: {adding: {}}\naxes: {cell: [transformer]}\n",
+        "MALFORMED": "tasks: {adding: [\n",
+        "NEG_BUDGET": "tasks: {adding: {}}\nbudget: {max_steps: -3}\n",
+    }
+    if args[2] in bad:
+        path = tmp_path / "suite.yaml"
+        path.write_text(bad[args[2]])
+        args = [*args[:2], str(path), *args[3:]]
+    proc = subprocess.run(cli(*args, "--dry-run"), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert needle in lines[0]
+
+
+def test_help_explains_every_command():
+    for args in (["--help"], ["run", "--help"], ["leaderboard", "--help"], ["list", "--help"]):
+        proc = subprocess.run(cli(*args), cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "usage: rnnbench" in proc.stdout
+    proc = subprocess.run(cli("list"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    for name in [*TASKS.names(), *AXES, "quick", "standard", "full"]:
+        assert name in proc.stdout
+
+
+def test_metrics_match_a_naive_computation():
+    torch.manual_seed(0)
+    spec = TASKS.get("copy")(delay=3, train_size=8, val_size=8, test_size=8).spec()
+    metrics = TaskMetrics(spec)
+    outs, ys = [], []
+    for _ in range(3):  # several batches: the metric must aggregate, not average batch means
+        n = int(torch.randint(2, 6, ()).item())
+        out = torch.randn(n, len(spec.scored_steps), spec.num_classes)
+        y = torch.randint(0, spec.num_classes, (n, len(spec.scored_steps)))
+        metrics.update(out, y)
+        outs.append(out)
+        ys.append(y)
+    out, y = torch.cat(outs), torch.cat(ys)
+    got = metrics.compute()
+    logp = out.log_softmax(-1)
+    ce = -logp.gather(-1, y.unsqueeze(-1)).mean().item()
+    m = spec.metric_slice
+    acc = (out[:, m].argmax(-1) == y[:, m]).float().mean().item()
+    assert got["ce"] == pytest.approx(ce, rel=1e-5) and got["loss"] == got["ce"]
+    assert got["accuracy"] == pytest.approx(acc, rel=1e-6)
+    text_like = TASKS.get("longrange_text")(delay=1, train_size=8, val_size=8, test_size=8).spec()
+    pm = TaskMetrics(text_like)
+    o = torch.randn(4, len(text_like.scored_steps), text_like.num_classes)
+    t = torch.randint(0, text_like.num_classes, (4, len(text_like.scored_steps)))
+    pm.update(o, t)
+    naive_ppl = torch.exp(-o.log_softmax(-1).gather(-1, t.unsqueeze(-1)).mean()).item()
+    assert pm.compute()["perplexity"] == pytest.approx(naive_ppl, rel=1e-5)
+    reg = TaskMetrics(TASKS.get("adding")(seq_len=8, train_size=8, val_size=8, test_size=8).spec())
+    a, b = torch.randn(5, 1), torch.randn(5, 1)
+    reg.update(a, b)
+    assert reg.compute()["mse"] == pytest.approx(((a - b) ** 2).mean().item(), rel=1e-6)
+
+
+class _Recording(torch.optim.SGD):
+    """SGD that remembers the gradient norm it was handed at each step."""
+
+    seen: list[float] = []
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None  # Lightning runs forward/backward/clip in the closure
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        _Recording.seen.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        super().step()
+        return loss
+
+
+@pytest.mark.parametrize("clip, c", [("norm", 0.05), ("value", 0.01)])
+def test_clipping_bounds_what_the_optimizer_sees(clip, c):
+    task = TASKS.get("adding")(seq_len=20, train_size=64, val_size=16, test_size=16)
+    spec = task.spec()
+    budget = Budget(max_steps=5, batch_size=16, eval_every=5, learning_rate=0.1)
+
+    class Module(BenchModule):
+        def configure_optimizers(self):
+            return _Recording(self.parameters(), lr=0.1)
+
+    _Recording.seen = []
+    module = Module(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
+                    spec, "constant", budget)
+    monitor = TrainingMonitor(clip, c)
+    trainer = L.Trainer(max_steps=5, gradient_clip_val=c, gradient_clip_algorithm=clip, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[monitor], val_check_interval=5, check_val_every_n_epoch=None, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=task.datamodule(16, 0))
+    assert len(_Recording.seen) == 5
+    if clip == "norm":
+        assert max(_Recording.seen) <= c + 1e-6
+    # the monitor saw the norm before clipping: it was larger, so the clip did something
+    assert monitor.norm_max > c and monitor.stats()["clipped_fraction"] > 0
+
+
+def test_failed_run_is_recorded_with_its_error(tmp_path):
+    cfg = RunConfig("text", {"corpus": str(tmp_path / "empty"), "bptt": 5}, ModelConfig(cell="rnn", hidden_size=4),
+                    budget=Budget(max_steps=2, batch_size=2, eval_every=1))
+    (tmp_path / "empty").mkdir()
+    record = execute(cfg, tmp_path / "res")
+    assert record["status"] == "failed" and "no train file" in record["error"]
+    assert ResultStore(tmp_path / "res").read(cfg.run_id)["status"] == "failed"
