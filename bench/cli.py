@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                      "on GPUs one per device); 0 runs in this process")
     run.add_argument("--devices", metavar="IDS",
                      help="GPUs to use: a count (2) or ids (0,1,3); default: every visible GPU, else CPU; 'cpu' forces CPU")
+    run.add_argument("--strategy", choices=("auto", "ddp"), default="auto",
+                     help="ddp: each run spans all --devices through Lightning's DDP (GPUs; on a machine without "
+                     "GPUs, --devices N CPU processes with gloo), runs going one after another (default: auto, "
+                     "one device per run and one worker per device)")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
@@ -63,10 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _resolve_devices(text: str | None) -> tuple[str, tuple[int, ...]]:
+def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tuple[int, ...]]:
     import torch
 
     available = torch.cuda.device_count()
+    if strategy == "ddp" and available == 0:  # DDP over CPU processes (gloo)
+        if not (text and text.isdigit() and int(text) >= 1):
+            raise ConfigError(f"bad --devices {text!r} for --strategy ddp without GPUs; expected a process count, e.g. 2")
+        return "cpu", tuple(range(int(text)))
     if text == "cpu" or (text is None and available == 0):
         return "cpu", ()
     if text is None:
@@ -98,16 +106,22 @@ def cmd_run(args) -> int:
         print(f"suite {suite.name}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
               f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
         return 0
-    accelerator, devices = _resolve_devices(args.devices)
+    accelerator, devices = _resolve_devices(args.devices, args.strategy)
     workers = args.workers
     if workers is None:
         workers = len(devices) if devices else (os.cpu_count() or 1)
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
     workers = min(workers, max(1, len(runs)))
+    if args.strategy == "ddp":
+        workers = 0  # Lightning starts the other DDP processes from this one; runs go one after another
+    rank = int(os.environ.get("LOCAL_RANK", 0))  # > 0 in the DDP processes Lightning started
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
-                         devices=devices, wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet)
+                         devices=devices, strategy=args.strategy,
+                         wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0)
     counts = run_grid(runs, opts)
+    if rank > 0:
+        return 0
     print(f"done: {counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed, "
           f"{counts['skipped']} skipped (already finished); results in {args.out}/runs/")
     if args.wandb and os.environ.get("WANDB_MODE") == "offline":

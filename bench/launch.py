@@ -24,6 +24,7 @@ class LaunchOptions:
     workers: int = 1  # 0: run in this process (debugging)
     accelerator: str = "cpu"
     devices: tuple[int, ...] = ()  # GPU ids, one worker pinned to each
+    strategy: str = "auto"  # "ddp": every run spans all `devices` (runs go one after another)
     wandb_project: str | None = None
     quiet: bool = False
 
@@ -72,8 +73,12 @@ def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
     from bench.runner import execute
 
     cfg = RunConfig.from_dict(cfg_dict)
-    devices = [_WORKER["gpu"]] if "gpu" in _WORKER else 1
-    return summarize(execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices))
+    if opts.strategy == "ddp":
+        devices = len(opts.devices) if opts.accelerator == "cpu" else list(opts.devices)
+    else:
+        devices = [_WORKER["gpu"]] if "gpu" in _WORKER else 1
+    record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy)
+    return summarize(record)
 
 
 def summarize(record: dict) -> dict:

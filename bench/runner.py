@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 import bench
 from bench.callbacks import Diverged, TrainingMonitor
@@ -87,6 +88,7 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
         "versions": versions(),
         "git_commit": git_commit(),
         "device": None,
+        "world_size": 1,
     }
 
 
@@ -126,6 +128,9 @@ def execute(
     store = ResultStore(out_dir)
     record = new_record(cfg, suite)
     record["device"] = device_name(accelerator)
+    if strategy == "ddp":
+        n = devices if isinstance(devices, int) else len(devices)
+        record["device"] += f" x{n} processes (ddp)"
     start = time.perf_counter()
     monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
     module = logger = None
@@ -161,6 +166,7 @@ def execute(
             num_sanity_val_steps=0,
             default_root_dir=str(out_dir / "runs" / cfg.run_id),
         )
+        record["world_size"] = trainer.world_size
         trainer.fit(module, datamodule=data)
         if monitor.best_state is None:  # fewer steps than one evaluation interval
             trainer.validate(module, datamodule=data, verbose=False)
@@ -185,5 +191,6 @@ def execute(
     record["history"] = module.history if module is not None else []
     record["grad"].update({k: v for k, v in monitor.stats().items() if k != "steps"})
     record["wall_seconds"] = round(time.perf_counter() - start, 3)
-    store.write(record)
+    if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
+        store.write(record)
     return record

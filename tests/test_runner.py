@@ -287,3 +287,20 @@ def test_failed_run_is_recorded_with_its_error(tmp_path):
     record = execute(cfg, tmp_path / "res")
     assert record["status"] == "failed" and "no train file" in record["error"]
     assert ResultStore(tmp_path / "res").read(cfg.run_id)["status"] == "failed"
+
+
+def test_ddp_on_two_cpu_processes(tiny_suite, tmp_path):
+    """`--devices 2 --strategy ddp`: each run spans two gloo processes; rank zero alone writes results."""
+    out = tmp_path / "res"
+    args = cli("run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--devices", "2",
+               "--strategy", "ddp", "--quiet", "--no-leaderboard")
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = results(out)
+    grid = [r for r in expand(load_suite(str(tiny_suite))) if r.task == "adding"]
+    assert set(records) == {r.run_id for r in grid}
+    for rec in records.values():
+        assert rec["status"] == "ok", rec["error"]
+        assert rec["world_size"] == 2 and "ddp" in rec["device"]
+        assert rec["steps_trained"] == 4
+    assert proc.stdout.count("done:") == 1  # the second process prints nothing
