@@ -18,12 +18,23 @@ from typing import Any
 
 import yaml
 
-from bench.axes import AXES, BASELINE_LEVELS, GATED
+from bench.axes import BASELINE_LEVELS
+from bench.module import CLIPS, LR_SCHEDULES
 from bench.registry import ConfigError, check, choice
-from models import ModelConfig
+from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS
 
 SUITES_DIR = Path(__file__).parent / "suites"
+# the remedy axes and their levels, read from what implements each level
+AXES: dict[str, tuple[str, ...]] = {
+    "cell": tuple(CELLS.names()),
+    "activation": tuple(ACTIVATIONS),
+    "init": tuple(INITS.names()),
+    "clip": CLIPS,
+    "lr": tuple(LR_SCHEDULES.names()),
+    "skip": tuple(SKIPS),
+}
+assert tuple(AXES) == tuple(BASELINE_LEVELS) and all(BASELINE_LEVELS[a] in AXES[a] for a in AXES)
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -202,10 +213,11 @@ def remedy_combinations(grids: list[dict[str, list[str]]]) -> list[dict[str, str
         levels = [grid.get(axis, [BASELINE_LEVELS[axis]]) for axis in AXES]
         for combo in itertools.product(*levels):
             r = dict(zip(AXES, combo))
-            if r["cell"] in GATED:
-                r["activation"] = "tanh"  # gated cells keep their own activations: one level
-            elif r["init"] == "chrono":
-                continue  # chrono sets gate biases: there are none in a vanilla RNN
+            cell = CELLS.get(r["cell"])
+            if not cell.takes_activation:
+                r["activation"] = BASELINE_LEVELS["activation"]  # gated cells keep their own: one level
+            if INITS.get(r["init"]).gated_only and not cell.gated:
+                continue  # e.g. chrono sets gate biases: a vanilla RNN has no gates
             seen.setdefault(tuple(r.values()), r)
     return list(seen.values())
 

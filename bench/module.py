@@ -19,6 +19,7 @@ from bench.registry import Registry
 from tasks import TaskSpec
 
 LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
+CLIPS = ("none", "norm", "value")  # none, or Lightning's gradient_clip_algorithm
 
 
 def task_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench.axes import AXES, BASELINE_LEVELS
+from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
 from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier

@@ -1,0 +1,88 @@
+"""One recurrent layer: a fused kernel where the options allow it, a hand-written loop elsewhere.
+
+Both paths run on the same parameters (those of a 1-layer `nn.RNN` / `nn.LSTM` / `nn.GRU`) and
+compute the same function: the loop is a kernel with the fused module's signature, so everything
+around the kernel (chunking for the temporal skip, the residual) is shared.
+
+Temporal skip (skip connections in time): h_t also reads h_{t-k}. It enters the cell as a second
+input: W_s h_{t-k} joins the input term of every gate (for the GRU, outside the reset gate, like
+x_t), and is zero for t < k. W_s is stored as the last H columns of `weight_ih_l0`, so the kernel
+takes [x_t, h_{t-k}] as its input. Within a chunk of k steps every h_{t-k} comes from the previous
+chunk, which is already computed, so the layer runs as ceil(T / k) kernel calls, the fused kernel
+stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.cells import ACTIVATIONS, CELLS
+
+
+@dataclass(frozen=True)
+class Skip:
+    temporal: bool = False  # h_t also reads h_{t-k}
+    residual: bool = False  # stacked layers: layer l > 0 outputs layer(input) + input
+    min_layers: int = 1
+
+
+SKIPS: dict[str, Skip] = {
+    "none": Skip(),
+    "temporal": Skip(temporal=True),
+    "residual": Skip(residual=True, min_layers=2),
+}
+
+
+class RecurrentLayer(nn.Module):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, activation: str = "tanh",
+                 leaky_slope: float = 0.01, skip_k: int = 0, residual: bool = False):
+        super().__init__()
+        self.cell, act = CELLS.get(cell), ACTIVATIONS[activation]
+        self.hidden_size, self.skip_k, self.residual = hidden_size, skip_k, residual
+        self.act = act.function(leaky_slope)
+        self.fused = act.fused is not None
+        kwargs = {"nonlinearity": act.fused or "tanh"} if self.cell.takes_activation else {}
+        skip_inputs = hidden_size if skip_k else 0
+        self.rnn = self.cell.module(input_size + skip_inputs, hidden_size, batch_first=True, **kwargs)
+
+    def forward(self, x: torch.Tensor, loop: bool = False, steps: list | None = None) -> torch.Tensor:
+        """x: (B, T, D) -> (B, T, H). loop=True, or a `steps` list (which receives h_1 .. h_T, each
+        (B, H), the tensors the output is built from), runs the hand-written loop."""
+        kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
+        out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
+        return out + x if self.residual else out
+
+    def chunks(self, x: torch.Tensor, kernel) -> torch.Tensor:
+        """Temporal skip, k steps per kernel call: within a chunk every h_{t-k} is in the chunk before."""
+        B, k = x.shape[0], self.skip_k
+        prev = x.new_zeros(B, k, self.hidden_size)  # h_{t-k} = 0 for t < k
+        outs, state = [], None
+        for chunk in x.split(k, 1):  # (B, m <= k, D); split, not indexing: one backward node
+            out, state = kernel(torch.cat([chunk, prev[:, : chunk.shape[1]]], 2), state)  # (B, m, H)
+            outs.append(out)
+            prev = out
+        return torch.cat(outs, 1)
+
+    def loop_kernel(self, x: torch.Tensor, state=None, steps: list | None = None):
+        """The hand-written kernel, called like the fused module: (B, m, D') -> (B, m, H), state.
+        Appends each step's h_t (B, H) to `steps` where given."""
+        cell, rnn = self.cell, self.rnn
+        bias = rnn.bias_ih_l0 + rnn.bias_hh_l0 if cell.fold_hh_bias else rnn.bias_ih_l0
+        xp = F.linear(x, rnn.weight_ih_l0, bias)  # (B, m, G*H): every step's input term at once
+        w = rnn.weight_hh_l0.t()  # (H, G*H)
+        if state is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
+            state = h, torch.zeros_like(h) if cell.has_cell_state else None
+        h, c = state
+        hs = []
+        for xp_t in xp.unbind(1):  # unbind: one backward node, not one per step
+            h, c = cell.step(xp_t, h, c, w, rnn.bias_hh_l0, self.act)  # (B, H)
+            hs.append(h)
+        if steps is not None:
+            steps.extend(hs)
+        return torch.stack(hs, 1), (h, c)

@@ -1,0 +1,78 @@
+"""One sequence model for every task; each remedy is an independent option of its config."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import ModelConfig
+from models.inits import INITS
+from models.layer import SKIPS, RecurrentLayer
+from tasks.base import TaskSpec
+
+
+class SequenceModel(nn.Module):
+    """Input encoding -> stacked recurrent layers -> a linear readout at the task's scored steps.
+
+    Tokens (long [B, L]) go through an embedding of size `embed_dim`; real values (float
+    [B, L, input_dim]) go straight into the first layer, whose input weights are their linear
+    projection (as in the IRNN's adding experiments). Outputs: logits [B, S, num_classes] for
+    classes, values [B, S] for regression, S = len(spec.scored_steps).
+    """
+
+    def __init__(self, spec: TaskSpec, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.spec, self.config = spec, config
+        H, skip = config.hidden_size, SKIPS[config.skip]
+        if spec.input_kind == "tokens":
+            self.embed = nn.Embedding(spec.vocab_size, config.embed_dim or H)
+            input_size = self.embed.embedding_dim
+        else:
+            self.embed = None
+            input_size = spec.input_dim
+        self.layers = nn.ModuleList(
+            RecurrentLayer(
+                config.cell,
+                input_size if l == 0 else H,
+                H,
+                activation=config.activation,
+                leaky_slope=config.leaky_slope,
+                skip_k=config.skip_k if skip.temporal else 0,
+                residual=skip.residual and l > 0,
+            )
+            for l in range(config.num_layers)
+        )
+        self.readout = nn.Linear(H, spec.output_dim)
+        for layer in self.layers:
+            INITS.get(config.init).apply(layer, spec.seq_len)
+
+    @property
+    def fused(self) -> bool:
+        """Whether forward() runs on torch's fused nn.RNN / nn.LSTM / nn.GRU kernels (cuDNN on GPU);
+        with a temporal skip, one kernel call per k steps."""
+        return all(layer.fused for layer in self.layers)
+
+    def forward(self, x: torch.Tensor, loop: bool = False) -> torch.Tensor:
+        """loop=True forces the hand-written loop path (same parameters, same function)."""
+        h = self.encode(x)  # (B, L, D)
+        for layer in self.layers:
+            h = layer(h, loop=loop)  # (B, L, H)
+        return self.read(h)
+
+    def hidden_states(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Loop path: the top layer's h_1 .. h_L (each [B, H], the tensors the output depends on) and the output."""
+        h = self.encode(x)  # (B, L, D)
+        for layer in self.layers[:-1]:
+            h = layer(h, loop=True)  # (B, L, H)
+        hs = []  # filled by the top layer: L x (B, H)
+        out = self.read(self.layers[-1](h, steps=hs))
+        return hs, out
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x) if self.embed is not None else x  # (B, L, D)
+
+    def read(self, h: torch.Tensor) -> torch.Tensor:
+        s = self.spec.scored_steps
+        out = self.readout(h[:, s.start : s.stop])  # (B, S, output_dim)
+        return out if self.spec.output_kind == "classes" else out.squeeze(-1)  # (B, S, C) | (B, S)

@@ -1,0 +1,247 @@
+"""Models: driven by the registries, so a new cell, activation, init or skip is tested automatically."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from bench.registry import ConfigError
+from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
+from models.probe import LOG10_FLOOR, log10_ratio, log_slope
+from tasks import TASKS
+from tasks.base import TaskSpec
+
+B, L, H = 3, 12, 8
+
+SPECS = {
+    "tokens": TaskSpec(seq_len=L, vocab_size=7, num_classes=5, scored_steps=range(4, L), metric_steps=range(8, L),
+                       metrics=("ce", "accuracy"), primary="ce", baselines={"ce": 1.6, "accuracy": 0.2}, version=0),
+    "real": TaskSpec(seq_len=L, input_dim=3, scored_steps=range(L - 3, L), metric_steps=range(L - 1, L),
+                     metrics=("mse",), primary="mse", baselines={"mse": 1 / 6}, version=0),
+}
+
+
+def inputs(spec: TaskSpec, dtype=torch.float32) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(1)
+    if spec.input_kind == "tokens":
+        return torch.randint(0, spec.vocab_size, (B, spec.seq_len), generator=gen)  # (B, L)
+    return torch.rand(B, spec.seq_len, spec.input_dim, generator=gen, dtype=dtype)  # (B, L, D)
+
+
+def output_shape(spec: TaskSpec) -> tuple[int, ...]:
+    S = len(spec.scored_steps)
+    return (B, S, spec.num_classes) if spec.output_kind == "classes" else (B, S)
+
+
+def valid(config: ModelConfig) -> bool:
+    try:
+        config.validate()
+        return True
+    except ConfigError:
+        return False
+
+
+def tiny(**options) -> ModelConfig:
+    """A tiny config; stacked as deep as its skip needs (residual: 2 layers); a temporal skip whose
+    chunks do not divide L (12 = 5 + 5 + 2)."""
+    skip = options.get("skip", "none")
+    return ModelConfig(**{"hidden_size": H, "skip_k": 5, "num_layers": SKIPS[skip].min_layers, **options})
+
+
+COMBOS = [
+    config
+    for cell, activation, init, skip in itertools.product(CELLS, ACTIVATIONS, INITS, SKIPS)
+    if valid(config := tiny(cell=cell, activation=activation, init=init, skip=skip))
+]
+
+
+def combo_id(config: ModelConfig) -> str:
+    return f"{config.cell}-{config.activation}-{config.init}-{config.skip}-{config.num_layers}L"
+
+
+def test_every_cell_and_remedy_level_is_covered():
+    for axis, levels in (("cell", CELLS), ("activation", ACTIVATIONS), ("init", INITS), ("skip", SKIPS)):
+        assert {getattr(c, axis) for c in COMBOS} == set(levels), axis
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+@pytest.mark.parametrize("config", COMBOS, ids=combo_id)
+def test_forward_backward(config, spec):
+    torch.manual_seed(0)
+    model = SequenceModel(spec, config)
+    out = model(inputs(spec))
+    assert out.shape == output_shape(spec)
+    assert torch.isfinite(out).all()
+    out.pow(2).mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+
+
+LAYOUTS = {
+    "1 layer": dict(num_layers=1),
+    "2 layers": dict(num_layers=2),
+    "residual": dict(num_layers=2, skip="residual"),
+    "temporal": dict(num_layers=2, skip="temporal"),
+    "temporal k>L": dict(skip="temporal", skip_k=L + 1),
+}
+FUSED = [
+    (config, layout)
+    for (cell, activation), (layout, options) in itertools.product(itertools.product(CELLS, ACTIVATIONS), LAYOUTS.items())
+    if valid(config := tiny(cell=cell, activation=activation, **options))
+    and SequenceModel(SPECS["real"], config).fused
+]
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+@pytest.mark.parametrize("config,layout", FUSED, ids=[f"{c.cell}-{c.activation}-{layout}" for c, layout in FUSED])
+def test_fused_and_loop_paths_compute_the_same_function(config, layout, spec):
+    torch.manual_seed(0)
+    model = SequenceModel(spec, config).double()
+    x = inputs(spec, torch.float64)
+    params = list(model.parameters())
+    results = []
+    for loop in (False, True):
+        out = model(x, loop=loop)
+        results.append((out, torch.autograd.grad(out.pow(2).sum(), params)))
+    (fused_out, fused_grads), (loop_out, loop_grads) = results
+    torch.testing.assert_close(fused_out, loop_out, rtol=0, atol=1e-5)
+    for p, a, b in zip(params, fused_grads, loop_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_fast_path_choice():
+    spec = SPECS["real"]
+    for config in COMBOS:
+        expected = ACTIVATIONS[config.activation].fused is not None
+        assert SequenceModel(spec, config).fused == expected, combo_id(config)
+
+
+@pytest.mark.parametrize("config", [tiny(cell="rnn", skip="temporal"), tiny(cell="gru", skip="residual")], ids=combo_id)
+def test_hidden_states_are_the_loop_path_and_match_forward(config):
+    spec = SPECS["tokens"]
+    model = SequenceModel(spec, config)
+    x = inputs(spec)
+    hs, out = model.hidden_states(x)
+    assert len(hs) == spec.seq_len and all(h.shape == (B, H) for h in hs)
+    torch.testing.assert_close(out, model(x))
+    grads = torch.autograd.grad(out.sum(), hs, allow_unused=True)
+    assert all(g is not None for g in grads), "the output must depend on every returned h_t"
+
+
+def gate_blocks(model: SequenceModel, name: str):
+    for layer in model.layers:
+        yield from getattr(layer.rnn, name).chunk(len(layer.cell.gates), 0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_identity_init(cell):
+    model = SequenceModel(SPECS["real"], tiny(cell=cell, init="identity", num_layers=2))
+    for block in gate_blocks(model, "weight_hh_l0"):
+        assert torch.equal(block, torch.eye(H))
+    for layer in model.layers:
+        assert layer.rnn.weight_ih_l0.abs().max() < 1e-2  # N(0, 1e-3^2)
+        assert not layer.rnn.bias_ih_l0.any() and not layer.rnn.bias_hh_l0.any()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_orthogonal_init(cell):
+    model = SequenceModel(SPECS["real"], tiny(cell=cell, init="orthogonal", num_layers=2))
+    for block in gate_blocks(model, "weight_hh_l0"):
+        torch.testing.assert_close(block @ block.T, torch.eye(H), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", [name for name, c in CELLS.items() if c.gated])
+def test_chrono_init(cell):
+    T_max = 50
+    spec = TaskSpec(seq_len=T_max, input_dim=2, scored_steps=range(T_max - 1, T_max), metric_steps=range(T_max - 1, T_max),
+                    metrics=("mse",), primary="mse", baselines={"mse": 1 / 6}, version=0)
+    model = SequenceModel(spec, ModelConfig(cell=cell, hidden_size=64, init="chrono", num_layers=2))
+    gates = CELLS.get(cell).gates
+    for layer in model.layers:
+        bias = dict(zip(gates, (layer.rnn.bias_ih_l0 + layer.rnn.bias_hh_l0).detach().chunk(len(gates))))
+        keep = bias[layer.cell.keep_gate]
+        assert keep.min() >= math.log(1) and keep.max() <= math.log(T_max - 1)
+        assert keep.std() > 0.3  # spread over the range, not a constant
+        if layer.cell.write_gate is not None:
+            assert torch.equal(bias[layer.cell.write_gate], -keep)
+
+
+def test_remedies_restore_gradient_flow_at_initialisation():
+    """Adding T=100, H=64, B=64, untrained: a tanh RNN's gradient vanishes; temporal skip and IRNN keep it."""
+    task = TASKS.get("adding")(seq_len=100, train_size=64, val_size=1, test_size=1)
+    x, y = task.make_split("train", 0)
+
+    def log10_ratio_of(**options) -> float:
+        torch.manual_seed(0)
+        model = SequenceModel(task.spec(), ModelConfig(hidden_size=64, **options))
+        return gradient_flow(model, x, y, torch.nn.functional.mse_loss)["log10_ratio"]
+
+    tanh = log10_ratio_of(cell="rnn")
+    skip = log10_ratio_of(cell="rnn", skip="temporal")
+    irnn = log10_ratio_of(cell="rnn", activation="relu", init="identity")
+    assert tanh < -10, tanh  # DESIGN.md: 3.5e-31
+    assert skip > tanh + 5, (skip, tanh)
+    assert irnn > tanh + 5 and irnn > -1, (irnn, tanh)  # DESIGN.md: 0.70
+
+
+def test_gradient_flow_leaves_the_model_alone_and_reports_finite_json():
+    spec = SPECS["tokens"]
+    model = SequenceModel(spec, tiny(cell="lstm"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    y = torch.randint(0, spec.num_classes, (B, len(spec.scored_steps)))
+    result = gradient_flow(model, inputs(spec), y, lambda out, y: torch.nn.functional.cross_entropy(out.transpose(1, 2), y))
+    assert len(result["norms"]) == spec.seq_len
+    json.dumps(result, allow_nan=False)
+    assert all(p.dtype == torch.float32 and p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_probe_summaries():
+    assert log10_ratio(0.0, 1.0) == LOG10_FLOOR
+    assert log10_ratio(1e-3, 10.0) == pytest.approx(-4)
+    assert log_slope([10.0 ** (t / 2) for t in range(5)]) == pytest.approx(0.5)
+    assert log_slope([0.0, 0.0, 1.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "params,words",
+    [
+        (dict(skip="residual", num_layers=1), ["skip 'residual'", "num_layers >= 2", "got 1"]),
+        (dict(cell="lstm", activation="relu"), ["activation 'relu'", "cell 'rnn' only", "'tanh'"]),
+        (dict(cell="gru", activation="leaky_relu"), ["activation 'leaky_relu'", "cell 'rnn' only"]),
+        (dict(cell="rnn", init="chrono"), ["init 'chrono'", "lstm, gru", "default, orthogonal, identity"]),
+        (dict(cell="transformer"), ["unknown cell 'transformer'", "valid choices: rnn, lstm, gru"]),
+        (dict(activation="gelu"), ["unknown activation 'gelu'", "tanh, relu, leaky_relu"]),
+        (dict(init="orthogonl"), ["unknown init 'orthogonl'", "did you mean 'orthogonal'"]),
+        (dict(skip="dense"), ["unknown skip 'dense'", "none, temporal, residual"]),
+        (dict(hidden_size=0), ["hidden_size", ">= 1", "0"]),
+        (dict(skip_k=0), ["skip_k", ">= 1"]),
+    ],
+)
+def test_invalid_configs_are_refused_with_one_clear_line(params, words):
+    config = ModelConfig(**params)
+    for attempt in (config.validate, lambda: SequenceModel(SPECS["real"], config), lambda: ModelConfig.from_params(params)):
+        with pytest.raises(ConfigError) as err:
+            attempt()
+        message = str(err.value)
+        assert "\n" not in message
+        for word in words:
+            assert word in message
+
+
+def test_from_params():
+    config = ModelConfig.from_params({"cell": "rnn", "activation": "leaky_relu", "leaky_slope": 0, "hidden_size": 16})
+    assert config.leaky_slope == 0.0 and isinstance(config.leaky_slope, float)
+    assert ModelConfig.from_params(config.params()) == config
+    assert ModelConfig.from_params(None) == ModelConfig()
+    with pytest.raises(ConfigError, match="unknown model parameter 'hidden'; valid parameters: cell, hidden_size"):
+        ModelConfig.from_params({"hidden": 16})
+    with pytest.raises(ConfigError, match="hidden_size must be int, got '16'"):
+        ModelConfig.from_params({"hidden_size": "16"})
+    with pytest.raises(ConfigError, match="num_layers must be int, got True"):
+        ModelConfig.from_params({"num_layers": True})
