@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="quick", help="a shipped suite name (see `rnnbench list`) or a YAML file (default: quick)")
     run.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per grid cell (default: the suite's)")
-    run.add_argument("--out", default="results", type=Path, help="result folder (default: results)")
+    run.add_argument("--out", default="results", type=Path, help="result folder (default: results); with "
+                     "--launcher ray on several machines, a path every Ray node sees (a shared file system)")
     run.add_argument("--workers", type=int, metavar="N",
                      help="worker processes (default: one per CPU core, each with 1 intra-op thread; "
                      "on GPUs one per device); 0 runs in this process")
@@ -47,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="ddp: each run spans all --devices through Lightning's DDP (GPUs; on a machine without "
                      "GPUs, --devices N CPU processes with gloo), runs going one after another (default: auto, "
                      "one device per run and one worker per device)")
+    run.add_argument("--launcher", choices=("local", "ray"), default="local",
+                     help="local: worker processes on this machine (default); ray: one Ray task per run (one GPU "
+                     "each where the cluster has GPUs, --devices cpu forces CPU), scheduled as resources free up; "
+                     "needs the extra rnnbench[ray], and rnnbench's dependencies on every node")
+    run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"), metavar="ADDRESS",
+                     help="Ray cluster to join, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, else a local "
+                     "instance with --workers CPUs, shut down at the end)")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
@@ -106,7 +114,10 @@ def cmd_run(args) -> int:
         print(f"suite {suite.name}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
               f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
         return 0
-    accelerator, devices = _resolve_devices(args.devices, args.strategy)
+    if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
+        accelerator, devices = ("cpu" if args.devices == "cpu" else "auto"), ()
+    else:
+        accelerator, devices = _resolve_devices(args.devices, args.strategy)
     workers = args.workers
     if workers is None:
         workers = len(devices) if devices else (os.cpu_count() or 1)
@@ -117,8 +128,12 @@ def cmd_run(args) -> int:
         workers = 0  # Lightning starts the other DDP processes from this one; runs go one after another
     rank = int(os.environ.get("LOCAL_RANK", 0))  # > 0 in the DDP processes Lightning started
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
-                         devices=devices, strategy=args.strategy,
+                         devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0)
+    if opts.launcher == "ray":
+        from bench.ray_launch import check_ray
+
+        check_ray(opts)  # before anything is printed: exit 2 with one line
     counts = run_grid(runs, opts)
     if rank > 0:
         return 0

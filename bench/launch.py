@@ -27,6 +27,8 @@ class LaunchOptions:
     strategy: str = "auto"  # "ddp": every run spans all `devices` (runs go one after another)
     wandb_project: str | None = None
     quiet: bool = False
+    launcher: str = "local"  # a key of LAUNCHERS: "local" worker processes, "ray" tasks (bench.ray_launch)
+    ray_address: str | None = None  # None: start a local Ray instance with `workers` CPUs
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -56,13 +58,20 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def init_worker(threads: int, gpu_queue, parent: int) -> None:
-    """Once per worker: one intra-op thread with flush-to-zero (denormals from vanishing gradients and
-    Adam's second moments are slow on CPUs, and the flag is per thread), or the worker's own GPU."""
+def setup_worker_threads(threads: int) -> None:
+    """`threads` intra-op threads with flush-to-zero (denormals from vanishing gradients and Adam's second
+    moments are slow on CPUs, and the flag is per thread: call it from the thread that trains)."""
     import torch
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+
+
+def init_worker(threads: int, gpu_queue, parent: int) -> None:
+    """Once per worker: setup_worker_threads, the worker's own GPU, and exit when the sweep process dies."""
+    import torch
+
+    setup_worker_threads(threads)
     if gpu_queue is not None:
         _WORKER["gpu"] = gpu_queue.get()
         torch.cuda.set_device(_WORKER["gpu"])
@@ -142,14 +151,14 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
               f"with {opts.workers or 'no'} worker process{'es' if opts.workers != 1 else ''}", flush=True)
     progress = Progress(len(todo), opts.quiet)
     try:
-        if opts.workers == 0:
+        if opts.workers == 0 and opts.launcher == "local":
             import torch
 
             torch.set_flush_denormal(True)
             for cfg in todo:
                 progress.update(run_one(cfg.to_dict(), opts))
         else:
-            _run_pool(todo, opts, progress, store)
+            LAUNCHERS[opts.launcher](todo, opts, progress, store)
     finally:
         progress.close()
     return {**progress.counts, "skipped": skipped}
@@ -199,6 +208,15 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                 pool = _make_pool(opts)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
+    from bench.ray_launch import run_grid_ray  # imports ray only when asked for
+
+    run_grid_ray(todo, opts, progress, store)
+
+
+LAUNCHERS = {"local": _run_pool, "ray": _run_ray}
 
 
 def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException) -> dict:

@@ -1,0 +1,80 @@
+"""The Ray launcher against a real local Ray instance (started and shut down by the code under test)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import RunConfig, expand, load_suite
+from bench.launch import LaunchOptions, run_grid
+from tests.conftest import TINY_SUITE
+
+
+@pytest.fixture
+def ray(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance, never a cluster the CI host may know
+    return pytest.importorskip("ray")
+
+
+def results(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")}
+
+
+def test_ray_sweep_records_every_run_then_resumes_with_nothing_to_train(ray, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()  # a text task whose corpus folder has no files: its runs fail, the rest finish
+    suite = tmp_path / "tiny_text.yaml"
+    suite.write_text(TINY_SUITE.replace("axes:", f"  text: {{corpus: '{tmp_path / 'empty'}', bptt: 5}}\naxes:", 1))
+    grid = expand(load_suite(str(suite)))
+    out = tmp_path / "res"
+    args = ["run", "--suite", str(suite), "--out", str(out), "--launcher", "ray", "--workers", "2", "--no-leaderboard"]
+    assert main([*args, "--quiet"]) == 0
+    assert not ray.is_initialized()  # the instance it started is shut down
+    records = results(out)
+    assert set(records) == {r.run_id for r in grid}  # one result.json per grid cell
+    for cfg in grid:
+        rec = records[cfg.run_id]
+        assert rec["run_id"] == cfg.run_id and rec["config"] == cfg.to_dict()
+        if cfg.task == "text":
+            assert rec["status"] == "failed" and "no train file" in rec["error"]
+        else:
+            assert rec["status"] == "ok", rec["error"]
+            assert rec["steps_trained"] == 4 and rec["device"].startswith("cpu (1 thread")
+    assert capsys.readouterr().out.startswith("done: 6 ok, 0 diverged, 3 failed, 0 skipped")
+    # finished runs are skipped: nothing left to train (and no Ray instance needed)
+    assert main([*args, "--tasks", "adding", "copy"]) == 0
+    assert "6 runs in the grid, 6 already finished, 0 to train" in capsys.readouterr().out
+    assert results(out) == records
+
+
+class _Raises(RunConfig):
+    """A run whose task raises in the worker before the runner's own error handling: its config has a model
+    field that RunConfig.from_dict rejects."""
+
+    def to_dict(self):
+        d = super().to_dict()
+        return {**d, "model": {**d["model"], "no_such_field": 1}}
+
+
+def test_a_task_that_raises_is_recorded_failed_and_the_rest_finish(ray, tiny_suite, tmp_path):
+    good = expand(load_suite(str(tiny_suite)), ["adding"])[0]
+    bad = _Raises(**{f: getattr(good, f) for f in good.__dataclass_fields__})
+    out = tmp_path / "res"
+    counts = run_grid([bad, good], LaunchOptions(out_dir=out, suite="tiny", workers=1, launcher="ray", quiet=True))
+    assert counts == {"ok": 1, "diverged": 0, "failed": 1, "skipped": 0}
+    records = results(out)
+    assert records[good.run_id]["status"] == "ok"
+    assert records[bad.run_id]["status"] == "failed"
+    assert records[bad.run_id]["error"].startswith("TypeError:") and "no_such_field" in records[bad.run_id]["error"]
+    assert not ray.is_initialized()
+
+
+def test_missing_extra_is_one_line_and_exit_2(tiny_suite, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as without the extra
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path / "res"), "--launcher", "ray"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "rnnbench: error: --launcher ray needs the optional extra: pip install 'rnnbench[ray]'\n"
+    assert captured.out == "" and not (tmp_path / "res").exists()
