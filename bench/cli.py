@@ -145,7 +145,7 @@ def cmd_run(args) -> int:
         from leaderboard import build
 
         paths = build([args.out], args.out / "leaderboard")
-        print(f"leaderboard: {paths.get('index', args.out / 'leaderboard')}")
+        print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
     return 0
 
 
@@ -157,8 +157,7 @@ def cmd_leaderboard(args) -> int:
             raise ConfigError(f"--results {folder}: no such folder")
     out = args.out or args.results[0] / "leaderboard"
     paths = build(args.results, out, threshold=args.threshold)
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+    print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; paste {paths['leaderboard.md']} into a README")
     return 0
 
 

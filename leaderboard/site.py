@@ -20,6 +20,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from bench.registry import ConfigError
+
 from leaderboard.collect import load_results
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
@@ -207,7 +209,8 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     Returns {path relative to out_dir: absolute path} of every file written."""
     df = load_results(results_dirs)
     if df.empty:
-        raise ValueError(f"no result records found under {results_dirs} (expected <dir>/runs/<run_id>/result.json)")
+        dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+        raise ConfigError(f"no result records found under {', '.join(map(str, dirs))} (expected <dir>/runs/<run_id>/result.json)")
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
