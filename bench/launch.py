@@ -152,9 +152,7 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     progress = Progress(len(todo), opts.quiet)
     try:
         if opts.workers == 0 and opts.launcher == "local":
-            import torch
-
-            torch.set_flush_denormal(True)
+            setup_worker_threads(1)  # this process is the worker (also each DDP process)
             for cfg in todo:
                 progress.update(run_one(cfg.to_dict(), opts))
         else:

@@ -120,9 +120,11 @@ def execute(
     accelerator: str = "cpu",
     devices: int | list[int] = 1,
     strategy: str = "auto",
+    callbacks: tuple[L.Callback, ...] = (),
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test, and write result.json. Never raises for
-    a run's own failure: the record says `ok`, `diverged` (with the step) or `failed` (with the error)."""
+    a run's own failure: the record says `ok`, `diverged` (with the step) or `failed` (with the error).
+    `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers)."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -159,7 +161,7 @@ def execute(
             gradient_clip_val=None if cfg.clip == "none" else cfg.budget.clip_value,
             gradient_clip_algorithm=None if cfg.clip == "none" else cfg.clip,
             logger=logger,
-            callbacks=[monitor],
+            callbacks=[monitor, *callbacks],
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,

@@ -1,0 +1,391 @@
+"""Speed benchmark of the suite itself (a benchmark, not a test).
+
+    python -m bench.perf [--quick]
+
+Prints one table. Every row is a ratio against a reference measured in the same process, side by
+side (alternating rounds, so load from other processes on the machine cancels in the ratio), median
+over >= 5 rounds unless the row says otherwise:
+
+1. Lightning overhead: ms per steady-state training step through execute() itself (BenchModule, the
+   Trainer settings execute() uses, its TrainingMonitor) vs a hand-written loop (same model, same
+   batches from the same data module, same optimizer and loss). Blocks of K steps are timed by a
+   callback; between two blocks the callback runs K hand-written steps (untimed by Lightning).
+2. Remedy paths vs the fused kernel of the same cell, forward + backward (rows from bench.speed_models).
+3. Sweep efficiency: time inside train/val/test batches over execute()'s wall time, on a subset of
+   the quick suite; and one worker process (run_grid) vs one `python -m bench run` process per run.
+4. Data generation: samples/s of each synthetic task's bulk generator vs training samples/s on it.
+5. Memory: VmRSS / VmHWM of one worker process (run_grid's own pool and run_one) after 50 tiny runs vs after 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+
+import bench.runner as runner
+from bench.config import Budget, RunConfig, expand, load_suite
+from bench.module import task_loss
+from bench.launch import LaunchOptions, _make_pool, run_grid, run_one, setup_worker_threads
+from models import ModelConfig, SequenceModel
+from tasks import TASKS
+from tasks.base import SyntheticSizes
+
+
+# ---------------------------------------------------------------- table
+@dataclass
+class Row:
+    part: str
+    name: str
+    value: float  # the measured ratio (or fraction)
+    target: str  # ">= 0.8", "<= 1.05", or "info"
+    detail: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.target == "info":
+            return "-"
+        if self.target == "error" or self.value != self.value:  # NaN: not measured
+            return "FAIL"
+        op, bound = self.target.split()
+        return "pass" if (self.value <= float(bound) if op == "<=" else self.value >= float(bound)) else "FAIL"
+
+
+def print_table(rows: list[Row]) -> None:
+    name_w = max(len(r.name) for r in rows)
+    print(f"{'part':<10} {'measurement':<{name_w}} {'ratio':>8} {'target':>8} {'result':>6}  detail")
+    for r in rows:
+        print(f"{r.part:<10} {r.name:<{name_w}} {r.value:8.3f} {r.target:>8} {r.verdict:>6}  {r.detail}")
+
+
+# ---------------------------------------------------------------- timing
+def alternate(a, b, repeats: int, warmup: int = 1) -> list[tuple[float, float]]:
+    """Run a() and b() (each returns the seconds it measured) in alternation; warm-up rounds dropped."""
+    return [(a(), b()) for _ in range(warmup + repeats)][warmup:]
+
+
+def summarize(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Median of each side and the median of the per-round ratios a / b."""
+    a, b = (statistics.median(p[i] for p in pairs) for i in (0, 1))
+    return a, b, statistics.median(x / y for x, y in pairs)
+
+
+def clock(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- execute(), instrumented
+class StepTime(L.Callback):
+    """Sums the time spent inside training, validation and test batches (batch start to batch end)."""
+
+    def __init__(self):
+        self.inside, self.start = 0.0, None
+
+    def _start(self, *args, **kwargs):
+        self.start = time.perf_counter()
+
+    def _end(self, *args, **kwargs):
+        self.inside += time.perf_counter() - self.start
+
+    on_train_batch_start = on_validation_batch_start = on_test_batch_start = _start
+    on_train_batch_end = on_validation_batch_end = on_test_batch_end = _end
+
+
+class InterleavedLoop(L.Callback):
+    """Times blocks of `k` Lightning training steps; at each block boundary runs `k` steps of a hand-written
+    loop (a copy of the same model, same optimizer and loss, batches from the same data module) outside the
+    Lightning clock. pairs[i] = (Lightning block i, the hand block right after it), seconds."""
+
+    def __init__(self, k: int):
+        self.k, self.pairs, self.start, self.hand = k, [], None, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step % self.k:
+            return
+        lightning_block = time.perf_counter() - self.start if self.start is not None else None
+        hand_block = self.hand_steps(trainer, module)
+        if lightning_block is not None:
+            self.pairs.append((lightning_block, hand_block))
+        self.start = time.perf_counter()
+
+    def hand_steps(self, trainer, module) -> float:
+        if self.hand is None:
+            model = copy.deepcopy(module.model)
+            self.hand = model, torch.optim.Adam(model.parameters(), lr=module.budget.learning_rate), iter(())
+        model, opt, batches = self.hand
+        start = time.perf_counter()
+        for _ in range(self.k):
+            batch = next(batches, None)
+            if batch is None:  # next epoch
+                batches = iter(trainer.datamodule.train_dataloader())
+                batch = next(batches)
+            x, y = batch
+            opt.zero_grad()
+            loss = module.loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+        elapsed = time.perf_counter() - start
+        self.hand = model, opt, batches
+        return elapsed
+
+
+# ---------------------------------------------------------------- 1. Lightning overhead
+def lightning_overhead(quick: bool) -> list[Row]:
+    rows = []
+    repeats, scale = (5, 0.5) if quick else (7, 1)
+    sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 60),  # k: steps per block
+             ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5)]
+    for label, cell, batch, hidden, seq_len, k in sizes:
+        k = int(k * scale)
+        steps = (repeats + 2) * k  # block 0 is warm-up; the last boundary is step (repeats + 1) * k
+        cfg = RunConfig("adding", {"seq_len": seq_len, "train_size": 32 * batch, "val_size": batch, "test_size": batch},
+                        ModelConfig(cell=cell, hidden_size=hidden),
+                        budget=Budget(max_steps=steps + 1, batch_size=batch, eval_every=10 * steps, probe_batch=4))
+        timer = InterleavedLoop(k)
+        with tempfile.TemporaryDirectory() as out:
+            record = runner.execute(cfg, out, "perf", callbacks=(timer,))
+        assert record["status"] == "ok", record["error"]
+        light, hand, ratio = summarize(timer.pairs[1 : repeats + 1])
+        rows.append(Row("1 overhead", f"Lightning step / hand loop step, {label}", ratio, "<= 1.05",
+                        f"{1e3 * light / k:.2f} vs {1e3 * hand / k:.2f} ms/step, {k} steps x {repeats} blocks"))
+    return rows
+
+
+# ---------------------------------------------------------------- 2. remedy paths vs fused kernels
+def remedy_paths(quick: bool) -> list[Row]:
+    from bench import speed_models as sm  # its path list and fwd_bwd; times here with alternate()
+
+    task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
+    spec = task.spec()
+    x, y = task.make_split("train", 0)
+    rows = []
+    for label, config, loop, base_config, extra in sm.rows(forced_loops=False):
+        if extra or (quick and "init=" in label):  # reference rows: timed against each temporal row below
+            continue
+        torch.manual_seed(0)
+        wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
+        x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra)], 2)  # (B, T, 2 + extra)
+        model, base = SequenceModel(wide, config), SequenceModel(spec, base_config)
+        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
+                          repeats=5, warmup=1)
+        ms, base_ms, ratio = summarize(pairs)
+        path = "fused" if model.fused and not loop else "loop"
+        rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}", ratio, "<= 1.2",
+                        f"{1e3 * ms:.1f} vs {1e3 * base_ms:.1f} ms fwd+bwd"))
+        if config.skip == "temporal":  # W_s h_{t-k} is H more input columns: against the fused kernel doing that work
+            ref_spec = dataclasses.replace(spec, input_dim=spec.input_dim + sm.H)
+            x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H)], 2)
+            ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers))
+            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
+                              repeats=5, warmup=1)
+            ms, ref_ms, ratio = summarize(pairs)
+            rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)",
+                            ratio, "<= 1.2", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+    return rows
+
+
+# ---------------------------------------------------------------- 3. sweep efficiency
+def sweep_subset(n: int) -> list[RunConfig]:
+    """n runs of the quick suite: its synthetic tasks in turn (text needs its corpus downloaded), each with a
+    remedy combination from a different part of the grid."""
+    runs = [r for r in expand(load_suite("quick")) if issubclass(TASKS.get(r.task), SyntheticSizes)]
+    tasks = list(dict.fromkeys(r.task_label for r in runs))
+    combos = list(dict.fromkeys(r.combo for r in runs))
+    picks = [(tasks[i % len(tasks)], combos[(2 * i + 1) * len(combos) // (2 * n)]) for i in range(n)]
+    return [next(r for r in runs if (r.task_label, r.combo) == pick) for pick in picks]
+
+
+def one_run_suite(cfg: RunConfig, path: Path) -> None:
+    """A suite YAML whose grid is exactly `cfg`."""
+    suite = {
+        "name": "quick",
+        "tasks": {cfg.task: cfg.build_task().params()},
+        "axes": {axis: [level] for axis, level in cfg.remedies.items()},
+        "seeds": 1,
+        "model": {k: v for k, v in dataclasses.asdict(cfg.model).items() if k not in cfg.remedies},
+        "budget": dataclasses.asdict(cfg.budget),
+    }
+    path.write_text(yaml.safe_dump(suite))
+    assert [r.run_id for r in expand(load_suite(str(path)))] == [cfg.run_id], "one-run suite differs from the run"
+
+
+def sweep_efficiency(quick: bool) -> list[Row]:
+    runs = sweep_subset(2 if quick else 4)
+    labels = "; ".join(f"{r.task} {r.combo}" for r in runs)
+    inside, walls = [], []
+    with tempfile.TemporaryDirectory() as out:
+        for cfg in runs:
+            timer = StepTime()
+            record = runner.execute(cfg, out, "quick", callbacks=(timer,))
+            assert record["status"] != "failed", record["error"]
+            inside.append(timer.inside)
+            walls.append(record["wall_seconds"])
+    per_run = [i / w for i, w in zip(inside, walls)]
+    rows = [Row("3 sweep", f"time in train/val/test batches / execute() wall, {len(runs)} quick runs",
+                sum(inside) / sum(walls), ">= 0.8",
+                f"{sum(inside):.1f} of {sum(walls):.1f} s; per run median {statistics.median(per_run):.2f} "
+                f"(min {min(per_run):.2f}); runs: {labels}")]
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        counts = run_grid(runs, LaunchOptions(out_dir=Path(out), suite="quick", workers=1, quiet=True))
+        pool_wall = time.perf_counter() - start
+    assert counts.get("failed", 0) == 0, counts
+    process_walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, cfg in enumerate(runs):
+            suite = Path(tmp) / f"run{i}.yaml"
+            one_run_suite(cfg, suite)
+            command = [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--out", str(Path(tmp) / "out"),
+                       "--quiet", "--no-leaderboard"]  # default --workers: one pool worker in each process
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).parents[1])
+            process_walls.append(time.perf_counter() - start)
+    n = len(runs)
+    rows.append(Row("3 sweep", f"{n} runs, one `python -m bench run` process each / run_grid with 1 worker",
+                    sum(process_walls) / pool_wall, ">= 10",
+                    f"{sum(process_walls):.1f} vs {pool_wall:.1f} s; per run median {statistics.median(process_walls):.2f}"
+                    f" vs {pool_wall / n:.2f} s"))
+    overhead_process = sum(process_walls) - sum(inside)
+    overhead_pool = pool_wall - sum(inside)
+    rows.append(Row("3 sweep", "same, time outside the batches only (wall - in-batch time of the runs above)",
+                    overhead_process / overhead_pool, "info",
+                    f"{overhead_process / n:.2f} vs {overhead_pool / n:.2f} s per run"))
+    return rows
+
+
+# ---------------------------------------------------------------- 4. data generation
+def data_generation(quick: bool) -> list[Row]:
+    suite = load_suite("quick")
+    batch, k = suite.budget.batch_size, 10
+    rows = []
+    for name, params in suite.tasks.items():
+        if not issubclass(TASKS.get(name), SyntheticSizes):
+            continue
+        task = TASKS.get(name).from_params({p: v[0] for p, v in params.items()})
+        n = task.train_size
+        x, y = task.make_split("train", 0)
+        torch.manual_seed(0)
+        model = SequenceModel(task.spec(), ModelConfig(**suite.model, cell="rnn"))  # the suite's baseline model
+        opt = torch.optim.Adam(model.parameters(), lr=suite.budget.learning_rate)
+        loss_fn = task_loss(task.spec())
+
+        def train():
+            for i in range(k):
+                xb, yb = x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
+                opt.zero_grad()
+                loss_fn(model(xb), yb).backward()
+                opt.step()
+
+        gen = torch.Generator().manual_seed(0)
+        pairs = alternate(lambda: clock(lambda: task.generate(n, gen)) / n, lambda: clock(train) / (k * batch),
+                          repeats=5, warmup=1)
+        per_gen, per_train, ratio = summarize(pairs)
+        rows.append(Row("4 data", f"{name}: generator samples/s / training samples/s", 1 / ratio, ">= 20",
+                        f"{1 / per_gen:,.0f} vs {1 / per_train:,.0f} samples/s (rnn H={suite.model['hidden_size']}, "
+                        f"{suite.model['num_layers']} layers, B={batch}, seq len {task.spec().seq_len})"))
+    return rows
+
+
+# ---------------------------------------------------------------- 5. memory
+def tiny_runs(n: int) -> list[RunConfig]:
+    tiny = yaml.safe_load("""
+        name: tiny
+        tasks: {adding: {seq_len: 10, train_size: 64, val_size: 32, test_size: 32},
+                copy: {delay: 3, train_size: 64, val_size: 32, test_size: 32}}
+        axes: [{cell: [rnn, lstm, gru]}, {cell: [rnn], activation: [relu, leaky_relu], skip: [temporal]}]
+        model: {hidden_size: 16, skip_k: 3}
+        budget: {max_steps: 4, batch_size: 16, eval_every: 2, probe_batch: 4}
+    """)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump(tiny, f)
+        f.flush()
+        grid = expand(load_suite(f.name), seeds=n // 10 + 1)
+    return sorted(grid, key=lambda r: r.seed)[:n]  # every combination, then again with the next seed
+
+
+def memory_kib(status: str) -> dict[str, int]:
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM")}
+
+
+def memory_growth(quick: bool) -> list[Row]:
+    n = 10 if quick else 50
+    read_status = Path("/proc/self/status").read_text  # runs in the worker
+    with tempfile.TemporaryDirectory() as out:
+        opts = LaunchOptions(out_dir=Path(out), suite="tiny", workers=1, quiet=True)
+        pool: ProcessPoolExecutor = _make_pool(opts)
+        try:
+            samples = {}
+            for i, cfg in enumerate(tiny_runs(n), 1):
+                summary = pool.submit(run_one, cfg.to_dict(), opts).result()
+                assert summary["status"] != "failed", summary["error"]
+                if i in (1, n):
+                    samples[i] = memory_kib(pool.submit(read_status).result())
+        finally:
+            pool.shutdown()
+    rows = []
+    for key in ("VmRSS", "VmHWM"):
+        first, last = samples[1][key], samples[n][key]
+        rows.append(Row("5 memory", f"worker {key} after {n} tiny runs / after 1", last / first, "<= 1.1",
+                        f"{last / 1024:.0f} vs {first / 1024:.0f} MiB (one series, no repeats)"))
+    return rows
+
+
+MEASUREMENTS = [lightning_overhead, remedy_paths, sweep_efficiency, data_generation, memory_growth]
+
+
+# ---------------------------------------------------------------- main
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, lightning {L.__version__}, "
+            f"{torch.get_num_threads()} intra-op thread(s) here and in workers, flush-to-zero on; "
+            f"load average (1, 5, 15 min): {load}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer steps, paths and runs (about 2 minutes instead of 4)")
+    parser.add_argument("--only", nargs="+", metavar="PART", choices=[m.__name__ for m in MEASUREMENTS],
+                        help="run only these measurements")
+    args = parser.parse_args(argv)
+    setup_worker_threads(1)  # as the sweep's workers train: 1 thread, flush-to-zero
+    runner.quiet_lightning()
+    print(machine(), flush=True)
+    start, rows = time.perf_counter(), []
+    for measure in MEASUREMENTS:
+        if args.only and measure.__name__ not in args.only:
+            continue
+        t0 = time.perf_counter()
+        try:
+            rows += measure(args.quick)
+        except Exception as err:  # noqa: BLE001 - one broken measurement does not hide the others
+            rows.append(Row(measure.__name__, f"{type(err).__name__}: {err}"[:100], float("nan"), "error"))
+        print(f"  {measure.__name__}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    print()
+    print_table(rows)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\ntotal {time.perf_counter() - start:.0f} s; load average at the end: {load}")
+    return 0 if all(r.verdict != "FAIL" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
