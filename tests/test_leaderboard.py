@@ -369,3 +369,24 @@ def test_html_sorts_numerically_and_escapes_in_chromium(tmp_path):
     assert [row[0][0] for row in table["rows"]] == ["c9", "c10", evil, "c100"]  # the name shown as text
     assert evil not in dom and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     assert dom.count("<script") == 1  # only the page's own script
+
+
+def test_readme_section_is_replaced_between_markers(small, tmp_path):
+    from bench.registry import ConfigError
+    from leaderboard.readme import END, START, main
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n\nintro\n\n{START}\nold table\n{END}\n\n## after\n")
+    assert main([str(small), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# project\n\nintro\n") and text.endswith("## after\n")
+    inside = text.split(START)[1].split(END)[0]
+    overall = overall_table(load_results([small]))
+    assert "| combo" in inside and all(c in inside for c in overall["combo"])
+    assert main([str(small), "--readme", str(readme)]) == 0 and readme.read_text() == text  # idempotent
+    readme.write_text("no markers here\n")
+    assert main([str(small), "--readme", str(readme)]) == 2
+    with pytest.raises(ConfigError):
+        from leaderboard.readme import update
+
+        update(readme, "x")

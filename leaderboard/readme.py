@@ -1,0 +1,60 @@
+"""Put the current leaderboard into a README, between two marker lines.
+
+    python -m leaderboard.readme results [--readme README.md]
+
+Replaces what stands between `<!-- leaderboard:start -->` and `<!-- leaderboard:end -->` with the
+provenance, the findings and the overall table of the results in the given folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from bench.registry import ConfigError
+from leaderboard.collect import load_results
+from leaderboard.site import _provenance
+from leaderboard.tables import findings, md_escape, overall_table, render, task_table
+
+START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
+
+
+def section(results: list[Path], threshold: float = 0.9) -> str:
+    df = load_results(results)
+    if df.empty:
+        raise ConfigError(f"no result records under {', '.join(map(str, results))}")
+    tasks, overall = task_table(df), overall_table(df)
+    prov = _provenance(df)
+    lines = [f"Suite `{prov['suite']}`, {prov['runs']} runs, {prov['run dates']}, on {prov['device']}, "
+             f"git {prov['git commit'][:7]}. Normalized score: 1 = perfect, 0 = memoryless baseline.", ""]
+    lines += [f"- {md_escape(s)}" for s in findings(tasks, overall, threshold)]
+    lines += ["", render(overall, "md")]
+    return "\n".join(lines)
+
+
+def update(readme: Path, text: str) -> None:
+    content = readme.read_text()
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(content):
+        raise ConfigError(f"{readme} has no {START} … {END} markers")
+    readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leaderboard.readme", description=__doc__.splitlines()[0])
+    p.add_argument("results", nargs="+", type=Path, help="result folders")
+    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = p.parse_args(argv)
+    try:
+        update(args.readme, section(args.results))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"updated the leaderboard in {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
