@@ -76,6 +76,7 @@ class BenchModule(L.LightningModule):
         self.val_metrics = TaskMetrics(spec)
         self.test_metrics = TaskMetrics(spec)
         self.history: list[dict[str, float]] = []
+        self.plateau = None
         self.test_results: dict[str, float] = {}
 
     def forward(self, x):
@@ -93,11 +94,14 @@ class BenchModule(L.LightningModule):
 
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()
+        if self.plateau is not None and not self.trainer.sanity_checking:
+            self.plateau.step(values["loss"])
         self.log("val_loss", values["loss"], prog_bar=False, logger=True)
         for name, value in values.items():
             if name != "loss":
                 self.log(f"val_{name}", value, logger=True)
-        self.history.append({"step": int(self.global_step), **{f"val_{k}": v for k, v in values.items()}})
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
+        self.history.append({"step": int(self.global_step), "lr": lr, **{f"val_{k}": v for k, v in values.items()}})
 
     def test_step(self, batch, batch_idx):
         x, y = batch
@@ -112,7 +116,11 @@ class BenchModule(L.LightningModule):
             optimizer = torch.optim.Adam(self.parameters(), lr=b.learning_rate)
         else:
             optimizer = torch.optim.SGD(self.parameters(), lr=b.learning_rate, momentum=0.9)
-        return LR_SCHEDULES.get(self.lr_schedule)(optimizer, b)
+        config = LR_SCHEDULES.get(self.lr_schedule)(optimizer, b)
+        # a plateau schedule is stepped here after each validation (Lightning's step-interval
+        # frequency counts batches within an epoch, which need not line up with eval_every)
+        self.plateau = config.pop("plateau", None) if isinstance(config, dict) else None
+        return config
 
 
 @LR_SCHEDULES.register("constant")
@@ -136,10 +144,6 @@ def _warmup_cosine(optimizer, budget):
 
 @LR_SCHEDULES.register("plateau")
 def _plateau(optimizer, budget):
+    # halve the learning rate after 3 validations without improvement of the validation loss
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
-    return {
-        "optimizer": optimizer,
-        # stepped after each validation, on the validation loss
-        "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss", "interval": "step",
-                         "frequency": budget.eval_every, "strict": False},
-    }
+    return {"optimizer": optimizer, "plateau": scheduler}

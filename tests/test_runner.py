@@ -304,3 +304,32 @@ def test_ddp_on_two_cpu_processes(tiny_suite, tmp_path):
         assert rec["world_size"] == 2 and "ddp" in rec["device"]
         assert rec["steps_trained"] == 4
     assert proc.stdout.count("done:") == 1  # the second process prints nothing
+
+
+def test_lr_schedules_act_on_the_learning_rate(tmp_path):
+    """plateau halves the lr after 3 validations without improvement; warmup_cosine follows its formula."""
+    budget = Budget(max_steps=120, batch_size=32, eval_every=10, learning_rate=0.001, optimizer="sgd", warmup_steps=20)
+    lrs = {}
+    for lr in ("constant", "plateau", "warmup_cosine"):
+        cfg = RunConfig("adding", {"seq_len": 20, "train_size": 256, "val_size": 64, "test_size": 64},
+                        ModelConfig(cell="rnn", hidden_size=8), lr=lr, budget=budget)
+        record = execute(cfg, tmp_path)
+        assert record["status"] == "ok", record["error"]
+        lrs[lr] = [(h["step"], h["lr"], h["val_loss"]) for h in record["history"]]
+    assert {lr for _, lr, _ in lrs["constant"]} == {0.001}
+    # replay ReduceLROnPlateau(patience=2, factor=0.5) on the validation losses the run recorded
+    best, bad, expected = float("inf"), 0, 0.001
+    for _, lr, loss in lrs["plateau"]:
+        if loss < best * (1 - 1e-4):
+            best, bad = loss, 0
+        else:
+            bad += 1
+        if bad > 2:
+            expected, bad = expected / 2, 0
+        assert lr == pytest.approx(expected)
+    assert min(lr for _, lr, _ in lrs["plateau"]) < 0.001, "the losses here stagnate: the plateau must act"
+    import math
+
+    for step, lr, _ in lrs["warmup_cosine"]:  # after `step` scheduler steps: the lr of the next step
+        want = 0.001 * ((step + 1) / 20 if step < 20 else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 20) / 100))))
+        assert lr == pytest.approx(want, abs=1e-12)
