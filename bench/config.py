@@ -20,7 +20,7 @@ import yaml
 
 from bench.axes import BASELINE_LEVELS
 from bench.module import CLIPS, LR_SCHEDULES
-from bench.registry import ConfigError, check, choice
+from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS
 
@@ -36,27 +36,6 @@ AXES: dict[str, tuple[str, ...]] = {
 }
 assert tuple(AXES) == tuple(BASELINE_LEVELS) and all(BASELINE_LEVELS[a] in AXES[a] for a in AXES)
 OPTIMIZERS = ("adam", "sgd")
-
-
-def _typed_fields(cls, params: dict[str, Any], what: str) -> dict[str, Any]:
-    """Check a dict of user values against a dataclass's fields: unknown keys and wrong types refused."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    out = {}
-    for key, value in (params or {}).items():
-        check(key in fields, f"unknown {what} setting {key!r}; valid settings: {', '.join(fields)}")
-        default = fields[key].default
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        else:
-            ok = isinstance(value, type(default))
-        check(ok, f"{what} setting {key} must be {type(default).__name__}, got {value!r}")
-        out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -192,10 +171,10 @@ def load_suite(name_or_path: str) -> Suite:
                 choice(f"level of axis {axis!r}", level, AXES[axis])
     seeds = raw.get("seeds", 1)
     check(isinstance(seeds, int) and seeds >= 1, f"suite {path}: seeds must be an integer >= 1, got {seeds!r}")
-    model = _typed_fields(ModelConfig, raw.get("model") or {}, "model")
+    model = typed_params(ModelConfig, raw.get("model") or {}, "model")
     for axis in ("cell", "activation", "init", "skip"):
         check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
-    budget = Budget(**_typed_fields(Budget, raw.get("budget") or {}, "budget"))
+    budget = Budget(**typed_params(Budget, raw.get("budget") or {}, "budget"))
     return Suite(
         name=str(raw.get("name", path.stem)),
         tasks=tasks,

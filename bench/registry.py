@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
@@ -26,6 +27,21 @@ def choice(what: str, value, choices) -> None:
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigError(f"unknown {what} {value!r}{hint}; valid choices: {', '.join(map(str, choices))}")
+
+
+def typed_params(cls, params: dict | None, what: str) -> dict:
+    """User values for a dataclass's fields, checked against the types of the fields' defaults:
+    unknown names and wrong types are refused (ints are accepted for floats; bools are not ints)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in (params or {}).items():
+        check(key in defaults, f"unknown {what} parameter {key!r}; valid parameters: {', '.join(defaults)}")
+        expected = type(defaults[key])
+        if expected is float and type(value) is int:
+            value = float(value)
+        check(type(value) is expected, f"{what} parameter {key} must be {expected.__name__}, got {value!r}")
+        out[key] = value
+    return out
 
 
 class Registry(Generic[T]):

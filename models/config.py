@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from bench.registry import ConfigError, check, choice
+from bench.registry import check, choice, typed_params
 from models.cells import ACTIVATIONS, CELLS
 from models.inits import INITS
 from models.layer import SKIPS
@@ -52,16 +52,7 @@ class ModelConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None = None) -> "ModelConfig":
         """Build and validate from user parameters, refusing unknown keys and values of the wrong type."""
-        params = dict(params or {})
-        fields = {f.name: f.default for f in dataclasses.fields(cls)}
-        for key, value in params.items():
-            check(key in fields, f"unknown model parameter {key!r}; valid parameters: {', '.join(fields)}")
-            expected = type(fields[key])
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                params[key] = value = float(value)
-            if type(value) is not expected:
-                raise ConfigError(f"model parameter {key} must be {expected.__name__}, got {value!r}")
-        config = cls(**params)
+        config = cls(**typed_params(cls, params, "model"))
         config.validate()
         return config
 

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from bench.registry import ConfigError, Registry, check
+from bench.registry import Registry, check, typed_params
 
 TASKS: Registry[type["Task"]] = Registry("task")
 SPLITS = ("train", "val", "test")
@@ -128,26 +128,7 @@ class Task:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None = None) -> "Task":
         """Build from user parameters, refusing unknown names and values of the wrong type."""
-        params = dict(params or {})
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for key in params:
-            if key not in fields:
-                raise ConfigError(
-                    f"unknown parameter {key!r} for task {cls.name!r}; valid parameters: {', '.join(fields)}"
-                )
-        for key, value in params.items():
-            default = fields[key].default
-            if isinstance(default, bool) or isinstance(value, bool):
-                ok = isinstance(value, bool) and isinstance(default, bool)
-            elif isinstance(default, int):
-                ok = isinstance(value, int)
-            elif isinstance(default, float):
-                ok = isinstance(value, (int, float))
-                params[key] = float(value) if ok else value
-            else:
-                ok = default is None or isinstance(value, type(default))  # None is no str, path or choice
-            check(ok, f"task {cls.name!r}: parameter {key} must be {type(default).__name__}, got {value!r}")
-        return cls(**params)
+        return cls(**typed_params(cls, params, f"task {cls.name!r}"))
 
 
 def positive_int(task: str, name: str, value, minimum: int = 1) -> None:
