@@ -1,0 +1,119 @@
+"""Throughput of horizontal fusion (a script, not a test).
+
+    python -m bench.speed_fused [--k 8] [--repeats 7] [--threads 1] [--quick]
+
+One training step of K runs (forward + backward + per-run norm clipping + Adam with a learning rate
+per run) as one FusedSequenceModel, against K sequential steps of K unfused SequenceModels (their
+fused torch kernel: nn.RNN / nn.LSTM, cuDNN on GPU; clip_grad_norm_; torch.optim.Adam). Adding task,
+float32, flush-to-zero on CPU. The two are timed in alternation after a warm-up, so drift on a shared
+machine cancels in the ratio; the table shows median ms per K-run step and the ratio
+(sequential / fused, > 1: fusion pays). CUDA rows too where torch.cuda.is_available().
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from bench.module import task_loss
+from models import ModelConfig, SequenceModel
+from models.fused import FusedSequenceModel, StackedAdam, fused_loss, per_run_clip_
+from tasks import TASKS
+
+ROWS = [  # (cell, B, H, T)
+    ("rnn", 32, 64, 50),
+    ("rnn", 64, 128, 200),
+    ("lstm", 32, 64, 50),
+    ("gru", 32, 64, 50),
+]
+LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 3e-3, 7e-4, 4e-3)
+
+
+def build(cell: str, B: int, H: int, T: int, K: int, device: str):
+    spec = TASKS.get("adding").from_params({"seq_len": T}).spec()
+    inits = ("default", "orthogonal", "identity") if cell == "rnn" else ("default", "orthogonal", "chrono")
+    models = []
+    for k in range(K):
+        torch.manual_seed(k)
+        models.append(SequenceModel(spec, ModelConfig(cell=cell, hidden_size=H, init=inits[k % 3])).to(device))
+    fused = FusedSequenceModel(models).to(device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(K, B, T, spec.input_dim, generator=gen).to(device)
+    y = torch.rand(K, B, len(spec.scored_steps), generator=gen).to(device)
+    lrs = [LRS[k % len(LRS)] for k in range(K)]
+    opts = [torch.optim.Adam(m.parameters(), lr=lr) for m, lr in zip(models, lrs)]
+    stacked_opt = StackedAdam(fused.parameters(), lrs)
+    loss_fn, fused_fn = task_loss(spec), fused_loss(spec)
+    clip = torch.ones(K, device=device)
+
+    def sequential():
+        for k, (m, opt) in enumerate(zip(models, opts)):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(m(x[k]), y[k]).backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+            opt.step()
+
+    def fused_step():
+        stacked_opt.zero_grad(set_to_none=True)
+        fused_fn(fused(x), y)[0].backward()
+        per_run_clip_(fused.parameters(), clip, "norm")
+        stacked_opt.step()
+
+    return sequential, fused_step
+
+
+def timed(fn, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def measure(row, K: int, device: str, repeats: int, warmup: int = 2) -> tuple[float, float, float]:
+    """Median ms of K sequential steps, of one fused step, and the median per-round ratio."""
+    sequential, fused_step = build(*row, K, device)
+    for _ in range(warmup):
+        sequential()
+        fused_step()
+    seq_t, fus_t, ratios = [], [], []
+    for _ in range(repeats):
+        s, f = timed(sequential, device), timed(fused_step, device)
+        seq_t.append(s)
+        fus_t.append(f)
+        ratios.append(s / f)
+    return 1e3 * statistics.median(seq_t), 1e3 * statistics.median(fus_t), statistics.median(ratios)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--k", type=int, default=8, help="runs per fused model")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per row (after 2 warm-up rounds)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--quick", action="store_true", help="first row only, 3 rounds")
+    parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even where available")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    rows = ROWS[:1] if args.quick else ROWS
+    repeats = 3 if args.quick else args.repeats
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
+    print(f"K={args.k}, Adam + per-run norm clipping, float32, {args.threads} CPU thread(s), torch {torch.__version__}")
+    print(f"{'device':<7}{'cell':<6}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}{'fused ms':>10}{'speed-up':>10}")
+    for device in devices:
+        name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+        for row in rows:
+            seq_ms, fus_ms, ratio = measure(row, args.k, device, repeats)
+            cell, B, H, T = row
+            print(f"{device:<7}{cell:<6}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{fus_ms:>10.1f}{ratio:>9.2f}x", flush=True)
+        if device == "cuda":
+            print(f"(cuda: {name})")
+
+
+if __name__ == "__main__":
+    main()

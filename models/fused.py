@@ -1,0 +1,385 @@
+"""Horizontal fusion: K runs that share a cell and shape trained as one batched model.
+
+K `SequenceModel`s with the same task spec and the same `ModelConfig` up to the initialisation become
+one `FusedSequenceModel` whose parameters are the K models' parameters stacked along a leading K
+axis (copied, so each run starts exactly where its unfused twin would). Its forward takes one batch
+per run, x: [K, B, ...], and runs the K recurrences together: the input projection of every step as
+one batched matmul before the time loop, then one `baddbmm` per step for all K runs.
+
+The runs stay independent: run k's output depends only on run k's parameters and batch, so the
+gradient of the *summed* per-run losses (`fused_loss`) w.r.t. run k's slice is run k's own gradient.
+Optimisation is per run as well: `per_run_clip_` clips each run's own gradient norm (or values) with
+its own threshold, and `StackedAdam` / `StackedSGD` give each run its own learning rate (Adam is
+invariant to the scale of the gradient, so per-run learning rates cannot come from scaling losses).
+
+`unfuse()` gives back K ordinary SequenceModels with the trained weights, for evaluation, probing and
+checkpoints with the existing code. `group_runs` / `fusable` say which RunConfigs can share a model,
+and `fusion_pays` where it is worth it (measured: bench/speed_fused.py).
+
+Supported: cells rnn (tanh, relu, leaky_relu), gru, lstm; skip none or residual; any init; token or
+real inputs; classes or regression. Refused: the temporal skip (ConfigError).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.registry import ConfigError, check
+from models.cells import CELLS
+from models.sequence import SequenceModel
+from tasks.base import TaskSpec
+
+# ---------------------------------------------------------------------------------------------- steps
+# One time step of K runs at once. xp: (K, B, G*H) the input term; h, c: (K, B, H);
+# w: (K, H, G*H) the transposed recurrent weights; b_hh: (K, G*H), used only where not folded.
+
+
+def _rnn_step(xp, h, c, w, b_hh, act):
+    return act(torch.baddbmm(xp, h, w)), c
+
+
+def _lstm_step(xp, h, c, w, b_hh, act):
+    i, f, g, o = torch.baddbmm(xp, h, w).chunk(4, -1)  # PyTorch's gate order i, f, g, o
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _gru_step(xp, h, c, w, b_hh, act):
+    hh = torch.baddbmm(b_hh.unsqueeze(1), h, w)  # (K, B, 3H): W_hr h + b_hr, W_hz h + b_hz, W_hn h + b_hn
+    H = h.shape[-1]
+    r, z = torch.sigmoid(xp[..., : 2 * H] + hh[..., : 2 * H]).chunk(2, -1)
+    n = torch.tanh(torch.addcmul(xp[..., 2 * H :], r, hh[..., 2 * H :]))
+    return torch.lerp(n, h, z), c
+
+
+FUSED_STEPS: dict[str, Callable] = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
+FUSED_SKIPS = ("none", "residual")
+
+
+def check_fusable_config(config) -> None:
+    """Raise ConfigError unless a model with this ModelConfig can be fused."""
+    check(config.cell in FUSED_STEPS,
+          f"horizontal fusion supports cells {', '.join(FUSED_STEPS)}, got cell {config.cell!r}")
+    check(config.skip in FUSED_SKIPS,
+          f"horizontal fusion supports skip {' or '.join(map(repr, FUSED_SKIPS))}, got skip {config.skip!r}; "
+          f"run it unfused")
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+class FusedLayer(nn.Module):
+    """K recurrent layers' parameters, each PyTorch's layout with a leading K axis."""
+
+    def __init__(self, layers: Sequence[nn.Module], cell: str):
+        super().__init__()
+        rnns = [layer.rnn for layer in layers]
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            stacked = torch.stack([getattr(r, f"{name}_l0").detach() for r in rnns]).clone()
+            setattr(self, name, nn.Parameter(stacked))  # (K, G*H, D) | (K, G*H, H) | (K, G*H)
+        first = layers[0]
+        self.cell, self.act, self.residual = CELLS.get(cell), first.act, first.residual
+        self.step = FUSED_STEPS[cell]
+        self.hidden_size = first.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (K, B, L, D) -> (K, B, L, H)."""
+        K, B, L, D = x.shape
+        bias = self.bias_ih + self.bias_hh if self.cell.fold_hh_bias else self.bias_ih  # (K, G*H)
+        xp = torch.baddbmm(bias.unsqueeze(1), x.reshape(K, B * L, D), self.weight_ih.transpose(1, 2))
+        xp = xp.view(K, B, L, -1)  # (K, B, L, G*H): every step's input term, all runs, one matmul
+        w = self.weight_hh.transpose(1, 2)  # (K, H, G*H)
+        h = x.new_zeros(K, B, self.hidden_size)
+        c = torch.zeros_like(h) if self.cell.has_cell_state else None
+        hs = []
+        for xp_t in xp.unbind(2):  # (K, B, G*H); unbind: one backward node
+            h, c = self.step(xp_t, h, c, w, self.bias_hh, self.act)
+            hs.append(h)
+        out = torch.stack(hs, 2)  # (K, B, L, H)
+        return out + x if self.residual else out
+
+
+class FusedSequenceModel(nn.Module):
+    """K SequenceModels as one: parameters stacked on a leading K axis, one batch per run.
+
+    forward(x): x long [K, B, L] (tokens) or float [K, B, L, D] -> [K, B, S, C] (classes) or
+    [K, B, S] (regression): output k is what models[k] gives on x[k].
+    """
+
+    def __init__(self, models: Sequence[SequenceModel]):
+        super().__init__()
+        check(len(models) >= 1, "horizontal fusion needs at least one model")
+        first = models[0]
+        self.spec, self.config, self.K = first.spec, first.config, len(models)
+        check_fusable_config(first.config)
+        for k, m in enumerate(models):
+            check(isinstance(m, SequenceModel), f"model {k} is a {type(m).__name__}, not a SequenceModel")
+            check(m.spec == first.spec, f"model {k}'s task spec differs from model 0's: runs of one fused "
+                                        "model must share the task and its parameters")
+            same = dataclasses.replace(m.config, init=first.config.init) == first.config
+            check(same, f"model {k}'s config differs from model 0's beyond the init: {m.config} vs {first.config}")
+            shapes = [p.shape for p in m.parameters()]
+            check(shapes == [p.shape for p in first.parameters()], f"model {k}'s parameter shapes differ")
+        # the unfused models, for unfuse(): a tuple, so not registered as submodules
+        self._templates = tuple(copy.deepcopy(m).cpu() for m in models)
+        if first.embed is not None:
+            self.embed = nn.Parameter(torch.stack([m.embed.weight.detach() for m in models]).clone())  # (K, V, E)
+        else:
+            self.embed = None
+        self.layers = nn.ModuleList(FusedLayer([m.layers[l] for m in models], first.config.cell) for l in range(len(first.layers)))
+        self.readout_weight = nn.Parameter(torch.stack([m.readout.weight.detach() for m in models]).clone())  # (K, C, H)
+        self.readout_bias = nn.Parameter(torch.stack([m.readout.bias.detach() for m in models]).clone())  # (K, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check(x.shape[0] == self.K, f"fused input must have K={self.K} runs on dim 0, got shape {tuple(x.shape)}")
+        h = self.encode(x)  # (K, B, L, D)
+        for layer in self.layers:
+            h = layer(h)  # (K, B, L, H)
+        return self.read(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embed is None:
+            return x
+        K, V, E = self.embed.shape
+        offsets = torch.arange(K, device=x.device).view(K, 1, 1) * V  # run k's rows of the flat table
+        return F.embedding(x + offsets, self.embed.reshape(K * V, E))  # (K, B, L, E)
+
+    def read(self, h: torch.Tensor) -> torch.Tensor:
+        s = self.spec.scored_steps
+        h = h[:, :, s.start : s.stop]  # (K, B, S, H)
+        K, B, S, H = h.shape
+        out = torch.baddbmm(self.readout_bias.unsqueeze(1), h.reshape(K, B * S, H), self.readout_weight.transpose(1, 2))
+        out = out.view(K, B, S, -1)  # (K, B, S, C)
+        return out if self.spec.output_kind == "classes" else out.squeeze(-1)  # (K, B, S, C) | (K, B, S)
+
+    def stacked_pairs(self) -> list[tuple[nn.Parameter, str]]:
+        """Each stacked parameter with the name of its slices in an unfused SequenceModel's state_dict."""
+        pairs = [] if self.embed is None else [(self.embed, "embed.weight")]
+        for l, layer in enumerate(self.layers):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                pairs.append((getattr(layer, name), f"layers.{l}.rnn.{name}_l0"))
+        return pairs + [(self.readout_weight, "readout.weight"), (self.readout_bias, "readout.bias")]
+
+    @torch.no_grad()
+    def unfuse(self) -> list[SequenceModel]:
+        """K ordinary SequenceModels holding the current (trained) weights, on this model's device and dtype."""
+        ref = self.readout_weight
+        models = []
+        for k, template in enumerate(self._templates):
+            model = copy.deepcopy(template).to(device=ref.device, dtype=ref.dtype)
+            state = model.state_dict()
+            for param, name in self.stacked_pairs():
+                state[name] = param[k].detach().clone()
+            model.load_state_dict(state)
+            models.append(model)
+        return models
+
+
+def fused_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """loss(out [K, B, S, (C)], y [K, B, S]) -> (the sum of the K runs' losses, the per-run losses [K]).
+
+    Each run's loss is bench.module.task_loss on its own batch (the mean over its B*S scored outputs);
+    they are summed, not averaged, so each run's gradient is exactly its unfused gradient."""
+    if spec.output_kind == "classes":
+        def per_run(out, y):
+            K = out.shape[0]
+            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none").view(K, -1).mean(1)
+    else:
+        def per_run(out, y):
+            return F.mse_loss(out, y, reduction="none").reshape(out.shape[0], -1).mean(1)
+
+    def loss(out, y):
+        losses = per_run(out, y)  # (K,)
+        return losses.sum(), losses.detach()
+
+    return loss
+
+
+# ---------------------------------------------------------------------------------------- optimisation
+
+
+def _per_run(values, K: int, like: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+    return t.expand(K) if t.dim() == 0 else t
+
+
+@torch.no_grad()
+def per_run_clip_(params: Iterable[torch.Tensor], max_norms, kind: str | Sequence[str] = "norm") -> torch.Tensor:
+    """Clip the gradients of stacked parameters (leading K axis) run by run, in place.
+
+    kind: 'norm' | 'value' | 'none', or one such per run. 'norm': run k's gradient (its slices of all
+    the parameters together) is scaled as torch.nn.utils.clip_grad_norm_(run k's params, max_norms[k])
+    would; 'value': clamped to [-max_norms[k], max_norms[k]] as clip_grad_value_. Returns each run's
+    gradient norm before clipping, [K] (what clip_grad_norm_ returns, for every kind)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        raise ValueError("per_run_clip_: no gradients")
+    K = grads[0].shape[0]
+    kinds = [kind] * K if isinstance(kind, str) else list(kind)
+    check(len(kinds) == K and all(k in ("none", "norm", "value") for k in kinds),
+          f"clip kind must be 'none', 'norm' or 'value', or one of them per run (K={K}), got {kind!r}")
+    max_norms = _per_run(max_norms, K, grads[0])
+    norms = torch.stack([g.reshape(K, -1).norm(2, dim=1) for g in grads]).norm(2, dim=0)  # (K,)
+    by_norm = torch.tensor([k == "norm" for k in kinds], device=norms.device)
+    if by_norm.any():
+        coef = (max_norms / (norms + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s arithmetic
+        coef = torch.where(by_norm, coef, torch.ones_like(coef))
+        for g in grads:
+            g.mul_(coef.view(K, *[1] * (g.dim() - 1)).to(g.dtype))
+    by_value = torch.tensor([k == "value" for k in kinds], device=norms.device)
+    if by_value.any():
+        limit = torch.where(by_value, max_norms, torch.full_like(max_norms, math.inf))
+        for g in grads:
+            lim = limit.view(K, *[1] * (g.dim() - 1)).to(g.dtype)
+            torch.clamp(g, -lim, lim, out=g)
+    return norms
+
+
+class _Stacked(torch.optim.Optimizer):
+    """Per-run learning rates for stacked parameters: each group holds `run_lr` ([K]) and `lr`, a
+    shared factor (1.0 unless a scheduler sets it), so torch's LR schedulers (LambdaLR: constant,
+    warmup_cosine) scale every run's rate as they would scale an unfused run's. Run k's effective
+    learning rate is lr * run_lr[k]. Pass the K learning rates as Python floats (or float64): a float32
+    tensor would round them (3e-2 -> 0.0299999993), a visible difference from torch.optim in float64."""
+
+    def __init__(self, params, lr, defaults: dict):
+        lr = torch.as_tensor(lr, dtype=torch.float64).detach().clone()
+        check(lr.dim() == 1 and bool((lr >= 0).all()), f"run learning rates must be a 1-d tensor of values >= 0, got {lr}")
+        super().__init__(params, {"lr": 1.0, "run_lr": lr, **defaults})
+        for group in self.param_groups:
+            for p in group["params"]:
+                check(p.shape[0] == len(lr), f"stacked parameter of shape {tuple(p.shape)} does not have K={len(lr)} runs")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(group, p, self.state[p])
+        return loss
+
+    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _lr(group, p: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
+        lr = (group["run_lr"] * group["lr"] / divisor).to(device=p.device, dtype=p.dtype)
+        return lr.view(-1, *[1] * (p.dim() - 1))  # broadcast over run k's slice
+
+
+class StackedAdam(_Stacked):
+    """torch.optim.Adam's arithmetic (no weight decay, no amsgrad) with a learning rate per run."""
+
+    def __init__(self, params, lr, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, lr, {"betas": betas, "eps": eps})
+
+    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        step, m, v, g = state["step"], state["exp_avg"], state["exp_avg_sq"], p.grad
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+        denom = (v.sqrt() / bias_correction2_sqrt).add_(group["eps"])
+        p.sub_(m / denom * self._lr(group, p, bias_correction1))
+
+
+class StackedSGD(_Stacked):
+    """torch.optim.SGD with momentum (no dampening, no nesterov; the bench's SGD) with a learning rate per run."""
+
+    def __init__(self, params, lr, momentum: float = 0.9):
+        super().__init__(params, lr, {"momentum": momentum})
+
+    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = p.grad.detach().clone()
+        else:
+            state["momentum_buffer"].mul_(group["momentum"]).add_(p.grad)
+        p.sub_(state["momentum_buffer"] * self._lr(group, p))
+
+
+def stacked_optimizer(name: str, params, lrs) -> _Stacked:
+    """The stacked twin of BenchModule.configure_optimizers' optimizer: 'adam' or 'sgd' (momentum 0.9)."""
+    check(name in ("adam", "sgd"), f"unknown optimizer {name!r}; valid choices: adam, sgd")
+    return StackedAdam(params, lrs) if name == "adam" else StackedSGD(params, lrs, momentum=0.9)
+
+
+# -------------------------------------------------------------------------------------------- grouping
+
+FUSED_LR_SCHEDULES = ("constant", "warmup_cosine")  # a shared factor; plateau needs each run's own val loss
+
+
+def fusion_key(cfg) -> str | None:
+    """What RunConfigs must share to be fused (None where fusion does not support the run): the task with
+    its parameters, the model config except the init, the lr schedule and the budget except
+    learning_rate and clip_value. Seed, init, learning rate, clip kind and clip threshold may differ."""
+    try:
+        check_fusable_config(cfg.model)
+    except ConfigError:
+        return None
+    if cfg.lr not in FUSED_LR_SCHEDULES:
+        return None
+    budget = dataclasses.replace(cfg.budget, learning_rate=1.0, clip_value=1.0)
+    blob = {
+        "task": cfg.task,
+        "task_params": cfg.build_task().params(),
+        "model": dataclasses.asdict(dataclasses.replace(cfg.model, init="*")),
+        "lr": cfg.lr,
+        "budget": dataclasses.asdict(budget),
+    }
+    return json.dumps(blob, sort_keys=True, default=str)
+
+
+def fusable(configs: Sequence) -> bool:
+    """Whether these RunConfigs can train as one FusedSequenceModel."""
+    keys = {fusion_key(c) for c in configs}
+    return len(configs) >= 1 and None not in keys and len(keys) == 1
+
+
+def fusion_pays(cfg, device: str = "cpu") -> bool:
+    """Whether fusing pays on this device. On CUDA: every supported run (one bmm per step for K runs
+    instead of K cuDNN calls). On CPU (bench/speed_fused.py, K=8, one thread, training step time of
+    8 sequential runs / the fused step): rnn B=32 H=64 T=50 2.1-2.7x, rnn B=64 H=128 T=200 1.0-1.1x,
+    gru B=32 H=64 2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x: so a vanilla RNN up to H=128, B=64,
+    a GRU up to H=64, B=32, never an LSTM."""
+    if fusion_key(cfg) is None:
+        return False
+    if str(device).startswith("cuda"):
+        return True
+    m, b = cfg.model, cfg.budget.batch_size
+    return (m.cell == "rnn" and m.hidden_size <= 128 and b <= 64) or (m.cell == "gru" and m.hidden_size <= 64 and b <= 32)
+
+
+def group_runs(configs: Sequence, max_k: int = 8, device: str = "cpu") -> list[list]:
+    """Partition RunConfigs into groups of at most max_k that can share a fused model, in first-seen order;
+    a run that cannot be fused (or where fusing does not pay on `device`) is a group of one."""
+    groups: dict[str, list[list]] = {}
+    out: list[list] = []
+    for cfg in configs:
+        key = fusion_key(cfg) if fusion_pays(cfg, device) else None
+        if key is None:
+            out.append([cfg])
+            continue
+        open_groups = groups.setdefault(key, [])
+        if not open_groups or len(open_groups[-1]) >= max_k:
+            open_groups.append([])
+            out.append(open_groups[-1])
+        open_groups[-1].append(cfg)
+    return out
