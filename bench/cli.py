@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"), metavar="ADDRESS",
                      help="Ray cluster to join, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, else a local "
                      "instance with --workers CPUs, shut down at the end)")
+    run.add_argument("--fuse", action="store_true",
+                     help="train groups of up to 8 runs that share a cell and shape as one stacked model where it "
+                     "pays: on GPU always, on CPU small vanilla RNN/GRU (each run keeps its own result.json, with "
+                     "fused_k; default: off)")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
@@ -129,7 +133,10 @@ def cmd_run(args) -> int:
     rank = int(os.environ.get("LOCAL_RANK", 0))  # > 0 in the DDP processes Lightning started
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
-                         wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0)
+                         wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
+                         fuse=args.fuse)
+    if opts.fuse and (opts.launcher != "local" or opts.strategy == "ddp" or opts.wandb_project):
+        raise ConfigError("--fuse works with the local launcher, without --strategy ddp and without --wandb")
     if opts.launcher == "ray":
         from bench.ray_launch import check_ray
 

@@ -29,6 +29,7 @@ class LaunchOptions:
     quiet: bool = False
     launcher: str = "local"  # a key of LAUNCHERS: "local" worker processes, "ray" tasks (bench.ray_launch)
     ray_address: str | None = None  # None: start a local Ray instance with `workers` CPUs
+    fuse: bool = False  # train groups of runs that share a cell and shape as one stacked model (models.fused)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -85,9 +86,35 @@ def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
     if opts.strategy == "ddp":
         devices = len(opts.devices) if opts.accelerator == "cpu" else list(opts.devices)
     else:
-        devices = [_WORKER["gpu"]] if "gpu" in _WORKER else 1
+        devices = _devices(opts)
     record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy)
     return summarize(record)
+
+
+def _devices(opts: LaunchOptions):
+    return [_WORKER["gpu"]] if "gpu" in _WORKER else 1
+
+
+def run_group(cfg_dicts: list[dict], opts: LaunchOptions) -> list[dict]:
+    """One job of a fused sweep: a group of one through run_one (execute), a larger group through
+    bench.fused_module.execute_fused as one stacked model, in this worker process."""
+    if len(cfg_dicts) == 1:
+        return [run_one(cfg_dicts[0], opts)]
+    from bench.fused_module import execute_fused
+
+    configs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts))
+    return [summarize(r) for r in records]
+
+
+def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig]]:
+    """The sweep's jobs: with opts.fuse, models.fused.group_runs' groups (at most 8 runs, where fusing pays
+    on this device), else one run each."""
+    if not opts.fuse:
+        return [[cfg] for cfg in todo]
+    from models.fused import group_runs
+
+    return group_runs(todo, max_k=8, device="cuda" if opts.accelerator in ("gpu", "cuda") else "cpu")
 
 
 def summarize(record: dict) -> dict:
@@ -153,8 +180,9 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     try:
         if opts.workers == 0 and opts.launcher == "local":
             setup_worker_threads(1)  # this process is the worker (also each DDP process)
-            for cfg in todo:
-                progress.update(run_one(cfg.to_dict(), opts))
+            for job in make_jobs(todo, opts):
+                for summary in run_group([cfg.to_dict() for cfg in job], opts):
+                    progress.update(summary)
         else:
             LAUNCHERS[opts.launcher](todo, opts, progress, store)
     finally:
@@ -174,34 +202,40 @@ def _make_pool(opts: LaunchOptions) -> ProcessPoolExecutor:
 
 
 def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
-    queue = list(reversed(todo))
+    queue = list(reversed(make_jobs(todo, opts)))  # jobs: one run, or a fused group (opts.fuse)
     pool = _make_pool(opts)
     running = {}
     deaths: dict[str, int] = {}  # run id -> worker deaths while it was in flight
     try:
         while queue or running:
             while queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
-                cfg = queue.pop()
-                running[pool.submit(run_one, cfg.to_dict(), opts)] = cfg
+                job = queue.pop()
+                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = job
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
-                cfg = running.pop(future)
+                job = running.pop(future)
                 try:
-                    progress.update(future.result())
+                    for summary in future.result():
+                        progress.update(summary)
                 except BrokenProcessPool:
                     broken = True
-                    running[future] = cfg  # handled with the other in-flight runs below
+                    running[future] = job  # handled with the other in-flight jobs below
                 except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
-                    progress.update(_record_failure(cfg, opts, store, err))
+                    for cfg in job:
+                        progress.update(_record_failure(cfg, opts, store, err))
             if broken:  # a worker died (killed, out of memory): retry its runs in a fresh pool, twice at most
                 pool.shutdown(wait=False, cancel_futures=True)
-                for cfg in running.values():
-                    deaths[cfg.run_id] = deaths.get(cfg.run_id, 0) + 1
-                    if deaths[cfg.run_id] >= 2:
-                        progress.update(_record_failure(cfg, opts, store, RuntimeError("the worker process died twice")))
-                    else:
-                        queue.append(cfg)
+                for job in running.values():
+                    retry = []
+                    for cfg in job:
+                        deaths[cfg.run_id] = deaths.get(cfg.run_id, 0) + 1
+                        if deaths[cfg.run_id] >= 2:
+                            progress.update(_record_failure(cfg, opts, store, RuntimeError("the worker process died twice")))
+                        else:
+                            retry.append(cfg)
+                    if retry:
+                        queue.append(retry)
                 running.clear()
                 pool = _make_pool(opts)
     finally:

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import time
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from lightning.pytorch.utilities import rank_zero_only
 import bench
 from bench.callbacks import Diverged, TrainingMonitor
 from bench.config import RunConfig
-from bench.module import BenchModule
+from bench.module import BenchModule, task_loss
 from bench.store import ResultStore
 from models import SequenceModel, gradient_flow
-from tasks import METRICS, normalized_score
+from tasks import METRICS, TaskSpec, normalized_score
 
 
 def quiet_lightning() -> None:
@@ -137,18 +138,9 @@ def execute(
     monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
     module = logger = None
     try:
-        L.seed_everything(cfg.seed, verbose=False)
-        task = cfg.build_task()
-        spec = task.spec()
-        record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
-                      baseline=spec.baselines)
-        record["versions"]["task_version"] = task.version
-        data = task.datamodule(cfg.budget.batch_size, cfg.seed)
-        data.setup()
-        model = SequenceModel(spec, cfg.model)
+        run = prepare_run(cfg, record)
+        spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget)
-        px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
-        record["grad"]["probe"]["start"] = gradient_flow(model, px, py, module.loss_fn)
         logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
         trainer = L.Trainer(
             accelerator=accelerator,
@@ -174,25 +166,75 @@ def execute(
             trainer.validate(module, datamodule=data, verbose=False)
         module.model.load_state_dict(monitor.best_state)
         trainer.test(module, datamodule=data, verbose=False)
-        metrics = {k: v for k, v in module.test_results.items() if k != "loss"}
-        record.update(
-            status="ok",
-            metrics=metrics,
-            best_step=monitor.best_step,
-            normalized_score=normalized_score(spec.primary, metrics[spec.primary], spec.baselines[spec.primary]),
-        )
+        finish_record(record, spec, module.test_results, monitor.best_step)
         record["grad"]["probe"]["end"] = gradient_flow(module.model, px, py, module.loss_fn)
     except Diverged as err:
-        record.update(status="diverged", error=str(err), diverged_at_step=err.step)
+        record_diverged(record, err)
     except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the sweep goes on
-        record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
+        record_failed(record, err)
     finally:
         if logger:
             logger.experiment.finish()
-    record["steps_trained"] = monitor.steps
-    record["history"] = module.history if module is not None else []
-    record["grad"].update({k: v for k, v in monitor.stats().items() if k != "steps"})
-    record["wall_seconds"] = round(time.perf_counter() - start, 3)
+    close_record(record, monitor.steps, module.history if module is not None else [], monitor.stats(),
+                 time.perf_counter() - start)
     if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
         store.write(record)
     return record
+
+
+# ------------------------------------------------------------------- pieces shared with bench.fused_module
+
+
+@dataclass
+class PreparedRun:
+    """A run ready to train: its task's spec, set-up data module, freshly initialised model and probe batch."""
+
+    spec: TaskSpec
+    data: L.LightningDataModule
+    model: SequenceModel
+    probe: tuple[torch.Tensor, torch.Tensor]
+
+
+def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
+    """Seed, build the task, its data and the model (in this order: the model's init draws from the seeded
+    global generator), fill the task's fields of `record` and probe the gradient flow at the start."""
+    L.seed_everything(cfg.seed, verbose=False)
+    task = cfg.build_task()
+    spec = task.spec()
+    record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
+                  baseline=spec.baselines)
+    record["versions"]["task_version"] = task.version
+    data = task.datamodule(cfg.budget.batch_size, cfg.seed)
+    data.setup()
+    model = SequenceModel(spec, cfg.model)
+    px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
+    record["grad"]["probe"]["start"] = gradient_flow(model, px, py, task_loss(spec))
+    return PreparedRun(spec, data, model, (px, py))
+
+
+def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None) -> None:
+    """A run that trained to the end: status ok, its test metrics (without `loss`) and normalized score."""
+    metrics = {k: v for k, v in test_results.items() if k != "loss"}
+    record.update(
+        status="ok",
+        metrics=metrics,
+        best_step=best_step,
+        normalized_score=normalized_score(spec.primary, metrics[spec.primary], spec.baselines[spec.primary]),
+    )
+
+
+def record_diverged(record: dict, err: Diverged) -> None:
+    record.update(status="diverged", error=str(err), diverged_at_step=err.step)
+
+
+def record_failed(record: dict, err: BaseException) -> None:
+    record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
+
+
+def close_record(record: dict, steps: int, history: list, grad_stats: dict, wall_seconds: float) -> None:
+    """What every record gets whatever the outcome: steps trained, validation history, gradient statistics
+    (TrainingMonitor.stats()'s keys but `steps`) and the wall time."""
+    record["steps_trained"] = steps
+    record["history"] = history
+    record["grad"].update({k: v for k, v in grad_stats.items() if k != "steps"})
+    record["wall_seconds"] = round(wall_seconds, 3)

@@ -1,0 +1,257 @@
+"""Horizontal fusion in the runner: K runs that share a cell and shape trained as one stacked model.
+
+`execute_fused(configs, ...)` is `bench.runner.execute` for a group from `models.fused.group_runs`: each run
+is prepared exactly as execute() prepares it (its own seed, data module and initial weights), the K models
+become one `FusedSequenceModel`, and one Lightning Trainer trains `FusedModule` on the K runs' batches
+stacked in lockstep. Everything that execute() leaves to Lightning or to TrainingMonitor happens here per
+run: gradient clipping (`per_run_clip_`, each run's own kind and threshold), the divergence guard (a run
+with a non-finite loss or gradient is frozen - learning rate 0, gradients zeroed - and recorded diverged
+while the others go on), gradient statistics and the best weights. Each run is then tested and probed as
+an ordinary SequenceModel (`unfuse()`) and written to its own result.json by the runner's record code,
+with `fused_k` and `wall_seconds_shared` (wall_seconds is the group's wall time / K).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+import torch
+
+from bench.callbacks import Diverged, GradStats
+from bench.config import RunConfig
+from bench.module import LR_SCHEDULES, BenchModule, TaskMetrics, task_loss
+from bench.registry import check
+from bench.runner import (close_record, device_name, finish_record, new_record, prepare_run, quiet_lightning,
+                          record_diverged, record_failed)
+from bench.store import ResultStore
+from models import gradient_flow
+from models.fused import FusedSequenceModel, fusable, fused_loss, per_run_clip_, stacked_optimizer
+
+
+class StackedLoader:
+    """K data loaders iterated in lockstep: yields (x [K, B, ...], y [K, B, ...]), one batch of each run."""
+
+    def __init__(self, loaders: Sequence):
+        self.loaders = list(loaders)
+
+    def __len__(self) -> int:
+        return min(len(loader) for loader in self.loaders)
+
+    def __iter__(self):
+        for batches in zip(*self.loaders):
+            xs, ys = zip(*batches)
+            yield torch.stack(xs), torch.stack(ys)
+
+
+class StackedDataModule(L.LightningDataModule):
+    """The K runs' data modules (each with its own seed) served as stacked batches."""
+
+    def __init__(self, datas: Sequence[L.LightningDataModule]):
+        super().__init__()
+        self.datas = list(datas)
+
+    def train_dataloader(self):
+        return StackedLoader([d.train_dataloader() for d in self.datas])
+
+    def val_dataloader(self):
+        return StackedLoader([d.val_dataloader() for d in self.datas])
+
+    def test_dataloader(self):
+        return StackedLoader([d.test_dataloader() for d in self.datas])
+
+
+class RunStats(GradStats):
+    """One run's share of TrainingMonitor: its gradient statistics, best weights, divergence and history."""
+
+    def __init__(self, clip: str, clip_value: float):
+        super().__init__(clip, clip_value)
+        self.diverged: Diverged | None = None
+        self.history: list[dict[str, float]] = []
+
+
+class FusedModule(L.LightningModule):
+    """Trains a FusedSequenceModel: K runs, one optimizer step for all, per-run clipping and divergence."""
+
+    def __init__(self, fused: FusedSequenceModel, configs: Sequence[RunConfig]):
+        super().__init__()
+        check(fusable(configs) and len(configs) == fused.K, "FusedModule: the configs must be one fusable group of K runs")
+        self.fused, self.configs, self.K = fused, list(configs), fused.K
+        first = configs[0]
+        self.spec, self.lr_schedule, self.budget = fused.spec, first.lr, first.budget
+        self.automatic_optimization = False  # Lightning's clipping would take one norm over all K runs
+        self.loss_fn = fused_loss(self.spec)
+        self.val_metrics = torch.nn.ModuleList(TaskMetrics(self.spec) for _ in configs)
+        self.runs = [RunStats(c.clip, c.budget.clip_value) for c in configs]
+        self.clip_kinds = [c.clip for c in configs]
+        self.clip_values = [float(c.budget.clip_value) for c in configs]
+
+    def forward(self, x):
+        return self.fused(x)
+
+    @property
+    def active(self) -> list[bool]:
+        return [run.diverged is None for run in self.runs]
+
+    def _freeze(self, k: int, step: int, what: str) -> None:
+        """Run k diverged: record it and stop its training (learning rate 0) while the others go on."""
+        self.runs[k].diverged = Diverged(step, what)
+        for group in self.trainer.optimizers[0].param_groups:
+            group["run_lr"][k] = 0.0
+        if not any(self.active):
+            self.trainer.should_stop = True
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        x, y = batch
+        opt.zero_grad()
+        loss, losses = self.loss_fn(self.fused(x), y)
+        self.manual_backward(loss)
+        step = self.global_step + 1
+        params = [p for p in self.fused.parameters() if p.grad is not None]
+        grads = [p.grad for p in params]
+        K = self.K
+        with torch.no_grad():
+            norms = torch.stack([g.reshape(K, -1).norm(2, dim=1) for g in grads]).norm(2, dim=0)  # before clipping
+            max_abs = torch.stack([g.reshape(K, -1).abs().amax(1) for g in grads]).amax(0)
+            loss_ok, norm_ok = torch.isfinite(losses).tolist(), torch.isfinite(norms).tolist()
+            for k in range(K):
+                if self.runs[k].diverged is None and not (loss_ok[k] and norm_ok[k]):
+                    self._freeze(k, step, "training loss" if not loss_ok[k] else "gradient")
+            frozen = [k for k, a in enumerate(self.active) if not a]
+            for g in grads:
+                g[frozen] = 0.0
+            per_run_clip_(params, self.clip_values, self.clip_kinds)
+            norms, max_abs = norms.tolist(), max_abs.tolist()
+            for k, run in enumerate(self.runs):
+                if run.diverged is None:
+                    run.record_step(norms[k], max_abs[k])
+        opt.step()
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+        return loss.detach()
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        out = self.fused(x)
+        for k, active in enumerate(self.active):
+            if active:
+                self.val_metrics[k].update(out[k], y[k])
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            return
+        step = int(self.global_step)
+        group = self.trainer.optimizers[0].param_groups[0] if self.trainer.optimizers else None
+        for k, run in enumerate(self.runs):
+            if run.diverged is not None:
+                continue
+            values = self.val_metrics[k].compute()
+            lr = float(group["lr"] * float(group["run_lr"][k])) if group is not None else None
+            run.history.append({"step": step, "lr": lr, **{f"val_{n}": v for n, v in values.items()}})
+            loss = values["loss"]
+            if not math.isfinite(loss):
+                self._freeze(k, step, "validation loss")
+            elif loss < run.best_loss:
+                run.best_loss, run.best_step = loss, step
+                run.best_state = [p[k].detach().clone() for p, _ in self.fused.stacked_pairs()]
+
+    def best_models(self) -> list:
+        """The K runs as SequenceModels, each holding its best weights (None for a run without any)."""
+        models = self.fused.unfuse()
+        for k, (model, run) in enumerate(zip(models, self.runs)):
+            if run.best_state is None:
+                models[k] = None
+                continue
+            state = model.state_dict()
+            for (_, name), value in zip(self.fused.stacked_pairs(), run.best_state):
+                state[name] = value
+            model.load_state_dict(state)
+        return models
+
+    def configure_optimizers(self):
+        optimizer = stacked_optimizer(self.budget.optimizer, self.fused.parameters(),
+                                      [float(c.budget.learning_rate) for c in self.configs])
+        config = LR_SCHEDULES.get(self.lr_schedule)(optimizer, self.budget)
+        check(not (isinstance(config, dict) and "plateau" in config), "horizontal fusion does not support lr=plateau")
+        return config
+
+
+def _trainer(accelerator: str, devices, budget, root: Path, **kwargs) -> L.Trainer:
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        max_steps=budget.max_steps,
+        max_epochs=-1,
+        val_check_interval=budget.eval_every,
+        check_val_every_n_epoch=None,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(root),
+        **kwargs,
+    )
+
+
+def execute_fused(
+    configs: Sequence[RunConfig],
+    out_dir: str | Path,
+    suite: str = "custom",
+    accelerator: str = "cpu",
+    devices: int | list[int] = 1,
+) -> list[dict]:
+    """Train a fusable group of runs as one stacked model and write each run's result.json; returns the
+    K records. Like execute(), never raises for the runs' own failures: a run that diverges is recorded
+    `diverged` while its group mates train on; an error of the group is every run's `failed`."""
+    quiet_lightning()
+    configs = list(configs)
+    out_dir = Path(out_dir)
+    store = ResultStore(out_dir)
+    K = len(configs)
+    records = [new_record(cfg, suite) for cfg in configs]
+    for record in records:
+        record.update(device=device_name(accelerator), fused_k=K, wall_seconds_shared=True)
+    start = time.perf_counter()
+    module = None
+    try:
+        check(fusable(configs), "execute_fused: these runs cannot share a fused model (models.fused.fusable)")
+        prepared = [prepare_run(cfg, record) for cfg, record in zip(configs, records)]
+        spec = prepared[0].spec
+        module = FusedModule(FusedSequenceModel([p.model for p in prepared]), configs)
+        data = StackedDataModule([p.data for p in prepared])
+        root = out_dir / "runs" / configs[0].run_id
+        trainer = _trainer(accelerator, devices, configs[0].budget, root)
+        for record in records:
+            record["world_size"] = trainer.world_size
+        trainer.fit(module, datamodule=data)
+        if any(r.diverged is None and r.best_state is None for r in module.runs):  # fewer steps than one interval
+            trainer.validate(module, datamodule=data, verbose=False)
+        loss_fn = task_loss(spec)
+        for cfg, record, run, model, prep in zip(configs, records, module.runs, module.best_models(), prepared):
+            if run.diverged is not None:
+                record_diverged(record, run.diverged)
+                continue
+            try:  # the normal test path: BenchModule on the run's own data module
+                bench = BenchModule(model, spec, cfg.lr, cfg.budget)
+                _trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
+                finish_record(record, spec, bench.test_results, run.best_step)
+                record["grad"]["probe"]["end"] = gradient_flow(model, *prep.probe, loss_fn)
+            except Exception as err:  # noqa: BLE001 - this run's failure; its group mates are recorded on
+                record_failed(record, err)
+    except Exception as err:  # noqa: BLE001 - the group's failure is each run's, the sweep goes on
+        for record in records:
+            if record["status"] not in ("ok", "diverged"):
+                record_failed(record, err)
+    wall = (time.perf_counter() - start) / K
+    for k, record in enumerate(records):
+        run = module.runs[k] if module is not None else None
+        close_record(record, run.steps if run else 0, run.history if run else [],
+                     run.stats() if run else {}, wall)
+        store.write(record)
+    return records
