@@ -25,8 +25,8 @@ from bench.callbacks import Diverged, GradStats
 from bench.config import RunConfig
 from bench.module import LR_SCHEDULES, BenchModule, TaskMetrics, task_loss
 from bench.registry import check
-from bench.runner import (close_record, device_name, finish_record, new_record, prepare_run, quiet_lightning,
-                          record_diverged, record_failed)
+from bench.runner import (close_record, device_name, finish_record, make_trainer, new_record, prepare_run,
+                          quiet_lightning, record_diverged, record_failed)
 from bench.store import ResultStore
 from models import gradient_flow
 from models.fused import FusedSequenceModel, fusable, fused_loss, per_run_clip_, stacked_optimizer
@@ -181,24 +181,6 @@ class FusedModule(L.LightningModule):
         return config
 
 
-def _trainer(accelerator: str, devices, budget, root: Path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        max_steps=budget.max_steps,
-        max_epochs=-1,
-        val_check_interval=budget.eval_every,
-        check_val_every_n_epoch=None,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(root),
-        **kwargs,
-    )
-
-
 def execute_fused(
     configs: Sequence[RunConfig],
     out_dir: str | Path,
@@ -226,7 +208,7 @@ def execute_fused(
         module = FusedModule(FusedSequenceModel([p.model for p in prepared]), configs)
         data = StackedDataModule([p.data for p in prepared])
         root = out_dir / "runs" / configs[0].run_id
-        trainer = _trainer(accelerator, devices, configs[0].budget, root)
+        trainer = make_trainer(accelerator, devices, configs[0].budget, root)
         for record in records:
             record["world_size"] = trainer.world_size
         trainer.fit(module, datamodule=data)
@@ -239,7 +221,7 @@ def execute_fused(
                 continue
             try:  # the normal test path: BenchModule on the run's own data module
                 bench = BenchModule(model, spec, cfg.lr, cfg.budget)
-                _trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
+                make_trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
                 finish_record(record, spec, bench.test_results, run.best_step)
                 record["grad"]["probe"]["end"] = gradient_flow(model, *prep.probe, loss_fn)
             except Exception as err:  # noqa: BLE001 - this run's failure; its group mates are recorded on

@@ -252,9 +252,9 @@ LAUNCHERS = {"local": _run_pool, "ray": _run_ray}
 
 
 def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException) -> dict:
-    from bench.runner import new_record
+    from bench.runner import new_record, record_failed
 
     record = new_record(cfg, opts.suite)
-    record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
+    record_failed(record, err)
     store.write(record)
     return summarize(record)

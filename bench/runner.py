@@ -142,23 +142,13 @@ def execute(
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget)
         logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
-        trainer = L.Trainer(
-            accelerator=accelerator,
-            devices=devices,
+        trainer = make_trainer(
+            accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id,
             strategy=strategy,
-            max_steps=cfg.budget.max_steps,
-            max_epochs=-1,
-            val_check_interval=cfg.budget.eval_every,
-            check_val_every_n_epoch=None,
             gradient_clip_val=None if cfg.clip == "none" else cfg.budget.clip_value,
             gradient_clip_algorithm=None if cfg.clip == "none" else cfg.clip,
             logger=logger,
             callbacks=[monitor, *callbacks],
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            default_root_dir=str(out_dir / "runs" / cfg.run_id),
         )
         record["world_size"] = trainer.world_size
         trainer.fit(module, datamodule=data)
@@ -183,6 +173,26 @@ def execute(
 
 
 # ------------------------------------------------------------------- pieces shared with bench.fused_module
+
+
+def make_trainer(accelerator: str, devices, budget, root: Path, **settings) -> L.Trainer:
+    """The one Trainer set-up of every run: max_steps, validation every eval_every steps, no
+    checkpoint files, bars or summaries (the runner keeps the best weights itself); `settings` add to it."""
+    return L.Trainer(**{
+        "accelerator": accelerator,
+        "devices": devices,
+        "max_steps": budget.max_steps,
+        "max_epochs": -1,
+        "val_check_interval": budget.eval_every,
+        "check_val_every_n_epoch": None,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "default_root_dir": str(root),
+        **settings,
+    })
 
 
 @dataclass
