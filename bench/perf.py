@@ -1,6 +1,6 @@
 """Speed benchmark of the suite itself (a benchmark, not a test).
 
-    python -m bench.perf [--quick]
+    python -m bench.perf [--quick] [--only PART ...] [--device cuda]
 
 Prints one table. Every row is a ratio against a reference measured in the same process, side by
 side (alternating rounds, so load from other processes on the machine cancels in the ratio), median
@@ -15,6 +15,10 @@ over >= 5 rounds unless the row says otherwise:
    the quick suite; and one worker process (run_grid) vs one `python -m bench run` process per run.
 4. Data generation: samples/s of each synthetic task's bulk generator vs training samples/s on it.
 5. Memory: VmRSS / VmHWM of one worker process (run_grid's own pool and run_one) after 50 tiny runs vs after 1.
+
+With --device cuda: parts 1 and 2 on the GPU (cuDNN vs the loop paths; the <= 1.2 target is a CPU one,
+so those rows are info there) and the fraction of the GPU's time one run keeps it busy. Sizing a whole
+suite on a device: `python -m bench.size`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import bench.runner as runner
 from bench.config import Budget, RunConfig, expand, load_suite
 from bench.module import task_loss
 from bench.launch import LaunchOptions, _make_pool, run_grid, run_one, setup_worker_threads
+from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
 from tasks import TASKS
 from tasks.base import SyntheticSizes
@@ -84,6 +89,16 @@ def summarize(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:
     return a, b, statistics.median(x / y for x, y in pairs)
 
 
+def execute_device(device: str) -> dict:
+    """runner.execute()'s keyword arguments that train on `device` ("cpu" or "cuda")."""
+    return {"accelerator": "gpu", "devices": [torch.device(device).index or 0]} if device != "cpu" else {}
+
+
+def on(device: str) -> str:
+    """Row-label suffix naming a non-CPU device."""
+    return "" if device == "cpu" else f" [{device}]"
+
+
 def clock(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -118,6 +133,7 @@ class InterleavedLoop(L.Callback):
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         if trainer.global_step % self.k:
             return
+        sync(module.device)
         lightning_block = time.perf_counter() - self.start if self.start is not None else None
         hand_block = self.hand_steps(trainer, module)
         if lightning_block is not None:
@@ -129,24 +145,26 @@ class InterleavedLoop(L.Callback):
             model = copy.deepcopy(module.model)
             self.hand = model, torch.optim.Adam(model.parameters(), lr=module.budget.learning_rate), iter(())
         model, opt, batches = self.hand
+        sync(module.device)
         start = time.perf_counter()
         for _ in range(self.k):
             batch = next(batches, None)
             if batch is None:  # next epoch
                 batches = iter(trainer.datamodule.train_dataloader())
                 batch = next(batches)
-            x, y = batch
+            x, y = (t.to(module.device) for t in batch)
             opt.zero_grad()
             loss = module.loss_fn(model(x), y)
             loss.backward()
             opt.step()
+        sync(module.device)
         elapsed = time.perf_counter() - start
         self.hand = model, opt, batches
         return elapsed
 
 
 # ---------------------------------------------------------------- 1. Lightning overhead
-def lightning_overhead(quick: bool) -> list[Row]:
+def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
     rows = []
     repeats, scale = (5, 0.5) if quick else (7, 1)
     sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 60),  # k: steps per block
@@ -159,44 +177,45 @@ def lightning_overhead(quick: bool) -> list[Row]:
                         budget=Budget(max_steps=steps + 1, batch_size=batch, eval_every=10 * steps, probe_batch=4))
         timer = InterleavedLoop(k)
         with tempfile.TemporaryDirectory() as out:
-            record = runner.execute(cfg, out, "perf", callbacks=(timer,))
+            record = runner.execute(cfg, out, "perf", callbacks=(timer,), **execute_device(device))
         assert record["status"] == "ok", record["error"]
         light, hand, ratio = summarize(timer.pairs[1 : repeats + 1])
-        rows.append(Row("1 overhead", f"Lightning step / hand loop step, {label}", ratio, "<= 1.05",
+        rows.append(Row("1 overhead", f"Lightning step / hand loop step, {label}{on(device)}", ratio, "<= 1.05",
                         f"{1e3 * light / k:.2f} vs {1e3 * hand / k:.2f} ms/step, {k} steps x {repeats} blocks"))
     return rows
 
 
 # ---------------------------------------------------------------- 2. remedy paths vs fused kernels
-def remedy_paths(quick: bool) -> list[Row]:
+def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
     from bench import speed_models as sm  # its path list and fwd_bwd; times here with alternate()
 
     task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
     spec = task.spec()
-    x, y = task.make_split("train", 0)
+    x, y = (t.to(device) for t in task.make_split("train", 0))
+    target = "<= 1.2" if device == "cpu" else "info"  # the issue's target is a CPU one
     rows = []
     for label, config, loop, base_config, extra in sm.rows(forced_loops=False):
         if extra or (quick and "init=" in label):  # reference rows: timed against each temporal row below
             continue
         torch.manual_seed(0)
         wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
-        x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra)], 2)  # (B, T, 2 + extra)
-        model, base = SequenceModel(wide, config), SequenceModel(spec, base_config)
+        x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra, device=device)], 2)  # (B, T, 2 + extra)
+        model, base = SequenceModel(wide, config).to(device), SequenceModel(spec, base_config).to(device)
         pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
                           repeats=5, warmup=1)
         ms, base_ms, ratio = summarize(pairs)
         path = "fused" if model.fused and not loop else "loop"
-        rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}", ratio, "<= 1.2",
+        rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}{on(device)}", ratio, target,
                         f"{1e3 * ms:.1f} vs {1e3 * base_ms:.1f} ms fwd+bwd"))
         if config.skip == "temporal":  # W_s h_{t-k} is H more input columns: against the fused kernel doing that work
             ref_spec = dataclasses.replace(spec, input_dim=spec.input_dim + sm.H)
-            x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H)], 2)
-            ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers))
+            x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H, device=device)], 2)
+            ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers)).to(device)
             pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
                               repeats=5, warmup=1)
             ms, ref_ms, ratio = summarize(pairs)
-            rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)",
-                            ratio, "<= 1.2", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+            rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)"
+                            f"{on(device)}", ratio, target, f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
     return rows
 
 
@@ -348,7 +367,45 @@ def memory_growth(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- GPU: how much of it one run uses
+def gpu_busy(quick: bool, device: str = "cuda") -> list[Row]:
+    """Kernel time / wall time of hand-written training steps (torch.profiler's CUDA activity): the
+    fraction of the GPU's time one run keeps it busy; the rest is Python and kernel launches, which
+    several workers per GPU (or fusion) fill."""
+    from torch.profiler import ProfilerActivity, profile
+
+    rows = []
+    steps = 20 if quick else 50
+    for label, cell, batch, hidden, seq_len in [("small: rnn B=32 H=64 T=50", "rnn", 32, 64, 50),
+                                                ("standard: lstm B=64 H=128 T=200 2 layers", "lstm", 64, 128, 200)]:
+        task = TASKS.get("adding")(seq_len=seq_len, train_size=batch, val_size=1, test_size=1)
+        x, y = (t.to(device) for t in task.make_split("train", 0))
+        model = SequenceModel(task.spec(), ModelConfig(cell=cell, hidden_size=hidden, num_layers=2)).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = task_loss(task.spec())
+
+        def train(n):
+            for _ in range(n):
+                opt.zero_grad()
+                loss_fn(model(x), y).backward()
+                opt.step()
+
+        train(5)
+        sync(device)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            start = time.perf_counter()
+            train(steps)
+            sync(device)
+            wall = time.perf_counter() - start
+        kernel_us = sum(getattr(e, "self_device_time_total", 0) for e in prof.key_averages()
+                        if str(getattr(e, "device_type", "")).endswith("CUDA"))
+        rows.append(Row("gpu", f"GPU kernel time / wall time, one run, {label}", kernel_us * 1e-6 / wall, "info",
+                        f"{1e3 * wall / steps:.2f} ms/step, {kernel_us / 1e3 / steps:.2f} ms of kernels"))
+    return rows
+
+
 MEASUREMENTS = [lightning_overhead, remedy_paths, sweep_efficiency, data_generation, memory_growth]
+DEVICE_MEASUREMENTS = [lightning_overhead, remedy_paths, gpu_busy]  # --device cuda: the parts a GPU changes
 
 
 # ---------------------------------------------------------------- main
@@ -364,19 +421,28 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps, paths and runs (about 2 minutes instead of 4)")
-    parser.add_argument("--only", nargs="+", metavar="PART", choices=[m.__name__ for m in MEASUREMENTS],
+    parser.add_argument("--only", nargs="+", metavar="PART",
+                        choices=list(dict.fromkeys(m.__name__ for m in MEASUREMENTS + DEVICE_MEASUREMENTS)),
                         help="run only these measurements")
+    parser.add_argument("--device", default="cpu", help="cpu (default: every part) or cuda[:N] (Lightning "
+                        "overhead, remedy paths and GPU use on that GPU)")
     args = parser.parse_args(argv)
+    if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
+        parser.error(f"--device {args.device!r}: no CUDA device visible here; choices: cpu" +
+                     (", cuda" if torch.cuda.is_available() else ""))
     setup_worker_threads(1)  # as the sweep's workers train: 1 thread, flush-to-zero
     runner.quiet_lightning()
     print(machine(), flush=True)
+    if args.device != "cpu":
+        print(f"device: {torch.cuda.get_device_name(torch.device(args.device))}, torch CUDA {torch.version.cuda}, "
+              f"cuDNN {torch.backends.cudnn.version()}", flush=True)
     start, rows = time.perf_counter(), []
-    for measure in MEASUREMENTS:
+    for measure in MEASUREMENTS if args.device == "cpu" else DEVICE_MEASUREMENTS:
         if args.only and measure.__name__ not in args.only:
             continue
         t0 = time.perf_counter()
         try:
-            rows += measure(args.quick)
+            rows += measure(args.quick) if args.device == "cpu" else measure(args.quick, args.device)
         except Exception as err:  # noqa: BLE001 - one broken measurement does not hide the others
             rows.append(Row(measure.__name__, f"{type(err).__name__}: {err}"[:100], float("nan"), "error"))
         print(f"  {measure.__name__}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)

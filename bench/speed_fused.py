@@ -19,6 +19,7 @@ import time
 import torch
 
 from bench.module import task_loss
+from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
 from models.fused import FusedSequenceModel, StackedAdam, fused_loss, per_run_clip_
 from tasks import TASKS
@@ -29,6 +30,7 @@ ROWS = [  # (cell, B, H, T)
     ("lstm", 32, 64, 50),
     ("gru", 32, 64, 50),
 ]
+CUDA_ROWS = ROWS + [(cell, 64, 128, 200) for cell in ("lstm", "gru")]  # + the standard suite's sizes
 LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 3e-3, 7e-4, 4e-3)
 
 
@@ -66,12 +68,10 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
 
 
 def timed(fn, device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     start = time.perf_counter()
     fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -96,18 +96,21 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per row (after 2 warm-up rounds)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--quick", action="store_true", help="first row only, 3 rounds")
-    parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even where available")
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
+                        help="all: the CPU, then CUDA where available (default)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    rows = ROWS[:1] if args.quick else ROWS
     repeats = 3 if args.quick else args.repeats
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device visible here; choices: all, cpu")
+    devices = [d for d in ("cpu", "cuda") if args.device in ("all", d) and (d == "cpu" or torch.cuda.is_available())]
     print(f"K={args.k}, Adam + per-run norm clipping, float32, {args.threads} CPU thread(s), torch {torch.__version__}")
     print(f"{'device':<7}{'cell':<6}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}{'fused ms':>10}{'speed-up':>10}")
     for device in devices:
         name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-        for row in rows:
+        rows = CUDA_ROWS if device == "cuda" else ROWS
+        for row in rows[:1] if args.quick else rows:
             seq_ms, fus_ms, ratio = measure(row, args.k, device, repeats)
             cell, B, H, T = row
             print(f"{device:<7}{cell:<6}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{fus_ms:>10.1f}{ratio:>9.2f}x", flush=True)

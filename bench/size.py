@@ -1,0 +1,121 @@
+"""How long would a whole suite take here? Times a sample of it and projects (a benchmark, not a test).
+
+    python -m bench.size --suite standard [--jobs 24] [--steps 100 200] [--workers N] [--fuse] [--devices IDS]
+
+The sample is every n-th job of the suite's own job list (a job is one run, or with --fuse a fused group
+of runs, exactly as `rnnbench run` would make them), so its mix of tasks, cells and remedy paths is the
+suite's. It is trained twice through the real sweep (run_grid: worker pool, records, everything) with
+max_steps cut to each of --steps (eval_every and warmup_steps cut in proportion, so evaluations keep
+their share), into a temporary folder. A run's time is linear in its step count, a + b * steps (a:
+set-up, probes, test), so the sample's summed run times (each record's wall_seconds, measured with
+the other workers busy beside it) at the two step counts give the sum at the suite's max_steps; the
+projection is that sum / workers * (suite runs / sample runs), plus the pool's start-up once. Diverged
+runs stop early here as they would in the real sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.config import RunConfig, expand, load_suite
+from bench.launch import LaunchOptions, make_jobs, run_grid
+
+
+def cut_steps(cfg: RunConfig, steps: int) -> RunConfig:
+    """cfg with max_steps = steps and eval_every / warmup_steps scaled by the same factor."""
+    b = cfg.budget
+    f = steps / b.max_steps
+    budget = dataclasses.replace(b, max_steps=steps, eval_every=max(1, round(b.eval_every * f)),
+                                 warmup_steps=min(steps - 1, max(0, round(b.warmup_steps * f))))
+    return dataclasses.replace(cfg, budget=budget)
+
+
+def sample_jobs(jobs: list[list[RunConfig]], n: int) -> list[list[RunConfig]]:
+    """n jobs spread evenly over the job list (the middle of each of n equal slices)."""
+    n = min(n, len(jobs))
+    return [jobs[(2 * i + 1) * len(jobs) // (2 * n)] for i in range(n)]
+
+
+def path_of(cfg: RunConfig) -> str:
+    """The model path a run takes (what decides its speed): cell, loop or fused kernel, skip."""
+    m = cfg.model
+    loop = m.cell == "rnn" and m.activation == "leaky_relu"
+    return f"{m.cell}{' loop' if loop else ''}{' skip=' + m.skip if m.skip != 'none' else ''}"
+
+
+def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict, list[dict]]:
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        counts = run_grid(runs, dataclasses.replace(opts, out_dir=Path(out)))
+        wall = time.perf_counter() - start
+        records = [json.loads(p.read_text()) for p in Path(out).glob("runs/*/result.json")]
+    return wall, counts, records
+
+
+def main(argv=None) -> int:
+    from bench.cli import _resolve_devices
+    from bench.registry import ConfigError
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default="standard", help="suite name or YAML file (default: standard)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
+    p.add_argument("--jobs", type=int, default=24, help="jobs in the sample (default: 24)")
+    p.add_argument("--steps", type=int, nargs=2, default=(100, 200), metavar=("S1", "S2"),
+                   help="the two cut step counts (default: 100 200)")
+    p.add_argument("--workers", type=int, help="worker processes (default: as `rnnbench run`)")
+    p.add_argument("--devices", help="as `rnnbench run --devices`")
+    p.add_argument("--fuse", action="store_true", help="as `rnnbench run --fuse`")
+    args = p.parse_args(argv)
+    try:
+        suite = load_suite(args.suite)
+        runs = expand(suite, args.tasks)
+        accelerator, devices = _resolve_devices(args.devices)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    s1, s2 = sorted(args.steps)
+    if not 0 < s1 < s2 <= suite.budget.max_steps:
+        p.error(f"--steps {s1} {s2}: need 0 < S1 < S2 <= the suite's max_steps ({suite.budget.max_steps})")
+    workers = args.workers if args.workers is not None else (len(devices) if devices else os.cpu_count() or 1)
+    opts = LaunchOptions(out_dir=Path("."), suite=suite.name, workers=workers, accelerator=accelerator,
+                         devices=devices, quiet=True, fuse=args.fuse)
+    jobs = make_jobs(runs, opts)
+    sample = [cfg for job in sample_jobs(jobs, args.jobs) for cfg in job]
+    where = f"{accelerator} {list(devices) if devices else ''}".strip()
+    print(f"suite {suite.name}: {len(runs)} runs in {len(jobs)} jobs; sample: {len(sample)} runs in "
+          f"{min(args.jobs, len(jobs))} jobs; {workers} workers on {where}{', fused' if args.fuse else ''}", flush=True)
+    work, walls, per_path = {}, {}, defaultdict(list)
+    for steps in (s1, s2):
+        walls[steps], counts, records = timed_sweep([cut_steps(c, steps) for c in sample], opts)
+        work[steps] = sum(r["wall_seconds"] or 0.0 for r in records)
+        print(f"  {steps} steps: sweep wall {walls[steps]:.1f} s, summed run time {work[steps]:.1f} s, {counts}",
+              flush=True)
+        if steps == s2:
+            for r in records:
+                per_path[path_of(RunConfig.from_dict(r["config"]))].append(r["wall_seconds"] or 0.0)
+    slope = (work[s2] - work[s1]) / (s2 - s1)
+    full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
+    startup = max(0.0, walls[s1] - work[s1] / max(1, workers))
+    hours = (full / max(1, workers) * len(runs) / len(sample) + startup) / 3600
+    print(f"sample at {suite.budget.max_steps} steps (projected): {full / len(sample):.2f} s per run "
+          f"({max(0.0, work[s1] - slope * s1) / len(sample):.2f} s of it fixed), {workers} workers side by side; "
+          f"pool start-up about {startup:.0f} s")
+    print(f"suite {suite.name}, {len(runs)} runs: {hours:.2f} h projected on this machine "
+          f"({3600 * hours / len(runs):.2f} s of wall per run)")
+    print(f"per run wall seconds at {s2} steps, by model path (median, runs):")
+    for path, secs in sorted(per_path.items(), key=lambda kv: -statistics.median(kv[1])):
+        print(f"  {path:<28} {statistics.median(secs):7.2f} s  ({len(secs)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
