@@ -54,6 +54,10 @@ class StackedDataModule(L.LightningDataModule):
         super().__init__()
         self.datas = list(datas)
 
+    def setup(self, stage: str | None = None) -> None:
+        for d in self.datas:  # each serves its batches on this trainer's device
+            d.trainer = self.trainer
+
     def train_dataloader(self):
         return StackedLoader([d.train_dataloader() for d in self.datas])
 

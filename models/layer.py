@@ -54,6 +54,8 @@ class RecurrentLayer(nn.Module):
         """x: (B, T, D) -> (B, T, H). loop=True, or a `steps` list (which receives h_1 .. h_T, each
         (B, H), the tensors the output is built from), runs the hand-written loop."""
         kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
+        if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
+            self.rnn.flatten_parameters()     # them, and each call would copy them together again
         out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
         return out + x if self.residual else out
 

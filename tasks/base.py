@@ -174,10 +174,12 @@ class _Batches(Dataset):
 
 
 class _BatchIndices(Sampler):
-    """Yields index tensors of one batch each; reshuffled each epoch from a seeded generator."""
+    """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
+    (the same order on every device: drawn on the CPU, copied once per epoch)."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu"):
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.device = device
 
     def __len__(self):
         return math.ceil(self.n / self.batch_size)
@@ -188,7 +190,7 @@ class _BatchIndices(Sampler):
             self.epoch += 1
         else:
             order = torch.arange(self.n)
-        yield from order.split(self.batch_size)
+        yield from order.to(self.device).split(self.batch_size)
 
 
 class TaskDataModule(L.LightningDataModule):
@@ -205,10 +207,18 @@ class TaskDataModule(L.LightningDataModule):
             if split not in self.splits:
                 self.splits[split] = self.task.make_split(split, self.seed)
 
+    def serving_device(self) -> torch.device:
+        """Where batches are served: the attached trainer's device, else the CPU. On a GPU the split stays
+        resident there, so a step neither copies its batch from host memory nor waits for the GPU to
+        finish the previous step (a copy from pageable memory waits for the stream)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
     def _loader(self, split: str) -> DataLoader:
         self.setup()
-        x, y = self.splits[split]
-        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed)
+        device = self.serving_device()
+        x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
+        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device)
         return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
 
     def train_dataloader(self):

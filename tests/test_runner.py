@@ -280,6 +280,41 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c):
     assert monitor.norm_max > c and monitor.stats()["clipped_fraction"] > 0
 
 
+def _monitored_fit(check_every: int, lr: float) -> TrainingMonitor:
+    """A ReLU RNN with identity recurrence trained by SGD at `lr` (diverges when lr is large) under a monitor
+    that reads its device values every `check_every` steps; returns the monitor (with .diverged)."""
+    from bench.callbacks import Diverged
+
+    torch.manual_seed(0)
+    task = TASKS.get("adding")(seq_len=30, train_size=128, val_size=32, test_size=32)
+    spec = task.spec()
+    budget = Budget(max_steps=24, batch_size=32, eval_every=10, learning_rate=lr, optimizer="sgd")
+    module = BenchModule(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
+                         spec, "constant", budget)
+    monitor = TrainingMonitor("value", 1.0, check_every=check_every)
+    trainer = L.Trainer(max_steps=24, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[monitor], val_check_interval=10,
+                        check_val_every_n_epoch=None, num_sanity_val_steps=0)
+    monitor.diverged = None
+    try:
+        trainer.fit(module, datamodule=task.datamodule(32, 0))
+    except Diverged as err:
+        monitor.diverged = err.step
+    return monitor
+
+
+@pytest.mark.parametrize("lr", [0.01, 3.0])
+def test_deferred_divergence_checks_match_a_check_every_step(lr):
+    """On a GPU the monitor reads its numbers every 25 steps, not every step: what it records (statistics, the
+    step a divergence is recorded at) must be what a check every step records, with a bad step in any position."""
+    every, deferred = _monitored_fit(1, lr), _monitored_fit(7, lr)
+    assert (every.diverged is not None) == (lr > 1), every.diverged  # the large lr does diverge
+    assert deferred.diverged == every.diverged
+    assert deferred.stats() == every.stats() and deferred.best_step == every.best_step
+    if every.diverged is None:
+        assert every.steps == 24
+
+
 def test_failed_run_is_recorded_with_its_error(tmp_path):
     cfg = RunConfig("text", {"corpus": str(tmp_path / "empty"), "bptt": 5}, ModelConfig(cell="rnn", hidden_size=4),
                     budget=Budget(max_steps=2, batch_size=2, eval_every=1))
@@ -333,3 +368,12 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
     for step, lr, _ in lrs["warmup_cosine"]:  # after `step` scheduler steps: the lr of the next step
         want = 0.001 * ((step + 1) / 20 if step < 20 else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 20) / 100))))
         assert lr == pytest.approx(want, abs=1e-12)
+
+
+def test_default_workers_fill_the_cores_and_share_gpus():
+    from bench.cli import WORKERS_PER_GPU, default_workers
+
+    cores = os.cpu_count() or 1
+    assert default_workers(0) == cores  # CPU: one per core
+    assert default_workers(1) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
+    assert default_workers(cores + 1) == cores + 1  # at least one per GPU

@@ -266,6 +266,26 @@ def test_datamodule_runs_under_a_real_trainer(task):
     assert sum(model.seen["test"]) == n["test"]
 
 
+def test_batches_are_served_on_the_trainers_device_in_the_same_order():
+    """On a GPU the splits stay resident on the trainer's device (no host copy per step); the order of the
+    batches must not depend on where they are served."""
+    from tasks.base import _BatchIndices
+
+    task = TASKS.get("adding")(seq_len=10, train_size=40, val_size=8, test_size=8)
+    dm = task.datamodule(batch_size=16, seed=3)
+    alone = [x.clone() for x, _ in dm.train_dataloader()]
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    dm.trainer = trainer
+    assert dm.serving_device() == trainer.strategy.root_device
+    attached = [x for x, _ in dm.train_dataloader()]
+    assert [len(x) for x in alone] == [16, 16, 8] and all(torch.equal(a, b) for a, b in zip(alone, attached))
+    on_meta = list(_BatchIndices(40, 16, shuffle=True, seed=3, device="meta"))
+    on_cpu = list(_BatchIndices(40, 16, shuffle=True, seed=3))
+    assert all(i.device.type == "meta" for i in on_meta) and [len(i) for i in on_meta] == [len(i) for i in on_cpu]
+    assert dm.splits["train"][0].device.type == "cpu"  # the probe and the next run read the CPU copy
+
+
 # --------------------------------------------------------------------------------------------------
 # 1. analytic baselines of copy and adding against the memoryless predictor
 
