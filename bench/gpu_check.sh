@@ -1,44 +1,66 @@
 #!/usr/bin/env bash
-# One pass of every GPU check (at most 9 minutes on one H100/H200, most important first): smoke sweeps with and without --fuse,
-# bench.perf and bench.speed_fused on CUDA, and the standard suite's projected wall time at several
-# worker counts. Each stage has its own time limit and a failure does not stop the next one.
-#   OUT=/tmp/gpu bash bench/gpu_check.sh        (logs land in $OUT)
-# The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ on a machine without internet.
+# The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
+#   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
+# stages: perf      bench.perf --device cuda (Lightning overhead, remedy paths, GPU busy)
+#         smoke     the quick suite's adding runs through the worker pool on the GPU
+#         fused     the same with --fuse (same results?); bench.speed_fused on CUDA
+#         size      the standard suite's projected wall time (bench.size) with $WORKERS workers
+#         mps       the same under NVIDIA MPS (several worker processes share the GPU concurrently)
+# Logs land in $OUT. The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
 set -u
 OUT=${OUT:-/tmp/rnnbench-gpu}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 RNNBENCH_CACHE=${RNNBENCH_CACHE:-/tmp/rnnbench-cache}
 PY=${PYTHON:-python3}
+W=${WORKERS:-8}
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
   echo "=== $name ($(date +%T), limit ${limit}s): $*"
   local t0=$SECONDS
-  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v "^\[" | tail -40
+  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v "^\[\|Warning\|warn(" | tail -40
   echo "=== $name: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s"
 }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, lightning, torchmetrics, pandas; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
-W=${WORKERS:-8}
-stage smoke_unfused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
-stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
-stage smoke_compare 20 $PY - <<'EOF'
-import json, pathlib
+compare() {  # compare DIR_A DIR_B: the same runs' records side by side
+  $PY - "$@" <<'EOF'
+import json, pathlib, sys
 def load(d):
-    return {json.loads(p.read_text())["run_id"]: json.loads(p.read_text()) for p in pathlib.Path(d).glob("runs/*/result.json")}
-a, b = load("/tmp/r_unfused"), load("/tmp/r_fused")
-print(len(a), "unfused,", len(b), "fused records;", sum(r.get("fused_k", 1) > 1 for r in b.values()), "trained fused;",
-      "devices:", {r["device"] for r in a.values()})
+    return {r["run_id"]: r for r in (json.loads(p.read_text()) for p in pathlib.Path(d).glob("runs/*/result.json"))}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+print(f"{len(a)} and {len(b)} records; trained fused: {sum(r.get('fused_k', 1) > 1 for r in b.values())}")
+print("summed run seconds:", round(sum(r["wall_seconds"] for r in a.values()), 1), "and",
+      round(sum(r["wall_seconds"] for r in b.values()), 1), "| devices:", {r["device"] for r in a.values()})
 for rid, r in sorted(a.items(), key=lambda kv: kv[1]["combo"]):
-    f = b.get(rid, {})
-    print(f"{r['task_label']:<30} {r['combo']:<60} {r['status']:<8} {f.get('status')!s:<8} k={f.get('fused_k', 1)} "
-          f"score {r['normalized_score']} vs {f.get('normalized_score')}  err {r['error'] or f.get('error') or ''}"[:240])
+    o = b.get(rid, {})
+    print(f"{r['combo']:<58} {r['status']:<8} {o.get('status')!s:<8} score {r['normalized_score']} vs "
+          f"{o.get('normalized_score')} {r['wall_seconds']:.1f}s vs {o.get('wall_seconds', 0):.1f}s {r['error'] or o.get('error') or ''}"[:230])
 EOF
-size() {  # size WORKERS [--fuse]
-  stage "size_w$1${2:+_fused}" 120 $PY -m bench.size --suite standard --jobs ${JOBS:-16} --steps 100 200 --workers "$@"
 }
-size "$W" --fuse
-size "$W"
-stage perf_cuda 120 $PY -m bench.perf --quick --device cuda
-stage speed_fused 60 $PY -m bench.speed_fused --device cuda --repeats 5
-size $((2 * W)) --fuse
-nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+export -f compare
+export PY
+run_perf() {
+  stage perf_cuda 90 $PY -m bench.perf --quick --device cuda
+}
+run_smoke() {
+  stage smoke 60 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
+}
+run_fused() {
+  stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
+  stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
+  stage speed_fused 60 $PY -m bench.speed_fused --device cuda --repeats 5
+}
+run_size() {
+  stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+}
+run_mps() {
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+  if nvidia-cuda-mps-control -d && timeout 30 $PY -c "import torch; torch.zeros(1, device='cuda'); print('MPS client ok')"; then
+    stage "size_w${W}_mps" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+    echo quit | nvidia-cuda-mps-control
+  else
+    echo "MPS unavailable here"; echo quit | nvidia-cuda-mps-control 2>/dev/null
+  fi
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
+for s in ${*:-perf smoke fused size mps}; do "run_$s"; done

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -62,7 +61,7 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 
 def main(argv=None) -> int:
-    from bench.cli import _resolve_devices
+    from bench.cli import _resolve_devices, default_workers
     from bench.registry import ConfigError
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,7 +84,7 @@ def main(argv=None) -> int:
     s1, s2 = sorted(args.steps)
     if not 0 < s1 < s2 <= suite.budget.max_steps:
         p.error(f"--steps {s1} {s2}: need 0 < S1 < S2 <= the suite's max_steps ({suite.budget.max_steps})")
-    workers = args.workers if args.workers is not None else (len(devices) if devices else os.cpu_count() or 1)
+    workers = args.workers if args.workers is not None else default_workers(len(devices))
     opts = LaunchOptions(out_dir=Path("."), suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, quiet=True, fuse=args.fuse)
     jobs = make_jobs(runs, opts)

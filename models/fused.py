@@ -353,18 +353,25 @@ def fusable(configs: Sequence) -> bool:
     return len(configs) >= 1 and None not in keys and len(keys) == 1
 
 
+# where fusing K=8 runs measured faster than running them one after another (bench/speed_fused.py, training
+# step of 8 sequential runs / the fused step): cell -> (largest hidden size, largest batch).
+# CPU (AMD EPYC, 1 thread): rnn B=32 H=64 T=50 2.1-2.7x, rnn B=64 H=128 T=200 1.0-1.1x, gru B=32 H=64
+#   2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x.
+# CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
+#   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
+#   step, where each unfused run makes one cuDNN call.
+FUSION_PAYS: dict[str, dict[str, tuple[int, int]]] = {
+    "cpu": {"rnn": (128, 64), "gru": (64, 32)},
+    "cuda": {"rnn": (64, 32)},
+}
+
+
 def fusion_pays(cfg, device: str = "cpu") -> bool:
-    """Whether fusing pays on this device. On CUDA: every supported run (one bmm per step for K runs
-    instead of K cuDNN calls). On CPU (bench/speed_fused.py, K=8, one thread, training step time of
-    8 sequential runs / the fused step): rnn B=32 H=64 T=50 2.1-2.7x, rnn B=64 H=128 T=200 1.0-1.1x,
-    gru B=32 H=64 2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x: so a vanilla RNN up to H=128, B=64,
-    a GRU up to H=64, B=32, never an LSTM."""
+    """Whether fusing pays for this run on this device (FUSION_PAYS) and fusion supports it."""
     if fusion_key(cfg) is None:
         return False
-    if str(device).startswith("cuda"):
-        return True
-    m, b = cfg.model, cfg.budget.batch_size
-    return (m.cell == "rnn" and m.hidden_size <= 128 and b <= 64) or (m.cell == "gru" and m.hidden_size <= 64 and b <= 32)
+    limits = FUSION_PAYS["cuda" if str(device).startswith("cuda") else "cpu"].get(cfg.model.cell)
+    return limits is not None and cfg.model.hidden_size <= limits[0] and cfg.budget.batch_size <= limits[1]
 
 
 def group_runs(configs: Sequence, max_k: int = 8, device: str = "cpu") -> list[list]:
