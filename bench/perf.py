@@ -216,7 +216,28 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
             ms, ref_ms, ratio = summarize(pairs)
             rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)"
                             f"{on(device)}", ratio, target, f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+    rows += recurrence_backward(x, y, spec, device)
     return rows
+
+
+def recurrence_backward(x, y, spec, device: str) -> list[Row]:
+    """The vanilla RNN's loop as one autograd node with a hand-written backward (models.cells.VanillaRecurrence)
+    against autograd through the per-step loop (the probe's path, what the loop was before), 1 layer."""
+    from bench import speed_models as sm
+
+    torch.manual_seed(0)
+    model = SequenceModel(spec, ModelConfig(cell="rnn", activation="leaky_relu", hidden_size=sm.H)).to(device)
+
+    def autograd_loop():
+        sync(device)
+        start = time.perf_counter()
+        ((model.hidden_states(x)[1] - y) ** 2).mean().backward()
+        sync(device)
+        return time.perf_counter() - start
+
+    ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, repeats=5, warmup=1))
+    return [Row("2 remedies", f"rnn leaky_relu: loop with its own backward / autograd through the loop"
+                f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd")]
 
 
 # ---------------------------------------------------------------- 3. sweep efficiency

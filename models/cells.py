@@ -36,6 +36,7 @@ class Cell:
     takes_activation: bool = False  # nn.RNN's `nonlinearity`; gated cells keep their own
     keep_gate: str | None = None  # the gate that keeps the old state when open (chrono sets its bias)
     write_gate: str | None = None  # the gate that writes new content (chrono: bias = -keep bias)
+    recurrence: Callable | None = None  # the whole loop with its own backward (see VanillaRecurrence), or None
 
     @property
     def gated(self) -> bool:
@@ -64,17 +65,11 @@ def gru_step(xp, h, c, w, b_hh, act):
     return torch.lerp(n, h, z), c  # (1 - z) * n + z * h: z keeps the old state
 
 
-CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True))
-CELLS.register("lstm")(
-    Cell(nn.LSTM, ("i", "f", "g", "o"), lstm_step, has_cell_state=True, keep_gate="f", write_gate="i")
-)
-CELLS.register("gru")(Cell(nn.GRU, ("r", "z", "n"), gru_step, fold_hh_bias=False, keep_gate="z"))
-
-
 @dataclass(frozen=True)
 class Activation:
     fn: Callable
     fused: str | None  # nn.RNN's name for it, or None where only the loop path computes it
+    derivative: Callable  # (h = fn(z), slope) -> dfn/dz at z, from the output alone (PyTorch's convention at 0)
     takes_slope: bool = False
 
     def function(self, slope: float) -> Callable:
@@ -82,7 +77,53 @@ class Activation:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation(torch.tanh, fused="tanh"),  # also the canonical value for the gated cells
-    "relu": Activation(torch.relu, fused="relu"),
-    "leaky_relu": Activation(F.leaky_relu, fused=None, takes_slope=True),
+    "tanh": Activation(torch.tanh, fused="tanh", derivative=lambda h, slope: 1 - h * h),  # also the gated cells' value
+    "relu": Activation(torch.relu, fused="relu", derivative=lambda h, slope: (h > 0).to(h.dtype)),
+    "leaky_relu": Activation(F.leaky_relu, fused=None, takes_slope=True,  # slope > 0: h > 0 exactly where z > 0
+                             derivative=lambda h, slope: torch.where(h > 0, h.new_ones(()), h.new_full((), slope))),
 }
+
+
+class VanillaRecurrence(torch.autograd.Function):
+    """The vanilla RNN's loop, h_t = act(xp_t + h_{t-1} W), with a hand-written backward.
+
+    Autograd would record three nodes per time step and, in the backward, a small W-gradient matmul
+    and an accumulation per step. Here the forward records nothing, and the backward walks back through
+    time with one multiply-add and one matmul per step (dh_{t-1} = dz_t W^T) and forms the weight
+    gradient after the loop as ONE matmul over all steps (dW = sum_t h_{t-1}^T dz_t); the activation's
+    derivative comes from the saved outputs in one op. Steps are kept time-major, (T, B, H), so each
+    step's rows are contiguous. Same function and gradients as the autograd loop (tested in float64)."""
+
+    @staticmethod
+    def forward(ctx, xp, h0, w, activation: str, slope: float):
+        """xp: (B, T, H) input terms; h0: (B, H); w: (H, H) = W_hh^T -> hs: (B, T, H)."""
+        act = ACTIVATIONS[activation].function(slope)
+        h, hs = h0, []
+        for xp_t in xp.unbind(1):
+            h = act(torch.addmm(xp_t, h, w))
+            hs.append(h)
+        hs = torch.stack(hs)  # (T, B, H)
+        ctx.save_for_backward(h0, w, hs)
+        ctx.activation, ctx.slope = activation, slope
+        return hs.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad_hs):
+        h0, w, hs = ctx.saved_tensors  # hs: (T, B, H)
+        d_act = ACTIVATIONS[ctx.activation].derivative(hs, ctx.slope)  # dh_t/dz_t, every step at once
+        dz = torch.mul(grad_hs.transpose(0, 1), d_act, out=torch.empty_like(hs))  # dL/dz_t from the outputs
+        wt = w.t().contiguous()
+        carry = dz[-1] @ wt  # dL/dh_{t-1} through the recurrence; added to dz back to front
+        for t in range(dz.shape[0] - 2, -1, -1):
+            dz[t].addcmul_(carry, d_act[t])
+            carry = dz[t] @ wt
+        H = hs.shape[-1]  # dW = sum_t h_{t-1}^T dz_t: h_0 with dz_1, then one matmul for all later steps
+        dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))
+        return dz.transpose(0, 1), carry, dw, None, None
+
+
+CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True, recurrence=VanillaRecurrence.apply))
+CELLS.register("lstm")(
+    Cell(nn.LSTM, ("i", "f", "g", "o"), lstm_step, has_cell_state=True, keep_gate="f", write_gate="i")
+)
+CELLS.register("gru")(Cell(nn.GRU, ("r", "z", "n"), gru_step, fold_hh_bias=False, keep_gate="z"))

@@ -44,7 +44,7 @@ class RecurrentLayer(nn.Module):
         super().__init__()
         self.cell, act = CELLS.get(cell), ACTIVATIONS[activation]
         self.hidden_size, self.skip_k, self.residual = hidden_size, skip_k, residual
-        self.act = act.function(leaky_slope)
+        self.act, self.activation, self.leaky_slope = act.function(leaky_slope), activation, leaky_slope
         self.fused = act.fused is not None
         kwargs = {"nonlinearity": act.fused or "tanh"} if self.cell.takes_activation else {}
         skip_inputs = hidden_size if skip_k else 0
@@ -81,6 +81,9 @@ class RecurrentLayer(nn.Module):
             h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
             state = h, torch.zeros_like(h) if cell.has_cell_state else None
         h, c = state
+        if cell.recurrence is not None and steps is None:  # the whole loop as one autograd node
+            hs = cell.recurrence(xp, h, w, self.activation, self.leaky_slope)  # (B, m, H)
+            return hs, (hs[:, -1], c)
         hs = []
         for xp_t in xp.unbind(1):  # unbind: one backward node, not one per step
             h, c = cell.step(xp_t, h, c, w, rnn.bias_hh_l0, self.act)  # (B, H)
