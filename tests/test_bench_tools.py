@@ -1,0 +1,47 @@
+"""The benchmark tools' own logic (their timings are never asserted): bench.size's sampling and step cuts,
+and its projection run end to end through the real sweep on a tiny suite."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from bench.config import expand, load_suite
+from bench.launch import LaunchOptions, make_jobs
+from bench.size import cut_steps, path_of, sample_jobs
+from tests.conftest import REPO
+
+
+def test_cut_steps_keeps_the_share_of_evaluations_and_warmup(tiny_suite):
+    cfg = expand(load_suite(str(tiny_suite)))[0]
+    full = cfg.budget.__class__(max_steps=2000, eval_every=200, warmup_steps=100)
+    cut = cut_steps(cfg.__class__(cfg.task, cfg.task_params, cfg.model, budget=full), 100)
+    assert (cut.budget.max_steps, cut.budget.eval_every, cut.budget.warmup_steps) == (100, 10, 5)
+    assert cut.run_id != cfg.run_id and cut.model == cfg.model and cut.task_params == cfg.task_params
+
+
+def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny_suite):
+    runs = expand(load_suite(str(tiny_suite)), seeds=4)
+    jobs = make_jobs(runs, LaunchOptions(out_dir=REPO, fuse=True))
+    assert any(len(job) > 1 for job in jobs), "the tiny suite's vanilla RNN runs fuse on a CPU"
+    picked = sample_jobs(jobs, 3)
+    assert len(picked) == 3 and all(any(p is job for job in jobs) for p in picked)  # whole jobs
+    positions = [next(i for i, job in enumerate(jobs) if job is p) for p in picked]
+    assert positions == sorted(positions) and positions[0] < len(jobs) / 3 <= positions[1] < 2 * len(jobs) / 3 <= positions[2]
+    assert sample_jobs(jobs, 10 * len(jobs)) == jobs
+    assert {path_of(r) for r in runs} == {"rnn", "lstm"}
+
+
+def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
+    size = [sys.executable, "-m", "bench.size", "--suite", str(tiny_suite)]
+    proc = subprocess.run(size + ["--jobs", "2", "--steps", "2", "4", "--workers", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "sample: 2 runs in 2 jobs" in out and "'failed': 0" in out
+    per_run = float(re.search(r"suite tiny, \d+ runs: [0-9.]+ h projected on this machine \(([0-9.]+) s of wall per run",
+                              out).group(1))
+    assert per_run > 0
+    bad = subprocess.run(size + ["--steps", "4", "40"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--steps 4 40" in bad.stderr and "max_steps (4)" in bad.stderr
