@@ -29,18 +29,23 @@ ROWS = [  # (cell, B, H, T)
     ("rnn", 64, 128, 200),
     ("lstm", 32, 64, 50),
     ("gru", 32, 64, 50),
+    ("rnn/leaky_relu", 32, 64, 50),  # no fused kernel: the unfused runs take the hand-written loop too
+    ("rnn/leaky_relu", 64, 128, 200),
 ]
 CUDA_ROWS = ROWS + [(cell, 64, 128, 200) for cell in ("lstm", "gru")]  # + the standard suite's sizes
 LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 3e-3, 7e-4, 4e-3)
 
 
 def build(cell: str, B: int, H: int, T: int, K: int, device: str):
+    """cell: a cell name, or cell/activation."""
+    cell, _, activation = cell.partition("/")
     spec = TASKS.get("adding").from_params({"seq_len": T}).spec()
     inits = ("default", "orthogonal", "identity") if cell == "rnn" else ("default", "orthogonal", "chrono")
     models = []
     for k in range(K):
         torch.manual_seed(k)
-        models.append(SequenceModel(spec, ModelConfig(cell=cell, hidden_size=H, init=inits[k % 3])).to(device))
+        models.append(SequenceModel(spec, ModelConfig(cell=cell, activation=activation or "tanh", hidden_size=H,
+                                                      init=inits[k % 3])).to(device))
     fused = FusedSequenceModel(models).to(device)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(K, B, T, spec.input_dim, generator=gen).to(device)
@@ -106,14 +111,14 @@ def main(argv=None) -> None:
         parser.error("--device cuda: no CUDA device visible here; choices: all, cpu")
     devices = [d for d in ("cpu", "cuda") if args.device in ("all", d) and (d == "cpu" or torch.cuda.is_available())]
     print(f"K={args.k}, Adam + per-run norm clipping, float32, {args.threads} CPU thread(s), torch {torch.__version__}")
-    print(f"{'device':<7}{'cell':<6}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}{'fused ms':>10}{'speed-up':>10}")
+    print(f"{'device':<7}{'cell':<16}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}{'fused ms':>10}{'speed-up':>10}")
     for device in devices:
         name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
         rows = CUDA_ROWS if device == "cuda" else ROWS
         for row in rows[:1] if args.quick else rows:
             seq_ms, fus_ms, ratio = measure(row, args.k, device, repeats)
             cell, B, H, T = row
-            print(f"{device:<7}{cell:<6}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{fus_ms:>10.1f}{ratio:>9.2f}x", flush=True)
+            print(f"{device:<7}{cell:<16}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{fus_ms:>10.1f}{ratio:>9.2f}x", flush=True)
         if device == "cuda":
             print(f"(cuda: {name})")
 

@@ -356,10 +356,11 @@ def fusable(configs: Sequence) -> bool:
 # where fusing K=8 runs measured faster than running them one after another (bench/speed_fused.py, training
 # step of 8 sequential runs / the fused step): cell -> (largest hidden size, largest batch).
 # CPU (AMD EPYC, 1 thread): rnn B=32 H=64 T=50 2.1-2.7x, rnn B=64 H=128 T=200 1.0-1.1x, gru B=32 H=64
-#   2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x.
+#   2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x; rnn leaky_relu (whose unfused runs loop too) 2.3x and 0.94x.
 # CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
-#   step, where each unfused run makes one cuDNN call.
+#   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
+#   step in Python too (K loops become one; the rnn/leaky_relu rows of speed_fused's CUDA table measure it).
 FUSION_PAYS: dict[str, dict[str, tuple[int, int]]] = {
     "cpu": {"rnn": (128, 64), "gru": (64, 32)},
     "cuda": {"rnn": (64, 32)},
