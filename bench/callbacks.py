@@ -9,6 +9,13 @@ import lightning as L
 import torch
 
 
+def norms(tensors: list[torch.Tensor], order: float = 2.0) -> list[torch.Tensor]:
+    """Each tensor's norm (order inf: its largest |entry|), in one fused call where torch has it."""
+    if hasattr(torch, "_foreach_norm"):
+        return list(torch._foreach_norm(tensors, order))
+    return [torch.linalg.vector_norm(t, order) for t in tensors]
+
+
 class Diverged(RuntimeError):
     """A non-finite loss or gradient: the run stops at once and is recorded `diverged`."""
 
@@ -70,11 +77,12 @@ class TrainingMonitor(GradStats, L.Callback):
     def on_fit_start(self, trainer, pl_module):
         if self.check_every is None:
             self.check_every = 1 if pl_module.device.type == "cpu" else 25
+        self.params = [p for p in pl_module.parameters() if p.requires_grad]  # once, not per step
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        max_abs = torch.stack([g.abs().amax() for g in grads]).amax() if self.clip == "value" else torch.zeros_like(norm)
+        grads = [p.grad for p in self.params if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack(norms(grads)))
+        max_abs = torch.stack(norms(grads, math.inf)).amax() if self.clip == "value" else torch.zeros_like(norm)
         loss = getattr(pl_module, "last_train_loss", None)
         loss_ok = torch.isfinite(loss).to(norm.dtype) if loss is not None else torch.ones_like(norm)
         self.pending.append((trainer.global_step + 1, torch.stack([loss_ok, norm, max_abs])))
