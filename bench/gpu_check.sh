@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
-# stages: perf      bench.perf --device cuda (Lightning overhead, remedy paths, GPU busy)
+# stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward)
+#         perf      bench.perf --device cuda (Lightning overhead, remedy paths, GPU busy)
 #         smoke     the quick suite's adding runs through the worker pool on the GPU
 #         fused     the same with --fuse (same results?); bench.speed_fused on CUDA
-#         size      the standard suite's projected wall time (bench.size) with $WORKERS workers
+#         size      the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused and --fuse
 #         mps       the same under NVIDIA MPS (several worker processes share the GPU concurrently)
-# Logs land in $OUT. The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
+# Every stage's whole output lands in $OUT/stages.log (one file). The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
 set -u
 OUT=${OUT:-/tmp/rnnbench-gpu}
 mkdir -p "$OUT"
@@ -15,9 +16,9 @@ PY=${PYTHON:-python3}
 W=${WORKERS:-8}
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
-  echo "=== $name ($(date +%T), limit ${limit}s): $*"
+  echo "=== $name ($(date +%T), limit ${limit}s): $*" | tee -a "$OUT/stages.log"
   local t0=$SECONDS
-  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v "^\[\|Warning\|warn(" | tail -40
+  timeout "$limit" "$@" 2>&1 | tee -a "$OUT/stages.log" | grep -v "^\[\|Warning\|warn(" | tail -40
   echo "=== $name: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s"
 }
 compare() {  # compare DIR_A DIR_B: the same runs' records side by side
@@ -37,6 +38,9 @@ EOF
 }
 export -f compare
 export PY
+run_tests() {
+  stage tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_models.py -k cuda
+}
 run_perf() {
   stage perf_cuda 90 $PY -m bench.perf --quick --device cuda
 }
@@ -50,6 +54,7 @@ run_fused() {
 }
 run_size() {
   stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+  stage "size_w${W}_fused" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W" --fuse
 }
 run_mps() {
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
@@ -63,4 +68,4 @@ run_mps() {
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
-for s in ${*:-perf smoke fused size mps}; do "run_$s"; done
+for s in ${*:-tests perf smoke fused size mps}; do "run_$s"; done

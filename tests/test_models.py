@@ -16,6 +16,7 @@ from tasks import TASKS
 from tasks.base import TaskSpec
 
 B, L, H = 3, 12, 8
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
 
 SPECS = {
     "tokens": TaskSpec(seq_len=L, vocab_size=7, num_classes=5, scored_steps=range(4, L), metric_steps=range(8, L),
@@ -97,12 +98,14 @@ FUSED = [
 ]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
 @pytest.mark.parametrize("config,layout", FUSED, ids=[f"{c.cell}-{c.activation}-{layout}" for c, layout in FUSED])
-def test_fused_and_loop_paths_compute_the_same_function(config, layout, spec):
+def test_fused_and_loop_paths_compute_the_same_function(config, layout, spec, device):
+    """On a GPU the fused path is cuDNN (float64 too): the loop must match it there as well."""
     torch.manual_seed(0)
-    model = SequenceModel(spec, config).double()
-    x = inputs(spec, torch.float64)
+    model = SequenceModel(spec, config).double().to(device)
+    x = inputs(spec, torch.float64).to(device)
     params = list(model.parameters())
     results = []
     for loop in (False, True):
@@ -114,15 +117,16 @@ def test_fused_and_loop_paths_compute_the_same_function(config, layout, spec):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("layout", ["1 layer", "temporal"])
-def test_vanilla_recurrence_backward_equals_autograd_through_the_loop(activation, layout):
+def test_vanilla_recurrence_backward_equals_autograd_through_the_loop(activation, layout, device):
     """The vanilla RNN loop runs as one autograd node with a hand-written backward (models.cells.VanillaRecurrence);
     the probe's per-step autograd loop (hidden_states) is the reference: same outputs, same parameter gradients."""
     spec = SPECS["real"]
     torch.manual_seed(0)
-    model = SequenceModel(spec, tiny(cell="rnn", activation=activation, **LAYOUTS[layout])).double()
-    x = inputs(spec, torch.float64)
+    model = SequenceModel(spec, tiny(cell="rnn", activation=activation, **LAYOUTS[layout])).double().to(device)
+    x = inputs(spec, torch.float64).to(device)
     params = list(model.parameters())
     out = model(x, loop=True)
     reference = model.hidden_states(x)[1]
