@@ -85,41 +85,53 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 class VanillaRecurrence(torch.autograd.Function):
-    """The vanilla RNN's loop, h_t = act(xp_t + h_{t-1} W), with a hand-written backward.
+    """The vanilla RNN's loop, h_t = act(xp_t + h_{t-1} W [+ h_{t-k} S]), with a hand-written backward.
 
-    Autograd would record three nodes per time step and, in the backward, a small W-gradient matmul
-    and an accumulation per step. Here the forward records nothing, and the backward walks back through
-    time with one multiply-add and one matmul per step (dh_{t-1} = dz_t W^T) and forms the weight
-    gradient after the loop as ONE matmul over all steps (dW = sum_t h_{t-1}^T dz_t); the activation's
-    derivative comes from the saved outputs in one op. Steps are kept time-major, (T, B, H), so each
-    step's rows are contiguous. Same function and gradients as the autograd loop (tested in float64)."""
+    The optional second term is the temporal skip (S: its weights, k: the skip, h_{t-k} = 0 for t < k).
+    Autograd would record three or more nodes per time step and, in the backward, a small weight-gradient
+    matmul and an accumulation per step and weight. Here the forward records nothing, and the backward
+    walks back through time with one multiply and one matmul-add per recurrent term per step
+    (dh_{t-1} += dz_t W^T, dh_{t-k} += dz_t S^T), then forms each weight's gradient as ONE matmul over
+    all steps (dW = sum_t h_{t-1}^T dz_t); the activation's derivative comes from the saved outputs in
+    one op. Steps are kept time-major, (T, B, H), so each step's rows are contiguous. Same function and
+    gradients as autograd through the loop (tested in float64)."""
 
     @staticmethod
-    def forward(ctx, xp, h0, w, activation: str, slope: float):
-        """xp: (B, T, H) input terms; h0: (B, H); w: (H, H) = W_hh^T -> hs: (B, T, H)."""
+    def forward(ctx, xp, h0, w, activation: str, slope: float, s=None, k: int = 0):
+        """xp: (B, T, H) input terms; h0: (B, H); w: (H, H) = W_hh^T; s: (H, H) = S^T or None -> hs: (B, T, H)."""
         act = ACTIVATIONS[activation].function(slope)
         h, hs = h0, []
-        for xp_t in xp.unbind(1):
-            h = act(torch.addmm(xp_t, h, w))
+        for t, xp_t in enumerate(xp.unbind(1)):
+            z = torch.addmm(xp_t, h, w)
+            if s is not None and t >= k:
+                z = z.addmm_(hs[t - k], s)
+            h = act(z)
             hs.append(h)
         hs = torch.stack(hs)  # (T, B, H)
-        ctx.save_for_backward(h0, w, hs)
-        ctx.activation, ctx.slope = activation, slope
+        ctx.save_for_backward(h0, w, hs, s)
+        ctx.activation, ctx.slope, ctx.k = activation, slope, k
         return hs.transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad_hs):
-        h0, w, hs = ctx.saved_tensors  # hs: (T, B, H)
+        h0, w, hs, s = ctx.saved_tensors  # hs: (T, B, H)
+        T, H, k = hs.shape[0], hs.shape[-1], ctx.k
         d_act = ACTIVATIONS[ctx.activation].derivative(hs, ctx.slope)  # dh_t/dz_t, every step at once
-        dz = torch.mul(grad_hs.transpose(0, 1), d_act, out=torch.empty_like(hs))  # dL/dz_t from the outputs
+        dz = grad_hs.transpose(0, 1).contiguous()  # dL/dh_t from the outputs; becomes dL/dz_t, back to front
         wt = w.t().contiguous()
-        carry = dz[-1] @ wt  # dL/dh_{t-1} through the recurrence; added to dz back to front
-        for t in range(dz.shape[0] - 2, -1, -1):
-            dz[t].addcmul_(carry, d_act[t])
-            carry = dz[t] @ wt
-        H = hs.shape[-1]  # dW = sum_t h_{t-1}^T dz_t: h_0 with dz_1, then one matmul for all later steps
-        dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))
-        return dz.transpose(0, 1), carry, dw, None, None
+        st = s.t().contiguous() if s is not None else None
+        for t in range(T - 1, -1, -1):
+            dz[t].mul_(d_act[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
+            if t > 0:
+                dz[t - 1].addmm_(dz[t], wt)  # through the recurrence
+            if st is not None and t >= k:
+                dz[t - k].addmm_(dz[t], st)  # through the skip
+        dh0 = dz[0] @ wt
+        dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))  # sum_t h_{t-1}^T dz_t
+        ds = None
+        if s is not None:  # sum_{t >= k} h_{t-k}^T dz_t (no term at all where k >= T)
+            ds = hs[: T - k].reshape(-1, H).t() @ dz[k:].reshape(-1, H) if k < T else torch.zeros_like(s)
+        return dz.transpose(0, 1), dh0, dw, None, None, ds, None
 
 
 CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True, recurrence=VanillaRecurrence.apply))

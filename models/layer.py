@@ -53,11 +53,28 @@ class RecurrentLayer(nn.Module):
     def forward(self, x: torch.Tensor, loop: bool = False, steps: list | None = None) -> torch.Tensor:
         """x: (B, T, D) -> (B, T, H). loop=True, or a `steps` list (which receives h_1 .. h_T, each
         (B, H), the tensors the output is built from), runs the hand-written loop."""
-        kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
-        if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
-            self.rnn.flatten_parameters()     # them, and each call would copy them together again
-        out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
+        if self.skip_k and steps is None and self.cell.recurrence is not None and (loop or not self.fused):
+            out = self.skip_recurrence(x)  # the loop path with a temporal skip: one call, no chunks
+        else:
+            kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
+            if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
+                self.rnn.flatten_parameters()     # them, and each call would copy them together again
+            out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
         return out + x if self.residual else out
+
+    def skip_recurrence(self, x: torch.Tensor) -> torch.Tensor:
+        """Temporal skip through the cell's whole-loop recurrence: W_s h_{t-k} (the last H input columns)
+        joins each step inside the loop instead of chunking: (B, T, D) -> (B, T, H)."""
+        rnn, D = self.rnn, x.shape[-1]
+        xp = self.input_terms(x, rnn.weight_ih_l0[:, :D])  # (B, T, H)
+        h0 = x.new_zeros(x.shape[0], self.hidden_size)
+        return self.cell.recurrence(xp, h0, rnn.weight_hh_l0.t(), self.activation, self.leaky_slope,
+                                    rnn.weight_ih_l0[:, D:].t(), self.skip_k)
+
+    def input_terms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Every step's input term at once, x W^T + b_ih (+ b_hh where the cell folds it in): (B, m, G*H)."""
+        rnn = self.rnn
+        return F.linear(x, weight, rnn.bias_ih_l0 + rnn.bias_hh_l0 if self.cell.fold_hh_bias else rnn.bias_ih_l0)
 
     def chunks(self, x: torch.Tensor, kernel) -> torch.Tensor:
         """Temporal skip, k steps per kernel call: within a chunk every h_{t-k} is in the chunk before."""
@@ -74,8 +91,7 @@ class RecurrentLayer(nn.Module):
         """The hand-written kernel, called like the fused module: (B, m, D') -> (B, m, H), state.
         Appends each step's h_t (B, H) to `steps` where given."""
         cell, rnn = self.cell, self.rnn
-        bias = rnn.bias_ih_l0 + rnn.bias_hh_l0 if cell.fold_hh_bias else rnn.bias_ih_l0
-        xp = F.linear(x, rnn.weight_ih_l0, bias)  # (B, m, G*H): every step's input term at once
+        xp = self.input_terms(x, rnn.weight_ih_l0)  # (B, m, G*H)
         w = rnn.weight_hh_l0.t()  # (H, G*H)
         if state is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)

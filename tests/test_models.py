@@ -141,10 +141,14 @@ def test_vanilla_recurrence_passes_gradcheck():
     from models.cells import VanillaRecurrence
 
     torch.manual_seed(0)
-    xp, h0, w = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in [(3, 5, 4), (3, 4), (4, 4)])
+    shapes = [(3, 5, 4), (3, 4), (4, 4), (4, 4)]
+    xp, h0, w, s = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes)
     for activation in ACTIVATIONS:
         assert torch.autograd.gradcheck(lambda a, b, c: VanillaRecurrence.apply(a, b, 0.5 * c, activation, 0.1),
                                         (xp, h0, w))
+        for k in (1, 2, 5):  # the temporal skip; k = T: the skip term never applies
+            assert torch.autograd.gradcheck(
+                lambda a, b, c, d: VanillaRecurrence.apply(a, b, 0.5 * c, activation, 0.1, 0.5 * d, k), (xp, h0, w, s))
 
 
 def test_fast_path_choice():
