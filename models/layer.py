@@ -9,7 +9,9 @@ input: W_s h_{t-k} joins the input term of every gate (for the GRU, outside the 
 x_t), and is zero for t < k. W_s is stored as the last H columns of `weight_ih_l0`, so the kernel
 takes [x_t, h_{t-k}] as its input. Within a chunk of k steps every h_{t-k} comes from the previous
 chunk, which is already computed, so the layer runs as ceil(T / k) kernel calls, the fused kernel
-stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step.
+stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step. Where the cell
+has a whole-loop recurrence with its own backward (the vanilla RNN's loop path, see
+models.cells.VanillaRecurrence), the skip term joins each step inside that one call instead.
 """
 
 from __future__ import annotations
