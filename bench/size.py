@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, help="worker processes (default: as `rnnbench run`)")
     p.add_argument("--devices", help="as `rnnbench run --devices`")
     p.add_argument("--fuse", action="store_true", help="as `rnnbench run --fuse`")
+    p.add_argument("--quiet", action="store_true", help="no progress line per sample run")
     args = p.parse_args(argv)
     try:
         suite = load_suite(args.suite)
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         p.error(f"--steps {s1} {s2}: need 0 < S1 < S2 <= the suite's max_steps ({suite.budget.max_steps})")
     workers = args.workers if args.workers is not None else default_workers(len(devices))
     opts = LaunchOptions(out_dir=Path("."), suite=suite.name, workers=workers, accelerator=accelerator,
-                         devices=devices, quiet=True, fuse=args.fuse)
+                         devices=devices, quiet=args.quiet, fuse=args.fuse)
     jobs = make_jobs(runs, opts)
     sample = [cfg for job in sample_jobs(jobs, args.jobs) for cfg in job]
     where = f"{accelerator} {list(devices) if devices else ''}".strip()
