@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", choices=("auto", "ddp"), default="auto",
                      help="ddp: each run spans all --devices through Lightning's DDP (GPUs; on a machine without "
                      "GPUs, --devices N CPU processes with gloo), runs going one after another (default: auto, "
-                     "one device per run and one worker per device)")
+                     "one device per run, each worker pinned to one device)")
     run.add_argument("--launcher", choices=("local", "ray"), default="local",
                      help="local: worker processes on this machine (default); ray: one Ray task per run (one GPU "
                      "each where the cluster has GPUs, --devices cpu forces CPU), scheduled as resources free up; "
