@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                      "--launcher ray on several machines, a path every Ray node sees (a shared file system)")
     run.add_argument("--workers", type=int, metavar="N",
                      help="worker processes, each with 1 intra-op thread (default: one per CPU core; with GPUs "
-                     f"also one per core, at most {WORKERS_PER_GPU} per GPU, spread over them: one small run leaves "
-                     "most of a GPU idle); 0 runs in this process")
+                     f"also one per core, at most {WORKERS_PER_GPU} per GPU and one per {GIB_PER_GPU_WORKER} GiB of its "
+                     "memory, spread over them: one small run leaves most of a GPU idle); 0 runs in this process")
     run.add_argument("--devices", metavar="IDS",
                      help="GPUs to use: a count (2) or ids (0,1,3); default: every visible GPU, else CPU; 'cpu' forces CPU")
     run.add_argument("--strategy", choices=("auto", "ddp"), default="auto",
@@ -87,12 +87,21 @@ def _parser() -> argparse.ArgumentParser:
 # at ~65 ms a step (bench.size).
 # On one H200 with 16 cores, 16 workers projected the standard suite 13% faster than 8 (both with --fuse).
 WORKERS_PER_GPU = 16
+GIB_PER_GPU_WORKER = 2  # a conservative allowance per worker (CUDA context, cuDNN workspace, a run's data)
 
 
-def default_workers(gpus: int) -> int:
-    """One worker per CPU core; with GPUs at most WORKERS_PER_GPU per GPU (and at least one each)."""
+def default_workers(gpus: int, gpu_gib: float | None = None) -> int:
+    """One worker per CPU core; with GPUs at most WORKERS_PER_GPU per GPU and GIB_PER_GPU_WORKER of the
+    smallest GPU's memory (`gpu_gib`, read from the devices where None) each, and at least one per GPU."""
     cores = os.cpu_count() or 1
-    return max(gpus, min(cores, WORKERS_PER_GPU * gpus)) if gpus else cores
+    if not gpus:
+        return cores
+    if gpu_gib is None:
+        import torch
+
+        gpu_gib = min(torch.cuda.get_device_properties(i).total_memory for i in range(gpus)) / 2**30
+    per_gpu = max(1, min(WORKERS_PER_GPU, int(gpu_gib // GIB_PER_GPU_WORKER)))
+    return max(gpus, min(cores, per_gpu * gpus))
 
 
 def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tuple[int, ...]]:

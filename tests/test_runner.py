@@ -375,5 +375,6 @@ def test_default_workers_fill_the_cores_and_share_gpus():
 
     cores = os.cpu_count() or 1
     assert default_workers(0) == cores  # CPU: one per core
-    assert default_workers(1) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
-    assert default_workers(cores + 1) == cores + 1  # at least one per GPU
+    assert default_workers(1, gpu_gib=80) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
+    assert default_workers(cores + 1, gpu_gib=80) == cores + 1  # at least one per GPU
+    assert default_workers(1, gpu_gib=3) == 1 and default_workers(2, gpu_gib=1) == 2  # a small GPU: its memory decides
