@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
         accelerator, devices = _resolve_devices(args.devices, args.strategy)
     workers = args.workers
     if workers is None:
-        workers = default_workers(len(devices))
+        workers = default_workers(len(devices) if accelerator == "gpu" else 0)  # CPU ddp: devices are processes
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
     workers = min(workers, max(1, len(runs)))
