@@ -55,8 +55,8 @@ class RecurrentLayer(nn.Module):
     def forward(self, x: torch.Tensor, loop: bool = False, steps: list | None = None) -> torch.Tensor:
         """x: (B, T, D) -> (B, T, H). loop=True, or a `steps` list (which receives h_1 .. h_T, each
         (B, H), the tensors the output is built from), runs the hand-written loop."""
-        if self.skip_k and steps is None and self.cell.recurrence is not None and (loop or not self.fused):
-            out = self.skip_recurrence(x)  # the loop path with a temporal skip: one call, no chunks
+        if steps is None and self.cell.recurrence is not None and (loop or not self.fused):
+            out = self.recurrence(x)  # the loop path as one call (a temporal skip inside it, no chunks)
         else:
             kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
             if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
@@ -64,14 +64,14 @@ class RecurrentLayer(nn.Module):
             out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
         return out + x if self.residual else out
 
-    def skip_recurrence(self, x: torch.Tensor) -> torch.Tensor:
-        """Temporal skip through the cell's whole-loop recurrence: W_s h_{t-k} (the last H input columns)
-        joins each step inside the loop instead of chunking: (B, T, D) -> (B, T, H)."""
+    def recurrence(self, x: torch.Tensor) -> torch.Tensor:
+        """The loop path through the cell's whole-loop recurrence (its own backward): (B, T, D) -> (B, T, H).
+        A temporal skip's W_s h_{t-k} (the last H input columns) joins each step inside it, no chunks."""
         rnn, D = self.rnn, x.shape[-1]
         xp = self.input_terms(x, rnn.weight_ih_l0[:, :D])  # (B, T, H)
         h0 = x.new_zeros(x.shape[0], self.hidden_size)
-        return self.cell.recurrence(xp, h0, rnn.weight_hh_l0.t(), self.activation, self.leaky_slope,
-                                    rnn.weight_ih_l0[:, D:].t(), self.skip_k)
+        skip = (rnn.weight_ih_l0[:, D:].t(), self.skip_k) if self.skip_k else ()
+        return self.cell.recurrence(xp, h0, rnn.weight_hh_l0.t(), self.activation, self.leaky_slope, *skip)
 
     def input_terms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Every step's input term at once, x W^T + b_ih (+ b_hh where the cell folds it in): (B, m, G*H)."""
@@ -99,9 +99,6 @@ class RecurrentLayer(nn.Module):
             h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
             state = h, torch.zeros_like(h) if cell.has_cell_state else None
         h, c = state
-        if cell.recurrence is not None and steps is None:  # the whole loop as one autograd node
-            hs = cell.recurrence(xp, h, w, self.activation, self.leaky_slope)  # (B, m, H)
-            return hs, (hs[:, -1], c)
         hs = []
         for xp_t in xp.unbind(1):  # unbind: one backward node, not one per step
             h, c = cell.step(xp_t, h, c, w, rnn.bias_hh_l0, self.act)  # (B, H)
