@@ -46,8 +46,10 @@ def sample_jobs(jobs: list[list[RunConfig]], n: int) -> list[list[RunConfig]]:
 
 def path_of(cfg: RunConfig) -> str:
     """The model path a run takes (what decides its speed): cell, loop or fused kernel, skip."""
+    from models import ACTIVATIONS
+
     m = cfg.model
-    loop = m.cell == "rnn" and m.activation == "leaky_relu"
+    loop = ACTIVATIONS[m.activation].fused is None  # the registry's fact: no fused kernel for this activation
     return f"{m.cell}{' loop' if loop else ''}{' skip=' + m.skip if m.skip != 'none' else ''}"
 
 
