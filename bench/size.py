@@ -44,13 +44,13 @@ def sample_jobs(jobs: list[list[RunConfig]], n: int) -> list[list[RunConfig]]:
     return [jobs[(2 * i + 1) * len(jobs) // (2 * n)] for i in range(n)]
 
 
-def path_of(cfg: RunConfig) -> str:
-    """The model path a run takes (what decides its speed): cell, loop or fused kernel, skip."""
-    from models import ACTIVATIONS
+def path_of(cfg: RunConfig, device) -> str:
+    """The model path a run takes on `device` (what decides its speed): cell, path (models.layer.route), skip."""
+    from models.layer import route
 
     m = cfg.model
-    loop = ACTIVATIONS[m.activation].fused is None  # the registry's fact: no fused kernel for this activation
-    return f"{m.cell}{' loop' if loop else ''}{' skip=' + m.skip if m.skip != 'none' else ''}"
+    path = route(m.cell, m.activation, m.skip == "temporal", device)
+    return f"{m.cell} {path}{' skip=' + m.skip if m.skip != 'none' else ''}"
 
 
 def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict, list[dict]]:
@@ -103,7 +103,8 @@ def main(argv=None) -> int:
               flush=True)
         if steps == s2:
             for r in records:
-                per_path[path_of(RunConfig.from_dict(r["config"]))].append(r["wall_seconds"] or 0.0)
+                device = "cuda" if accelerator == "gpu" else "cpu"
+                per_path[path_of(RunConfig.from_dict(r["config"]), device)].append(r["wall_seconds"] or 0.0)
     slope = (work[s2] - work[s1]) / (s2 - s1)
     full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
     startup = max(0.0, walls[s1] - work[s1] / max(1, workers))

@@ -53,9 +53,9 @@ def paired(row, base, y, repeats: int) -> tuple[float, float, float, float]:
 
 
 def rows(forced_loops: bool):
-    """(label, config, loop, baseline config, extra inputs): every remedy path next to the fused kernel
-    of its cell, and with `forced_loops` the hand-written loop (loop=True, as the probe runs it) beside
-    it. The reference row per cell is the fused kernel in one call with H extra input columns: the
+    """(label, config, loop, baseline config, extra inputs): every remedy path (loop=None: the path the
+    model picks on the device) next to the fused kernel of its cell, and with `forced_loops` the
+    hand-written path (loop=True) beside it. The reference row per cell is the fused kernel in one call with H extra input columns: the
     work a temporal skip adds (W_s h_{t-k}), so the floor for that row's ratio."""
     for cell in CELLS:
         base = ModelConfig(cell=cell, hidden_size=H)
@@ -69,10 +69,10 @@ def rows(forced_loops: bool):
                 continue
             label = f"{cell} " + " ".join(f"{k}={v}" for k, v in opts.items() if (k, v) != ("skip", "none"))
             baseline = dataclasses.replace(base, num_layers=config.num_layers)
-            yield label, config, False, baseline, 0
+            yield label, config, None, baseline, 0
             if forced_loops and "activation" in opts:
                 yield f"{label} loop=True", config, True, baseline, 0
-        yield f"{cell} reference: input width +H, no skip", base, False, base, H
+        yield f"{cell} reference: input width +H, no skip", base, None, base, H
 
 
 def speed_table(repeats: int, forced_loops: bool) -> None:
@@ -82,15 +82,15 @@ def speed_table(repeats: int, forced_loops: bool) -> None:
     print(f"forward+backward, adding T={T}, B={B}, H={H}, 1 thread, median of {repeats} (ms per batch)")
     print("base: the fused kernel of the same cell, default options, same number of layers; ratio: median of"
           " per-round ratios; min ratio: fastest round over fastest round")
-    print(f"{'path':48s} {'fused?':>6s} {'ms':>7s} {'base ms':>7s} {'ratio':>6s} {'min ratio':>9s}")
+    print(f"{'remedies':48s} {'path':>10s} {'ms':>7s} {'base ms':>7s} {'ratio':>6s} {'min ratio':>9s}")
     for label, config, loop, base_config, extra in rows(forced_loops):
         torch.manual_seed(0)
         wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
         x_wide = torch.cat([x, torch.rand(B, T, extra)], 2)  # (B, T, 2 + extra)
         model, base = SequenceModel(wide, config), SequenceModel(spec, base_config)
         ms, base_ms, ratio, min_ratio = paired((model, x_wide, loop), (base, x, False), y, repeats)
-        fused = "yes" if model.fused and not loop else "no"
-        print(f"{label:48s} {fused:>6s} {ms:7.1f} {base_ms:7.1f} {ratio:6.2f} {min_ratio:9.2f}", flush=True)
+        path = model.path(x.device, loop)
+        print(f"{label:48s} {path:>10s} {ms:7.1f} {base_ms:7.1f} {ratio:6.2f} {min_ratio:9.2f}", flush=True)
 
 
 def training_drift(steps: int, flush_modes=(True, False), window: int = 20) -> None:

@@ -10,8 +10,10 @@ x_t), and is zero for t < k. W_s is stored as the last H columns of `weight_ih_l
 takes [x_t, h_{t-k}] as its input. Within a chunk of k steps every h_{t-k} comes from the previous
 chunk, which is already computed, so the layer runs as ceil(T / k) kernel calls, the fused kernel
 stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step. Where the cell
-has a whole-loop recurrence with its own backward (the vanilla RNN's loop path, see
-models.cells.VanillaRecurrence), the skip term joins each step inside that one call instead.
+has a whole-loop recurrence with its own backward (the vanilla RNN, see models.cells.VanillaRecurrence),
+the skip term joins each step inside that one call instead: on the loop path always, and in place of the
+chunked fused kernel on the devices in SKIP_IN_RECURRENCE. `route()` is the one statement of which path
+a layer takes.
 """
 
 from __future__ import annotations
@@ -39,12 +41,38 @@ SKIPS: dict[str, Skip] = {
     "residual": Skip(residual=True, min_layers=2),
 }
 
+# Device types where a temporal skip runs inside the cell's whole-loop recurrence (one call, its own backward)
+# instead of ceil(T/k) fused-kernel calls. Measured on the CPU (bench.perf's remedy rows; vanilla RNN, tanh and
+# relu, B=32-64, H=64-128, T=50-200, k=10): 0.54-0.97x the chunked time. On a GPU the chunked cuDNN calls stay
+# until the two are timed there (bench.perf --device cuda, row "temporal: recurrence / chunked").
+SKIP_IN_RECURRENCE = {"cpu"}
+
+ROUTES = ("fused", "chunks", "recurrence", "loop")
+
+
+def route(cell: str, activation: str, temporal: bool, device, loop: bool | None = None, probe: bool = False) -> str:
+    """The path a layer's forward takes: "fused" (one fused-kernel call: cuDNN on a GPU), "chunks" (a temporal
+    skip as ceil(T/k) fused-kernel calls), "recurrence" (the cell's whole-loop recurrence with its own
+    backward, a temporal skip inside it) or "loop" (autograd through the per-step loop, per chunk with a
+    temporal skip). loop: None picks the path for `device`; True asks for a hand-written path (the
+    recurrence where the cell has one); False for the fused kernel where the activation has one. probe: the
+    probe's path, which reads every h_t: always "loop"."""
+    has_recurrence = CELLS.get(cell).recurrence is not None
+    fused = ACTIVATIONS[activation].fused is not None
+    if loop is None:
+        loop = temporal and has_recurrence and torch.device(device).type in SKIP_IN_RECURRENCE
+    if probe:
+        return "loop"
+    if loop or not fused:
+        return "recurrence" if has_recurrence else "loop"
+    return "chunks" if temporal else "fused"
+
 
 class RecurrentLayer(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, activation: str = "tanh",
                  leaky_slope: float = 0.01, skip_k: int = 0, residual: bool = False):
         super().__init__()
-        self.cell, act = CELLS.get(cell), ACTIVATIONS[activation]
+        self.cell, self.cell_name, act = CELLS.get(cell), cell, ACTIVATIONS[activation]
         self.hidden_size, self.skip_k, self.residual = hidden_size, skip_k, residual
         self.act, self.activation, self.leaky_slope = act.function(leaky_slope), activation, leaky_slope
         self.fused = act.fused is not None
@@ -52,17 +80,22 @@ class RecurrentLayer(nn.Module):
         skip_inputs = hidden_size if skip_k else 0
         self.rnn = self.cell.module(input_size + skip_inputs, hidden_size, batch_first=True, **kwargs)
 
-    def forward(self, x: torch.Tensor, loop: bool = False, steps: list | None = None) -> torch.Tensor:
-        """x: (B, T, D) -> (B, T, H). loop=True, or a `steps` list (which receives h_1 .. h_T, each
-        (B, H), the tensors the output is built from), runs the hand-written loop."""
-        if steps is None and self.cell.recurrence is not None and (loop or not self.fused):
-            out = self.recurrence(x)  # the loop path as one call (a temporal skip inside it, no chunks)
+    def forward(self, x: torch.Tensor, loop: bool | None = None, steps: list | None = None) -> torch.Tensor:
+        """x: (B, T, D) -> (B, T, H) on the path route() picks (loop: see there). A `steps` list (which receives
+        h_1 .. h_T, each (B, H), the tensors the output is built from) runs the autograd loop."""
+        path = self.path(x.device, loop, probe=steps is not None)
+        if path == "recurrence":
+            out = self.recurrence(x)  # one call (a temporal skip inside it, no chunks)
         else:
-            kernel = self.rnn if self.fused and not loop and steps is None else partial(self.loop_kernel, steps=steps)
+            kernel = partial(self.loop_kernel, steps=steps) if path == "loop" else self.rnn
             if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
                 self.rnn.flatten_parameters()     # them, and each call would copy them together again
             out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
         return out + x if self.residual else out
+
+    def path(self, device, loop: bool | None = None, probe: bool = False) -> str:
+        """Which of ROUTES forward() takes on `device` (see route())."""
+        return route(self.cell_name, self.activation, bool(self.skip_k), device, loop, probe)
 
     def recurrence(self, x: torch.Tensor) -> torch.Tensor:
         """The loop path through the cell's whole-loop recurrence (its own backward): (B, T, D) -> (B, T, H).

@@ -49,12 +49,17 @@ class SequenceModel(nn.Module):
 
     @property
     def fused(self) -> bool:
-        """Whether forward() runs on torch's fused nn.RNN / nn.LSTM / nn.GRU kernels (cuDNN on GPU);
-        with a temporal skip, one kernel call per k steps."""
+        """Whether the model can run on torch's fused nn.RNN / nn.LSTM / nn.GRU kernels (cuDNN on GPU; with a
+        temporal skip, one kernel call per k steps). Which path it does run: path()."""
         return all(layer.fused for layer in self.layers)
 
-    def forward(self, x: torch.Tensor, loop: bool = False) -> torch.Tensor:
-        """loop=True forces the hand-written loop path (same parameters, same function)."""
+    def path(self, device, loop: bool | None = None) -> str:
+        """The path forward() takes on `device` (models.layer.route; every layer takes the same one)."""
+        return self.layers[0].path(device, loop)
+
+    def forward(self, x: torch.Tensor, loop: bool | None = None) -> torch.Tensor:
+        """loop: None takes the path chosen for x's device; True forces the hand-written path, False the fused
+        kernel where the activation has one (same parameters, same function; models.layer.route)."""
         h = self.encode(x)  # (B, L, D)
         for layer in self.layers:
             h = layer(h, loop=loop)  # (B, L, H)

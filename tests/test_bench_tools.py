@@ -3,13 +3,15 @@ and its projection run end to end through the real sweep on a tiny suite."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
 
-from bench.config import expand, load_suite
+from bench.config import RunConfig, expand, load_suite
 from bench.launch import LaunchOptions, make_jobs
 from bench.size import cut_steps, path_of, sample_jobs
+from models import ModelConfig
 from tests.conftest import REPO
 
 
@@ -30,7 +32,15 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
     positions = [next(i for i, job in enumerate(jobs) if job is p) for p in picked]
     assert positions == sorted(positions) and positions[0] < len(jobs) / 3 <= positions[1] < 2 * len(jobs) / 3 <= positions[2]
     assert sample_jobs(jobs, 10 * len(jobs)) == jobs
-    assert {path_of(r) for r in runs} == {"rnn", "lstm"}
+    assert {path_of(r, "cpu") for r in runs} == {"rnn fused", "lstm fused"}
+
+
+def test_path_of_names_the_route_the_run_takes_on_the_device():
+    cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", skip="temporal"))
+    assert path_of(cfg, "cpu") == "rnn recurrence skip=temporal"  # models.layer.SKIP_IN_RECURRENCE
+    assert path_of(cfg, "cuda") == "rnn chunks skip=temporal"
+    leaky = dataclasses.replace(cfg, model=ModelConfig(cell="rnn", activation="leaky_relu"))
+    assert path_of(leaky, "cuda") == "rnn recurrence"
 
 
 def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):

@@ -12,6 +12,7 @@ import torch
 from bench.registry import ConfigError
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
 from models.probe import LOG10_FLOOR, log10_ratio, log_slope
+from models.layer import route
 from tasks import TASKS
 from tasks.base import TaskSpec
 
@@ -156,6 +157,37 @@ def test_fast_path_choice():
     for config in COMBOS:
         expected = ACTIVATIONS[config.activation].fused is not None
         assert SequenceModel(spec, config).fused == expected, combo_id(config)
+
+
+@pytest.mark.parametrize("cell,activation,skip,device,loop,expected", [
+    ("rnn", "tanh", "none", "cpu", None, "fused"),
+    ("rnn", "relu", "none", "cuda", None, "fused"),
+    ("rnn", "tanh", "temporal", "cpu", None, "recurrence"),  # SKIP_IN_RECURRENCE: measured faster on the CPU
+    ("rnn", "tanh", "temporal", "cuda", None, "chunks"),
+    ("rnn", "tanh", "temporal", "cpu", False, "chunks"),
+    ("rnn", "leaky_relu", "none", "cuda", None, "recurrence"),  # no fused kernel
+    ("rnn", "leaky_relu", "temporal", "cpu", False, "recurrence"),
+    ("rnn", "tanh", "none", "cpu", True, "recurrence"),
+    ("lstm", "tanh", "temporal", "cpu", None, "chunks"),  # no whole-loop recurrence for gated cells
+    ("gru", "tanh", "none", "cpu", True, "loop"),
+])
+def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, expected):
+    config = tiny(cell=cell, activation=activation, skip=skip)
+    model = SequenceModel(SPECS["real"], config)
+    assert model.path(device, loop) == expected
+    assert route(cell, activation, skip == "temporal", device, loop, probe=True) == "loop"  # the probe reads each h_t
+
+
+def test_default_forward_takes_the_routed_path():
+    """On the CPU a vanilla RNN with a temporal skip runs its recurrence by default: the same outputs as
+    forcing it, and equal to the chunked fused kernel (float64)."""
+    spec = SPECS["real"]
+    torch.manual_seed(0)
+    model = SequenceModel(spec, tiny(cell="rnn", skip="temporal", num_layers=2)).double()
+    x = inputs(spec, torch.float64)
+    out = model(x)
+    torch.testing.assert_close(out, model(x, loop=True), rtol=0, atol=0)
+    torch.testing.assert_close(out, model(x, loop=False), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("config", [tiny(cell="rnn", skip="temporal"), tiny(cell="gru", skip="residual")], ids=combo_id)
