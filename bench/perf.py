@@ -182,7 +182,40 @@ def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
         light, hand, ratio = summarize(timer.pairs[1 : repeats + 1])
         rows.append(Row("1 overhead", f"Lightning step / hand loop step, {label}{on(device)}", ratio, "<= 1.05",
                         f"{1e3 * light / k:.2f} vs {1e3 * hand / k:.2f} ms/step, {k} steps x {repeats} blocks"))
+        floor = lightning_floor(cfg, k, device)
+        light, hand, ratio = summarize(floor.pairs[1 : repeats + 1])
+        rows.append(Row("1 overhead", f"  Lightning's floor: minimal LightningModule / hand loop, {label.split(':')[0]}"
+                        f"{on(device)}", ratio, "info", f"{1e3 * light / k:.2f} vs {1e3 * hand / k:.2f} ms/step: "
+                        "the same Trainer, model, data and optimizer; no metrics, monitor or schedule"))
     return rows
+
+
+class MinimalModule(L.LightningModule):
+    """Lightning's own cost: the run's model, loss and optimizer and nothing else."""
+
+    def __init__(self, model, loss_fn, budget):
+        super().__init__()
+        self.model, self.loss_fn, self.budget = model, loss_fn, budget
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return self.loss_fn(self.model(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.budget.learning_rate)
+
+
+def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
+    """cfg's run as MinimalModule through the Trainer execute() builds (runner.make_trainer), timed like
+    execute() is above: what any Lightning training loop costs over a hand-written one here."""
+    run = runner.prepare_run(cfg, runner.new_record(cfg, "perf"))
+    timer = InterleavedLoop(k)
+    settings = execute_device(device) or {"accelerator": "cpu", "devices": 1}
+    with tempfile.TemporaryDirectory() as out:
+        trainer = runner.make_trainer(settings["accelerator"], settings["devices"], cfg.budget, Path(out),
+                                      callbacks=[timer])
+        trainer.fit(MinimalModule(run.model, task_loss(run.spec), cfg.budget), datamodule=run.data)
+    return timer
 
 
 # ---------------------------------------------------------------- 2. remedy paths vs fused kernels
@@ -201,17 +234,17 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
         wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
         x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra, device=device)], 2)  # (B, T, 2 + extra)
         model, base = SequenceModel(wide, config).to(device), SequenceModel(spec, base_config).to(device)
-        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
+        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, None, y),
                           repeats=5, warmup=1)
         ms, base_ms, ratio = summarize(pairs)
-        path = "fused" if model.fused and not loop else "loop"
+        path = model.path(device, loop)
         rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}{on(device)}", ratio, target,
                         f"{1e3 * ms:.1f} vs {1e3 * base_ms:.1f} ms fwd+bwd"))
         if config.skip == "temporal":  # W_s h_{t-k} is H more input columns: against the fused kernel doing that work
             ref_spec = dataclasses.replace(spec, input_dim=spec.input_dim + sm.H)
             x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H, device=device)], 2)
             ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers)).to(device)
-            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
+            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, None, y),
                               repeats=5, warmup=1)
             ms, ref_ms, ratio = summarize(pairs)
             rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)"
@@ -236,8 +269,18 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
         return time.perf_counter() - start
 
     ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, repeats=5, warmup=1))
-    return [Row("2 remedies", f"rnn leaky_relu: loop with its own backward / autograd through the loop"
+    rows = [Row("2 remedies", f"rnn leaky_relu: loop with its own backward / autograd through the loop"
                 f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd")]
+    for activation in ("tanh", "relu"):  # what models.layer.SKIP_IN_RECURRENCE is decided from, per device type
+        torch.manual_seed(0)
+        config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, skip="temporal")
+        model = SequenceModel(spec, config).to(device)
+        ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y),
+                                                lambda: sm.fwd_bwd(model, x, False, y), repeats=5, warmup=1))
+        rows.append(Row("2 remedies", f"rnn {activation} temporal: one-call recurrence / chunked fused kernel"
+                        f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd; "
+                        f"taken here: {model.path(device)}"))
+    return rows
 
 
 # ---------------------------------------------------------------- 3. sweep efficiency
