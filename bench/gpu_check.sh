@@ -2,10 +2,11 @@
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first; about
 #   9 minutes on one H200)
-# stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward)
+# stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
+#                   the fused kernels vs unfused runs)
 #         perf      bench.perf --device cuda (Lightning overhead, remedy paths, GPU busy)
 #         smoke     the quick suite's adding runs through the worker pool on the GPU
-#         fused     the same with --fuse (same results?); bench.speed_fused on CUDA
+#         fused     bench.speed_fused on CUDA (stepped vs blockdiag kernels); the smoke with --fuse (same results?)
 #         size      the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused and --fuse
 #         mps       the same under NVIDIA MPS (several worker processes share the GPU concurrently)
 # Every stage's whole output lands in $OUT/stages.log (one file). The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
@@ -40,7 +41,7 @@ EOF
 export -f compare
 export PY
 run_tests() {
-  stage tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_models.py -k cuda
+  stage tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_fused.py -k cuda
 }
 run_perf() {
   stage perf_cuda 90 $PY -m bench.perf --quick --device cuda
@@ -49,9 +50,9 @@ run_smoke() {
   stage smoke 60 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
 }
 run_fused() {
+  stage speed_fused 100 $PY -m bench.speed_fused --device cuda --repeats 5
   stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
   stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
-  stage speed_fused 60 $PY -m bench.speed_fused --device cuda --repeats 5
 }
 run_size() {
   stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"

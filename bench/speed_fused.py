@@ -3,10 +3,12 @@
     python -m bench.speed_fused [--k 8] [--repeats 7] [--threads 1] [--quick]
 
 One training step of K runs (forward + backward + per-run norm clipping + Adam with a learning rate
-per run) as one FusedSequenceModel, against K sequential steps of K unfused SequenceModels (their
+per run) as one FusedSequenceModel, with each of its kernels (models.fused.FUSED_KERNELS: "stepped",
+the time loop in Python; "blockdiag", one fused-kernel call of a K*H-wide block-diagonal layer, where
+the activation has a fused kernel), against K sequential steps of K unfused SequenceModels (their
 fused torch kernel: nn.RNN / nn.LSTM, cuDNN on GPU; clip_grad_norm_; torch.optim.Adam). Adding task,
-float32, flush-to-zero on CPU. The two are timed in alternation after a warm-up, so drift on a shared
-machine cancels in the ratio; the table shows median ms per K-run step and the ratio
+float32, flush-to-zero on CPU. They are timed in alternation after a warm-up, so drift on a shared
+machine cancels in the ratios; the table shows median ms per K-run step and the ratios
 (sequential / fused, > 1: fusion pays). CUDA rows too where torch.cuda.is_available().
 """
 
@@ -15,13 +17,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
 from bench.module import task_loss
 from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
-from models.fused import FusedSequenceModel, StackedAdam, fused_loss, per_run_clip_
+from models import ACTIVATIONS
+from models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_loss, per_run_clip_
 from tasks import TASKS
 
 ROWS = [  # (cell, B, H, T)
@@ -46,13 +50,14 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
         torch.manual_seed(k)
         models.append(SequenceModel(spec, ModelConfig(cell=cell, activation=activation or "tanh", hidden_size=H,
                                                       init=inits[k % 3])).to(device))
-    fused = FusedSequenceModel(models).to(device)
+    kernels = [k for k in FUSED_KERNELS if k != "blockdiag" or ACTIVATIONS[activation or "tanh"].fused]
+    fused = {kernel: FusedSequenceModel(models, kernel).to(device) for kernel in kernels}
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(K, B, T, spec.input_dim, generator=gen).to(device)
     y = torch.rand(K, B, len(spec.scored_steps), generator=gen).to(device)
     lrs = [LRS[k % len(LRS)] for k in range(K)]
     opts = [torch.optim.Adam(m.parameters(), lr=lr) for m, lr in zip(models, lrs)]
-    stacked_opt = StackedAdam(fused.parameters(), lrs)
+    stacked_opts = {kernel: StackedAdam(model.parameters(), lrs) for kernel, model in fused.items()}
     loss_fn, fused_fn = task_loss(spec), fused_loss(spec)
     clip = torch.ones(K, device=device)
 
@@ -63,13 +68,14 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
             torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
             opt.step()
 
-    def fused_step():
-        stacked_opt.zero_grad(set_to_none=True)
-        fused_fn(fused(x), y)[0].backward()
-        per_run_clip_(fused.parameters(), clip, "norm")
-        stacked_opt.step()
+    def fused_step(kernel):
+        model, opt = fused[kernel], stacked_opts[kernel]
+        opt.zero_grad(set_to_none=True)
+        fused_fn(model(x), y)[0].backward()
+        per_run_clip_(model.parameters(), clip, "norm")
+        opt.step()
 
-    return sequential, fused_step
+    return sequential, {kernel: partial(fused_step, kernel) for kernel in kernels}
 
 
 def timed(fn, device: str) -> float:
@@ -80,19 +86,22 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def measure(row, K: int, device: str, repeats: int, warmup: int = 2) -> tuple[float, float, float]:
-    """Median ms of K sequential steps, of one fused step, and the median per-round ratio."""
-    sequential, fused_step = build(*row, K, device)
+def measure(row, K: int, device: str, repeats: int, warmup: int = 2) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Median ms of K sequential steps, and per fused kernel: median ms of one fused step and the median
+    per-round ratio sequential / fused."""
+    sequential, fused_steps = build(*row, K, device)
     for _ in range(warmup):
         sequential()
-        fused_step()
-    seq_t, fus_t, ratios = [], [], []
+        for step in fused_steps.values():
+            step()
+    seq_t, times = [], {kernel: [] for kernel in fused_steps}
     for _ in range(repeats):
-        s, f = timed(sequential, device), timed(fused_step, device)
-        seq_t.append(s)
-        fus_t.append(f)
-        ratios.append(s / f)
-    return 1e3 * statistics.median(seq_t), 1e3 * statistics.median(fus_t), statistics.median(ratios)
+        seq_t.append(timed(sequential, device))
+        for kernel, step in fused_steps.items():
+            times[kernel].append(timed(step, device))
+    return 1e3 * statistics.median(seq_t), {
+        kernel: (1e3 * statistics.median(t), statistics.median(s / f for s, f in zip(seq_t, t)))
+        for kernel, t in times.items()}
 
 
 def main(argv=None) -> None:
@@ -111,14 +120,17 @@ def main(argv=None) -> None:
         parser.error("--device cuda: no CUDA device visible here; choices: all, cpu")
     devices = [d for d in ("cpu", "cuda") if args.device in ("all", d) and (d == "cpu" or torch.cuda.is_available())]
     print(f"K={args.k}, Adam + per-run norm clipping, float32, {args.threads} CPU thread(s), torch {torch.__version__}")
-    print(f"{'device':<7}{'cell':<16}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}{'fused ms':>10}{'speed-up':>10}")
+    print(f"{'device':<7}{'cell':<16}{'B':>4}{'H':>5}{'T':>5}  {'sequential ms':>14}" +
+          "".join(f"{kernel + ' ms':>15}{'speed-up':>10}" for kernel in FUSED_KERNELS))
     for device in devices:
         name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
         rows = CUDA_ROWS if device == "cuda" else ROWS
         for row in rows[:1] if args.quick else rows:
-            seq_ms, fus_ms, ratio = measure(row, args.k, device, repeats)
+            seq_ms, fused = measure(row, args.k, device, repeats)
             cell, B, H, T = row
-            print(f"{device:<7}{cell:<16}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{fus_ms:>10.1f}{ratio:>9.2f}x", flush=True)
+            cols = "".join(f"{fused[k][0]:>15.1f}{fused[k][1]:>9.2f}x" if k in fused else f"{'-':>15}{'-':>10}"
+                           for k in FUSED_KERNELS)
+            print(f"{device:<7}{cell:<16}{B:>4}{H:>5}{T:>5}  {seq_ms:>14.1f}{cols}", flush=True)
         if device == "cuda":
             print(f"(cuda: {name})")
 

@@ -3,8 +3,10 @@
 K `SequenceModel`s with the same task spec and the same `ModelConfig` up to the initialisation become
 one `FusedSequenceModel` whose parameters are the K models' parameters stacked along a leading K
 axis (copied, so each run starts exactly where its unfused twin would). Its forward takes one batch
-per run, x: [K, B, ...], and runs the K recurrences together: the input projection of every step as
-one batched matmul before the time loop, then one `baddbmm` per step for all K runs.
+per run, x: [K, B, ...], and runs the K recurrences together with one of FUSED_KERNELS: "stepped" (the
+default: the input projection of every step as one batched matmul before the time loop, then one
+`baddbmm` per step for all K runs) or "blockdiag" (one fused-kernel call of a K*H-wide layer with
+block-diagonal weights).
 
 The runs stay independent: run k's output depends only on run k's parameters and batch, so the
 gradient of the *summed* per-run losses (`fused_loss`) w.r.t. run k's slice is run k's own gradient.
@@ -63,6 +65,43 @@ def _gru_step(xp, h, c, w, b_hh, act):
 FUSED_STEPS: dict[str, Callable] = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
 FUSED_SKIPS = ("none", "residual")
 
+# How a fused layer runs its K recurrences:
+#   "stepped": the loop over time in Python, one batched matmul (and the gate ops) per step for all K runs;
+#   "blockdiag": ONE call of torch's fused kernel (cuDNN on a GPU) for a K*H-wide layer whose weights are the
+#     K runs' weights on the block diagonal, built from the stacked parameters each forward (so gradients
+#     reach only the blocks). K times the FLOPs of the K runs, but the time loop runs inside the kernel.
+#     Cells with a fused kernel for their activation only (not leaky_relu).
+FUSED_KERNELS = ("stepped", "blockdiag")
+
+
+def block_diagonal(w: torch.Tensor, gates: int) -> torch.Tensor:
+    """K stacked weights (K, G*H, D) -> the (G*K*H, K*D) weight of one K*H-wide layer: gate g's rows for unit j
+    of run k sit at g*K*H + k*H + j and read only run k's inputs, columns k*D .. (k+1)*D."""
+    K, GH, D = w.shape
+    H = GH // gates
+    out = w.new_zeros(gates, K, H, K, D)
+    runs = torch.arange(K, device=w.device)
+    out[:, runs, :, runs, :] = w.view(K, gates, H, D)  # both K axes indexed: their dim leads the value
+    return out.view(gates * K * H, K * D)
+
+
+def gate_major(b: torch.Tensor, gates: int) -> torch.Tensor:
+    """K stacked biases (K, G*H) -> the (G*K*H,) bias of the K*H-wide layer, in block_diagonal's row order."""
+    K, GH = b.shape
+    return b.view(K, gates, GH // gates).transpose(0, 1).reshape(-1)
+
+
+def _wide_kernel(cell: str, activation: str) -> Callable:
+    """torch's fused kernel for one layer (what nn.RNN / nn.LSTM / nn.GRU.forward call), batch first:
+    (x (B, L, D), weights [w_ih, w_hh, b_ih, b_hh], h0 (B, H)) -> (B, L, H)."""
+    def run(x, weights, h0):
+        args = (weights, True, 1, 0.0, torch.is_grad_enabled(), False, True)  # biases, 1 layer, no dropout, batch first
+        if cell == "lstm":
+            return torch._VF.lstm(x, (h0, h0), *args)[0]
+        kernel = torch._VF.gru if cell == "gru" else getattr(torch._VF, f"rnn_{activation}")
+        return kernel(x, h0, *args)[0]
+    return run
+
 
 def check_fusable_config(config) -> None:
     """Raise ConfigError unless a model with this ModelConfig can be fused."""
@@ -79,7 +118,7 @@ def check_fusable_config(config) -> None:
 class FusedLayer(nn.Module):
     """K recurrent layers' parameters, each PyTorch's layout with a leading K axis."""
 
-    def __init__(self, layers: Sequence[nn.Module], cell: str):
+    def __init__(self, layers: Sequence[nn.Module], cell: str, kernel: str = "stepped"):
         super().__init__()
         rnns = [layer.rnn for layer in layers]
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -89,9 +128,29 @@ class FusedLayer(nn.Module):
         self.cell, self.act, self.residual = CELLS.get(cell), first.act, first.residual
         self.step = FUSED_STEPS[cell]
         self.hidden_size = first.hidden_size
+        check(kernel in FUSED_KERNELS, f"unknown fused kernel {kernel!r}; valid choices: {', '.join(FUSED_KERNELS)}")
+        check(kernel != "blockdiag" or first.fused, f"fused kernel 'blockdiag' needs an activation with a fused "
+              f"kernel, got {first.activation!r}; use 'stepped'")
+        self.kernel = kernel
+        self.wide = _wide_kernel(cell, first.activation) if kernel == "blockdiag" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (K, B, L, D) -> (K, B, L, H)."""
+        out = self.blockdiag(x) if self.wide is not None else self.stepped(x)
+        return out + x if self.residual else out
+
+    def blockdiag(self, x: torch.Tensor) -> torch.Tensor:
+        """The K runs as one K*H-wide layer with block-diagonal weights, in one fused-kernel call."""
+        K, B, L, D = x.shape
+        G = len(self.cell.gates)
+        weights = [block_diagonal(self.weight_ih, G), block_diagonal(self.weight_hh, G),
+                   gate_major(self.bias_ih, G), gate_major(self.bias_hh, G)]
+        wide_x = x.permute(1, 2, 0, 3).reshape(B, L, K * D)  # run k's inputs in columns k*D .. (k+1)*D
+        out = self.wide(wide_x, weights, x.new_zeros(1, B, K * self.hidden_size))  # (B, L, K*H)
+        return out.view(B, L, K, self.hidden_size).permute(2, 0, 1, 3)  # (K, B, L, H)
+
+    def stepped(self, x: torch.Tensor) -> torch.Tensor:
+        """The K runs stepped through time together: one batched matmul per step."""
         K, B, L, D = x.shape
         bias = self.bias_ih + self.bias_hh if self.cell.fold_hh_bias else self.bias_ih  # (K, G*H)
         xp = torch.baddbmm(bias.unsqueeze(1), x.reshape(K, B * L, D), self.weight_ih.transpose(1, 2))
@@ -103,8 +162,7 @@ class FusedLayer(nn.Module):
         for xp_t in xp.unbind(2):  # (K, B, G*H); unbind: one backward node
             h, c = self.step(xp_t, h, c, w, self.bias_hh, self.act)
             hs.append(h)
-        out = torch.stack(hs, 2)  # (K, B, L, H)
-        return out + x if self.residual else out
+        return torch.stack(hs, 2)  # (K, B, L, H)
 
 
 class FusedSequenceModel(nn.Module):
@@ -114,7 +172,7 @@ class FusedSequenceModel(nn.Module):
     [K, B, S] (regression): output k is what models[k] gives on x[k].
     """
 
-    def __init__(self, models: Sequence[SequenceModel]):
+    def __init__(self, models: Sequence[SequenceModel], kernel: str = "stepped"):
         super().__init__()
         check(len(models) >= 1, "horizontal fusion needs at least one model")
         first = models[0]
@@ -134,7 +192,8 @@ class FusedSequenceModel(nn.Module):
             self.embed = nn.Parameter(torch.stack([m.embed.weight.detach() for m in models]).clone())  # (K, V, E)
         else:
             self.embed = None
-        self.layers = nn.ModuleList(FusedLayer([m.layers[l] for m in models], first.config.cell) for l in range(len(first.layers)))
+        self.layers = nn.ModuleList(FusedLayer([m.layers[l] for m in models], first.config.cell, kernel)
+                                    for l in range(len(first.layers)))
         self.readout_weight = nn.Parameter(torch.stack([m.readout.weight.detach() for m in models]).clone())  # (K, C, H)
         self.readout_bias = nn.Parameter(torch.stack([m.readout.bias.detach() for m in models]).clone())  # (K, C)
 
@@ -361,6 +420,9 @@ def fusable(configs: Sequence) -> bool:
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
 #   step in Python too (K loops become one; the rnn/leaky_relu rows of speed_fused's CUDA table measure it).
+# These are the "stepped" kernel's numbers, which the runner uses. The "blockdiag" kernel (K-fold FLOPs in one
+# kernel call) measured slower on the CPU (0.26-0.76x the sequential runs, against stepped's 0.97-2.26x on the
+# same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed_fused's CUDA table).
 FUSION_PAYS: dict[str, dict[str, tuple[int, int]]] = {
     "cpu": {"rnn": (128, 64), "gru": (64, 32)},
     "cuda": {"rnn": (64, 32)},

@@ -12,12 +12,13 @@ from bench.config import Budget, RunConfig
 from bench.module import task_loss
 from bench.registry import ConfigError
 from models import ModelConfig, SequenceModel
-from models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, fusable, fused_loss, fusion_pays,
-                          group_runs, per_run_clip_)
+from models.fused import (FUSED_KERNELS, FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable,
+                          fused_loss, fusion_pays, gate_major, group_runs, per_run_clip_)
 from tasks.base import TaskSpec
 
 K, B, L, H = 3, 4, 10, 6
 ATOL = 1e-10
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
 INITS_K = ("default", "orthogonal", "identity")
 GATED_INITS_K = ("default", "orthogonal", "chrono")
 
@@ -79,11 +80,18 @@ def unfused_grads(model, x, y, spec):
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)) for c in CASES])
-def test_forward_and_gradients_equal_unfused(case):
+KERNEL_CASES = [(case, kernel) for case in CASES for kernel in FUSED_KERNELS
+                if kernel != "blockdiag" or case[2] != "leaky_relu"]  # blockdiag: activations with a fused kernel
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case,kernel", KERNEL_CASES, ids=["-".join(map(str, c)) + f"-{k}" for c, k in KERNEL_CASES])
+def test_forward_and_gradients_equal_unfused(case, kernel, device):
+    """On a GPU the unfused runs and the blockdiag kernel are cuDNN (float64): equal there as well."""
     spec, models = models_for(*case)
-    fused = FusedSequenceModel(models)
-    x, y = batches(spec)
+    models = [m.to(device) for m in models]
+    fused = FusedSequenceModel(models, kernel)
+    x, y = (t.to(device) for t in batches(spec))
     out = fused(x)
     for k, m in enumerate(models):
         torch.testing.assert_close(out[k], m(x[k]), atol=ATOL, rtol=0)  # the fused kernel path
@@ -96,6 +104,31 @@ def test_forward_and_gradients_equal_unfused(case):
         grads = unfused_grads(m, x[k], y[k], spec)
         for param, name in fused.stacked_pairs():
             torch.testing.assert_close(param.grad[k], grads[name], atol=ATOL, rtol=0, msg=f"run {k} {name}")
+
+
+def test_block_diagonal_layout():
+    """Gate g's rows of run k's unit j at g*K*H + k*H + j, reading only run k's input columns; zeros elsewhere."""
+    Kb, G, Hb, D = 3, 4, 2, 5
+    w = torch.randn(Kb, G * Hb, D)
+    b = torch.randn(Kb, G * Hb)
+    wide, bias = block_diagonal(w, G), gate_major(b, G)
+    assert wide.shape == (G * Kb * Hb, Kb * D) and bias.shape == (G * Kb * Hb,)
+    mask = torch.zeros_like(wide, dtype=torch.bool)
+    for g in range(G):
+        for k in range(Kb):
+            rows = slice(g * Kb * Hb + k * Hb, g * Kb * Hb + (k + 1) * Hb)
+            torch.testing.assert_close(wide[rows, k * D : (k + 1) * D], w[k, g * Hb : (g + 1) * Hb])
+            torch.testing.assert_close(bias[rows], b[k, g * Hb : (g + 1) * Hb])
+            mask[rows, k * D : (k + 1) * D] = True
+    assert (wide[~mask] == 0).all()
+
+
+def test_blockdiag_kernel_refuses_what_it_cannot_run():
+    _, models = models_for("tokens", "rnn", "leaky_relu", "none", 1)
+    with pytest.raises(ConfigError, match="'blockdiag' needs an activation with a fused kernel, got 'leaky_relu'"):
+        FusedSequenceModel(models, "blockdiag")
+    with pytest.raises(ConfigError, match="unknown fused kernel 'cudnn'; valid choices: stepped, blockdiag"):
+        FusedSequenceModel(models, "cudnn")
 
 
 def test_unfuse_round_trips():
