@@ -55,3 +55,28 @@ def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
     assert per_run > 0
     bad = subprocess.run(size + ["--steps", "4", "40"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--steps 4 40" in bad.stderr and "max_steps (4)" in bad.stderr
+
+
+def test_perf_row_verdicts():
+    from bench.perf import Row
+
+    assert [Row("p", "m", v, "<= 1.05").verdict for v in (1.0, 1.05, 1.06)] == ["pass", "pass", "FAIL"]
+    assert [Row("p", "m", v, ">= 0.8").verdict for v in (0.9, 0.7)] == ["pass", "FAIL"]
+    assert Row("p", "m", float("nan"), "<= 1.2").verdict == "FAIL"  # not measured is not a pass
+    assert Row("p", "m", 3.0, "info").verdict == "-"
+
+
+def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
+    """bench.perf's reference for Lightning's own cost: the run's model and data through runner.make_trainer,
+    with the hand-written loop interleaved in blocks (timings are not asserted, only that blocks were taken)."""
+    from bench.config import Budget
+    from bench.perf import lightning_floor
+
+    k, blocks = 2, 4  # a pair at every block boundary after the first: steps k, 2k, .., (blocks + 1) k
+    cfg = RunConfig("adding", {"seq_len": 6, "train_size": 32, "val_size": 8, "test_size": 8},
+                    ModelConfig(cell="rnn", hidden_size=8),
+                    budget=Budget(max_steps=(blocks + 1) * k + 1, batch_size=8, eval_every=1000, probe_batch=4))
+    timer = lightning_floor(cfg, k, "cpu")
+    assert len(timer.pairs) == blocks + 1 and all(a > 0 and b > 0 for a, b in timer.pairs)
+    model = timer.hand[0]
+    assert sum(p.numel() for p in model.parameters()) == 8 * 2 + 8 * 8 + 2 * 8 + 8 + 1  # the run's own model
