@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fuse", action="store_true",
                      help="train groups of up to 8 runs that share a cell and shape as one stacked model where that "
                      "measured faster (models.fused.FUSION_PAYS: vanilla RNNs up to H=64, B=32 on GPUs; vanilla RNNs up "
-                     "to H=128 and GRUs up to H=64 on CPUs); each run keeps its own result.json, with fused_k (default: off)")
+                     "to H=128 and GRUs up to H=64, B=32 on CPUs); each run keeps its own result.json, with fused_k (default: off)")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")

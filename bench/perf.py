@@ -234,7 +234,7 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
         wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
         x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra, device=device)], 2)  # (B, T, 2 + extra)
         model, base = SequenceModel(wide, config).to(device), SequenceModel(spec, base_config).to(device)
-        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, None, y),
+        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
                           repeats=5, warmup=1)
         ms, base_ms, ratio = summarize(pairs)
         path = model.path(device, loop)
@@ -244,7 +244,7 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
             ref_spec = dataclasses.replace(spec, input_dim=spec.input_dim + sm.H)
             x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H, device=device)], 2)
             ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers)).to(device)
-            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, None, y),
+            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
                               repeats=5, warmup=1)
             ms, ref_ms, ratio = summarize(pairs)
             rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)"
@@ -271,7 +271,7 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
     ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, repeats=5, warmup=1))
     rows = [Row("2 remedies", f"rnn leaky_relu: loop with its own backward / autograd through the loop"
                 f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd")]
-    for activation in ("tanh", "relu"):  # what models.layer.SKIP_IN_RECURRENCE is decided from, per device type
+    for activation in ("tanh", "relu"):  # what models.layer.RECURRENCE_PAYS is decided from, per device type
         torch.manual_seed(0)
         config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, skip="temporal")
         model = SequenceModel(spec, config).to(device)

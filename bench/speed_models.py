@@ -72,7 +72,7 @@ def rows(forced_loops: bool):
             yield label, config, None, baseline, 0
             if forced_loops and "activation" in opts:
                 yield f"{label} loop=True", config, True, baseline, 0
-        yield f"{cell} reference: input width +H, no skip", base, None, base, H
+        yield f"{cell} reference: input width +H, no skip", base, False, base, H
 
 
 def speed_table(repeats: int, forced_loops: bool) -> None:

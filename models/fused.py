@@ -414,8 +414,10 @@ def fusable(configs: Sequence) -> bool:
 
 # where fusing K=8 runs measured faster than running them one after another (bench/speed_fused.py, training
 # step of 8 sequential runs / the fused step): cell -> (largest hidden size, largest batch).
-# CPU (AMD EPYC, 1 thread): rnn B=32 H=64 T=50 2.1-2.7x, rnn B=64 H=128 T=200 1.0-1.1x, gru B=32 H=64
-#   2.2-2.5x, gru B=64 H=128 0.96x, lstm 0.55-1.05x; rnn leaky_relu (whose unfused runs loop too) 2.3x and 0.94x.
+# CPU (AMD EPYC, 1 thread), since unfused vanilla RNNs run their own recurrence there (models.layer.RECURRENCE_PAYS):
+#   rnn B=32 H=64 T=50 1.67x, B=32 H=128 T=50 1.57-1.68x, B=64 H=64 T=100 1.58x, B=64 H=128 T=200 0.89-0.94x
+#   (before: 2.1-2.7x and 1.0-1.1x against torch's CPU kernel); gru B=32 H=64 2.2-2.5x, gru B=64 H=128 0.96x,
+#   lstm 0.55-1.05x; rnn leaky_relu 2.3-2.4x and 0.94-0.96x.
 # CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
@@ -424,7 +426,7 @@ def fusable(configs: Sequence) -> bool:
 # kernel call) measured slower on the CPU (0.26-0.76x the sequential runs, against stepped's 0.97-2.26x on the
 # same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed_fused's CUDA table).
 FUSION_PAYS: dict[str, dict[str, tuple[int, int]]] = {
-    "cpu": {"rnn": (128, 64), "gru": (64, 32)},
+    "cpu": {"rnn": (128, 32), "gru": (64, 32)},
     "cuda": {"rnn": (64, 32)},
 }
 

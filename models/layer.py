@@ -11,9 +11,9 @@ takes [x_t, h_{t-k}] as its input. Within a chunk of k steps every h_{t-k} comes
 chunk, which is already computed, so the layer runs as ceil(T / k) kernel calls, the fused kernel
 stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step. Where the cell
 has a whole-loop recurrence with its own backward (the vanilla RNN, see models.cells.VanillaRecurrence),
-the skip term joins each step inside that one call instead: on the loop path always, and in place of the
-chunked fused kernel on the devices in SKIP_IN_RECURRENCE. `route()` is the one statement of which path
-a layer takes.
+the skip term joins each step inside that one call instead (the cell's path where RECURRENCE_PAYS
+says so, and its loop path everywhere). `route()` is the one statement of which path a
+layer takes.
 """
 
 from __future__ import annotations
@@ -41,11 +41,15 @@ SKIPS: dict[str, Skip] = {
     "residual": Skip(residual=True, min_layers=2),
 }
 
-# Device types where a temporal skip runs inside the cell's whole-loop recurrence (one call, its own backward)
-# instead of ceil(T/k) fused-kernel calls. Measured on the CPU (bench.perf's remedy rows; vanilla RNN, tanh and
-# relu, B=32-64, H=64-128, T=50-200, k=10): 0.54-0.97x the chunked time. On a GPU the chunked cuDNN calls stay
-# until the two are timed there (bench.perf --device cuda, row "temporal: recurrence / chunked").
-SKIP_IN_RECURRENCE = {"cpu"}
+# Device type -> which layers of a cell with a whole-loop recurrence of its own (the vanilla RNN:
+# models.cells.VanillaRecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
+# Measured on the CPU (1 thread, forward + backward, recurrence / fused kernel, median of alternating rounds):
+# tanh and relu, B=32 H=32 T=30 0.54-0.66, B=32 H=64 T=50 0.58-0.59, B=64 H=64 T=100 0.80-0.86, B=64 H=128
+# T=100-200 0.85-1.08 (1 and 2 layers); with a temporal skip 0.74-0.84 of the ceil(T/k) chunked fused-kernel
+# calls. On a GPU cuDNN stays (11x faster than a Python loop there, bench.perf --device cuda); whether the
+# temporal skip should switch there is what bench.perf's "one-call recurrence / chunked fused kernel" rows
+# on the GPU decide.
+RECURRENCE_PAYS: dict[str, set[str]] = {"cpu": {"plain", "temporal"}}
 
 ROUTES = ("fused", "chunks", "recurrence", "loop")
 
@@ -60,7 +64,8 @@ def route(cell: str, activation: str, temporal: bool, device, loop: bool | None 
     has_recurrence = CELLS.get(cell).recurrence is not None
     fused = ACTIVATIONS[activation].fused is not None
     if loop is None:
-        loop = temporal and has_recurrence and torch.device(device).type in SKIP_IN_RECURRENCE
+        pays = RECURRENCE_PAYS.get(torch.device(device).type, set())
+        loop = has_recurrence and ("temporal" if temporal else "plain") in pays
     if probe:
         return "loop"
     if loop or not fused:

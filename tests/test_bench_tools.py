@@ -32,12 +32,13 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
     positions = [next(i for i, job in enumerate(jobs) if job is p) for p in picked]
     assert positions == sorted(positions) and positions[0] < len(jobs) / 3 <= positions[1] < 2 * len(jobs) / 3 <= positions[2]
     assert sample_jobs(jobs, 10 * len(jobs)) == jobs
-    assert {path_of(r, "cpu") for r in runs} == {"rnn fused", "lstm fused"}
+    assert {path_of(r, "cpu") for r in runs} == {"rnn recurrence", "lstm fused"}
+    assert {path_of(r, "cuda") for r in runs} == {"rnn fused", "lstm fused"}
 
 
 def test_path_of_names_the_route_the_run_takes_on_the_device():
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", skip="temporal"))
-    assert path_of(cfg, "cpu") == "rnn recurrence skip=temporal"  # models.layer.SKIP_IN_RECURRENCE
+    assert path_of(cfg, "cpu") == "rnn recurrence skip=temporal"  # models.layer.RECURRENCE_PAYS
     assert path_of(cfg, "cuda") == "rnn chunks skip=temporal"
     leaky = dataclasses.replace(cfg, model=ModelConfig(cell="rnn", activation="leaky_relu"))
     assert path_of(leaky, "cuda") == "rnn recurrence"

@@ -282,6 +282,7 @@ def test_grouping():
     assert fusion_pays(run(), "cuda") and not fusion_pays(run(hidden=128, batch=64), "cuda")  # measured 2.0x and 0.71x
     assert not fusion_pays(run(hidden=256), "cpu") and fusion_pays(run(cell="gru"), "cpu")
     assert not fusion_pays(run(cell="gru", hidden=128, batch=64), "cpu")
+    assert fusion_pays(run(hidden=128, batch=32), "cpu") and not fusion_pays(run(hidden=128, batch=64), "cpu")  # 1.6x, 0.9x
     configs = [run(seed=s) for s in range(10)] + [run(cell="lstm", seed=0), run(hidden=32), run(skip="temporal")]
     groups = group_runs(configs, max_k=8, device="cpu")
     assert [len(g) for g in groups] == [8, 2, 1, 1, 1]

@@ -160,9 +160,11 @@ def test_fast_path_choice():
 
 
 @pytest.mark.parametrize("cell,activation,skip,device,loop,expected", [
-    ("rnn", "tanh", "none", "cpu", None, "fused"),
+    ("rnn", "tanh", "none", "cpu", None, "recurrence"),  # RECURRENCE_PAYS: measured faster on the CPU
     ("rnn", "relu", "none", "cuda", None, "fused"),
-    ("rnn", "tanh", "temporal", "cpu", None, "recurrence"),  # SKIP_IN_RECURRENCE: measured faster on the CPU
+    ("rnn", "tanh", "none", "cpu", False, "fused"),
+    ("lstm", "tanh", "none", "cpu", None, "fused"),
+    ("rnn", "tanh", "temporal", "cpu", None, "recurrence"),
     ("rnn", "tanh", "temporal", "cuda", None, "chunks"),
     ("rnn", "tanh", "temporal", "cpu", False, "chunks"),
     ("rnn", "leaky_relu", "none", "cuda", None, "recurrence"),  # no fused kernel
@@ -179,8 +181,8 @@ def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, e
 
 
 def test_default_forward_takes_the_routed_path():
-    """On the CPU a vanilla RNN with a temporal skip runs its recurrence by default: the same outputs as
-    forcing it, and equal to the chunked fused kernel (float64)."""
+    """On the CPU a vanilla RNN (here with a temporal skip) runs its recurrence by default: the same outputs
+    as forcing it, and equal to the chunked fused kernel (float64)."""
     spec = SPECS["real"]
     torch.manual_seed(0)
     model = SequenceModel(spec, tiny(cell="rnn", skip="temporal", num_layers=2)).double()
