@@ -29,7 +29,7 @@ from bench.runner import (close_record, device_name, finish_record, make_trainer
                           quiet_lightning, record_diverged, record_failed)
 from bench.store import ResultStore
 from models import gradient_flow
-from models.fused import FusedSequenceModel, fusable, fused_loss, per_run_clip_, stacked_optimizer
+from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
 
 
 class StackedLoader:
@@ -200,16 +200,17 @@ def execute_fused(
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
     K = len(configs)
+    kernel = fusion_kernel(configs[0], "cuda" if accelerator == "gpu" else "cpu")
     records = [new_record(cfg, suite) for cfg in configs]
     for record in records:
-        record.update(device=device_name(accelerator), fused_k=K, wall_seconds_shared=True)
+        record.update(device=device_name(accelerator), fused_k=K, fused_kernel=kernel, wall_seconds_shared=True)
     start = time.perf_counter()
     module = None
     try:
         check(fusable(configs), "execute_fused: these runs cannot share a fused model (models.fused.fusable)")
         prepared = [prepare_run(cfg, record) for cfg, record in zip(configs, records)]
         spec = prepared[0].spec
-        module = FusedModule(FusedSequenceModel([p.model for p in prepared]), configs)
+        module = FusedModule(FusedSequenceModel([p.model for p in prepared], kernel), configs)
         data = StackedDataModule([p.data for p in prepared])
         root = out_dir / "runs" / configs[0].run_id
         trainer = make_trainer(accelerator, devices, configs[0].budget, root)

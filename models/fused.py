@@ -28,14 +28,14 @@ import copy
 import dataclasses
 import json
 import math
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import ConfigError, check
-from models.cells import CELLS
+from models.cells import ACTIVATIONS, CELLS
 from models.sequence import SequenceModel
 from tasks.base import TaskSpec
 
@@ -422,21 +422,40 @@ def fusable(configs: Sequence) -> bool:
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
 #   step in Python too (K loops become one; the rnn/leaky_relu rows of speed_fused's CUDA table measure it).
-# These are the "stepped" kernel's numbers, which the runner uses. The "blockdiag" kernel (K-fold FLOPs in one
+# These are the "stepped" kernel's numbers (each entry names its kernel). The "blockdiag" kernel (K-fold FLOPs in one
 # kernel call) measured slower on the CPU (0.26-0.76x the sequential runs, against stepped's 0.97-2.26x on the
 # same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed_fused's CUDA table).
-FUSION_PAYS: dict[str, dict[str, tuple[int, int]]] = {
-    "cpu": {"rnn": (128, 32), "gru": (64, 32)},
-    "cuda": {"rnn": (64, 32)},
+class FusionLimit(NamedTuple):
+    hidden: int  # the largest hidden size where fusing measured faster
+    batch: int  # the largest batch size
+    kernel: str = "stepped"  # the fused kernel it was measured with (FUSED_KERNELS)
+
+
+FUSION_PAYS: dict[str, dict[str, FusionLimit]] = {
+    "cpu": {"rnn": FusionLimit(128, 32), "gru": FusionLimit(64, 32)},
+    "cuda": {"rnn": FusionLimit(64, 32)},
 }
+
+
+def _limit(cfg, device) -> FusionLimit | None:
+    return FUSION_PAYS["cuda" if str(device).startswith("cuda") else "cpu"].get(cfg.model.cell)
 
 
 def fusion_pays(cfg, device: str = "cpu") -> bool:
     """Whether fusing pays for this run on this device (FUSION_PAYS) and fusion supports it."""
     if fusion_key(cfg) is None:
         return False
-    limits = FUSION_PAYS["cuda" if str(device).startswith("cuda") else "cpu"].get(cfg.model.cell)
-    return limits is not None and cfg.model.hidden_size <= limits[0] and cfg.budget.batch_size <= limits[1]
+    limit = _limit(cfg, device)
+    return limit is not None and cfg.model.hidden_size <= limit.hidden and cfg.budget.batch_size <= limit.batch
+
+
+def fusion_kernel(cfg, device: str = "cpu") -> str:
+    """The fused kernel to train this run's group with on this device: the one FUSION_PAYS measured, where the
+    run's activation has a fused kernel (blockdiag needs one), else "stepped"."""
+    limit = _limit(cfg, device)
+    if limit is None or (limit.kernel == "blockdiag" and ACTIVATIONS[cfg.model.activation].fused is None):
+        return "stepped"
+    return limit.kernel
 
 
 def group_runs(configs: Sequence, max_k: int = 8, device: str = "cpu") -> list[list]:

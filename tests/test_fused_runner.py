@@ -104,3 +104,26 @@ def test_fuse_is_documented_and_checked():
     help_text = " ".join(_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
     assert "--fuse" in help_text and "stacked model" in help_text
     assert main(["run", "--suite", "quick", "--fuse", "--launcher", "ray", "--out", "/nonexistent"]) == 2
+
+
+def test_the_fused_kernel_comes_from_the_fusion_table(tmp_path, monkeypatch):
+    """FUSION_PAYS names the kernel each entry was measured with; a group trains with it and records it, and
+    the blockdiag kernel (one K*H-wide fused-kernel call) reaches the stepped kernel's results."""
+    from models import fused
+
+    configs = [RunConfig("adding", {"seq_len": 8, "train_size": 64, "val_size": 32, "test_size": 32},
+                         ModelConfig(cell="rnn", hidden_size=8, init=init), "norm", "constant", seed,
+                         Budget(max_steps=6, batch_size=16, eval_every=3, probe_batch=4))
+               for seed, init in enumerate(["default", "orthogonal", "identity"])]
+    stepped = execute_fused(configs, tmp_path / "stepped")
+    monkeypatch.setitem(fused.FUSION_PAYS["cpu"], "rnn", fused.FusionLimit(128, 32, "blockdiag"))
+    leaky = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", activation="leaky_relu"))
+    assert fused.fusion_kernel(configs[0], "cpu") == "blockdiag" and fused.fusion_kernel(leaky, "cpu") == "stepped"
+    assert fused.fusion_kernel(configs[0], "cuda") == "stepped"
+    blockdiag = execute_fused(configs, tmp_path / "blockdiag")
+    for a, b in zip(stepped, blockdiag):
+        assert (a["fused_kernel"], b["fused_kernel"]) == ("stepped", "blockdiag")
+        assert a["status"] == b["status"] == "ok", (a["error"], b["error"])
+        for name, value in a["metrics"].items():
+            assert b["metrics"][name] == pytest.approx(value, rel=1e-4), name
+        assert b["grad"]["norm_mean"] == pytest.approx(a["grad"]["norm_mean"], rel=1e-4)
