@@ -44,7 +44,7 @@ run_tests() {
   stage tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_fused.py -k cuda
 }
 run_perf() {
-  stage perf_cuda 90 $PY -m bench.perf --quick --device cuda
+  stage perf_cuda 150 $PY -m bench.perf --quick --device cuda
 }
 run_smoke() {
   stage smoke 60 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
