@@ -1,6 +1,8 @@
-"""One recurrent layer: a fused kernel where the options allow it, a hand-written loop elsewhere.
+"""One recurrent layer: a fused kernel where the options allow it, a hand-written loop elsewhere, and the
+cell's own whole-loop recurrence where it measured faster than the fused kernel (RECURRENCE_PAYS: the
+vanilla RNN on a CPU).
 
-Both paths run on the same parameters (those of a 1-layer `nn.RNN` / `nn.LSTM` / `nn.GRU`) and
+All paths run on the same parameters (those of a 1-layer `nn.RNN` / `nn.LSTM` / `nn.GRU`) and
 compute the same function: the loop is a kernel with the fused module's signature, so everything
 around the kernel (chunking for the temporal skip, the residual) is shared.
 
