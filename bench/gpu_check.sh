@@ -3,8 +3,9 @@
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first; about
 #   9 minutes on one H200)
 # stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
-#                   the fused kernels vs unfused runs)
-#         perf      bench.perf --device cuda (Lightning overhead, remedy paths, GPU busy)
+#                   the graphed recurrence, the fused kernels vs unfused runs)
+#         perf      bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
+#                   graphed vs eager recurrence, GPU busy)
 #         smoke     the quick suite's adding runs through the worker pool on the GPU
 #         fused     bench.speed_fused on CUDA (stepped vs blockdiag kernels); the smoke with --fuse (same results?)
 #         size      the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused and --fuse

@@ -16,8 +16,10 @@ over >= 5 rounds unless the row says otherwise:
 4. Data generation: samples/s of each synthetic task's bulk generator vs training samples/s on it.
 5. Memory: VmRSS / VmHWM of one worker process (run_grid's own pool and run_one) after 50 tiny runs vs after 1.
 
-With --device cuda: parts 1 and 2 on the GPU (cuDNN vs the loop paths; the <= 1.2 target is a CPU one,
-so those rows are info there) and the fraction of the GPU's time one run keeps it busy. Sizing a whole
+Part 1 also times Lightning's floor: a minimal LightningModule (model, loss, optimizer) through the same Trainer.
+With --device cuda: parts 1 and 2 on the GPU (cuDNN vs the loop paths, the recurrence vs the chunked temporal
+skip, the recurrence replayed from CUDA graphs vs eager; the <= 1.2 target is a CPU one, so those rows are info
+there) and the fraction of the GPU's time one run keeps it busy. Sizing a whole
 suite on a device: `python -m bench.size`.
 """
 
@@ -280,6 +282,41 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
         rows.append(Row("2 remedies", f"rnn {activation} temporal: one-call recurrence / chunked fused kernel"
                         f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd; "
                         f"taken here: {model.path(device)}"))
+    if torch.device(device).type == "cuda":
+        rows += graphed_rows(x, y, spec, device)
+    return rows
+
+
+def graphed_rows(x, y, spec, device: str) -> list[Row]:
+    """The recurrence replayed from CUDA graphs (models.graphed) against the eager one, and against the chunked
+    cuDNN calls of the temporal skip: what decides GRAPH_DEVICES and RECURRENCE_PAYS on a GPU."""
+    from bench import speed_models as sm
+    from models import graphed
+
+    def timed(model, loop: bool, graphs: bool):
+        def run():
+            saved, graphed.GRAPH_DEVICES = graphed.GRAPH_DEVICES, {"cuda"} if graphs else set()
+            try:
+                return sm.fwd_bwd(model, x, loop, y)
+            finally:
+                graphed.GRAPH_DEVICES = saved
+        return run
+
+    rows = []
+    for activation, skip in (("leaky_relu", "none"), ("tanh", "temporal")):
+        torch.manual_seed(0)
+        config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, num_layers=2, skip=skip)
+        model = SequenceModel(spec, config).to(device)
+        label = f"rnn {activation}{' temporal' if skip != 'none' else ''}, 2 layers"
+        ms, ref_ms, ratio = summarize(alternate(timed(model, True, True), timed(model, True, False), repeats=5,
+                                                warmup=1))
+        rows.append(Row("2 remedies", f"{label}: graphed recurrence / eager recurrence{on(device)}", ratio, "info",
+                        f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+        if skip == "temporal":
+            ms, ref_ms, ratio = summarize(alternate(timed(model, True, True), timed(model, False, False), repeats=5,
+                                                    warmup=1))
+            rows.append(Row("2 remedies", f"{label}: graphed recurrence / chunked cuDNN calls{on(device)}", ratio,
+                            "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
     return rows
 
 

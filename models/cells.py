@@ -68,20 +68,57 @@ def gru_step(xp, h, c, w, b_hh, act):
 @dataclass(frozen=True)
 class Activation:
     fn: Callable
+    fn_: Callable  # the same, in place
     fused: str | None  # nn.RNN's name for it, or None where only the loop path computes it
     derivative: Callable  # (h = fn(z), slope) -> dfn/dz at z, from the output alone (PyTorch's convention at 0)
     takes_slope: bool = False
 
-    def function(self, slope: float) -> Callable:
-        return partial(self.fn, negative_slope=slope) if self.takes_slope else self.fn
+    def function(self, slope: float, inplace: bool = False) -> Callable:
+        fn = self.fn_ if inplace else self.fn
+        return partial(fn, negative_slope=slope) if self.takes_slope else fn
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation(torch.tanh, fused="tanh", derivative=lambda h, slope: 1 - h * h),  # also the gated cells' value
-    "relu": Activation(torch.relu, fused="relu", derivative=lambda h, slope: (h > 0).to(h.dtype)),
-    "leaky_relu": Activation(F.leaky_relu, fused=None, takes_slope=True,  # slope > 0: h > 0 exactly where z > 0
+    "tanh": Activation(torch.tanh, torch.tanh_, fused="tanh",  # also the gated cells' value
+                       derivative=lambda h, slope: 1 - h * h),
+    "relu": Activation(torch.relu, torch.relu_, fused="relu", derivative=lambda h, slope: (h > 0).to(h.dtype)),
+    "leaky_relu": Activation(F.leaky_relu, F.leaky_relu_, fused=None, takes_slope=True,  # slope > 0: h > 0 exactly where z > 0
                              derivative=lambda h, slope: torch.where(h > 0, h.new_ones(()), h.new_full((), slope))),
 }
+
+
+def recurrence_forward(xp, h0, w, activation: str, slope: float, s, k: int, hs) -> torch.Tensor:
+    """The vanilla RNN's loop, h_t = act(xp_t + h_{t-1} W [+ h_{t-k} S]), written into hs (T, B, H), time-major:
+    two kernels a step (three with the skip). xp: (B, T, H); h0: (B, H); w, s: (H, H) transposed weights."""
+    act_ = ACTIVATIONS[activation].function(slope, inplace=True)
+    h = h0
+    for t in range(hs.shape[0]):
+        z = torch.addmm(xp[:, t], h, w, out=hs[t])
+        if s is not None and t >= k:
+            z.addmm_(hs[t - k], s)
+        h = act_(z)
+    return hs
+
+
+def recurrence_backward(dz, hs, h0, w, activation: str, slope: float, s, k: int):
+    """Back through recurrence_forward. dz: dL/dh_t (T, B, H), time-major, overwritten with dL/dz_t.
+    Returns (dL/dz (T, B, H), dL/dh0, dL/dw, dL/ds or None)."""
+    T, H = hs.shape[0], hs.shape[-1]
+    d_act = ACTIVATIONS[activation].derivative(hs, slope)  # dh_t/dz_t, every step at once
+    wt = w.t().contiguous()
+    st = s.t().contiguous() if s is not None else None
+    for t in range(T - 1, -1, -1):
+        dz[t].mul_(d_act[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
+        if t > 0:
+            dz[t - 1].addmm_(dz[t], wt)  # through the recurrence
+        if st is not None and t >= k:
+            dz[t - k].addmm_(dz[t], st)  # through the skip
+    dh0 = dz[0] @ wt
+    dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))  # sum_t h_{t-1}^T dz_t
+    ds = None
+    if s is not None:  # sum_{t >= k} h_{t-k}^T dz_t (no term at all where k >= T)
+        ds = hs[: T - k].reshape(-1, H).t() @ dz[k:].reshape(-1, H) if k < T else torch.zeros_like(s)
+    return dz, dh0, dw, ds
 
 
 class VanillaRecurrence(torch.autograd.Function):
@@ -99,15 +136,8 @@ class VanillaRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w, activation: str, slope: float, s=None, k: int = 0):
         """xp: (B, T, H) input terms; h0: (B, H); w: (H, H) = W_hh^T; s: (H, H) = S^T or None -> hs: (B, T, H)."""
-        act = ACTIVATIONS[activation].function(slope)
-        h, hs = h0, []
-        for t, xp_t in enumerate(xp.unbind(1)):
-            z = torch.addmm(xp_t, h, w)
-            if s is not None and t >= k:
-                z = z.addmm_(hs[t - k], s)
-            h = act(z)
-            hs.append(h)
-        hs = torch.stack(hs)  # (T, B, H)
+        B, T, H = xp.shape
+        hs = recurrence_forward(xp, h0, w, activation, slope, s, k, xp.new_empty(T, B, H))
         ctx.save_for_backward(h0, w, hs, s)
         ctx.activation, ctx.slope, ctx.k = activation, slope, k
         return hs.transpose(0, 1)
@@ -115,26 +145,20 @@ class VanillaRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs):
         h0, w, hs, s = ctx.saved_tensors  # hs: (T, B, H)
-        T, H, k = hs.shape[0], hs.shape[-1], ctx.k
-        d_act = ACTIVATIONS[ctx.activation].derivative(hs, ctx.slope)  # dh_t/dz_t, every step at once
-        dz = grad_hs.transpose(0, 1).contiguous()  # dL/dh_t from the outputs; becomes dL/dz_t, back to front
-        wt = w.t().contiguous()
-        st = s.t().contiguous() if s is not None else None
-        for t in range(T - 1, -1, -1):
-            dz[t].mul_(d_act[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
-            if t > 0:
-                dz[t - 1].addmm_(dz[t], wt)  # through the recurrence
-            if st is not None and t >= k:
-                dz[t - k].addmm_(dz[t], st)  # through the skip
-        dh0 = dz[0] @ wt
-        dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))  # sum_t h_{t-1}^T dz_t
-        ds = None
-        if s is not None:  # sum_{t >= k} h_{t-k}^T dz_t (no term at all where k >= T)
-            ds = hs[: T - k].reshape(-1, H).t() @ dz[k:].reshape(-1, H) if k < T else torch.zeros_like(s)
+        dz = grad_hs.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # dL/dh_t, a copy of our own
+        dz, dh0, dw, ds = recurrence_backward(dz, hs, h0, w, ctx.activation, ctx.slope, s, ctx.k)
         return dz.transpose(0, 1), dh0, dw, None, None, ds, None
 
 
-CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True, recurrence=VanillaRecurrence.apply))
+def vanilla_recurrence(xp, h0, w, activation: str, slope: float, s=None, k: int = 0) -> torch.Tensor:
+    """VanillaRecurrence, replayed from a CUDA graph on the devices in models.graphed.GRAPH_DEVICES."""
+    from models.graphed import GRAPH_DEVICES, GraphedRecurrence
+
+    function = GraphedRecurrence if xp.device.type in GRAPH_DEVICES else VanillaRecurrence
+    return function.apply(xp, h0, w, activation, slope, s, k)
+
+
+CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True, recurrence=vanilla_recurrence))
 CELLS.register("lstm")(
     Cell(nn.LSTM, ("i", "f", "g", "o"), lstm_step, has_cell_state=True, keep_gate="f", write_gate="i")
 )

@@ -316,3 +316,40 @@ def test_from_params():
         ModelConfig.from_params({"hidden_size": "16"})
     with pytest.raises(ConfigError, match="num_layers must be int, got True"):
         ModelConfig.from_params({"num_layers": True})
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_graphed_recurrence_equals_the_eager_one(activation, device, monkeypatch):
+    """models.graphed: the recurrence through static buffers (replayed CUDA graphs on a GPU; on a CPU the same
+    buffer handling without a graph). Two layers share one key, hence one set of buffers: each must get its
+    own outputs and gradients, equal to the eager VanillaRecurrence's in float64."""
+    from models import graphed
+
+    spec = SPECS["real"]
+    torch.manual_seed(0)
+    model = SequenceModel(spec, tiny(cell="rnn", activation=activation, **LAYOUTS["temporal"])).double().to(device)
+    x = inputs(spec, torch.float64).to(device)
+    params = list(model.parameters())
+    results = []
+    for graph_devices in (set(), {torch.device(device).type}):
+        monkeypatch.setattr(graphed, "GRAPH_DEVICES", graph_devices)
+        for _ in range(2):  # the second call replays what the first captured
+            out = model(x, loop=True)
+            results.append((out, torch.autograd.grad(out.pow(2).sum(), params)))
+    (eager_out, eager_grads), *replays = results
+    assert len(graphed._CACHE) >= 1, "the graphed calls went through a StaticRecurrence"
+    for out, grads in replays:
+        torch.testing.assert_close(out, eager_out, rtol=0, atol=1e-12)
+        for a, b in zip(grads, eager_grads):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_graphed_recurrence_cache_keeps_the_most_recent_shapes(monkeypatch):
+    from models import graphed
+
+    monkeypatch.setattr(graphed, "_CACHE", type(graphed._CACHE)())
+    h0, w = torch.zeros(2, 3), torch.eye(3)
+    for T in range(1, graphed.CACHE_SIZE + 3):
+        graphed.static_for(torch.zeros(2, T, 3), h0, w, "tanh", 0.01, None, 0)
+    assert [key[0][1] for key in graphed._CACHE] == list(range(3, graphed.CACHE_SIZE + 3))  # T of each kept key
