@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from bench.axes import BASELINE_LEVELS
-from bench.module import CLIPS, LR_SCHEDULES
+from bench.module import CLIPS, LR_SCHEDULES, OPTIMIZERS
 from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS
@@ -35,7 +35,6 @@ AXES: dict[str, tuple[str, ...]] = {
     "skip": tuple(SKIPS),
 }
 assert tuple(AXES) == tuple(BASELINE_LEVELS) and all(BASELINE_LEVELS[a] in AXES[a] for a in AXES)
-OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,22 @@ from tasks import TaskSpec
 
 LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
 CLIPS = ("none", "norm", "value")  # none, or Lightning's gradient_clip_algorithm
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict]] = {  # budget.optimizer -> class, its settings
+    "adam": (torch.optim.Adam, {}),
+    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
+}
+
+
+def make_optimizer(params, budget) -> torch.optim.Optimizer:
+    """The run's optimizer (budget.optimizer at budget.learning_rate), in torch's fused form where this torch has
+    one for the parameters' device: one kernel for all parameters per step instead of a Python loop over them
+    (CPU, Adam, the quick suite's model: 226 vs 499 us a step; same update up to float rounding)."""
+    cls, settings = OPTIMIZERS[budget.optimizer]
+    params = list(params)
+    try:
+        return cls(params, lr=budget.learning_rate, fused=True, **settings)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel here (device, dtype or an older torch)
+        return cls(params, lr=budget.learning_rate, **settings)
 
 
 def task_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -111,12 +127,8 @@ class BenchModule(L.LightningModule):
         self.test_results = self.test_metrics.compute()
 
     def configure_optimizers(self):
-        b = self.budget
-        if b.optimizer == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=b.learning_rate)
-        else:
-            optimizer = torch.optim.SGD(self.parameters(), lr=b.learning_rate, momentum=0.9)
-        config = LR_SCHEDULES.get(self.lr_schedule)(optimizer, b)
+        optimizer = make_optimizer(self.parameters(), self.budget)
+        config = LR_SCHEDULES.get(self.lr_schedule)(optimizer, self.budget)
         # a plateau schedule is stepped here after each validation (Lightning's step-interval
         # frequency counts batches within an epoch, which need not line up with eval_every)
         self.plateau = config.pop("plateau", None) if isinstance(config, dict) else None

@@ -45,7 +45,7 @@ import yaml
 
 import bench.runner as runner
 from bench.config import Budget, RunConfig, expand, load_suite
-from bench.module import task_loss
+from bench.module import make_optimizer, task_loss
 from bench.launch import LaunchOptions, _make_pool, run_grid, run_one, setup_worker_threads
 from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
@@ -145,7 +145,7 @@ class InterleavedLoop(L.Callback):
     def hand_steps(self, trainer, module) -> float:
         if self.hand is None:
             model = copy.deepcopy(module.model)
-            self.hand = model, torch.optim.Adam(model.parameters(), lr=module.budget.learning_rate), iter(())
+            self.hand = model, make_optimizer(model.parameters(), module.budget), iter(())
         model, opt, batches = self.hand
         sync(module.device)
         start = time.perf_counter()
@@ -204,7 +204,7 @@ class MinimalModule(L.LightningModule):
         return self.loss_fn(self.model(x), y)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.budget.learning_rate)
+        return make_optimizer(self.parameters(), self.budget)
 
 
 def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
@@ -403,7 +403,7 @@ def data_generation(quick: bool) -> list[Row]:
         x, y = task.make_split("train", 0)
         torch.manual_seed(0)
         model = SequenceModel(task.spec(), ModelConfig(**suite.model, cell="rnn"))  # the suite's baseline model
-        opt = torch.optim.Adam(model.parameters(), lr=suite.budget.learning_rate)
+        opt = make_optimizer(model.parameters(), suite.budget)
         loss_fn = task_loss(task.spec())
 
         def train():
@@ -482,7 +482,7 @@ def gpu_busy(quick: bool, device: str = "cuda") -> list[Row]:
         task = TASKS.get("adding")(seq_len=seq_len, train_size=batch, val_size=1, test_size=1)
         x, y = (t.to(device) for t in task.make_split("train", 0))
         model = SequenceModel(task.spec(), ModelConfig(cell=cell, hidden_size=hidden, num_layers=2)).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = make_optimizer(model.parameters(), Budget(learning_rate=1e-3))
         loss_fn = task_loss(task.spec())
 
         def train(n):

@@ -5,8 +5,8 @@
 One training step of K runs (forward + backward + per-run norm clipping + Adam with a learning rate
 per run) as one FusedSequenceModel, with each of its kernels (models.fused.FUSED_KERNELS: "stepped",
 the time loop in Python; "blockdiag", one fused-kernel call of a K*H-wide block-diagonal layer, where
-the activation has a fused kernel), against K sequential steps of K unfused SequenceModels (their
-fused torch kernel: nn.RNN / nn.LSTM, cuDNN on GPU; clip_grad_norm_; torch.optim.Adam). Adding task,
+the activation has a fused kernel), against K sequential steps of K unfused SequenceModels (their own
+path, models.layer.route: cuDNN on GPU; clip_grad_norm_; the runner's Adam, bench.module.make_optimizer). Adding task,
 float32, flush-to-zero on CPU. They are timed in alternation after a warm-up, so drift on a shared
 machine cancels in the ratios; the table shows median ms per K-run step and the ratios
 (sequential / fused, > 1: fusion pays). CUDA rows too where torch.cuda.is_available().
@@ -21,7 +21,8 @@ from functools import partial
 
 import torch
 
-from bench.module import task_loss
+from bench.config import Budget
+from bench.module import make_optimizer, task_loss
 from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
 from models import ACTIVATIONS
@@ -56,7 +57,7 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
     x = torch.rand(K, B, T, spec.input_dim, generator=gen).to(device)
     y = torch.rand(K, B, len(spec.scored_steps), generator=gen).to(device)
     lrs = [LRS[k % len(LRS)] for k in range(K)]
-    opts = [torch.optim.Adam(m.parameters(), lr=lr) for m, lr in zip(models, lrs)]
+    opts = [make_optimizer(m.parameters(), Budget(learning_rate=lr)) for m, lr in zip(models, lrs)]
     stacked_opts = {kernel: StackedAdam(model.parameters(), lrs) for kernel, model in fused.items()}
     loss_fn, fused_fn = task_loss(spec), fused_loss(spec)
     clip = torch.ones(K, device=device)

@@ -18,7 +18,7 @@ from bench.callbacks import TrainingMonitor
 from bench.cli import main
 from bench.config import AXES, Budget, RunConfig, expand, load_suite
 from bench.launch import shard
-from bench.module import BenchModule, TaskMetrics
+from bench.module import OPTIMIZERS, BenchModule, TaskMetrics, make_optimizer
 from bench.runner import execute
 from bench.store import ResultStore
 from models import ModelConfig, SequenceModel
@@ -378,3 +378,32 @@ def test_default_workers_fill_the_cores_and_share_gpus():
     assert default_workers(1, gpu_gib=80) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
     assert default_workers(cores + 1, gpu_gib=80) == cores + 1  # at least one per GPU
     assert default_workers(1, gpu_gib=3) == 1 and default_workers(2, gpu_gib=1) == 2  # a small GPU: its memory decides
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_runs_optimizer_is_torchs_fused_form_of_the_budgets(name):
+    """make_optimizer (what BenchModule trains with): the budget's optimizer and learning rate, fused where this
+    torch has a fused kernel for the device (CPU: torch >= 2.4), making the same updates as the default form."""
+    spec = TASKS.get("adding")(seq_len=6, train_size=8, val_size=8, test_size=8).spec()
+    budget = Budget(optimizer=name, learning_rate=0.05)
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(SequenceModel(spec, ModelConfig(cell="rnn", hidden_size=8)))
+    cls, settings = OPTIMIZERS[name]
+    ours, plain = make_optimizer(models[0].parameters(), budget), cls(models[1].parameters(), lr=0.05, **settings)
+    assert type(ours) is cls and ours.defaults["lr"] == 0.05
+    assert all(ours.defaults[k] == v for k, v in settings.items())
+    if torch.__version__ >= (2, 4):
+        assert ours.defaults["fused"] is True
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=gen) for p in models[0].parameters()]
+        for model, opt in zip(models, (ours, plain)):
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g.clone()
+            opt.step()
+    for a, b in zip(*(m.parameters() for m in models)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    module = BenchModule(models[0], spec, "constant", budget)
+    assert type(module.configure_optimizers()) is cls
