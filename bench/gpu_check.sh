@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first; about
-#   9 minutes on one H200)
+#   9 minutes on one H200 before the floor, graphed and blockdiag rows were added; with a 15-minute device
+#   budget run `tests perf fused` in one call, then `smoke size` in a second)
 # stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
 #                   the graphed recurrence, the fused kernels vs unfused runs)
 #         perf      bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
@@ -53,7 +54,9 @@ run_smoke() {
 run_fused() {
   stage speed_fused 100 $PY -m bench.speed_fused --device cuda --repeats 5
   stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
-  stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
+  if [ -d /tmp/r_unfused ]; then  # the smoke stage's unfused runs, where it ran before
+    stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
+  fi
 }
 run_size() {
   stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
