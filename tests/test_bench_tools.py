@@ -81,3 +81,35 @@ def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
     assert len(timer.pairs) == blocks + 1 and all(a > 0 and b > 0 for a, b in timer.pairs)
     model = timer.hand[0]
     assert sum(p.numel() for p in model.parameters()) == 8 * 2 + 8 * 8 + 2 * 8 + 8 + 1  # the run's own model
+
+
+def test_speed_fused_times_every_fused_kernel_the_cell_allows():
+    """bench.speed_fused on tiny sizes (its timings are not asserted): both kernels where the activation has a
+    fused kernel, only 'stepped' for leaky_relu; a ratio for each. The CUDA table runs this same code."""
+    from bench.speed_fused import measure
+
+    seq_ms, fused = measure(("gru", 4, 8, 5), K=2, device="cpu", repeats=1, warmup=1)
+    assert seq_ms > 0 and set(fused) == {"stepped", "blockdiag"}
+    assert all(ms > 0 and ratio > 0 for ms, ratio in fused.values())
+    _, fused = measure(("rnn/leaky_relu", 4, 8, 5), K=2, device="cpu", repeats=1, warmup=1)
+    assert set(fused) == {"stepped"}
+
+
+def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
+    """bench.perf's rows that decide models.graphed.GRAPH_DEVICES on a GPU, run on tiny sizes on the CPU
+    (there they time the eager recurrence both ways): three rows, and the table left as it was."""
+    from bench import perf
+    from bench import speed_models as sm
+    from models import graphed
+    from tasks import TASKS
+
+    monkeypatch.setattr(sm, "H", 8)
+    task = TASKS.get("adding")(seq_len=12, train_size=4, val_size=1, test_size=1)
+    x, y = task.make_split("train", 0)
+    before = set(graphed.GRAPH_DEVICES)
+    rows = perf.graphed_rows(x, y, task.spec(), "cpu")
+    assert [r.name.split(":")[1].strip() for r in rows] == [
+        "graphed recurrence / eager recurrence", "graphed recurrence / eager recurrence",
+        "graphed recurrence / chunked cuDNN calls"]
+    assert all(r.value > 0 and r.target == "info" for r in rows)
+    assert graphed.GRAPH_DEVICES == before
