@@ -25,8 +25,7 @@ from bench.config import Budget
 from bench.module import make_optimizer, task_loss
 from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
-from models import ACTIVATIONS
-from models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_loss, per_run_clip_
+from models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_
 from tasks import TASKS
 
 ROWS = [  # (cell, B, H, T)
@@ -51,8 +50,7 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
         torch.manual_seed(k)
         models.append(SequenceModel(spec, ModelConfig(cell=cell, activation=activation or "tanh", hidden_size=H,
                                                       init=inits[k % 3])).to(device))
-    kernels = [k for k in FUSED_KERNELS if k != "blockdiag" or ACTIVATIONS[activation or "tanh"].fused]
-    fused = {kernel: FusedSequenceModel(models, kernel).to(device) for kernel in kernels}
+    fused = {kernel: FusedSequenceModel(models, kernel).to(device) for kernel in fused_kernels(activation or "tanh")}
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(K, B, T, spec.input_dim, generator=gen).to(device)
     y = torch.rand(K, B, len(spec.scored_steps), generator=gen).to(device)
@@ -76,7 +74,7 @@ def build(cell: str, B: int, H: int, T: int, K: int, device: str):
         per_run_clip_(model.parameters(), clip, "norm")
         opt.step()
 
-    return sequential, {kernel: partial(fused_step, kernel) for kernel in kernels}
+    return sequential, {kernel: partial(fused_step, kernel) for kernel in fused}
 
 
 def timed(fn, device: str) -> float:

@@ -74,6 +74,11 @@ FUSED_SKIPS = ("none", "residual")
 FUSED_KERNELS = ("stepped", "blockdiag")
 
 
+def fused_kernels(activation: str) -> tuple[str, ...]:
+    """The FUSED_KERNELS a fused model of this activation can run: blockdiag only where it has a fused kernel."""
+    return tuple(k for k in FUSED_KERNELS if k != "blockdiag" or ACTIVATIONS[activation].fused is not None)
+
+
 def block_diagonal(w: torch.Tensor, gates: int) -> torch.Tensor:
     """K stacked weights (K, G*H, D) -> the (G*K*H, K*D) weight of one K*H-wide layer: gate g's rows for unit j
     of run k sit at g*K*H + k*H + j and read only run k's inputs, columns k*D .. (k+1)*D."""
@@ -129,9 +134,8 @@ class FusedLayer(nn.Module):
         self.step = FUSED_STEPS[cell]
         self.hidden_size = first.hidden_size
         check(kernel in FUSED_KERNELS, f"unknown fused kernel {kernel!r}; valid choices: {', '.join(FUSED_KERNELS)}")
-        check(kernel != "blockdiag" or first.fused, f"fused kernel 'blockdiag' needs an activation with a fused "
+        check(kernel in fused_kernels(first.activation), f"fused kernel {kernel!r} needs an activation with a fused "
               f"kernel, got {first.activation!r}; use 'stepped'")
-        self.kernel = kernel
         self.wide = _wide_kernel(cell, first.activation) if kernel == "blockdiag" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -413,7 +417,7 @@ def fusable(configs: Sequence) -> bool:
 
 
 # where fusing K=8 runs measured faster than running them one after another (bench/speed_fused.py, training
-# step of 8 sequential runs / the fused step): cell -> (largest hidden size, largest batch).
+# step of 8 sequential runs / the fused step): cell -> FusionLimit (largest hidden size, largest batch, kernel).
 # CPU (AMD EPYC, 1 thread), since unfused vanilla RNNs run their own recurrence there (models.layer.RECURRENCE_PAYS):
 #   rnn B=32 H=64 T=50 1.67x, B=32 H=128 T=50 1.57-1.68x, B=64 H=64 T=100 1.58x, B=64 H=128 T=200 0.89-0.94x
 #   (before: 2.1-2.7x and 1.0-1.1x against torch's CPU kernel); gru B=32 H=64 2.2-2.5x, gru B=64 H=128 0.96x,
@@ -423,7 +427,7 @@ def fusable(configs: Sequence) -> bool:
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
 #   step in Python too (K loops become one; the rnn/leaky_relu rows of speed_fused's CUDA table measure it).
 # These are the "stepped" kernel's numbers (each entry names its kernel). The "blockdiag" kernel (K-fold FLOPs in one
-# kernel call) measured slower on the CPU (0.26-0.76x the sequential runs, against stepped's 0.97-2.26x on the
+# kernel call) measured slower on the CPU (0.21-0.83x the sequential runs, against stepped's 0.89-2.51x on the
 # same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed_fused's CUDA table).
 class FusionLimit(NamedTuple):
     hidden: int  # the largest hidden size where fusing measured faster
@@ -453,9 +457,7 @@ def fusion_kernel(cfg, device: str = "cpu") -> str:
     """The fused kernel to train this run's group with on this device: the one FUSION_PAYS measured, where the
     run's activation has a fused kernel (blockdiag needs one), else "stepped"."""
     limit = _limit(cfg, device)
-    if limit is None or (limit.kernel == "blockdiag" and ACTIVATIONS[cfg.model.activation].fused is None):
-        return "stepped"
-    return limit.kernel
+    return limit.kernel if limit is not None and limit.kernel in fused_kernels(cfg.model.activation) else "stepped"
 
 
 def group_runs(configs: Sequence, max_k: int = 8, device: str = "cpu") -> list[list]:

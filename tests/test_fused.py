@@ -12,7 +12,7 @@ from bench.config import Budget, RunConfig
 from bench.module import task_loss
 from bench.registry import ConfigError
 from models import ModelConfig, SequenceModel
-from models.fused import (FUSED_KERNELS, FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable,
+from models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,
                           fused_loss, fusion_pays, gate_major, group_runs, per_run_clip_)
 from tasks.base import TaskSpec
 
@@ -80,8 +80,7 @@ def unfused_grads(model, x, y, spec):
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-KERNEL_CASES = [(case, kernel) for case in CASES for kernel in FUSED_KERNELS
-                if kernel != "blockdiag" or case[2] != "leaky_relu"]  # blockdiag: activations with a fused kernel
+KERNEL_CASES = [(case, kernel) for case in CASES for kernel in fused_kernels(case[2])]
 
 
 @pytest.mark.parametrize("device", DEVICES)
