@@ -25,7 +25,7 @@ from bench.callbacks import Diverged, GradStats
 from bench.config import RunConfig
 from bench.module import LR_SCHEDULES, BenchModule, TaskMetrics, task_loss
 from bench.registry import check
-from bench.runner import (close_record, device_name, finish_record, make_trainer, new_record, prepare_run,
+from bench.runner import (close_record, device_name, device_type, finish_record, make_trainer, new_record, prepare_run,
                           quiet_lightning, record_diverged, record_failed)
 from bench.store import ResultStore
 from models import gradient_flow
@@ -200,7 +200,7 @@ def execute_fused(
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
     K = len(configs)
-    kernel = fusion_kernel(configs[0], "cuda" if accelerator == "gpu" else "cpu")
+    kernel = fusion_kernel(configs[0], device_type(accelerator))
     records = [new_record(cfg, suite) for cfg in configs]
     for record in records:
         record.update(device=device_name(accelerator), fused_k=K, fused_kernel=kernel, wall_seconds_shared=True)

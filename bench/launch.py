@@ -112,9 +112,10 @@ def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig
     on this device), else one run each."""
     if not opts.fuse:
         return [[cfg] for cfg in todo]
+    from bench.runner import device_type
     from models.fused import group_runs
 
-    return group_runs(todo, max_k=8, device="cuda" if opts.accelerator in ("gpu", "cuda") else "cpu")
+    return group_runs(todo, max_k=8, device=device_type(opts.accelerator))
 
 
 def summarize(record: dict) -> dict:

@@ -60,8 +60,13 @@ def versions() -> dict[str, str]:
     }
 
 
+def device_type(accelerator: str) -> str:
+    """The torch device type a Lightning accelerator name trains on: "cuda" for gpu (or cuda), else "cpu"."""
+    return "cuda" if accelerator in ("gpu", "cuda") else "cpu"
+
+
 def device_name(accelerator: str) -> str:
-    if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
+    if device_type(accelerator) == "cuda" and torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(torch.cuda.current_device())})"
     return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}, {platform.machine()})"
 

@@ -64,6 +64,7 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 def main(argv=None) -> int:
     from bench.cli import _resolve_devices, default_workers
+    from bench.runner import device_type
     from bench.registry import ConfigError
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     where = f"{accelerator} {list(devices) if devices else ''}".strip()
     print(f"suite {suite.name}: {len(runs)} runs in {len(jobs)} jobs; sample: {len(sample)} runs in "
           f"{min(args.jobs, len(jobs))} jobs; {workers} workers on {where}{', fused' if args.fuse else ''}", flush=True)
-    work, walls, per_path = {}, {}, defaultdict(list)
+    work, walls, per_path, device = {}, {}, defaultdict(list), device_type(accelerator)
     for steps in (s1, s2):
         walls[steps], counts, records = timed_sweep([cut_steps(c, steps) for c in sample], opts)
         work[steps] = sum(r["wall_seconds"] or 0.0 for r in records)
@@ -103,7 +104,6 @@ def main(argv=None) -> int:
               flush=True)
         if steps == s2:
             for r in records:
-                device = "cuda" if accelerator == "gpu" else "cpu"
                 per_path[path_of(RunConfig.from_dict(r["config"]), device)].append(r["wall_seconds"] or 0.0)
     slope = (work[s2] - work[s1]) / (s2 - s1)
     full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
