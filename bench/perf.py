@@ -91,6 +91,13 @@ def summarize(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:
     return a, b, statistics.median(x / y for x, y in pairs)
 
 
+def fwd_bwd_row(label: str, a, b, device: str, target: str = "info", note: str = "") -> Row:
+    """A part-2 row: a() over b(), each timing one forward + backward, in alternation (5 rounds after 1)."""
+    ms, ref_ms, ratio = summarize(alternate(a, b, repeats=5, warmup=1))
+    detail = f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd{note}"
+    return Row("2 remedies", f"{label}{on(device)}", ratio, target, detail)
+
+
 def execute_device(device: str) -> dict:
     """runner.execute()'s keyword arguments that train on `device` ("cpu" or "cuda")."""
     return {"accelerator": "gpu", "devices": [torch.device(device).index or 0]} if device != "cpu" else {}
@@ -236,21 +243,17 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
         wide = dataclasses.replace(spec, input_dim=spec.input_dim + extra)
         x_wide = torch.cat([x, torch.rand(sm.B, sm.T, extra, device=device)], 2)  # (B, T, 2 + extra)
         model, base = SequenceModel(wide, config).to(device), SequenceModel(spec, base_config).to(device)
-        pairs = alternate(lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
-                          repeats=5, warmup=1)
-        ms, base_ms, ratio = summarize(pairs)
         path = model.path(device, loop)
-        rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}{on(device)}", ratio, target,
-                        f"{1e3 * ms:.1f} vs {1e3 * base_ms:.1f} ms fwd+bwd"))
+        rows.append(fwd_bwd_row(f"{label} ({path}) / fused {base_config.cell}",
+                                lambda: sm.fwd_bwd(model, x_wide, loop, y), lambda: sm.fwd_bwd(base, x, False, y),
+                                device, target))
         if config.skip == "temporal":  # W_s h_{t-k} is H more input columns: against the fused kernel doing that work
             ref_spec = dataclasses.replace(spec, input_dim=spec.input_dim + sm.H)
             x_ref = torch.cat([x, torch.rand(sm.B, sm.T, sm.H, device=device)], 2)
             ref = SequenceModel(ref_spec, dataclasses.replace(base_config, num_layers=config.num_layers)).to(device)
-            pairs = alternate(lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
-                              repeats=5, warmup=1)
-            ms, ref_ms, ratio = summarize(pairs)
-            rows.append(Row("2 remedies", f"{label} ({path}) / fused {base_config.cell}, same work (input +H)"
-                            f"{on(device)}", ratio, target, f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+            rows.append(fwd_bwd_row(f"{label} ({path}) / fused {base_config.cell}, same work (input +H)",
+                                    lambda: sm.fwd_bwd(model, x, loop, y), lambda: sm.fwd_bwd(ref, x_ref, False, y),
+                                    device, target))
     rows += recurrence_backward(x, y, spec, device)
     return rows
 
@@ -270,18 +273,15 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
         sync(device)
         return time.perf_counter() - start
 
-    ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, repeats=5, warmup=1))
-    rows = [Row("2 remedies", f"rnn leaky_relu: loop with its own backward / autograd through the loop"
-                f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd")]
+    rows = [fwd_bwd_row("rnn leaky_relu: loop with its own backward / autograd through the loop",
+                        lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, device)]
     for activation in ("tanh", "relu"):  # what models.layer.RECURRENCE_PAYS is decided from, per device type
         torch.manual_seed(0)
         config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, skip="temporal")
         model = SequenceModel(spec, config).to(device)
-        ms, ref_ms, ratio = summarize(alternate(lambda: sm.fwd_bwd(model, x, True, y),
-                                                lambda: sm.fwd_bwd(model, x, False, y), repeats=5, warmup=1))
-        rows.append(Row("2 remedies", f"rnn {activation} temporal: one-call recurrence / chunked fused kernel"
-                        f"{on(device)}", ratio, "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd; "
-                        f"taken here: {model.path(device)}"))
+        rows.append(fwd_bwd_row(f"rnn {activation} temporal: one-call recurrence / chunked fused kernel",
+                                lambda: sm.fwd_bwd(model, x, True, y), lambda: sm.fwd_bwd(model, x, False, y), device,
+                                note=f"; taken here: {model.path(device)}"))
     if torch.device(device).type == "cuda":
         rows += graphed_rows(x, y, spec, device)
     return rows
@@ -308,15 +308,11 @@ def graphed_rows(x, y, spec, device: str) -> list[Row]:
         config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, num_layers=2, skip=skip)
         model = SequenceModel(spec, config).to(device)
         label = f"rnn {activation}{' temporal' if skip != 'none' else ''}, 2 layers"
-        ms, ref_ms, ratio = summarize(alternate(timed(model, True, True), timed(model, True, False), repeats=5,
-                                                warmup=1))
-        rows.append(Row("2 remedies", f"{label}: graphed recurrence / eager recurrence{on(device)}", ratio, "info",
-                        f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+        rows.append(fwd_bwd_row(f"{label}: graphed recurrence / eager recurrence", timed(model, True, True),
+                                timed(model, True, False), device))
         if skip == "temporal":
-            ms, ref_ms, ratio = summarize(alternate(timed(model, True, True), timed(model, False, False), repeats=5,
-                                                    warmup=1))
-            rows.append(Row("2 remedies", f"{label}: graphed recurrence / chunked cuDNN calls{on(device)}", ratio,
-                            "info", f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd"))
+            rows.append(fwd_bwd_row(f"{label}: graphed recurrence / chunked cuDNN calls", timed(model, True, True),
+                                    timed(model, False, False), device))
     return rows
 
 
