@@ -55,8 +55,9 @@ def paired(row, base, y, repeats: int) -> tuple[float, float, float, float]:
 def rows(forced_loops: bool):
     """(label, config, loop, baseline config, extra inputs): every remedy path (loop=None: the path the
     model picks on the device) next to the fused kernel of its cell, and with `forced_loops` the
-    hand-written path (loop=True) beside it. The reference row per cell is the fused kernel in one call with H extra input columns: the
-    work a temporal skip adds (W_s h_{t-k}), so the floor for that row's ratio."""
+    hand-written path (loop=True) beside it. The reference row per cell is the fused kernel in one call
+    with H extra input columns: the work a temporal skip adds (W_s h_{t-k}), so the floor for that row's
+    ratio."""
     for cell in CELLS:
         base = ModelConfig(cell=cell, hidden_size=H)
         options = [dict(activation=a, skip=s) for s in ("none", "temporal") for a in ACTIVATIONS]
