@@ -27,6 +27,7 @@ from bench.module import LR_SCHEDULES, BenchModule, TaskMetrics, task_loss
 from bench.registry import check
 from bench.runner import (close_record, device_name, device_type, finish_record, make_trainer, new_record, prepare_run,
                           quiet_lightning, record_diverged, record_failed)
+from bench.steps import steps_for, train_steps, with_steps
 from bench.store import ResultStore
 from models import gradient_flow
 from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
@@ -109,8 +110,14 @@ class FusedModule(L.LightningModule):
             self.trainer.should_stop = True
 
     def training_step(self, batch, batch_idx):
-        opt = self.optimizers()
-        x, y = batch
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        for x, y in train_steps(self, batch):
+            self.fused_step(optimizer, x, y)
+            if scheduler is not None:
+                scheduler.step()
+
+    def fused_step(self, opt, x, y) -> None:
+        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...])."""
         opt.zero_grad()
         loss, losses = self.loss_fn(self.fused(x), y)
         self.manual_backward(loss)
@@ -134,10 +141,6 @@ class FusedModule(L.LightningModule):
                 if run.diverged is None:
                     run.record_step(norms[k], max_abs[k])
         opt.step()
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            scheduler.step()
-        return loss.detach()
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
@@ -213,10 +216,11 @@ def execute_fused(
         module = FusedModule(FusedSequenceModel([p.model for p in prepared], kernel), configs)
         data = StackedDataModule([p.data for p in prepared])
         root = out_dir / "runs" / configs[0].run_id
-        trainer = make_trainer(accelerator, devices, configs[0].budget, root)
+        n = steps_for(configs[0].budget)
+        trainer = make_trainer(accelerator, devices, configs[0].budget, root, steps=n)
         for record in records:
             record["world_size"] = trainer.world_size
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=with_steps(data, n))
         if any(r.diverged is None and r.best_state is None for r in module.runs):  # fewer steps than one interval
             trainer.validate(module, datamodule=data, verbose=False)
         loss_fn = task_loss(spec)

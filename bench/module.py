@@ -1,7 +1,8 @@
 """The one LightningModule: wraps any sequence model for any task.
 
 Loss and metrics come from the task's spec, the optimizer and schedule from the `lr` remedy;
-gradient clipping is Lightning's own (after backward, before the optimizer step).
+gradient clipping is Lightning's own (after backward and the callbacks' on_before_optimizer_step, before
+the optimizer step). A training batch may carry several optimizer steps (bench.steps).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torchmetrics
 from torch import nn
 
 from bench.registry import Registry
+from bench.steps import train_steps
 from tasks import TaskSpec
 
 LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
@@ -85,9 +87,10 @@ class TaskMetrics(nn.Module):
 class BenchModule(L.LightningModule):
     """Trains `model` on a task: the model is an argument, so architecture and training logic stay apart."""
 
-    def __init__(self, model: nn.Module, spec: TaskSpec, lr: str, budget):
+    def __init__(self, model: nn.Module, spec: TaskSpec, lr: str, budget, clip: str = "none"):
         super().__init__()
-        self.model, self.spec, self.lr_schedule, self.budget = model, spec, lr, budget
+        self.model, self.spec, self.lr_schedule, self.budget, self.clip = model, spec, lr, budget, clip
+        self.automatic_optimization = False  # one optimizer step per batch of a group (bench.steps)
         self.loss_fn = task_loss(spec)
         self.val_metrics = TaskMetrics(spec)
         self.test_metrics = TaskMetrics(spec)
@@ -99,10 +102,19 @@ class BenchModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = self.loss_fn(self.model(x), y)
-        self.last_train_loss = loss.detach()
-        return loss
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        for x, y in train_steps(self, batch):
+            optimizer.zero_grad()
+            loss = self.loss_fn(self.model(x), y)
+            self.last_train_loss = loss.detach()
+            self.manual_backward(loss)
+            optimizer.step()  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
+            if scheduler is not None:
+                scheduler.step()
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.clip != "none":
+            self.clip_gradients(optimizer, gradient_clip_val=self.budget.clip_value, gradient_clip_algorithm=self.clip)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch

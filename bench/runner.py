@@ -21,6 +21,8 @@ import bench
 from bench.callbacks import Diverged, TrainingMonitor
 from bench.config import RunConfig
 from bench.module import BenchModule, task_loss
+from bench.registry import check
+from bench.steps import steps_for, with_steps
 from bench.store import ResultStore
 from models import SequenceModel, gradient_flow
 from tasks import METRICS, TaskSpec, normalized_score
@@ -127,10 +129,12 @@ def execute(
     devices: int | list[int] = 1,
     strategy: str = "auto",
     callbacks: tuple[L.Callback, ...] = (),
+    steps_per_batch: int | None = None,
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test, and write result.json. Never raises for
     a run's own failure: the record says `ok`, `diverged` (with the step) or `failed` (with the error).
-    `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers)."""
+    `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
+    (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -145,18 +149,14 @@ def execute(
     try:
         run = prepare_run(cfg, record)
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
-        module = BenchModule(model, spec, cfg.lr, cfg.budget)
+        module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
-        trainer = make_trainer(
-            accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id,
-            strategy=strategy,
-            gradient_clip_val=None if cfg.clip == "none" else cfg.budget.clip_value,
-            gradient_clip_algorithm=None if cfg.clip == "none" else cfg.clip,
-            logger=logger,
-            callbacks=[monitor, *callbacks],
-        )
+        # DDP shards the data loader's batches over its processes (Lightning's distributed sampler): one step each
+        n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
+        trainer = make_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, steps=n,
+                               strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])
         record["world_size"] = trainer.world_size
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=with_steps(data, n))
         if monitor.best_state is None:  # fewer steps than one evaluation interval
             trainer.validate(module, datamodule=data, verbose=False)
         module.model.load_state_dict(monitor.best_state)
@@ -180,15 +180,18 @@ def execute(
 # ------------------------------------------------------------------- pieces shared with bench.fused_module
 
 
-def make_trainer(accelerator: str, devices, budget, root: Path, **settings) -> L.Trainer:
-    """The one Trainer set-up of every run: max_steps, validation every eval_every steps, no
-    checkpoint files, bars or summaries (the runner keeps the best weights itself); `settings` add to it."""
+def make_trainer(accelerator: str, devices, budget, root: Path, steps: int = 1, **settings) -> L.Trainer:
+    """The one Trainer set-up of every run: max_steps, validation every eval_every optimizer steps (every
+    eval_every / `steps` batches of `steps` optimizer steps each), no checkpoint files, bars or summaries
+    (the runner keeps the best weights itself); `settings` add to it."""
+    check(budget.eval_every % steps == 0 and budget.max_steps % steps == 0,
+          f"steps per batch {steps} must divide eval_every {budget.eval_every} and max_steps {budget.max_steps}")
     return L.Trainer(**{
         "accelerator": accelerator,
         "devices": devices,
         "max_steps": budget.max_steps,
         "max_epochs": -1,
-        "val_check_interval": budget.eval_every,
+        "val_check_interval": budget.eval_every // steps,
         "check_val_every_n_epoch": None,
         "logger": False,
         "enable_checkpointing": False,

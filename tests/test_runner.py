@@ -120,6 +120,53 @@ def test_forced_divergence_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert len(by_cell) == 2
 
 
+def _training(record: dict) -> dict:
+    """What a run's training decided: everything in its record but times, dates and the device."""
+    return {k: record[k] for k in ("status", "error", "diverged_at_step", "metrics", "normalized_score", "best_step",
+                                   "steps_trained", "history", "grad")}
+
+
+@pytest.mark.parametrize("clip, lr, learning_rate, optimizer", [
+    ("norm", "warmup_cosine", 0.02, "adam"),  # epochs of 7 batches (the last one short) over groups of 10
+    ("value", "plateau", 0.02, "adam"),
+    ("none", "constant", 4.0, "sgd"),  # diverges mid-group (step 23), after one validation
+])
+def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learning_rate, optimizer, tmp_path):
+    """bench.steps: the runner's default (10 optimizer steps per Lightning batch here) against one step per batch
+    (what Lightning's automatic optimization did): the same record, number for number."""
+    from bench.steps import steps_for
+
+    cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
+                    ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16), clip=clip, lr=lr,
+                    budget=Budget(max_steps=60, batch_size=32, eval_every=20, learning_rate=learning_rate,
+                                  optimizer=optimizer, warmup_steps=10, clip_value=0.5, probe_batch=4))
+    assert steps_for(cfg.budget) == 10
+    grouped, single = execute(cfg, tmp_path / "grouped"), execute(cfg, tmp_path / "single", steps_per_batch=1)
+    assert _training(grouped) == _training(single)
+    if optimizer == "sgd":
+        assert grouped["status"] == "diverged" and grouped["diverged_at_step"] % 10 not in (0, 1)
+    else:
+        assert grouped["status"] == "ok" and [h["step"] for h in grouped["history"]] == [20, 40, 60]
+
+
+def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path):
+    from bench.steps import StepGroups, steps_for
+
+    assert [steps_for(Budget(max_steps=m, eval_every=e)) for m, e in [(400, 100), (2000, 200), (75, 20), (7, 7)]] \
+        == [10, 10, 5, 7]
+    assert steps_for(Budget(max_steps=400, eval_every=100), limit=1) == 1
+    epochs = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    loader = type("Epochs", (), {"__iter__": lambda self: iter(epochs.pop(0))})()  # a new epoch per pass
+    assert list(itertools.islice(StepGroups(loader, 2), 4)) == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    with pytest.raises(ValueError, match="yields no batches"):
+        next(iter(StepGroups([], 3)))
+    cfg = RunConfig("adding", {"seq_len": 8, "train_size": 32, "val_size": 16, "test_size": 16},
+                    ModelConfig(cell="rnn", hidden_size=4), budget=Budget(max_steps=20, batch_size=16, eval_every=10))
+    record = execute(cfg, tmp_path, steps_per_batch=3)
+    assert record["status"] == "failed" and "steps per batch 3 must divide eval_every 10 and max_steps 20" \
+        in record["error"]
+
+
 def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_path):
     out = tmp_path / "res"
     grid = {r.run_id for r in expand(load_suite(str(tiny_suite)))}
@@ -256,10 +303,15 @@ class _Recording(torch.optim.SGD):
 
 
 @pytest.mark.parametrize("clip, c", [("norm", 0.05), ("value", 0.01)])
-def test_clipping_bounds_what_the_optimizer_sees(clip, c):
+def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
+    """Through the runs' Trainer, 5 optimizer steps in one Lightning batch: each step is clipped before the
+    optimizer sees it, and the monitor saw it before the clip."""
+    from bench.runner import make_trainer
+    from bench.steps import with_steps
+
     task = TASKS.get("adding")(seq_len=20, train_size=64, val_size=16, test_size=16)
     spec = task.spec()
-    budget = Budget(max_steps=5, batch_size=16, eval_every=5, learning_rate=0.1)
+    budget = Budget(max_steps=5, batch_size=16, eval_every=5, learning_rate=0.1, clip_value=c)
 
     class Module(BenchModule):
         def configure_optimizers(self):
@@ -267,13 +319,11 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c):
 
     _Recording.seen = []
     module = Module(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
-                    spec, "constant", budget)
+                    spec, "constant", budget, clip)
     monitor = TrainingMonitor(clip, c)
-    trainer = L.Trainer(max_steps=5, gradient_clip_val=c, gradient_clip_algorithm=clip, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[monitor], val_check_interval=5, check_val_every_n_epoch=None, num_sanity_val_steps=0)
-    trainer.fit(module, datamodule=task.datamodule(16, 0))
-    assert len(_Recording.seen) == 5
+    trainer = make_trainer("cpu", 1, budget, tmp_path, steps=5, callbacks=[monitor])
+    trainer.fit(module, datamodule=with_steps(task.datamodule(16, 0), 5))
+    assert len(_Recording.seen) == 5 and trainer.global_step == 5 and monitor.steps == 5
     if clip == "norm":
         assert max(_Recording.seen) <= c + 1e-6
     # the monitor saw the norm before clipping: it was larger, so the clip did something

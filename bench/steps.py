@@ -1,0 +1,93 @@
+"""Several optimizer steps per Lightning batch.
+
+Lightning costs about 1 ms of Python per training batch here (its loops, hooks, fetcher, result
+collection: `python -m bench.perf`'s "Lightning's floor" row), which is 15-25% of a small run's 5 ms step.
+So a run's training batches reach Lightning `n` at a time: `StepGroups` serves the data module's own
+batches, in the same order, as groups of n, and the module's `training_step` takes one optimizer step per
+batch of the group (manual optimization through Lightning's own optimizer wrapper, so global_step, the
+callbacks' on_before_optimizer_step and Lightning's gradient clipping act per step as before). The
+training is the same step for step: the same batches in the same order, validation every eval_every
+steps (Lightning validates every eval_every / n batches; n divides eval_every and max_steps).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator
+
+import lightning as L
+import torch
+
+STEPS_PER_BATCH = 10  # the most optimizer steps one Lightning batch carries (see steps_for)
+
+
+def steps_for(budget, limit: int = STEPS_PER_BATCH) -> int:
+    """The largest n <= limit that divides both eval_every and max_steps: every validation falls between two
+    groups, and the last group ends at max_steps (Lightning would validate after a group cut short there)."""
+    both = math.gcd(budget.eval_every, budget.max_steps)
+    return max(n for n in range(1, max(1, limit) + 1) if both % n == 0)
+
+
+def step_batches(batch) -> list:
+    """The batches of one Lightning batch: a group from StepGroups (a list of (x, y) batches), or one plain
+    (x, y) batch (which the DataLoader may also hand over as a list)."""
+    return [batch] if isinstance(batch[0], torch.Tensor) else batch
+
+
+def train_steps(module: L.LightningModule, batch) -> Iterator:
+    """The batches of a Lightning batch to take optimizer steps on, ending early where the Trainer would
+    have stopped between batches (the module set trainer.should_stop: every run of a fused group diverged)."""
+    for one in step_batches(batch):
+        if module.trainer.should_stop:
+            return
+        yield one
+
+
+class StepGroups:
+    """A training data loader's batches as lists of n consecutive ones, across epochs, without end (the
+    Trainer stops at max_steps). Each pass over `loader` is one epoch: its sampler reshuffles per pass,
+    exactly as when Lightning iterates it once per epoch."""
+
+    def __init__(self, loader: Iterable, n: int):
+        self.loader, self.n = loader, n
+
+    def __iter__(self):
+        group: list = []
+        while True:
+            empty = True
+            for batch in self.loader:
+                empty = False
+                group.append(batch)
+                if len(group) == self.n:
+                    yield group
+                    group = []
+            if empty:
+                raise ValueError("StepGroups: the training data loader yields no batches")
+
+
+class GroupedSteps(L.LightningDataModule):
+    """`data` (a data module) with its training batches served as StepGroups of n; validation and test
+    batches unchanged."""
+
+    def __init__(self, data: L.LightningDataModule, n: int):
+        super().__init__()
+        self.data, self.n = data, n
+
+    def setup(self, stage: str | None = None) -> None:
+        self.data.trainer = self.trainer  # batches are served on this trainer's device
+        self.data.setup(stage)
+
+    def train_dataloader(self):
+        return StepGroups(self.data.train_dataloader(), self.n)
+
+    def val_dataloader(self):
+        return self.data.val_dataloader()
+
+    def test_dataloader(self):
+        return self.data.test_dataloader()
+
+
+def with_steps(data: L.LightningDataModule, n: int) -> L.LightningDataModule:
+    """`data` as the Trainer should see it for n steps per batch (itself for n = 1)."""
+    return data if n == 1 else GroupedSteps(data, n)
+
