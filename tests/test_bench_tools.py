@@ -83,6 +83,25 @@ def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
     assert sum(p.numel() for p in model.parameters()) == 8 * 2 + 8 * 8 + 2 * 8 + 8 + 1  # the run's own model
 
 
+def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
+    """bench.perf's Lightning row: execute() itself with 2 optimizer steps per Lightning batch, timed in blocks of
+    4 steps, the hand loop drawing the task's own batches (through the GroupedSteps wrapper) between blocks."""
+    from bench.config import Budget
+    from bench.perf import InterleavedLoop
+    from bench.runner import execute
+
+    k = 4
+    cfg = RunConfig("adding", {"seq_len": 6, "train_size": 24, "val_size": 8, "test_size": 8},
+                    ModelConfig(cell="rnn", hidden_size=8),
+                    budget=Budget(max_steps=5 * k, batch_size=8, eval_every=1000, probe_batch=4))
+    timer = InterleavedLoop(k)
+    record = execute(cfg, tmp_path, callbacks=(timer,), steps_per_batch=2)
+    assert record["status"] == "ok" and record["steps_trained"] == 5 * k
+    assert len(timer.pairs) == 4 and all(a > 0 and b > 0 for a, b in timer.pairs)  # boundaries at steps 4, 8, 12, 16
+    x, y = next(timer.hand[2])  # one plain batch of the task, not a group
+    assert x.shape == (8, 6, 2) and y.shape[0] == 8
+
+
 def test_speed_fused_times_every_fused_kernel_the_cell_allows():
     """bench.speed_fused on tiny sizes (its timings are not asserted): both kernels where the activation has a
     fused kernel, only 'stepped' for leaky_relu; a ratio for each. The CUDA table runs this same code."""
