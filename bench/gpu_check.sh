@@ -4,7 +4,7 @@
 #   9 minutes on one H200 before the floor, graphed and blockdiag rows were added; with a 15-minute device
 #   budget run `tests perf fused` in one call, then `smoke size` in a second)
 # stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
-#                   the graphed recurrence, the fused kernels vs unfused runs)
+#                   the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
 #         perf      bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
 #                   graphed vs eager recurrence, GPU busy)
 #         smoke     the quick suite's adding runs through the worker pool on the GPU
@@ -43,7 +43,7 @@ EOF
 export -f compare
 export PY
 run_tests() {
-  stage tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_fused.py -k cuda
+  stage tests 120 $PY -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_fused.py tests/test_runner.py -k cuda
 }
 run_perf() {
   stage perf_cuda 150 $PY -m bench.perf --quick --device cuda

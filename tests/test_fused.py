@@ -15,10 +15,10 @@ from models import ModelConfig, SequenceModel
 from models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,
                           fused_loss, fusion_pays, gate_major, group_runs, per_run_clip_)
 from tasks.base import TaskSpec
+from tests.conftest import DEVICES
 
 K, B, L, H = 3, 4, 10, 6
 ATOL = 1e-10
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
 INITS_K = ("default", "orthogonal", "identity")
 GATED_INITS_K = ("default", "orthogonal", "chrono")
 

@@ -15,9 +15,9 @@ from models.probe import LOG10_FLOOR, log10_ratio, log_slope
 from models.layer import route
 from tasks import TASKS
 from tasks.base import TaskSpec
+from tests.conftest import DEVICES
 
 B, L, H = 3, 12, 8
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
 
 SPECS = {
     "tokens": TaskSpec(seq_len=L, vocab_size=7, num_classes=5, scored_steps=range(4, L), metric_steps=range(8, L),
