@@ -87,32 +87,47 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
+def chunks(T: int, k: int):
+    """The temporal skip's chunks of the steps k..T-1: (start, length) of [k, 2k), [2k, 3k), ..., the last one
+    cut at T. Chunk c's skip inputs h_{t-k} are chunk c-1's states, all known before chunk c starts."""
+    return [(t, min(k, T - t)) for t in range(k, T, k)]
+
+
 def recurrence_forward(xp, h0, w, activation: str, slope: float, s, k: int, hs) -> torch.Tensor:
     """The vanilla RNN's loop, h_t = act(xp_t + h_{t-1} W [+ h_{t-k} S]), written into hs (T, B, H), time-major:
-    two kernels a step (three with the skip). xp: (B, T, H); h0: (B, H); w, s: (H, H) transposed weights."""
+    two kernels a step. xp: (B, T, H); h0: (B, H); w, s: (H, H) transposed weights. The skip term of a whole
+    chunk of k steps is one matmul (their h_{t-k} are the previous chunk's states), added into hs with the
+    chunk's input terms before its steps run."""
     act_ = ACTIVATIONS[activation].function(slope, inplace=True)
+    T, H = hs.shape[0], hs.shape[-1]
+    starts = dict(chunks(T, k)) if s is not None else {}
     h = h0
-    for t in range(hs.shape[0]):
-        z = torch.addmm(xp[:, t], h, w, out=hs[t])
-        if s is not None and t >= k:
-            z.addmm_(hs[t - k], s)
+    for t in range(T):
+        if t in starts:  # the chunk [t, t + n): hs = xp + h_{t-k} S for all its steps, then the recurrence adds to it
+            n = starts[t]
+            hs[t : t + n].copy_(xp[:, t : t + n].transpose(0, 1))
+            hs[t : t + n].view(-1, H).addmm_(hs[t - k : t - k + n].view(-1, H), s)
+        z = hs[t].addmm_(h, w) if t >= k and s is not None else torch.addmm(xp[:, t], h, w, out=hs[t])
         h = act_(z)
     return hs
 
 
 def recurrence_backward(dz, hs, h0, w, activation: str, slope: float, s, k: int):
     """Back through recurrence_forward. dz: dL/dh_t (T, B, H), time-major, overwritten with dL/dz_t.
-    Returns (dL/dz (T, B, H), dL/dh0, dL/dw, dL/ds or None)."""
+    Returns (dL/dz (T, B, H), dL/dh0, dL/dw, dL/ds or None). The skip's share of dL/dh_{t-k} goes back a
+    whole chunk at a time (one matmul), once the chunk's dL/dz_t are complete."""
     T, H = hs.shape[0], hs.shape[-1]
     d_act = ACTIVATIONS[activation].derivative(hs, slope)  # dh_t/dz_t, every step at once
     wt = w.t().contiguous()
     st = s.t().contiguous() if s is not None else None
+    starts = dict(chunks(T, k)) if s is not None else {}
     for t in range(T - 1, -1, -1):
         dz[t].mul_(d_act[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
+        if t in starts:  # through the skip: the chunk [t, t + n) to [t - k, t - k + n)
+            n = starts[t]
+            dz[t - k : t - k + n].view(-1, H).addmm_(dz[t : t + n].view(-1, H), st)
         if t > 0:
             dz[t - 1].addmm_(dz[t], wt)  # through the recurrence
-        if st is not None and t >= k:
-            dz[t - k].addmm_(dz[t], st)  # through the skip
     dh0 = dz[0] @ wt
     dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))  # sum_t h_{t-1}^T dz_t
     ds = None
@@ -127,9 +142,9 @@ class VanillaRecurrence(torch.autograd.Function):
     The optional second term is the temporal skip (S: its weights, k: the skip, h_{t-k} = 0 for t < k).
     Autograd would record three or more nodes per time step and, in the backward, a small weight-gradient
     matmul and an accumulation per step and weight. Here the forward records nothing, and the backward
-    walks back through time with one multiply and one matmul-add per recurrent term per step
-    (dh_{t-1} += dz_t W^T, dh_{t-k} += dz_t S^T), then forms each weight's gradient as ONE matmul over
-    all steps (dW = sum_t h_{t-1}^T dz_t); the activation's derivative comes from the saved outputs in
+    walks back through time with one multiply and one matmul-add per step (dh_{t-1} += dz_t W^T; the skip's
+    dh_{t-k} += dz_t S^T one matmul per chunk of k steps), then forms each weight's gradient as ONE matmul
+    over all steps (dW = sum_t h_{t-1}^T dz_t); the activation's derivative comes from the saved outputs in
     one op. Steps are kept time-major, (T, B, H), so each step's rows are contiguous. Same function and
     gradients as autograd through the loop (tested in float64)."""
 
