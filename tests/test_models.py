@@ -152,6 +152,15 @@ def test_vanilla_recurrence_passes_gradcheck():
                 lambda a, b, c, d: VanillaRecurrence.apply(a, b, 0.5 * c, activation, 0.1, 0.5 * d, k), (xp, h0, w, s))
 
 
+def test_the_skip_chunks_cover_the_steps_that_have_a_skip_input():
+    from models.cells import chunks
+
+    assert chunks(12, 5) == [(5, 5), (10, 2)] and chunks(5, 1) == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert chunks(5, 5) == [] and chunks(3, 7) == []  # k >= T: no step sees h_{t-k}
+    for T, k in [(12, 5), (30, 7), (8, 1)]:
+        assert [t for start, n in chunks(T, k) for t in range(start, start + n)] == list(range(k, T))
+
+
 def test_fast_path_choice():
     spec = SPECS["real"]
     for config in COMBOS:
