@@ -128,8 +128,9 @@ def summarize(record: dict) -> dict:
 class Progress:
     """runs done / total, current run, ETA: a live bar on a terminal, one plain line per run otherwise."""
 
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.done, self.quiet, self.start = total, 0, quiet, time.monotonic()
+    def __init__(self, total: int, quiet: bool, clock=time.monotonic):
+        self.total, self.done, self.quiet, self.clock = total, 0, quiet, clock
+        self.start, self.first_done = clock(), None
         self.counts = {"ok": 0, "diverged": 0, "failed": 0}
         self.live = sys.stdout.isatty() and not os.environ.get("CI") and not quiet
         self.bar = None
@@ -141,13 +142,21 @@ class Progress:
             self.task = self.bar.add_task("runs", total=total)
 
     def eta(self) -> str:
+        """Time left at the rate runs have finished since the first one did (the first one's time also holds the
+        workers' start-up, about 5 s of importing Lightning, which would inflate the early estimates)."""
         if not self.done:
             return "?"
-        left = (time.monotonic() - self.start) / self.done * (self.total - self.done)
+        if self.done == 1:
+            per_run = self.clock() - self.start
+        else:
+            per_run = (self.clock() - self.first_done) / (self.done - 1)
+        left = per_run * (self.total - self.done)
         return f"{int(left // 60)}m{int(left % 60):02d}s"
 
     def update(self, summary: dict) -> None:
         self.done += 1
+        if self.first_done is None:
+            self.first_done = self.clock()
         self.counts[summary["status"]] = self.counts.get(summary["status"], 0) + 1
         score = summary.get("normalized_score")
         line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}"

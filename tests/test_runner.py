@@ -17,7 +17,7 @@ import torch
 from bench.callbacks import TrainingMonitor
 from bench.cli import main
 from bench.config import AXES, Budget, RunConfig, expand, load_suite
-from bench.launch import shard
+from bench.launch import Progress, shard
 from bench.module import OPTIMIZERS, BenchModule, TaskMetrics, make_optimizer
 from bench.runner import execute
 from bench.store import ResultStore
@@ -182,6 +182,22 @@ def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path
     record = execute(cfg, tmp_path, steps_per_batch=3)
     assert record["status"] == "failed" and "steps per batch 3 must divide eval_every 10 and max_steps 20" \
         in record["error"]
+
+
+def test_progress_eta_counts_the_rate_after_the_first_run(capsys):
+    """The first run's time holds the workers' start-up: the ETA is the rate since it finished, not since the start."""
+    now = [0.0]
+    progress = Progress(10, quiet=False, clock=lambda: now[0])
+    assert progress.eta() == "?"
+    summary = {"status": "ok", "task_label": "adding(seq_len=30)", "combo": "rnn", "normalized_score": 0.5,
+               "wall_seconds": 2.0}
+    for t in (10.0, 12.0, 14.0):  # 8 s of start-up, then a run every 2 s
+        now[0] = t
+        progress.update(summary)
+    assert progress.eta() == "0m14s"  # 7 runs left at 2 s each (since the start: 14 / 3 * 7 = 33 s)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1/10] ok       adding(seq_len=30) rnn score=0.500 (2.0s, ETA 1m30s)"  # 10 s a run so far
+    assert lines[-1].endswith("ETA 0m14s)") and progress.counts["ok"] == 3
 
 
 def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_path):
