@@ -128,9 +128,9 @@ def summarize(record: dict) -> dict:
 class Progress:
     """runs done / total, current run, ETA: a live bar on a terminal, one plain line per run otherwise."""
 
-    def __init__(self, total: int, quiet: bool, clock=time.monotonic):
-        self.total, self.done, self.quiet, self.clock = total, 0, quiet, clock
-        self.start, self.first_done = clock(), None
+    def __init__(self, total: int, quiet: bool, workers: int = 1, clock=time.monotonic):
+        self.total, self.done, self.quiet, self.workers, self.clock = total, 0, quiet, max(1, workers), clock
+        self.start, self.run_seconds = clock(), 0.0
         self.counts = {"ok": 0, "diverged": 0, "failed": 0}
         self.live = sys.stdout.isatty() and not os.environ.get("CI") and not quiet
         self.bar = None
@@ -142,21 +142,18 @@ class Progress:
             self.task = self.bar.add_task("runs", total=total)
 
     def eta(self) -> str:
-        """Time left at the rate runs have finished since the first one did (the first one's time also holds the
-        workers' start-up, about 5 s of importing Lightning, which would inflate the early estimates)."""
+        """Time left: the runs' own mean time over the workers training them side by side, or the rate since the
+        start where that is shorter (the rate alone counts the workers' start-up, about 5 s of importing Lightning,
+        into the first runs: the quick suite's first lines said 26 min for a 5-minute sweep)."""
         if not self.done:
             return "?"
-        if self.done == 1:
-            per_run = self.clock() - self.start
-        else:
-            per_run = (self.clock() - self.first_done) / (self.done - 1)
+        per_run = min((self.clock() - self.start) / self.done, self.run_seconds / self.done / self.workers)
         left = per_run * (self.total - self.done)
         return f"{int(left // 60)}m{int(left % 60):02d}s"
 
     def update(self, summary: dict) -> None:
         self.done += 1
-        if self.first_done is None:
-            self.first_done = self.clock()
+        self.run_seconds += summary.get("wall_seconds") or 0.0
         self.counts[summary["status"]] = self.counts.get(summary["status"], 0) + 1
         score = summary.get("normalized_score")
         line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}"
@@ -186,7 +183,7 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     if not opts.quiet:
         print(f"{len(runs)} runs in the grid, {skipped} already finished, {len(todo)} to train "
               f"with {opts.workers or 'no'} worker process{'es' if opts.workers != 1 else ''}", flush=True)
-    progress = Progress(len(todo), opts.quiet)
+    progress = Progress(len(todo), opts.quiet, opts.workers)
     try:
         if opts.workers == 0 and opts.launcher == "local":
             setup_worker_threads(1)  # this process is the worker (also each DDP process)

@@ -184,20 +184,24 @@ def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path
         in record["error"]
 
 
-def test_progress_eta_counts_the_rate_after_the_first_run(capsys):
-    """The first run's time holds the workers' start-up: the ETA is the rate since it finished, not since the start."""
+def test_progress_eta_counts_the_runs_not_the_workers_start_up(capsys):
+    """Two workers, 8 s of start-up, then runs of 2 s each, two at a time: 1 s a run from the first line on (the rate
+    since the start alone would say 10 s a run)."""
     now = [0.0]
-    progress = Progress(10, quiet=False, clock=lambda: now[0])
+    progress = Progress(10, quiet=False, workers=2, clock=lambda: now[0])
     assert progress.eta() == "?"
     summary = {"status": "ok", "task_label": "adding(seq_len=30)", "combo": "rnn", "normalized_score": 0.5,
                "wall_seconds": 2.0}
-    for t in (10.0, 12.0, 14.0):  # 8 s of start-up, then a run every 2 s
+    for t in (10.0, 10.1, 12.0, 12.1):
         now[0] = t
         progress.update(summary)
-    assert progress.eta() == "0m14s"  # 7 runs left at 2 s each (since the start: 14 / 3 * 7 = 33 s)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "[1/10] ok       adding(seq_len=30) rnn score=0.500 (2.0s, ETA 1m30s)"  # 10 s a run so far
-    assert lines[-1].endswith("ETA 0m14s)") and progress.counts["ok"] == 3
+    assert lines[0] == "[1/10] ok       adding(seq_len=30) rnn score=0.500 (2.0s, ETA 0m09s)"  # 9 runs left at 1 s
+    assert lines[-1].endswith("ETA 0m06s)") and progress.counts["ok"] == 4
+    inline = Progress(3, quiet=True, workers=0, clock=lambda: now[0])  # runs in this process: one at a time
+    now[0] += 2.5
+    inline.update(summary)
+    assert inline.eta() == "0m04s"  # 2 left at 2 s (their own time; the rate since the start says 2.5 s)
 
 
 def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_path):
