@@ -110,11 +110,7 @@ class FusedModule(L.LightningModule):
             self.trainer.should_stop = True
 
     def training_step(self, batch, batch_idx):
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        for x, y in train_steps(self, batch):
-            self.fused_step(optimizer, x, y)
-            if scheduler is not None:
-                scheduler.step()
+        train_steps(self, batch, self.fused_step)
 
     def fused_step(self, opt, x, y) -> None:
         """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...])."""

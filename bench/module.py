@@ -102,15 +102,15 @@ class BenchModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch, batch_idx):
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        for x, y in train_steps(self, batch):
-            optimizer.zero_grad()
-            loss = self.loss_fn(self.model(x), y)
-            self.last_train_loss = loss.detach()
-            self.manual_backward(loss)
-            optimizer.step()  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
-            if scheduler is not None:
-                scheduler.step()
+        train_steps(self, batch, self.train_step)
+
+    def train_step(self, optimizer, x, y) -> None:
+        """One optimizer step on one batch."""
+        optimizer.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        self.last_train_loss = loss.detach()
+        self.manual_backward(loss)
+        optimizer.step()  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
 
     def on_before_optimizer_step(self, optimizer):
         if self.clip != "none":

@@ -13,7 +13,7 @@ steps (Lightning validates every eval_every / n batches; n divides eval_every an
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator
+from typing import Callable, Iterable
 
 import lightning as L
 import torch
@@ -34,13 +34,17 @@ def step_batches(batch) -> list:
     return [batch] if isinstance(batch[0], torch.Tensor) else batch
 
 
-def train_steps(module: L.LightningModule, batch) -> Iterator:
-    """The batches of a Lightning batch to take optimizer steps on, ending early where the Trainer would
-    have stopped between batches (the module set trainer.should_stop: every run of a fused group diverged)."""
-    for one in step_batches(batch):
+def train_steps(module: L.LightningModule, batch, step: Callable) -> None:
+    """A manual-optimization training_step's body: step(optimizer, x, y) takes one optimizer step on each batch
+    of a Lightning batch, the step-interval learning-rate schedule follows each; ends early where the Trainer
+    would have stopped between batches (the module set trainer.should_stop: every run of a fused group diverged)."""
+    optimizer, scheduler = module.optimizers(), module.lr_schedulers()
+    for x, y in step_batches(batch):
         if module.trainer.should_stop:
             return
-        yield one
+        step(optimizer, x, y)
+        if scheduler is not None:
+            scheduler.step()
 
 
 class StepGroups:
