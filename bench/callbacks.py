@@ -72,7 +72,7 @@ class TrainingMonitor(GradStats, L.Callback):
     def __init__(self, clip: str, clip_value: float, check_every: int | None = None):
         super().__init__(clip, clip_value)
         self.check_every = check_every
-        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, [loss finite, norm, max |grad|])
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, [loss, norm(, max |grad|)])
 
     def on_fit_start(self, trainer, pl_module):
         if self.check_every is None:
@@ -82,10 +82,11 @@ class TrainingMonitor(GradStats, L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         grads = [p.grad for p in self.params if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack(norms(grads)))
-        max_abs = torch.stack(norms(grads, math.inf)).amax() if self.clip == "value" else torch.zeros_like(norm)
         loss = getattr(pl_module, "last_train_loss", None)
-        loss_ok = torch.isfinite(loss).to(norm.dtype) if loss is not None else torch.ones_like(norm)
-        self.pending.append((trainer.global_step + 1, torch.stack([loss_ok, norm, max_abs])))
+        values = [norm.new_zeros(()) if loss is None else loss.to(norm.dtype), norm]
+        if self.clip == "value":
+            values.append(torch.stack(norms(grads, math.inf)).amax())
+        self.pending.append((trainer.global_step + 1, torch.stack(values)))  # read on the host at the check
         if len(self.pending) >= (self.check_every or 1):
             self.check()
 
@@ -93,15 +94,15 @@ class TrainingMonitor(GradStats, L.Callback):
         """Replay the pending steps (one device-to-host copy for all of them); raise Diverged at the first bad one."""
         if not self.pending:
             return
-        steps = [step for step, _ in self.pending]
-        values = torch.stack([v for _, v in self.pending]).tolist()
+        steps, values = zip(*self.pending)
         self.pending = []
-        for step, (loss_ok, norm, max_abs) in zip(steps, values):
-            if not loss_ok:
+        rows = [values[0].tolist()] if len(values) == 1 else torch.stack(values).tolist()  # 1: a CPU's every step
+        for step, (loss, norm, *max_abs) in zip(steps, rows):
+            if not math.isfinite(loss):
                 raise Diverged(step, "training loss")
             if not math.isfinite(norm):
                 raise Diverged(step, "gradient")
-            self.record_step(norm, max_abs)
+            self.record_step(norm, max_abs[0] if max_abs else 0.0)
 
     def on_validation_start(self, trainer, pl_module):
         self.check()
