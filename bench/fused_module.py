@@ -112,11 +112,11 @@ class FusedModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         train_steps(self, batch, self.fused_step)
 
-    def fused_step(self, opt, x, y) -> None:
-        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...])."""
+    def fused_step(self, opt, x, y, backward) -> None:
+        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]); backward: bench.steps.lean_backward."""
         opt.zero_grad()
         loss, losses = self.loss_fn(self.fused(x), y)
-        self.manual_backward(loss)
+        backward(loss)
         step = self.global_step + 1
         params = [p for p in self.fused.parameters() if p.grad is not None]
         grads = [p.grad for p in params]

@@ -104,12 +104,12 @@ class BenchModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         train_steps(self, batch, self.train_step)
 
-    def train_step(self, optimizer, x, y) -> None:
-        """One optimizer step on one batch."""
+    def train_step(self, optimizer, x, y, backward) -> None:
+        """One optimizer step on one batch (backward: bench.steps.lean_backward)."""
         optimizer.zero_grad()
         loss = self.loss_fn(self.model(x), y)
         self.last_train_loss = loss.detach()
-        self.manual_backward(loss)
+        backward(loss)
         optimizer.step()  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
 
     def on_before_optimizer_step(self, optimizer):

@@ -166,6 +166,42 @@ def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learni
         assert grouped["status"] == "ok" and [h["step"] for h in grouped["history"]] == [20, 40, 60]
 
 
+class _SeesBackward(L.Callback):
+    """Notes how bench.steps back-propagates in this run (no backward hook of its own)."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        from bench.steps import lean_backward
+
+        self.backward = lean_backward(pl_module)
+
+
+class _BackwardHooks(_SeesBackward):
+    """Counts Lightning's backward hooks: with one of them overridden, every step must reach it."""
+
+    before = after = 0
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        self.before += 1
+
+    def on_after_backward(self, trainer, pl_module):
+        self.after += 1
+
+
+def test_loss_backward_is_lightnings_path_where_nothing_listens_else_lightnings_own(tmp_path):
+    """bench.steps.lean_backward: with nothing overriding a backward hook on one device in 32-bit, a step calls
+    loss.backward() itself (Lightning's manual_backward would only dispatch empty hooks); a callback with backward
+    hooks gets Lightning's manual_backward and its hooks every step. Both train the same, number for number."""
+    cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
+                    ModelConfig(cell="rnn", hidden_size=16), clip="norm", lr="warmup_cosine",
+                    budget=Budget(max_steps=40, batch_size=32, eval_every=20, warmup_steps=10, clip_value=0.5))
+    lean, hooked = _SeesBackward(), _BackwardHooks()
+    plain, listened = execute(cfg, tmp_path / "a", callbacks=(lean,)), execute(cfg, tmp_path / "b", callbacks=(hooked,))
+    assert lean.backward is torch.Tensor.backward
+    assert getattr(hooked.backward, "__func__", None) is L.LightningModule.manual_backward
+    assert hooked.before == hooked.after == listened["steps_trained"] == 40
+    assert plain["status"] == listened["status"] == "ok" and _training(plain) == _training(listened)
+
+
 def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path):
     from bench.steps import StepGroups, steps_for
 
