@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from bench.axes import BASELINE_LEVELS
-from bench.module import CLIPS, LR_SCHEDULES, OPTIMIZERS
+from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS
 from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS

@@ -23,7 +23,8 @@ import torch
 
 from bench.callbacks import Diverged, GradStats
 from bench.config import RunConfig
-from bench.module import LR_SCHEDULES, BenchModule, TaskMetrics, task_loss
+from bench.module import BenchModule, TaskMetrics, task_loss
+from bench.optim import LR_SCHEDULES
 from bench.registry import check
 from bench.runner import (close_record, device_name, device_type, finish_record, make_trainer, new_record, prepare_run,
                           quiet_lightning, record_diverged, record_failed)

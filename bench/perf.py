@@ -47,7 +47,8 @@ import yaml
 
 import bench.runner as runner
 from bench.config import Budget, RunConfig, expand, load_suite
-from bench.module import make_optimizer, task_loss
+from bench.module import task_loss
+from bench.optim import make_optimizer
 from bench.launch import LaunchOptions, _make_pool, run_grid, run_one, setup_worker_threads
 from bench.speed_models import sync
 from bench.steps import StepGroups, steps_for

@@ -6,7 +6,7 @@ One training step of K runs (forward + backward + per-run norm clipping + Adam w
 per run) as one FusedSequenceModel, with each of its kernels (models.fused.FUSED_KERNELS: "stepped",
 the time loop in Python; "blockdiag", one fused-kernel call of a K*H-wide block-diagonal layer, where
 the activation has a fused kernel), against K sequential steps of K unfused SequenceModels (their own
-path, models.layer.route: cuDNN on GPU; clip_grad_norm_; the runner's Adam, bench.module.make_optimizer). Adding task,
+path, models.layer.route: cuDNN on GPU; clip_grad_norm_; the runner's Adam, bench.optim.make_optimizer). Adding task,
 float32, flush-to-zero on CPU. They are timed in alternation after a warm-up, so drift on a shared
 machine cancels in the ratios; the table shows median ms per K-run step and the ratios
 (sequential / fused, > 1: fusion pays). CUDA rows too where torch.cuda.is_available().
@@ -22,7 +22,8 @@ from functools import partial
 import torch
 
 from bench.config import Budget
-from bench.module import make_optimizer, task_loss
+from bench.module import task_loss
+from bench.optim import make_optimizer
 from bench.speed_models import sync
 from models import ModelConfig, SequenceModel
 from models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_

@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from bench.registry import Registry, check, typed_params
+
+if TYPE_CHECKING:
+    from tasks.data import TaskDataModule
 
 TASKS: Registry[type["Task"]] = Registry("task")
 SPLITS = ("train", "val", "test")
@@ -120,6 +121,8 @@ class Task:
         raise NotImplementedError
 
     def datamodule(self, batch_size: int, seed: int) -> "TaskDataModule":
+        from tasks.data import TaskDataModule  # Lightning: imported by what trains, not by what reads configs
+
         return TaskDataModule(self, batch_size=batch_size, seed=seed)
 
     def params(self) -> dict[str, Any]:
@@ -158,74 +161,3 @@ class SyntheticSizes:
     def generate(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """n samples, generated in bulk with tensor ops (never per sample in Python)."""
         raise NotImplementedError
-
-
-class _Batches(Dataset):
-    """A dataset whose items are whole batches: indexing with a tensor of indices is one gather."""
-
-    def __init__(self, *tensors: torch.Tensor):
-        self.tensors = tensors
-
-    def __len__(self):
-        return len(self.tensors[0])
-
-    def __getitem__(self, idx):
-        return tuple(t[idx] for t in self.tensors)
-
-
-class _BatchIndices(Sampler):
-    """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
-    (the same order on every device: drawn on the CPU, copied once per epoch)."""
-
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu"):
-        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
-        self.device = device
-
-    def __len__(self):
-        return math.ceil(self.n / self.batch_size)
-
-    def __iter__(self):
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-            self.epoch += 1
-        else:
-            order = torch.arange(self.n)
-        yield from order.to(self.device).split(self.batch_size)
-
-
-class TaskDataModule(L.LightningDataModule):
-    """Seeded, deterministic train/val/test splits of any task, served as whole-batch gathers."""
-
-    def __init__(self, task: Task, batch_size: int, seed: int):
-        super().__init__()
-        positive_int(task.name, "batch_size", batch_size)
-        self.task, self.batch_size, self.seed = task, batch_size, seed
-        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def setup(self, stage: str | None = None) -> None:
-        for split in SPLITS:
-            if split not in self.splits:
-                self.splits[split] = self.task.make_split(split, self.seed)
-
-    def serving_device(self) -> torch.device:
-        """Where batches are served: the attached trainer's device, else the CPU. On a GPU the split stays
-        resident there, so a step neither copies its batch from host memory nor waits for the GPU to
-        finish the previous step (a copy from pageable memory waits for the stream)."""
-        trainer = getattr(self, "trainer", None)
-        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-
-    def _loader(self, split: str) -> DataLoader:
-        self.setup()
-        device = self.serving_device()
-        x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
-        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device)
-        return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
-
-    def train_dataloader(self):
-        return self._loader("train")
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")

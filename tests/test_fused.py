@@ -225,7 +225,7 @@ def test_short_training_equals_unfused(case, optimizer):
     spec, models = models_for(*case)
     fused = FusedSequenceModel(models)
     budget = Budget(max_steps=steps, warmup_steps=5)
-    from bench.module import LR_SCHEDULES
+    from bench.optim import LR_SCHEDULES
 
     def schedule(opt):
         sched = LR_SCHEDULES.get("warmup_cosine")(opt, budget)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from bench.callbacks import TrainingMonitor
 from bench.cli import main
 from bench.config import AXES, Budget, RunConfig, expand, load_suite
 from bench.launch import Progress, shard
-from bench.module import OPTIMIZERS, BenchModule, TaskMetrics, make_optimizer
+from bench.module import BenchModule, TaskMetrics
+from bench.optim import OPTIMIZERS, make_optimizer
 from bench.runner import execute
 from bench.store import ResultStore
 from models import ModelConfig, SequenceModel
@@ -288,6 +290,16 @@ def test_wandb_offline_writes_run_folders_with_config(tiny_suite, tmp_path, monk
         # the offline run log (wandb's own record format) holds the full config and the validation metrics
         log = (folder / f"run-{rid}.wandb").read_bytes()
         assert b'"seq_len":8' in log and b"max_steps" in log and b"val_loss" in log
+
+
+def test_reading_a_suite_does_not_import_lightning():
+    """The sweep's parent process (and `run --dry-run`, `list`) reads and checks configs with bench.config and
+    launches workers; Lightning (~5 s to import here) is imported by the workers that train, not by it."""
+    code = ("import sys, bench.cli, bench.launch, tasks; from bench.config import expand, load_suite; "
+            "runs = expand(load_suite('quick')); runs[0].build_task().spec(); "
+            "print(len(runs), sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torchmetrics')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.split() == ["125", "[]"], out
 
 
 @pytest.mark.parametrize(

@@ -269,7 +269,7 @@ def test_datamodule_runs_under_a_real_trainer(task):
 def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     """On a GPU the splits stay resident on the trainer's device (no host copy per step); the order of the
     batches must not depend on where they are served."""
-    from tasks.base import _BatchIndices
+    from tasks.data import _BatchIndices
 
     task = TASKS.get("adding")(seq_len=10, train_size=40, val_size=8, test_size=8)
     dm = task.datamodule(batch_size=16, seed=3)

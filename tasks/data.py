@@ -1,0 +1,86 @@
+"""A task's splits served to Lightning: seeded, deterministic, whole-batch gathers (tasks.base.Task.datamodule).
+
+Apart from tasks.base so that reading tasks and configs (the sweep's parent process, `rnnbench run --dry-run`,
+`rnnbench list`) does not import Lightning (~5 s here); the worker processes that train import it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from tasks.base import SPLITS, Task, positive_int
+
+
+class _Batches(Dataset):
+    """A dataset whose items are whole batches: indexing with a tensor of indices is one gather."""
+
+    def __init__(self, *tensors: torch.Tensor):
+        self.tensors = tensors
+
+    def __len__(self):
+        return len(self.tensors[0])
+
+    def __getitem__(self, idx):
+        return tuple(t[idx] for t in self.tensors)
+
+
+class _BatchIndices(Sampler):
+    """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
+    (the same order on every device: drawn on the CPU, copied once per epoch)."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu"):
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.device = device
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            self.epoch += 1
+        else:
+            order = torch.arange(self.n)
+        yield from order.to(self.device).split(self.batch_size)
+
+
+class TaskDataModule(L.LightningDataModule):
+    """Seeded, deterministic train/val/test splits of any task, served as whole-batch gathers."""
+
+    def __init__(self, task: Task, batch_size: int, seed: int):
+        super().__init__()
+        positive_int(task.name, "batch_size", batch_size)
+        self.task, self.batch_size, self.seed = task, batch_size, seed
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split not in self.splits:
+                self.splits[split] = self.task.make_split(split, self.seed)
+
+    def serving_device(self) -> torch.device:
+        """Where batches are served: the attached trainer's device, else the CPU. On a GPU the split stays
+        resident there, so a step neither copies its batch from host memory nor waits for the GPU to
+        finish the previous step (a copy from pageable memory waits for the stream)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _loader(self, split: str) -> DataLoader:
+        self.setup()
+        device = self.serving_device()
+        x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
+        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device)
+        return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
