@@ -180,16 +180,17 @@ def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
     scale = 0.5 if quick else 1
     # k: steps per block; short blocks, many of them: a Lightning block and the hand block after it run within
     # ~0.1 s of each other, so this shared machine's swings in speed (+-30% over seconds) cancel in their ratio
-    sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 10, 40),  # k, blocks
-             ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5, 7)]
-    for label, cell, batch, hidden, seq_len, k, repeats in sizes:
-        k, repeats = max(1, int(k * scale)), max(5, int(repeats * scale))
+    # one_step_too: also time the run at one optimizer step per Lightning batch, side by side (what bench.steps saves)
+    sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 10, 40, True),  # k, blocks, one_step_too
+             ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5, 7, False)]
+    for label, cell, batch, hidden, seq_len, k, repeats, one_step_too in sizes:
+        repeats = max(5, int(repeats * scale))  # k as the runner's steps per batch (10) allow, in --quick too
         steps = (repeats + 3) * k  # block 0 is warm-up; the last boundary is step (repeats + 1) * k
         cfg = RunConfig("adding", {"seq_len": seq_len, "train_size": 32 * batch, "val_size": batch, "test_size": batch},
                         ModelConfig(cell=cell, hidden_size=hidden),
                         budget=Budget(max_steps=steps, batch_size=batch, eval_every=10 * steps, probe_batch=4))
         n = math.gcd(k, steps_for(cfg.budget))  # the runner's steps per Lightning batch, block boundaries between
-        for steps_per_batch in (n, 1) if n > 1 and label.startswith("small") else (n,):
+        for steps_per_batch in (n, 1) if n > 1 and one_step_too else (n,):
             timer = InterleavedLoop(k)
             with tempfile.TemporaryDirectory() as out:
                 record = runner.execute(cfg, out, "perf", callbacks=(timer,), steps_per_batch=steps_per_batch,
