@@ -1,6 +1,6 @@
 """The one LightningModule: wraps any sequence model for any task.
 
-Loss and metrics come from the task's spec, the optimizer and schedule from the `lr` remedy;
+Loss and metrics come from the task's spec, the optimizer and schedule from the `lr` remedy (bench.optim);
 gradient clipping is Lightning's own (after backward and the callbacks' on_before_optimizer_step, before
 the optimizer step). A training batch may carry several optimizer steps (bench.steps).
 """
