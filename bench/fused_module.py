@@ -26,9 +26,9 @@ from bench.config import RunConfig
 from bench.module import BenchModule, TaskMetrics, task_loss
 from bench.optim import LR_SCHEDULES
 from bench.registry import check
-from bench.runner import (close_record, device_name, device_type, finish_record, make_trainer, new_record, prepare_run,
-                          quiet_lightning, record_diverged, record_failed)
-from bench.steps import steps_for, train_steps, with_steps
+from bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, make_trainer,
+                          new_record, prepare_run, quiet_lightning, record_diverged, record_failed)
+from bench.steps import steps_for, train_steps
 from bench.store import ResultStore
 from models import gradient_flow
 from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
@@ -114,7 +114,7 @@ class FusedModule(L.LightningModule):
         train_steps(self, batch, self.fused_step)
 
     def fused_step(self, opt, x, y, backward) -> None:
-        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]); backward: bench.steps.lean_backward."""
+        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]) (bench.steps.lean_backward)."""
         opt.zero_grad()
         loss, losses = self.loss_fn(self.fused(x), y)
         backward(loss)
@@ -213,11 +213,11 @@ def execute_fused(
         module = FusedModule(FusedSequenceModel([p.model for p in prepared], kernel), configs)
         data = StackedDataModule([p.data for p in prepared])
         root = out_dir / "runs" / configs[0].run_id
-        n = steps_for(configs[0].budget)
-        trainer = make_trainer(accelerator, devices, configs[0].budget, root, steps=n)
+        trainer, grouped = grouped_trainer(accelerator, devices, configs[0].budget, root, data,
+                                           steps_for(configs[0].budget))
         for record in records:
             record["world_size"] = trainer.world_size
-        trainer.fit(module, datamodule=with_steps(data, n))
+        trainer.fit(module, datamodule=grouped)
         if any(r.diverged is None and r.best_state is None for r in module.runs):  # fewer steps than one interval
             trainer.validate(module, datamodule=data, verbose=False)
         loss_fn = task_loss(spec)

@@ -153,10 +153,10 @@ def execute(
         logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
         # DDP shards the data loader's batches over its processes (Lightning's distributed sampler): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
-        trainer = make_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, steps=n,
-                               strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])
+        trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
+                                           strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])
         record["world_size"] = trainer.world_size
-        trainer.fit(module, datamodule=with_steps(data, n))
+        trainer.fit(module, datamodule=grouped)
         if monitor.best_state is None:  # fewer steps than one evaluation interval
             trainer.validate(module, datamodule=data, verbose=False)
         module.model.load_state_dict(monitor.best_state)
@@ -201,6 +201,13 @@ def make_trainer(accelerator: str, devices, budget, root: Path, steps: int = 1, 
         "default_root_dir": str(root),
         **settings,
     })
+
+
+def grouped_trainer(accelerator: str, devices, budget, root: Path, data: L.LightningDataModule, steps: int,
+                    **settings) -> tuple[L.Trainer, L.LightningDataModule]:
+    """make_trainer for `steps` optimizer steps per Lightning batch and `data` served so (bench.steps): the two
+    must agree, so they are made together. Fit with the second; validate and test with `data` itself."""
+    return make_trainer(accelerator, devices, budget, root, steps=steps, **settings), with_steps(data, steps)
 
 
 @dataclass

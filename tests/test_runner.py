@@ -391,8 +391,7 @@ class _Recording(torch.optim.SGD):
 def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     """Through the runs' Trainer, 5 optimizer steps in one Lightning batch: each step is clipped before the
     optimizer sees it, and the monitor saw it before the clip."""
-    from bench.runner import make_trainer
-    from bench.steps import with_steps
+    from bench.runner import grouped_trainer
 
     task = TASKS.get("adding")(seq_len=20, train_size=64, val_size=16, test_size=16)
     spec = task.spec()
@@ -406,8 +405,8 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     module = Module(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
                     spec, "constant", budget, clip)
     monitor = TrainingMonitor(clip, c)
-    trainer = make_trainer("cpu", 1, budget, tmp_path, steps=5, callbacks=[monitor])
-    trainer.fit(module, datamodule=with_steps(task.datamodule(16, 0), 5))
+    trainer, grouped = grouped_trainer("cpu", 1, budget, tmp_path, task.datamodule(16, 0), 5, callbacks=[monitor])
+    trainer.fit(module, datamodule=grouped)
     assert len(_Recording.seen) == 5 and trainer.global_step == 5 and monitor.steps == 5
     if clip == "norm":
         assert max(_Recording.seen) <= c + 1e-6
