@@ -113,11 +113,11 @@ class FusedModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         train_steps(self, batch, self.fused_step)
 
-    def fused_step(self, opt, x, y, backward) -> None:
-        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]) (bench.steps.lean_backward)."""
+    def fused_step(self, opt, x, y, path) -> None:
+        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]) (path: bench.steps.step_path)."""
         opt.zero_grad()
         loss, losses = self.loss_fn(self.fused(x), y)
-        backward(loss)
+        path.backward(loss)
         step = self.global_step + 1
         params = [p for p in self.fused.parameters() if p.grad is not None]
         grads = [p.grad for p in params]
@@ -137,7 +137,7 @@ class FusedModule(L.LightningModule):
             for k, run in enumerate(self.runs):
                 if run.diverged is None:
                     run.record_step(norms[k], max_abs[k])
-        opt.step()
+        path.step(opt)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch

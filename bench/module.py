@@ -67,6 +67,8 @@ class TaskMetrics(nn.Module):
 class BenchModule(L.LightningModule):
     """Trains `model` on a task: the model is an argument, so architecture and training logic stay apart."""
 
+    plain_hooks = True  # on_before_optimizer_step only clips: bench.steps.direct_step may call it itself
+
     def __init__(self, model: nn.Module, spec: TaskSpec, lr: str, budget, clip: str = "none"):
         super().__init__()
         self.model, self.spec, self.lr_schedule, self.budget, self.clip = model, spec, lr, budget, clip
@@ -84,13 +86,13 @@ class BenchModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         train_steps(self, batch, self.train_step)
 
-    def train_step(self, optimizer, x, y, backward) -> None:
-        """One optimizer step on one batch (backward: bench.steps.lean_backward)."""
+    def train_step(self, optimizer, x, y, path) -> None:
+        """One optimizer step on one batch (path: bench.steps.step_path)."""
         optimizer.zero_grad()
         loss = self.loss_fn(self.model(x), y)
         self.last_train_loss = loss.detach()
-        backward(loss)
-        optimizer.step()  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
+        path.backward(loss)
+        path.step(optimizer)  # -> on_before_optimizer_step (callbacks', then ours: the clip), then the update
 
     def on_before_optimizer_step(self, optimizer):
         if self.clip != "none":

@@ -4,20 +4,24 @@ Lightning costs about 1 ms of Python per training batch here (its loops, hooks, 
 collection: `python -m bench.perf`'s "Lightning's floor" row), which is 15-25% of a small run's 5 ms step.
 So a run's training batches reach Lightning `n` at a time: `StepGroups` serves the data module's own
 batches, in the same order, as groups of n, and the module's `training_step` takes one optimizer step per
-batch of the group (manual optimization through Lightning's own optimizer wrapper, so global_step, the
-callbacks' on_before_optimizer_step and Lightning's gradient clipping act per step as before). The
+batch of the group (manual optimization: global_step, the callbacks' on_before_optimizer_step and the
+clip remedy act per step as before; see step_path for where a step skips Lightning's own dispatch). The
 training is the same step for step: the same batches in the same order, validation every eval_every
 steps (Lightning validates every eval_every / n batches; n divides eval_every and max_steps).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import lightning as L
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
@@ -38,34 +42,68 @@ def step_batches(batch) -> list:
 
 
 def train_steps(module: L.LightningModule, batch, step: Callable) -> None:
-    """A manual-optimization training_step's body: step(optimizer, x, y, backward) takes one optimizer step on each
-    batch of a Lightning batch (backward(loss): see lean_backward), the step-interval learning-rate schedule follows
-    each; ends early where the Trainer would have stopped between batches (the module set trainer.should_stop: every
-    run of a fused group diverged)."""
+    """A manual-optimization training_step's body: step(optimizer, x, y, path) takes one optimizer step on each
+    batch of a Lightning batch (path.backward(loss), path.step(optimizer): see step_path), the step-interval
+    learning-rate schedule follows each; ends early where the Trainer would have stopped between batches (the module
+    set trainer.should_stop: every run of a fused group diverged)."""
     optimizer, scheduler = module.optimizers(), module.lr_schedulers()
-    backward = lean_backward(module)
+    path = step_path(module, optimizer)
     for x, y in step_batches(batch):
         if module.trainer.should_stop:
             return
-        step(optimizer, x, y, backward)
+        step(optimizer, x, y, path)
         if scheduler is not None:
             scheduler.step()
 
 
 BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
+STEP_HOOK = "on_before_optimizer_step"
 
 
-def lean_backward(module: L.LightningModule) -> Callable[[torch.Tensor], None]:
-    """How a step back-propagates its loss: Lightning's module.manual_backward, or loss.backward() itself where that
-    is all manual_backward would do: one device, Lightning's plain 32-bit precision, and neither the module nor any
-    callback overriding `backward` or the backward hooks. manual_backward then only dispatches four empty hooks
-    (0.1-0.25 ms a step on this project's CPU, 2-5% of a small run's step). A DDP strategy, a mixed-precision
-    plugin or a callback with a backward hook keeps Lightning's path, so each of them still acts every step."""
+@dataclass(frozen=True)
+class StepPath:
+    """How a manual-optimization step back-propagates (backward(loss)) and updates (step(lightning_optimizer))."""
+
+    backward: Callable[[torch.Tensor], None]  # torch.Tensor.backward or the module's manual_backward
+    step: Callable[[LightningOptimizer], None]  # a partial of direct_step or LightningOptimizer.step
+
+
+def step_path(module: L.LightningModule, optimizer: LightningOptimizer) -> StepPath:
+    """Lightning's manual_backward and optimizer.step(), or the same work without Lightning's dispatch where nothing
+    needs it: one device, Lightning's plain 32-bit precision and no profiler. Then manual_backward only dispatches
+    four empty hooks (0.1-0.25 ms a step on this project's CPU) and loss.backward() replaces it if neither the
+    module nor a callback overrides `backward` or a backward hook. optimizer.step() goes through the strategy, the
+    precision plugin's closure and Lightning's hook dispatch (which sets the module's current hook name, so that a
+    hook may log) around on_before_optimizer_step; direct_step calls the hook itself where every override of it
+    (the module's, the callbacks') says `plain_hooks = True` (it neither logs nor needs that context), then the
+    optimizer, with Lightning's own step counting around them. A DDP strategy, a mixed-precision plugin, a profiler
+    or a callback with its own hooks keeps Lightning's path, so each still acts every step."""
     trainer = module.trainer
     plain = (type(trainer.strategy) is SingleDeviceStrategy and type(trainer.precision_plugin) is Precision
-             and not any(is_overridden(hook, module, L.LightningModule) for hook in ("backward", *BACKWARD_HOOKS))
-             and not any(is_overridden(hook, cb, L.Callback) for cb in trainer.callbacks for hook in BACKWARD_HOOKS))
-    return torch.Tensor.backward if plain else module.manual_backward
+             and type(trainer.profiler) is PassThroughProfiler)
+    listens = [cb for cb in trainer.callbacks if is_overridden(STEP_HOOK, cb, L.Callback)]
+    if is_overridden(STEP_HOOK, module, L.LightningModule):
+        listens.append(module)
+    quiet_backward = not (any(is_overridden(hook, module, L.LightningModule) for hook in ("backward", *BACKWARD_HOOKS))
+                          or any(is_overridden(hook, cb, L.Callback) for cb in trainer.callbacks for hook in BACKWARD_HOOKS))
+    direct = (all(getattr(listener, "plain_hooks", False) for listener in listens)
+              and hasattr(optimizer, "_on_before_step") and hasattr(optimizer, "_on_after_step"))  # Lightning >= 1.6
+    hooks = [getattr(cb, STEP_HOOK) for cb in listens if cb is not module]
+    return StepPath(backward=torch.Tensor.backward if plain and quiet_backward else module.manual_backward,
+                    step=functools.partial(direct_step, module, hooks) if plain and direct else LightningOptimizer.step)
+
+
+def direct_step(module: L.LightningModule, hooks: list[Callable], optimizer: LightningOptimizer) -> None:
+    """LightningOptimizer.step() as it runs on one device in 32-bit with a closure that does nothing, less the
+    dispatch: Lightning's step count (global_step) and profiler mark, the callbacks' on_before_optimizer_step in
+    their order, then the module's, each given the torch optimizer, then its update."""
+    torch_optimizer, trainer = optimizer.optimizer, module.trainer
+    optimizer._on_before_step()
+    for hook in hooks:
+        hook(trainer, module, torch_optimizer)
+    module.on_before_optimizer_step(torch_optimizer)
+    torch_optimizer.step()
+    optimizer._on_after_step()
 
 
 class StepGroups:

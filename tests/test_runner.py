@@ -168,19 +168,20 @@ def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learni
         assert grouped["status"] == "ok" and [h["step"] for h in grouped["history"]] == [20, 40, 60]
 
 
-class _SeesBackward(L.Callback):
-    """Notes how bench.steps back-propagates in this run (no backward hook of its own)."""
+class _SeesPath(L.Callback):
+    """Notes how bench.steps steps in this run (no hook of its own on the step's path)."""
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        from bench.steps import lean_backward
+        from bench.steps import step_path
 
-        self.backward = lean_backward(pl_module)
+        self.path = step_path(pl_module, pl_module.optimizers())
 
 
-class _BackwardHooks(_SeesBackward):
-    """Counts Lightning's backward hooks: with one of them overridden, every step must reach it."""
+class _StepHooks(_SeesPath):
+    """Counts Lightning's backward and optimizer-step hooks: with them overridden, every step must reach them,
+    through Lightning's own dispatch (this callback does not say plain_hooks)."""
 
-    before = after = 0
+    before = after = optimizer_step = 0
 
     def on_before_backward(self, trainer, pl_module, loss):
         self.before += 1
@@ -188,20 +189,32 @@ class _BackwardHooks(_SeesBackward):
     def on_after_backward(self, trainer, pl_module):
         self.after += 1
 
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.optimizer_step += 1
+        self.fx = pl_module._current_fx_name  # Lightning's dispatch names the hook (so that it may log)
 
-def test_loss_backward_is_lightnings_path_where_nothing_listens_else_lightnings_own(tmp_path):
-    """bench.steps.lean_backward: with nothing overriding a backward hook on one device in 32-bit, a step calls
-    loss.backward() itself (Lightning's manual_backward would only dispatch empty hooks); a callback with backward
-    hooks gets Lightning's manual_backward and its hooks every step. Both train the same, number for number."""
+
+def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_lightnings_own(tmp_path):
+    """bench.steps.step_path: on one device in 32-bit with no profiler, no backward hook overridden and only the
+    suite's own plain on_before_optimizer_step hooks (the monitor's, the clip's), a step calls loss.backward() and
+    bench.steps.direct_step itself; a callback with backward and optimizer-step hooks gets Lightning's
+    manual_backward and LightningOptimizer.step, and each hook every step. Both train the same, number for
+    number: global_step, clipping, the monitor's norms, the schedule, validation."""
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    from bench.steps import direct_step
+
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
                     ModelConfig(cell="rnn", hidden_size=16), clip="norm", lr="warmup_cosine",
                     budget=Budget(max_steps=40, batch_size=32, eval_every=20, warmup_steps=10, clip_value=0.5))
-    lean, hooked = _SeesBackward(), _BackwardHooks()
+    lean, hooked = _SeesPath(), _StepHooks()
     plain, listened = execute(cfg, tmp_path / "a", callbacks=(lean,)), execute(cfg, tmp_path / "b", callbacks=(hooked,))
-    assert lean.backward is torch.Tensor.backward
-    assert getattr(hooked.backward, "__func__", None) is L.LightningModule.manual_backward
-    assert hooked.before == hooked.after == listened["steps_trained"] == 40
+    assert lean.path.backward is torch.Tensor.backward and lean.path.step.func is direct_step
+    assert getattr(hooked.path.backward, "__func__", None) is L.LightningModule.manual_backward
+    assert hooked.path.step is LightningOptimizer.step and hooked.fx == "on_before_optimizer_step"
+    assert hooked.before == hooked.after == hooked.optimizer_step == listened["steps_trained"] == 40
     assert plain["status"] == listened["status"] == "ok" and _training(plain) == _training(listened)
+    assert plain["grad"]["clipped_fraction"] > 0 and [h["step"] for h in plain["history"]] == [20, 40]
 
 
 def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path):
