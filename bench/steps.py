@@ -81,14 +81,13 @@ def step_path(module: L.LightningModule, optimizer: LightningOptimizer) -> StepP
     trainer = module.trainer
     plain = (type(trainer.strategy) is SingleDeviceStrategy and type(trainer.precision_plugin) is Precision
              and type(trainer.profiler) is PassThroughProfiler)
-    listens = [cb for cb in trainer.callbacks if is_overridden(STEP_HOOK, cb, L.Callback)]
-    if is_overridden(STEP_HOOK, module, L.LightningModule):
-        listens.append(module)
+    callbacks = [cb for cb in trainer.callbacks if is_overridden(STEP_HOOK, cb, L.Callback)]  # listening to the hook
+    listeners = callbacks + ([module] if is_overridden(STEP_HOOK, module, L.LightningModule) else [])
     quiet_backward = not (any(is_overridden(hook, module, L.LightningModule) for hook in ("backward", *BACKWARD_HOOKS))
                           or any(is_overridden(hook, cb, L.Callback) for cb in trainer.callbacks for hook in BACKWARD_HOOKS))
-    direct = (all(getattr(listener, "plain_hooks", False) for listener in listens)
-              and hasattr(optimizer, "_on_before_step") and hasattr(optimizer, "_on_after_step"))  # Lightning >= 1.6
-    hooks = [getattr(cb, STEP_HOOK) for cb in listens if cb is not module]
+    direct = (all(getattr(listener, "plain_hooks", False) for listener in listeners)
+              and hasattr(optimizer, "_on_before_step") and hasattr(optimizer, "_on_after_step"))  # set by its manual loop
+    hooks = [getattr(cb, STEP_HOOK) for cb in callbacks]
     return StepPath(backward=torch.Tensor.backward if plain and quiet_backward else module.manual_backward,
                     step=functools.partial(direct_step, module, hooks) if plain and direct else LightningOptimizer.step)
 

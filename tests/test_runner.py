@@ -177,6 +177,16 @@ class _SeesPath(L.Callback):
         self.path = step_path(pl_module, pl_module.optimizers())
 
 
+class _PlainStepHook(_SeesPath):
+    """Counts on_before_optimizer_step, saying it needs nothing of Lightning's dispatch (plain_hooks)."""
+
+    plain_hooks, optimizer_step = True, 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.optimizer_step += 1
+        self.grad_seen = all(p.grad is not None for p in pl_module.parameters())  # after backward, before the update
+
+
 class _StepHooks(_SeesPath):
     """Counts Lightning's backward and optimizer-step hooks: with them overridden, every step must reach them,
     through Lightning's own dispatch (this callback does not say plain_hooks)."""
@@ -195,9 +205,9 @@ class _StepHooks(_SeesPath):
 
 
 def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_lightnings_own(tmp_path):
-    """bench.steps.step_path: on one device in 32-bit with no profiler, no backward hook overridden and only the
-    suite's own plain on_before_optimizer_step hooks (the monitor's, the clip's), a step calls loss.backward() and
-    bench.steps.direct_step itself; a callback with backward and optimizer-step hooks gets Lightning's
+    """bench.steps.step_path: on one device in 32-bit with no profiler, no backward hook overridden and only
+    plain on_before_optimizer_step hooks (the monitor's, the clip's, a callback's saying plain_hooks), a step calls
+    loss.backward() and bench.steps.direct_step itself, which still calls each of those hooks every step; a callback with backward and optimizer-step hooks gets Lightning's
     manual_backward and LightningOptimizer.step, and each hook every step. Both train the same, number for
     number: global_step, clipping, the monitor's norms, the schedule, validation."""
     from lightning.pytorch.core.optimizer import LightningOptimizer
@@ -207,9 +217,10 @@ def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_ligh
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
                     ModelConfig(cell="rnn", hidden_size=16), clip="norm", lr="warmup_cosine",
                     budget=Budget(max_steps=40, batch_size=32, eval_every=20, warmup_steps=10, clip_value=0.5))
-    lean, hooked = _SeesPath(), _StepHooks()
+    lean, hooked = _PlainStepHook(), _StepHooks()
     plain, listened = execute(cfg, tmp_path / "a", callbacks=(lean,)), execute(cfg, tmp_path / "b", callbacks=(hooked,))
     assert lean.path.backward is torch.Tensor.backward and lean.path.step.func is direct_step
+    assert lean.optimizer_step == 40 and lean.grad_seen
     assert getattr(hooked.path.backward, "__func__", None) is L.LightningModule.manual_backward
     assert hooked.path.step is LightningOptimizer.step and hooked.fx == "on_before_optimizer_step"
     assert hooked.before == hooked.after == hooked.optimizer_step == listened["steps_trained"] == 40
