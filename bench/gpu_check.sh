@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
-#   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first; about
-#   9 minutes on one H200 before the floor, graphed and blockdiag rows were added; with a 15-minute device
-#   budget run `tests perf fused` in one call, then `smoke size` in a second)
-# stages: tests     the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
-#                   the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
-#         perf      bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
-#                   graphed vs eager recurrence, GPU busy)
-#         smoke     the quick suite's adding runs through the worker pool on the GPU
-#         fused     bench.speed_fused on CUDA (stepped vs blockdiag kernels); the smoke with --fuse (same results?)
-#         size      the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused and --fuse
-#         mps       the same under NVIDIA MPS (several worker processes share the GPU concurrently)
+#   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
+# With a 15-minute device budget (a few minutes of it go to starting the machine), one call of at most ~9 minutes:
+#   bash bench/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 120 s)
+# then, if the budget allows, `smoke fused size_fused` in a second call on the warm machine.
+# stages: tests       the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
+#                     the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
+#         perf        bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
+#                     graphed vs eager recurrence, GPU busy)
+#         speed       bench.speed_fused on CUDA (fusion: stepped vs blockdiag kernels vs sequential runs)
+#         size        the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused
+#         smoke       the quick suite's adding runs through the worker pool on the GPU
+#         fused       the smoke with --fuse, compared run for run with the smoke's records (same results?)
+#         size_fused  bench.size as above with --fuse
+#         mps         bench.size under NVIDIA MPS (several worker processes share the GPU concurrently)
 # Every stage's whole output lands in $OUT/stages.log (one file). The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
 set -u
 OUT=${OUT:-/tmp/rnnbench-gpu}
@@ -51,8 +54,10 @@ run_perf() {
 run_smoke() {
   stage smoke 60 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
 }
-run_fused() {
+run_speed() {
   stage speed_fused 100 $PY -m bench.speed_fused --device cuda --repeats 5
+}
+run_fused() {
   stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
   if [ -d /tmp/r_unfused ]; then  # the smoke stage's unfused runs, where it ran before
     stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
@@ -60,6 +65,8 @@ run_fused() {
 }
 run_size() {
   stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+}
+run_size_fused() {
   stage "size_w${W}_fused" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W" --fuse
 }
 run_mps() {
@@ -74,4 +81,4 @@ run_mps() {
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
-for s in ${*:-tests perf smoke fused size mps}; do "run_$s"; done
+for s in ${*:-tests perf speed size smoke fused size_fused mps}; do "run_$s"; done
