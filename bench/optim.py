@@ -52,8 +52,17 @@ def _warmup_cosine(optimizer, budget):
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+PLATEAU_PATIENCE = 2  # validations without improvement lr=plateau tolerates; it halves the learning rate at the next
+
+
 @LR_SCHEDULES.register("plateau")
 def _plateau(optimizer, budget):
     # halve the learning rate after 3 validations without improvement of the validation loss
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=PLATEAU_PATIENCE)
     return {"optimizer": optimizer, "plateau": scheduler}
+
+
+def plateau_first_step(budget) -> int:
+    """The earliest step after which lr=plateau can lower the learning rate: the first validation sets the best
+    loss, PLATEAU_PATIENCE + 1 more without improvement halve it. At or past max_steps it trains as lr=constant."""
+    return (PLATEAU_PATIENCE + 2) * budget.eval_every

@@ -40,11 +40,19 @@ def quiet_lightning() -> None:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
+    """The commit of rnnbench's own checkout (once per process), see commit_of."""
+    return commit_of(Path(bench.__file__).parent)
+
+
+def commit_of(folder: Path) -> str | None:
+    """The HEAD commit of the git checkout holding `folder`, with "-dirty" where its tracked files differ from it
+    (the runs' code or suites may not be that commit's), or None outside a checkout or without git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(bench.__file__).parent, capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() or None
+        head = git("rev-parse", "HEAD")
+        return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None
     except (OSError, subprocess.SubprocessError):
         return None
 

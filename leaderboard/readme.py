@@ -21,6 +21,15 @@ from leaderboard.tables import findings, md_escape, overall_table, render, task_
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
 
+def short_commits(commits: str) -> str:
+    """The provenance's "a, b-dirty" commits, each as its 7-character short hash (keeping -dirty)."""
+    def short(commit: str) -> str:
+        head = commit.removesuffix("-dirty")
+        return head[:7] + commit[len(head):] if commit != "unknown" else commit
+
+    return ", ".join(map(short, commits.split(", ")))
+
+
 def section(results: list[Path], threshold: float = 0.9) -> str:
     df = load_results(results)
     if df.empty:
@@ -28,7 +37,7 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
     tasks, overall = task_table(df), overall_table(df)
     prov = _provenance(df)
     lines = [f"Suite `{prov['suite']}`, {prov['runs']} runs, {prov['run dates']}, on {prov['device']}, "
-             f"git {prov['git commit'][:7]}. Normalized score: 1 = perfect, 0 = memoryless baseline.", ""]
+             f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline.", ""]
     lines += [f"- {md_escape(s)}" for s in findings(tasks, overall, threshold)]
     lines += ["", render(overall, "md")]
     return "\n".join(lines)

@@ -335,6 +335,7 @@ def test_reading_a_suite_does_not_import_lightning():
         (["run", "--suite", "BAD_LEVEL"], "valid choices:"),
         (["run", "--suite", "MALFORMED"], "malformed suite YAML"),
         (["run", "--suite", "NEG_BUDGET"], "max_steps must be an integer >= 1"),
+        (["run", "--suite", "PLATEAU_NOOP"], "lr level 'plateau' would train exactly as 'constant'"),
         (["run", "--suite", "quick", "--shard", "3/2"], "expected i/n"),
     ],
 )
@@ -344,6 +345,7 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
         "BAD_LEVEL": "tasks: {adding: {}}\naxes: {cell: [transformer]}\n",
         "MALFORMED": "tasks: {adding: [\n",
         "NEG_BUDGET": "tasks: {adding: {}}\nbudget: {max_steps: -3}\n",
+        "PLATEAU_NOOP": "tasks: {adding: {}}\naxes: [{cell: [rnn]}, {lr: [plateau]}]\nbudget: {max_steps: 400, eval_every: 100}\n",
     }
     if args[2] in bad:
         path = tmp_path / "suite.yaml"
@@ -510,17 +512,21 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
         assert record["status"] == "ok", record["error"]
         lrs[lr] = [(h["step"], h["lr"], h["val_loss"]) for h in record["history"]]
     assert {lr for _, lr, _ in lrs["constant"]} == {0.001}
-    # replay ReduceLROnPlateau(patience=2, factor=0.5) on the validation losses the run recorded
+    # replay ReduceLROnPlateau(patience=PLATEAU_PATIENCE, factor=0.5) on the validation losses the run recorded
+    from bench.optim import PLATEAU_PATIENCE, plateau_first_step
+
     best, bad, expected = float("inf"), 0, 0.001
     for _, lr, loss in lrs["plateau"]:
         if loss < best * (1 - 1e-4):
             best, bad = loss, 0
         else:
             bad += 1
-        if bad > 2:
+        if bad > PLATEAU_PATIENCE:
             expected, bad = expected / 2, 0
         assert lr == pytest.approx(expected)
-    assert min(lr for _, lr, _ in lrs["plateau"]) < 0.001, "the losses here stagnate: the plateau must act"
+    lowered = [step for step, lr, _ in lrs["plateau"] if lr < 0.001]
+    assert lowered, "the losses here stagnate: the plateau must act"
+    assert lowered[0] >= plateau_first_step(budget) == 40  # what a suite's check relies on (bench.config.load_suite)
     import math
 
     for step, lr, _ in lrs["warmup_cosine"]:  # after `step` scheduler steps: the lr of the next step
@@ -565,3 +571,25 @@ def test_the_runs_optimizer_is_torchs_fused_form_of_the_budgets(name):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     module = BenchModule(models[0], spec, "constant", budget)
     assert type(module.configure_optimizers()) is cls
+
+
+def test_records_name_the_commit_and_say_when_the_checkout_differs_from_it(tmp_path):
+    """A record's git_commit is its checkout's HEAD, "-dirty" where tracked files were changed (a suite edited
+    after the commit trains something that commit does not hold); None outside a checkout. The README's header
+    shortens each to 7 characters and keeps the mark."""
+    from bench.runner import commit_of
+    from leaderboard.readme import short_commits
+
+    assert commit_of(tmp_path) is None
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "suite.yaml").write_text("budget: {eval_every: 100}\n")
+    subprocess.run([*git, "add", "suite.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "suite"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "untracked.txt").write_text("results, notes: not the code\n")
+    assert commit_of(tmp_path) == head
+    (tmp_path / "suite.yaml").write_text("budget: {eval_every: 50}\n")
+    assert commit_of(tmp_path) == head + "-dirty"
+    assert short_commits(f"{head}, {head}-dirty") == f"{head[:7]}, {head[:7]}-dirty"
+    assert short_commits("unknown") == "unknown"
