@@ -24,7 +24,7 @@ from bench.module import BenchModule, task_loss
 from bench.registry import check
 from bench.steps import steps_for, with_steps
 from bench.store import ResultStore
-from models import SequenceModel, gradient_flow
+from models import SKIPS, SequenceModel, gradient_flow
 from tasks import METRICS, TaskSpec, normalized_score
 
 
@@ -234,6 +234,10 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
     L.seed_everything(cfg.seed, verbose=False)
     task = cfg.build_task()
     spec = task.spec()
+    k = cfg.model.skip_k  # the model computes k >= T (no skip at all); as a run's remedy it would report a no-op
+    check(not SKIPS[cfg.model.skip].temporal or k < spec.seq_len,
+          f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
+          f"every step t < k); use skip_k < {spec.seq_len}")
     record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
                   baseline=spec.baselines)
     record["versions"]["task_version"] = task.version

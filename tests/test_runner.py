@@ -593,3 +593,19 @@ def test_records_name_the_commit_and_say_when_the_checkout_differs_from_it(tmp_p
     assert commit_of(tmp_path) == head + "-dirty"
     assert short_commits(f"{head}, {head}-dirty") == f"{head[:7]}, {head[:7]}-dirty"
     assert short_commits("unknown") == "unknown"
+
+
+def test_a_temporal_skip_as_long_as_the_sequence_is_a_failed_run_not_a_no_op_remedy(tmp_path):
+    """skip_k >= T: h_(t-k) is 0 at every step, so the run would train as no skip (with unused weights) under the
+    label skip=temporal. The model computes it (tests/test_models.py's "temporal k>L" layout); as a run it is
+    recorded failed with one line saying why and what to use. skip_k = T - 1 trains."""
+    def run(k: int) -> dict:
+        cfg = RunConfig("adding", {"seq_len": 6, "train_size": 32, "val_size": 16, "test_size": 16},
+                        ModelConfig(cell="rnn", hidden_size=4, skip="temporal", skip_k=k),
+                        budget=Budget(max_steps=2, batch_size=16, eval_every=2))
+        return execute(cfg, tmp_path / str(k))
+
+    refused, trained = run(6), run(5)
+    assert refused["status"] == "failed" and "\n" not in refused["error"]
+    assert "skip_k 6 on sequences of 6 steps" in refused["error"] and "use skip_k < 6" in refused["error"]
+    assert trained["status"] == "ok"
