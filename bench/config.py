@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from bench.axes import BASELINE_LEVELS
-from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, PLATEAU_PATIENCE, plateau_first_step
+from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
 from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS
@@ -175,11 +175,8 @@ def load_suite(name_or_path: str) -> Suite:
         check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
     budget = Budget(**typed_params(Budget, raw.get("budget") or {}, "budget"))
     if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
-        first = plateau_first_step(budget)
-        check(first < budget.max_steps, f"suite {path}: lr level 'plateau' would train exactly as 'constant': it halves "
-              f"the learning rate after {PLATEAU_PATIENCE + 1} validations without improvement, at step {first} at the "
-              f"earliest (eval_every {budget.eval_every}), not before max_steps {budget.max_steps}; lower eval_every "
-              f"to below {-(-budget.max_steps // (PLATEAU_PATIENCE + 2))} or raise max_steps")
+        idle = plateau_idle(budget)
+        check(idle is None, f"suite {path}: {idle}")
     return Suite(
         name=str(raw.get("name", path.stem)),
         tasks=tasks,

@@ -66,3 +66,16 @@ def plateau_first_step(budget) -> int:
     """The earliest step after which lr=plateau can lower the learning rate: the first validation sets the best
     loss, PLATEAU_PATIENCE + 1 more without improvement halve it. At or past max_steps it trains as lr=constant."""
     return (PLATEAU_PATIENCE + 2) * budget.eval_every
+
+
+def plateau_idle(budget) -> str | None:
+    """Why lr=plateau would train exactly as lr=constant under `budget` (see plateau_first_step), with the fix;
+    None where it can act."""
+    first = plateau_first_step(budget)
+    if first < budget.max_steps:
+        return None
+    validations = first // budget.eval_every
+    return (f"lr level 'plateau' would train exactly as 'constant': it halves the learning rate after "
+            f"{PLATEAU_PATIENCE + 1} validations without improvement, at step {first} at the earliest (eval_every "
+            f"{budget.eval_every}), not before max_steps {budget.max_steps}; lower eval_every to below "
+            f"{-(-budget.max_steps // validations)} or raise max_steps")
