@@ -276,7 +276,8 @@ def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
 
 def recurrence_backward(x, y, spec, device: str) -> list[Row]:
     """The vanilla RNN's loop as one autograd node with a hand-written backward (models.cells.VanillaRecurrence)
-    against autograd through the per-step loop (the probe's path, what the loop was before), 1 layer."""
+    against autograd through the per-step loop (the probe's path, what the loop was before), 1 layer; the vanilla
+    RNN's and the GRU's recurrences against the fused kernel (one call, or ceil(T/k) with a temporal skip)."""
     from bench import speed_models as sm
 
     torch.manual_seed(0)
@@ -291,13 +292,16 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
 
     rows = [fwd_bwd_row("rnn leaky_relu: loop with its own backward / autograd through the loop",
                         lambda: sm.fwd_bwd(model, x, True, y), autograd_loop, device)]
-    for activation in ("tanh", "relu"):  # what models.layer.RECURRENCE_PAYS is decided from, per device type
+    # what models.layer.RECURRENCE_PAYS is decided from, per device type and cell
+    for cell, activation, skip in (("rnn", "tanh", "temporal"), ("rnn", "relu", "temporal"), ("gru", "tanh", "none"),
+                                   ("gru", "tanh", "temporal")):
         torch.manual_seed(0)
-        config = ModelConfig(cell="rnn", activation=activation, hidden_size=sm.H, skip="temporal")
+        config = ModelConfig(cell=cell, activation=activation, hidden_size=sm.H, skip=skip)
         model = SequenceModel(spec, config).to(device)
-        rows.append(fwd_bwd_row(f"rnn {activation} temporal: one-call recurrence / chunked fused kernel",
-                                lambda: sm.fwd_bwd(model, x, True, y), lambda: sm.fwd_bwd(model, x, False, y), device,
-                                note=f"; taken here: {model.path(device)}"))
+        label = f"{cell} {activation} temporal: one-call recurrence / chunked" if skip == "temporal" else \
+            f"{cell}: one-call recurrence / one call of the"
+        rows.append(fwd_bwd_row(f"{label} fused kernel", lambda: sm.fwd_bwd(model, x, True, y),
+                                lambda: sm.fwd_bwd(model, x, False, y), device, note=f"; taken here: {model.path(device)}"))
     if torch.device(device).type == "cuda":
         rows += graphed_rows(x, y, spec, device)
     return rows

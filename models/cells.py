@@ -36,7 +36,9 @@ class Cell:
     takes_activation: bool = False  # nn.RNN's `nonlinearity`; gated cells keep their own
     keep_gate: str | None = None  # the gate that keeps the old state when open (chrono sets its bias)
     write_gate: str | None = None  # the gate that writes new content (chrono: bias = -keep bias)
-    recurrence: Callable | None = None  # the whole loop with its own backward (see VanillaRecurrence), or None
+    # the whole loop with its own backward (VanillaRecurrence, GRURecurrence), or None:
+    # recurrence(xp, h0, W_hh^T, activation, slope[, S^T, k][, b_hh=b_hh where not fold_hh_bias]) -> (B, T, H)
+    recurrence: Callable | None = None
 
     @property
     def gated(self) -> bool:
@@ -173,8 +175,106 @@ def vanilla_recurrence(xp, h0, w, activation: str, slope: float, s=None, k: int 
     return function.apply(xp, h0, w, activation, slope, s, k)
 
 
+def gru_recurrence_forward(xp, h0, w, b, s, k: int, gates, n, hs) -> None:
+    """The GRU's loop, time-major, five kernels a step: gates (T, B, 3H) receives [r_t, z_t, W_hn h_{t-1} + b_hn],
+    n (T, B, H) the candidate n_t and hs (T, B, H) h_t. xp: (B, T, 3H) input terms x W_ih^T + b_ih; h0: (B, H);
+    w: (H, 3H) = W_hh^T; b: (3H,) = b_hh; s: (H, 3H) = S^T or None. Before a step runs, gates[t] holds its input
+    terms of r and z with b_hr, b_hz added and b_hn in the n block, and n[t] the input term of n, so one addmm
+    gives r's and z's pre-activations and W_hn h + b_hn together. A temporal skip's term (every gate's, like x_t)
+    is one matmul per chunk of k steps, added before the chunk's steps run (see recurrence_forward)."""
+    T, H = hs.shape[0], hs.shape[-1]
+    gates.copy_(xp.transpose(0, 1))
+    starts = dict(chunks(T, k)) if s is not None else {}
+
+    def ready(t: int, m: int) -> None:  # steps [t, t + m): move n's input term to n, put the biases in place
+        n[t : t + m].copy_(gates[t : t + m, :, 2 * H :])
+        gates[t : t + m, :, : 2 * H].add_(b[: 2 * H])
+        gates[t : t + m, :, 2 * H :].copy_(b[2 * H :])
+
+    ready(0, min(k, T) if starts else T)
+    h = h0
+    for t in range(T):
+        if t in starts:
+            m = starts[t]
+            gates[t : t + m].view(-1, 3 * H).addmm_(hs[t - k : t - k + m].view(-1, H), s)
+            ready(t, m)
+        g = gates[t].addmm_(h, w)  # [r, z] pre-activations, W_hn h + b_hn
+        rz = g[:, : 2 * H].sigmoid_()
+        n_t = n[t].addcmul_(rz[:, :H], g[:, 2 * H :]).tanh_()  # tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h = torch.lerp(n_t, h, rz[:, H:], out=hs[t])  # (1 - z) n + z h
+
+
+def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
+    """Back through gru_recurrence_forward. dh: dL/dh_t (T, B, H), time-major, overwritten. Returns (dL/dxp
+    (T, B, 3H), dL/dh0, dL/dw, dL/db, dL/ds or None). What a step needs of its forward is folded into one
+    coefficient tensor first, so that a step back is three kernels: dL/d[pre_r, pre_z, W_hn h + b_hn] =
+    coef_t * dL/dh_t, then dL/dh_{t-1} += dL/dh_t z_t + that @ W_hh."""
+    T, B, H = hs.shape
+    r, z, hn = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+    a = (1 - z) * (1 - n * n)  # dL/d(n's pre-activation) = dL/dh_t * a
+    coef = torch.stack([a * hn * r * (1 - r), (h_prev - n) * z * (1 - z), a * r], 2)  # (T, B, 3, H)
+    dg = torch.empty_like(coef)
+    dxp = torch.empty_like(gates)  # (T, B, 3H): [dL/dpre_r, dL/dpre_z, dL/d(n's input term)]
+    wt = w.t().contiguous()
+    st = s.t().contiguous() if s is not None else None
+    starts = dict(chunks(T, k)) if s is not None else {}
+
+    def inputs(t: int, m: int) -> torch.Tensor:  # dL/dxp of the steps [t, t + m), once their dL/dh_t are complete
+        dxp[t : t + m, :, : 2 * H].copy_(dg[t : t + m, :, :2].flatten(2))
+        torch.mul(dh[t : t + m], a[t : t + m], out=dxp[t : t + m, :, 2 * H :])
+        return dxp[t : t + m]
+
+    for t in range(T - 1, -1, -1):
+        torch.mul(coef[t], dh[t].unsqueeze(1), out=dg[t])
+        if t in starts:  # through the skip: the chunk [t, t + m) to [t - k, t - k + m)
+            m = starts[t]
+            dh[t - k : t - k + m].view(-1, H).addmm_(inputs(t, m).view(-1, 3 * H), st)
+        if t > 0:
+            dh[t - 1].addcmul_(dh[t], z[t]).addmm_(dg[t].view(B, 3 * H), wt)
+    inputs(0, min(k, T) if starts else T)
+    dg = dg.view(T, B, 3 * H)
+    dh0 = torch.addmm(dh[0] * z[0], dg[0], wt)
+    dw = h_prev.reshape(-1, H).t() @ dg.reshape(-1, 3 * H)  # sum_t h_{t-1}^T dL/dg_t
+    ds = None
+    if s is not None:  # sum_{t >= k} h_{t-k}^T dL/dxp_t
+        ds = hs[: T - k].reshape(-1, H).t() @ dxp[k:].reshape(-1, 3 * H) if k < T else torch.zeros_like(s)
+    return dxp, dh0, dw, dg.sum((0, 1)), ds
+
+
+class GRURecurrence(torch.autograd.Function):
+    """The GRU's loop with a hand-written backward, as VanillaRecurrence for the vanilla RNN: five kernels a step
+    forward, three back, each weight's gradient one matmul over all steps. Torch's CPU GRU has no oneDNN kernel
+    (its LSTM has): it runs about ten autograd nodes a step. Same function and gradients as the loop (float64)."""
+
+    @staticmethod
+    def forward(ctx, xp, h0, w, b, s=None, k: int = 0):
+        """xp: (B, T, 3H) input terms; h0: (B, H); w: (H, 3H) = W_hh^T; b: (3H,) = b_hh; s: (H, 3H) or None."""
+        B, T, G = xp.shape
+        gates, n, hs = xp.new_empty(T, B, G), xp.new_empty(T, B, G // 3), xp.new_empty(T, B, G // 3)
+        gru_recurrence_forward(xp, h0, w, b, s, k, gates, n, hs)
+        ctx.save_for_backward(gates, n, hs, h0, w, s)
+        ctx.k = k
+        return hs.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad_hs):
+        gates, n, hs, h0, w, s = ctx.saved_tensors
+        dh = grad_hs.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+        dxp, dh0, dw, db, ds = gru_recurrence_backward(dh, gates, n, hs, h0, w, s, ctx.k)
+        return dxp.transpose(0, 1), dh0, dw, db, ds, None
+
+
+def gru_recurrence(xp, h0, w, activation: str, slope: float, s=None, k: int = 0, b_hh=None) -> torch.Tensor:
+    """GRURecurrence with the vanilla recurrence's signature (a gated cell keeps its own activations) and b_hh,
+    which the GRU cannot fold into xp (r gates W_hn h + b_hn)."""
+    return GRURecurrence.apply(xp, h0, w, b_hh, s, k)
+
+
 CELLS.register("rnn")(Cell(nn.RNN, ("h",), rnn_step, takes_activation=True, recurrence=vanilla_recurrence))
 CELLS.register("lstm")(
     Cell(nn.LSTM, ("i", "f", "g", "o"), lstm_step, has_cell_state=True, keep_gate="f", write_gate="i")
 )
-CELLS.register("gru")(Cell(nn.GRU, ("r", "z", "n"), gru_step, fold_hh_bias=False, keep_gate="z"))
+CELLS.register("gru")(
+    Cell(nn.GRU, ("r", "z", "n"), gru_step, fold_hh_bias=False, keep_gate="z", recurrence=gru_recurrence)
+)

@@ -1,6 +1,6 @@
 """One recurrent layer: a fused kernel where the options allow it, a hand-written loop elsewhere, and the
 cell's own whole-loop recurrence where it measured faster than the fused kernel (RECURRENCE_PAYS: the
-vanilla RNN on a CPU).
+vanilla RNN and the GRU on a CPU).
 
 All paths run on the same parameters (those of a 1-layer `nn.RNN` / `nn.LSTM` / `nn.GRU`) and
 compute the same function: the loop is a kernel with the fused module's signature, so everything
@@ -12,10 +12,10 @@ x_t), and is zero for t < k. W_s is stored as the last H columns of `weight_ih_l
 takes [x_t, h_{t-k}] as its input. Within a chunk of k steps every h_{t-k} comes from the previous
 chunk, which is already computed, so the layer runs as ceil(T / k) kernel calls, the fused kernel
 stays usable, and W_s h_{t-k} is one batched matmul per chunk instead of one per step. Where the cell
-has a whole-loop recurrence with its own backward (the vanilla RNN, see models.cells.VanillaRecurrence),
-the skip term joins each step inside that one call instead (the cell's path where RECURRENCE_PAYS
-says so, and its loop path everywhere). `route()` is the one statement of which path a
-layer takes.
+has a whole-loop recurrence with its own backward (the vanilla RNN and the GRU, see
+models.cells.VanillaRecurrence and GRURecurrence), the skip term joins that one call instead, still one
+matmul per chunk (the cell's path where RECURRENCE_PAYS says so, and its loop path everywhere). `route()`
+is the one statement of which path a layer takes.
 """
 
 from __future__ import annotations
@@ -43,15 +43,19 @@ SKIPS: dict[str, Skip] = {
     "residual": Skip(residual=True, min_layers=2),
 }
 
-# Device type -> which layers of a cell with a whole-loop recurrence of its own (the vanilla RNN:
-# models.cells.VanillaRecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
+# Device type -> cell -> which layers of a cell with a whole-loop recurrence of its own (models.cells:
+# VanillaRecurrence, GRURecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
 # Measured on the CPU (1 thread, forward + backward, recurrence / fused kernel, median of alternating rounds):
-# tanh and relu, B=32 H=32 T=30 0.54-0.66, B=32 H=64 T=50 0.58-0.59, B=64 H=64 T=100 0.80-0.86, B=64 H=128
-# T=100-200 0.85-1.08 (1 and 2 layers); with a temporal skip 0.74-0.84 of the ceil(T/k) chunked fused-kernel
-# calls. On a GPU cuDNN stays (11x faster than a Python loop there, bench.perf --device cuda); whether the
-# temporal skip should switch there is what bench.perf's "one-call recurrence / chunked fused kernel" rows
-# on the GPU decide.
-RECURRENCE_PAYS: dict[str, set[str]] = {"cpu": {"plain", "temporal"}}
+#   rnn, tanh and relu: B=32 H=32 T=30 0.54-0.66, B=32 H=64 T=50 0.58-0.59, B=64 H=64 T=100 0.80-0.86, B=64 H=128
+#   T=100-200 0.85-1.08 (1 and 2 layers); with a temporal skip 0.74-0.84 of the ceil(T/k) chunked fused-kernel calls.
+#   gru, 2 layers: B=32 H=32 T=30 0.63, B=32 H=64 T=50 0.67, B=64 H=128 T=100 0.95, T=200 1.03 (fastest rounds 1.06);
+#   with a temporal skip 0.67, 0.70, 0.95, 0.99 of the chunked calls (torch's CPU GRU has no oneDNN kernel: it
+#   steps through about ten autograd nodes a step, where the recurrence runs five kernels a step forward, three back).
+# On a GPU cuDNN stays (11x faster than a Python loop there, bench.perf --device cuda); whether the temporal skip
+# should switch there is what bench.perf's "one-call recurrence / chunked fused kernel" rows on the GPU decide.
+RECURRENCE_PAYS: dict[str, dict[str, set[str]]] = {
+    "cpu": {"rnn": {"plain", "temporal"}, "gru": {"plain", "temporal"}},
+}
 
 ROUTES = ("fused", "chunks", "recurrence", "loop")
 
@@ -66,7 +70,7 @@ def route(cell: str, activation: str, temporal: bool, device, loop: bool | None 
     has_recurrence = CELLS.get(cell).recurrence is not None
     fused = ACTIVATIONS[activation].fused is not None
     if loop is None:
-        pays = RECURRENCE_PAYS.get(torch.device(device).type, set())
+        pays = RECURRENCE_PAYS.get(torch.device(device).type, {}).get(cell, set())
         loop = has_recurrence and ("temporal" if temporal else "plain") in pays
     if probe:
         return "loop"
@@ -111,7 +115,8 @@ class RecurrentLayer(nn.Module):
         xp = self.input_terms(x, rnn.weight_ih_l0[:, :D])  # (B, T, H)
         h0 = x.new_zeros(x.shape[0], self.hidden_size)
         skip = (rnn.weight_ih_l0[:, D:].t(), self.skip_k) if self.skip_k else ()
-        return self.cell.recurrence(xp, h0, rnn.weight_hh_l0.t(), self.activation, self.leaky_slope, *skip)
+        bias = {} if self.cell.fold_hh_bias else {"b_hh": rnn.bias_hh_l0}  # else it is in xp
+        return self.cell.recurrence(xp, h0, rnn.weight_hh_l0.t(), self.activation, self.leaky_slope, *skip, **bias)
 
     def input_terms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Every step's input term at once, x W^T + b_ih (+ b_hh where the cell folds it in): (B, m, G*H)."""

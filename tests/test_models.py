@@ -118,15 +118,25 @@ def test_fused_and_loop_paths_compute_the_same_function(config, layout, spec, de
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
+RECURRENCES = [(cell, activation) for cell, activation in itertools.product(CELLS, ACTIVATIONS)
+               if CELLS.get(cell).recurrence is not None and valid(tiny(cell=cell, activation=activation))]
+
+
+def test_the_vanilla_rnn_and_the_gru_have_a_whole_loop_recurrence():
+    assert {cell for cell, _ in RECURRENCES} == {"rnn", "gru"}
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("activation", list(ACTIVATIONS))
-@pytest.mark.parametrize("layout", ["1 layer", "temporal"])
-def test_vanilla_recurrence_backward_equals_autograd_through_the_loop(activation, layout, device):
-    """The vanilla RNN loop runs as one autograd node with a hand-written backward (models.cells.VanillaRecurrence);
-    the probe's per-step autograd loop (hidden_states) is the reference: same outputs, same parameter gradients."""
+@pytest.mark.parametrize("cell,activation", RECURRENCES, ids=[f"{c}-{a}" for c, a in RECURRENCES])
+@pytest.mark.parametrize("layout", ["1 layer", "temporal", "temporal k>L"])
+def test_recurrence_backward_equals_autograd_through_the_loop(cell, activation, layout, device):
+    """A cell's loop that runs as one autograd node with a hand-written backward (models.cells.VanillaRecurrence,
+    GRURecurrence): the probe's per-step autograd loop (hidden_states) is the reference: same outputs, same
+    parameter gradients."""
     spec = SPECS["real"]
     torch.manual_seed(0)
-    model = SequenceModel(spec, tiny(cell="rnn", activation=activation, **LAYOUTS[layout])).double().to(device)
+    model = SequenceModel(spec, tiny(cell=cell, activation=activation, **LAYOUTS[layout])).double().to(device)
+    assert model.path(device, loop=True) == "recurrence"
     x = inputs(spec, torch.float64).to(device)
     params = list(model.parameters())
     out = model(x, loop=True)
@@ -136,6 +146,17 @@ def test_vanilla_recurrence_backward_equals_autograd_through_the_loop(activation
     ref_grads = torch.autograd.grad(reference.pow(2).sum(), params)
     for p, a, b in zip(params, grads, ref_grads):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)  # only the summation order differs (dW: one matmul)
+
+
+def test_gru_recurrence_passes_gradcheck():
+    from models.cells import GRURecurrence
+
+    torch.manual_seed(0)
+    shapes = [(3, 5, 12), (3, 4), (4, 12), (12,), (4, 12)]
+    xp, h0, w, b, s = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes)
+    assert torch.autograd.gradcheck(lambda *a: GRURecurrence.apply(*a, None, 0), (xp, h0, w, b))
+    for k in (1, 2, 5):  # the temporal skip; k = T: the skip term never applies
+        assert torch.autograd.gradcheck(lambda *a: GRURecurrence.apply(*a, k), (xp, h0, w, b, s))
 
 
 def test_vanilla_recurrence_passes_gradcheck():
@@ -179,8 +200,11 @@ def test_fast_path_choice():
     ("rnn", "leaky_relu", "none", "cuda", None, "recurrence"),  # no fused kernel
     ("rnn", "leaky_relu", "temporal", "cpu", False, "recurrence"),
     ("rnn", "tanh", "none", "cpu", True, "recurrence"),
-    ("lstm", "tanh", "temporal", "cpu", None, "chunks"),  # no whole-loop recurrence for gated cells
-    ("gru", "tanh", "none", "cpu", True, "loop"),
+    ("lstm", "tanh", "temporal", "cpu", None, "chunks"),  # no whole-loop recurrence for the LSTM
+    ("gru", "tanh", "none", "cpu", True, "recurrence"),
+    ("gru", "tanh", "temporal", "cpu", None, "recurrence"),
+    ("gru", "tanh", "temporal", "cuda", None, "chunks"),
+    ("lstm", "tanh", "none", "cpu", True, "loop"),
 ])
 def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, expected):
     config = tiny(cell=cell, activation=activation, skip=skip)
