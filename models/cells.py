@@ -105,12 +105,13 @@ def recurrence_forward(xp, h0, w, activation: str, slope: float, s, k: int, hs) 
     T, H = hs.shape[0], hs.shape[-1]
     starts = dict(chunks(T, k)) if s is not None else {}
     hs.copy_(xp.transpose(0, 1))  # every step's input term; the recurrence adds to it
+    steps = hs.unbind(0)  # every step's view at once: indexing hs[t] in the loop costs ~2 us a step more
     h = h0
     for t in range(T):
         if t in starts:  # the chunk [t, t + n): hs += h_{t-k} S for all its steps at once
             n = starts[t]
             hs[t : t + n].view(-1, H).addmm_(hs[t - k : t - k + n].view(-1, H), s)
-        h = act_(hs[t].addmm_(h, w))
+        h = act_(steps[t].addmm_(h, w))
     return hs
 
 
@@ -123,13 +124,14 @@ def recurrence_backward(dz, hs, h0, w, activation: str, slope: float, s, k: int)
     wt = w.t().contiguous()
     st = s.t().contiguous() if s is not None else None
     starts = dict(chunks(T, k)) if s is not None else {}
+    dzs, d_acts = dz.unbind(0), d_act.unbind(0)  # the steps' views, made at once (as in recurrence_forward)
     for t in range(T - 1, -1, -1):
-        dz[t].mul_(d_act[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
+        dzs[t].mul_(d_acts[t])  # dL/dh_t complete (later steps have added theirs): now dL/dz_t
         if t in starts:  # through the skip: the chunk [t, t + n) to [t - k, t - k + n)
             n = starts[t]
             dz[t - k : t - k + n].view(-1, H).addmm_(dz[t : t + n].view(-1, H), st)
         if t > 0:
-            dz[t - 1].addmm_(dz[t], wt)  # through the recurrence
+            dzs[t - 1].addmm_(dzs[t], wt)  # through the recurrence
     dh0 = dz[0] @ wt
     dw = torch.addmm(h0.t() @ dz[0], hs[:-1].reshape(-1, H).t(), dz[1:].reshape(-1, H))  # sum_t h_{t-1}^T dz_t
     ds = None
@@ -192,16 +194,20 @@ def gru_recurrence_forward(xp, h0, w, b, s, k: int, gates, n, hs) -> None:
         gates[t : t + m, :, 2 * H :].copy_(b[2 * H :])
 
     ready(0, min(k, T) if starts else T)
+    # every step's views, made at once (see recurrence_forward): the gates, [r, z], r, z, W_hn h + b_hn, n, h
+    blocks = ((0, 3 * H), (0, 2 * H), (0, H), (H, 2 * H), (2 * H, 3 * H))
+    G, RZ, R, Z, HN = (gates[..., a:b].unbind(0) for a, b in blocks)
+    N, HS = n.unbind(0), hs.unbind(0)
     h = h0
     for t in range(T):
         if t in starts:
             m = starts[t]
             gates[t : t + m].view(-1, 3 * H).addmm_(hs[t - k : t - k + m].view(-1, H), s)
             ready(t, m)
-        g = gates[t].addmm_(h, w)  # [r, z] pre-activations, W_hn h + b_hn
-        rz = g[:, : 2 * H].sigmoid_()
-        n_t = n[t].addcmul_(rz[:, :H], g[:, 2 * H :]).tanh_()  # tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        h = torch.lerp(n_t, h, rz[:, H:], out=hs[t])  # (1 - z) n + z h
+        G[t].addmm_(h, w)  # [r, z] pre-activations, W_hn h + b_hn
+        RZ[t].sigmoid_()
+        n_t = N[t].addcmul_(R[t], HN[t]).tanh_()  # tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h = torch.lerp(n_t, h, Z[t], out=HS[t])  # (1 - z) n + z h
 
 
 def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
@@ -225,13 +231,15 @@ def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
         torch.mul(dh[t : t + m], a[t : t + m], out=dxp[t : t + m, :, 2 * H :])
         return dxp[t : t + m]
 
+    COEF, DG, DG3, DH, DH1, Z = (coef.unbind(0), dg.unbind(0), dg.view(T, B, 3 * H).unbind(0), dh.unbind(0),
+                                 dh.unsqueeze(2).unbind(0), z.unbind(0))  # the steps' views, made at once
     for t in range(T - 1, -1, -1):
-        torch.mul(coef[t], dh[t].unsqueeze(1), out=dg[t])
+        torch.mul(COEF[t], DH1[t], out=DG[t])
         if t in starts:  # through the skip: the chunk [t, t + m) to [t - k, t - k + m)
             m = starts[t]
             dh[t - k : t - k + m].view(-1, H).addmm_(inputs(t, m).view(-1, 3 * H), st)
         if t > 0:
-            dh[t - 1].addcmul_(dh[t], z[t]).addmm_(dg[t].view(B, 3 * H), wt)
+            DH[t - 1].addcmul_(DH[t], Z[t]).addmm_(DG3[t], wt)
     inputs(0, min(k, T) if starts else T)
     dg = dg.view(T, B, 3 * H)
     dh0 = torch.addmm(dh[0] * z[0], dg[0], wt)
