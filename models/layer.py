@@ -45,12 +45,15 @@ SKIPS: dict[str, Skip] = {
 
 # Device type -> cell -> which layers of a cell with a whole-loop recurrence of its own (models.cells:
 # VanillaRecurrence, GRURecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
-# Measured on the CPU (1 thread, forward + backward, recurrence / fused kernel, median of alternating rounds):
-#   rnn, tanh and relu: B=32 H=32 T=30 0.54-0.66, B=32 H=64 T=50 0.58-0.59, B=64 H=64 T=100 0.80-0.86, B=64 H=128
-#   T=100-200 0.85-1.08 (1 and 2 layers); with a temporal skip 0.74-0.84 of the ceil(T/k) chunked fused-kernel calls.
-#   gru, 2 layers: B=32 H=32 T=30 0.63, B=32 H=64 T=50 0.67, B=64 H=128 T=100 0.95, T=200 1.03 (fastest rounds 1.06);
-#   with a temporal skip 0.67, 0.70, 0.95, 0.99 of the chunked calls (torch's CPU GRU has no oneDNN kernel: it
-#   steps through about ten autograd nodes a step, where the recurrence runs five kernels a step forward, three back).
+# Measured on the CPU (1 thread, forward + backward of a model, recurrence / fused kernel, median of alternating
+# rounds; 2 layers unless said), at this commit:
+#   rnn tanh: B=32 H=32 T=30 0.62-0.64, B=32 H=64 T=50 0.58-0.62, B=64 H=128 T=100 0.96, T=200 1.06 (earlier
+#   commits 0.85-1.08 there); with a temporal skip 0.44-0.48 and 0.73-0.79 of the ceil(T/k) chunked kernel calls.
+#   gru: B=32 H=32 T=30 0.52, B=32 H=64 T=50 0.55, B=64 H=128 T=100-200 1.01-1.13; with a temporal skip 0.59, 0.66,
+#   0.81-0.97 of the chunked calls (torch's CPU GRU has no oneDNN kernel: it steps through about ten autograd nodes
+#   a step, where the recurrence runs five kernels a step forward, three back).
+#   lstm: not routed (a whole-loop LSTM written like the GRU's measured 1.06-1.32x the chunked oneDNN calls of a
+#   temporal skip, 1.3-2.3x the plain kernel, at B=32 H=32 T=30 as at B=64 H=128 T=200).
 # On a GPU cuDNN stays (11x faster than a Python loop there, bench.perf --device cuda); whether the temporal skip
 # should switch there is what bench.perf's "one-call recurrence / chunked fused kernel" rows on the GPU decide.
 RECURRENCE_PAYS: dict[str, dict[str, set[str]]] = {
