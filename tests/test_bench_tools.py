@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from bench.config import RunConfig, expand, load_suite
 from bench.launch import LaunchOptions, make_jobs
 from bench.size import cut_steps, path_of, sample_jobs
@@ -65,6 +67,23 @@ def test_perf_row_verdicts():
     assert [Row("p", "m", v, ">= 0.8").verdict for v in (0.9, 0.7)] == ["pass", "FAIL"]
     assert Row("p", "m", float("nan"), "<= 1.2").verdict == "FAIL"  # not measured is not a pass
     assert Row("p", "m", 3.0, "info").verdict == "-"
+
+
+def test_a_ratio_near_its_bound_gets_more_rounds():
+    """A part-2 row whose median ratio lands within NEAR_TARGET of its bound is timed EXTRA_ROUNDS more times
+    (the verdict rests on more rounds); one far from it, or an info row, keeps 5 (after 1 warm-up)."""
+    from bench.perf import EXTRA_ROUNDS, NEAR_TARGET, fwd_bwd_row
+
+    def rounds(ratio: float, target: str) -> int:
+        calls = []
+        row = fwd_bwd_row("r", lambda: calls.append(1) or ratio, lambda: 1.0, "cpu", target)  # seconds "measured"
+        assert row.value == pytest.approx(ratio) and f"{len(calls) - 1} rounds" in row.detail
+        return len(calls) - 1
+
+    near = 1.2 * (1 - NEAR_TARGET / 2)
+    assert rounds(near, "<= 1.2") == 5 + EXTRA_ROUNDS
+    assert rounds(1.2 * (1 + NEAR_TARGET / 2), "<= 1.2") == 5 + EXTRA_ROUNDS
+    assert rounds(0.6, "<= 1.2") == 5 and rounds(near, "info") == 5
 
 
 def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
