@@ -74,8 +74,13 @@ class Row:
             return "-"
         if self.target == "error" or self.value != self.value:  # NaN: not measured
             return "FAIL"
-        op, bound = self.target.split()
-        return "pass" if (self.value <= float(bound) if op == "<=" else self.value >= float(bound)) else "FAIL"
+        op, bound = self.target.split()[0], bound_of(self.target)
+        return "pass" if (self.value <= bound if op == "<=" else self.value >= bound) else "FAIL"
+
+
+def bound_of(target: str) -> float:
+    """The number of a Row target such as "<= 1.05"."""
+    return float(target.split()[1])
 
 
 def print_table(rows: list[Row]) -> None:
@@ -105,7 +110,7 @@ def fwd_bwd_row(label: str, a, b, device: str, target: str = "info", note: str =
     """A part-2 row: a() over b(), each timing one forward + backward, in alternation (5 rounds after 1, and
     EXTRA_ROUNDS more where the median ratio lands within NEAR_TARGET of the row's bound)."""
     pairs = alternate(a, b, repeats=5, warmup=1)
-    if target != "info" and abs(summarize(pairs)[2] / float(target.split()[1]) - 1) < NEAR_TARGET:
+    if target != "info" and abs(summarize(pairs)[2] / bound_of(target) - 1) < NEAR_TARGET:
         pairs += alternate(a, b, repeats=EXTRA_ROUNDS, warmup=0)
     ms, ref_ms, ratio = summarize(pairs)
     detail = f"{1e3 * ms:.1f} vs {1e3 * ref_ms:.1f} ms fwd+bwd, {len(pairs)} rounds{note}"
@@ -309,7 +314,8 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
         label = f"{cell} {activation} temporal: one-call recurrence / chunked" if skip == "temporal" else \
             f"{cell}: one-call recurrence / one call of the"
         rows.append(fwd_bwd_row(f"{label} fused kernel", lambda: sm.fwd_bwd(model, x, True, y),
-                                lambda: sm.fwd_bwd(model, x, False, y), device, note=f"; taken here: {model.path(device)}"))
+                                lambda: sm.fwd_bwd(model, x, False, y), device,
+                                note=f"; taken here: {model.path(device)}"))
     if torch.device(device).type == "cuda":
         rows += graphed_rows(x, y, spec, device)
     return rows

@@ -196,7 +196,7 @@ def gru_recurrence_forward(xp, h0, w, b, s, k: int, gates, n, hs) -> None:
     ready(0, min(k, T) if starts else T)
     # every step's views, made at once (see recurrence_forward): the gates, [r, z], r, z, W_hn h + b_hn, n, h
     blocks = ((0, 3 * H), (0, 2 * H), (0, H), (H, 2 * H), (2 * H, 3 * H))
-    G, RZ, R, Z, HN = (gates[..., a:b].unbind(0) for a, b in blocks)
+    G, RZ, R, Z, HN = (gates[..., lo:hi].unbind(0) for lo, hi in blocks)  # (b is the bias)
     N, HS = n.unbind(0), hs.unbind(0)
     h = h0
     for t in range(T):
@@ -221,6 +221,7 @@ def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
     a = (1 - z) * (1 - n * n)  # dL/d(n's pre-activation) = dL/dh_t * a
     coef = torch.stack([a * hn * r * (1 - r), (h_prev - n) * z * (1 - z), a * r], 2)  # (T, B, 3, H)
     dg = torch.empty_like(coef)
+    dg3 = dg.view(T, B, 3 * H)  # the same, the gate blocks side by side
     dxp = torch.empty_like(gates)  # (T, B, 3H): [dL/dpre_r, dL/dpre_z, dL/d(n's input term)]
     wt = w.t().contiguous()
     st = s.t().contiguous() if s is not None else None
@@ -231,8 +232,8 @@ def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
         torch.mul(dh[t : t + m], a[t : t + m], out=dxp[t : t + m, :, 2 * H :])
         return dxp[t : t + m]
 
-    COEF, DG, DG3, DH, DH1, Z = (coef.unbind(0), dg.unbind(0), dg.view(T, B, 3 * H).unbind(0), dh.unbind(0),
-                                 dh.unsqueeze(2).unbind(0), z.unbind(0))  # the steps' views, made at once
+    COEF, DG, DG3, DH, DH1, Z = (coef.unbind(0), dg.unbind(0), dg3.unbind(0), dh.unbind(0), dh.unsqueeze(2).unbind(0),
+                                 z.unbind(0))  # the steps' views, made at once
     for t in range(T - 1, -1, -1):
         torch.mul(COEF[t], DH1[t], out=DG[t])
         if t in starts:  # through the skip: the chunk [t, t + m) to [t - k, t - k + m)
@@ -241,13 +242,12 @@ def gru_recurrence_backward(dh, gates, n, hs, h0, w, s, k: int):
         if t > 0:
             DH[t - 1].addcmul_(DH[t], Z[t]).addmm_(DG3[t], wt)
     inputs(0, min(k, T) if starts else T)
-    dg = dg.view(T, B, 3 * H)
-    dh0 = torch.addmm(dh[0] * z[0], dg[0], wt)
-    dw = h_prev.reshape(-1, H).t() @ dg.reshape(-1, 3 * H)  # sum_t h_{t-1}^T dL/dg_t
+    dh0 = torch.addmm(dh[0] * z[0], dg3[0], wt)
+    dw = h_prev.reshape(-1, H).t() @ dg3.reshape(-1, 3 * H)  # sum_t h_{t-1}^T dL/dg_t
     ds = None
     if s is not None:  # sum_{t >= k} h_{t-k}^T dL/dxp_t
         ds = hs[: T - k].reshape(-1, H).t() @ dxp[k:].reshape(-1, 3 * H) if k < T else torch.zeros_like(s)
-    return dxp, dh0, dw, dg.sum((0, 1)), ds
+    return dxp, dh0, dw, dg3.sum((0, 1)), ds
 
 
 class GRURecurrence(torch.autograd.Function):
