@@ -34,8 +34,9 @@ class ModelConfig:
             value = getattr(self, name)
             check(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
                   f"{name} must be an integer >= {minimum}, got {value!r}")
-        check(isinstance(self.leaky_slope, (int, float)) and not isinstance(self.leaky_slope, bool),
-              f"leaky_slope must be a number, got {self.leaky_slope!r}")
+        check(isinstance(self.leaky_slope, (int, float)) and not isinstance(self.leaky_slope, bool)
+              and self.leaky_slope >= 0,  # the recurrences read leaky_relu's derivative off its output's sign
+              f"leaky_slope must be a number >= 0, got {self.leaky_slope!r}")
         cell = CELLS.get(self.cell)
         with_activation = [name for name, c in CELLS.items() if c.takes_activation]
         check(self.activation == "tanh" or cell.takes_activation,

@@ -325,6 +325,7 @@ def test_probe_summaries():
         (dict(skip="dense"), ["unknown skip 'dense'", "none, temporal, residual"]),
         (dict(hidden_size=0), ["hidden_size", ">= 1", "0"]),
         (dict(skip_k=0), ["skip_k", ">= 1"]),
+        (dict(activation="leaky_relu", leaky_slope=-0.5), ["leaky_slope", ">= 0", "-0.5"]),
     ],
 )
 def test_invalid_configs_are_refused_with_one_clear_line(params, words):

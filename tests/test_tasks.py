@@ -426,22 +426,29 @@ def test_text_targets_are_inputs_shifted_by_one(tiny_corpus, seed):
 # 4. text corpus loading, vocabulary cap and unigram baseline
 
 
-def counted_unigram(train_lines: list[str], vocab_size: int) -> tuple[list[str], float, float]:
-    """Vocabulary, unigram perplexity and best-constant accuracy, counted directly with Counter."""
-    words = [w for line in train_lines for w in line.split() + [EOS]]
+def counted_unigram(train_lines: list[str], test_lines: list[str], vocab_size: int,
+                    bptt: int) -> tuple[list[str], float, float]:
+    """Vocabulary, and the train split's add-one unigram model scored on the test windows' targets (perplexity,
+    and the accuracy of always predicting the train split's most frequent word), counted directly with Counter."""
+    def tokens(lines):
+        return [w for line in lines for w in line.split() + [EOS]]
+    words = tokens(train_lines)
     counts = Counter(w for w in words if w != UNK)
     kept = sorted(counts, key=lambda w: (-counts[w], w))[: vocab_size - 1]
-    keep = set(kept)
+    vocab, keep = [UNK] + kept, set(kept)
     mapped = Counter(w if w in keep else UNK for w in words)
-    n = len(words)
-    entropy = -sum(c / n * math.log(c / n) for c in mapped.values())
-    return [UNK] + kept, math.exp(entropy), max(mapped.values()) / n
+    test = [w if w in keep else UNK for w in tokens(test_lines)]
+    scored = test[1 : (len(test) - 1) // bptt * bptt + 1]  # y of the non-overlapping windows
+    total = len(words) + len(vocab)
+    ppl = math.exp(-sum(math.log((mapped[w] + 1) / total) for w in scored) / len(scored))
+    top = min(vocab, key=lambda w: (-mapped[w], vocab.index(w)))  # most frequent; ties: the lowest id
+    return vocab, ppl, sum(w == top for w in scored) / len(scored)
 
 
-def _check_text_task(task: TextTask, train_lines, split_lines: dict[str, list[str]] | None = None):
+def _check_text_task(task: TextTask, train_lines, test_lines, split_lines: dict[str, list[str]] | None = None):
     spec = task.spec()
     vocab, ids = load_corpus(task.corpus, task.vocab_size)
-    want_vocab, ppl, acc = counted_unigram(train_lines, task.vocab_size)
+    want_vocab, ppl, acc = counted_unigram(train_lines, test_lines, task.vocab_size, task.bptt)
     assert list(vocab) == want_vocab
     assert len(vocab) <= task.vocab_size and spec.vocab_size == spec.num_classes == len(vocab)
     assert spec.baselines["perplexity"] == pytest.approx(ppl, rel=1e-9)
@@ -462,7 +469,7 @@ def test_text_single_file_is_split_90_5_5(tiny_corpus):
     a, b = int(len(lines) * 0.9), int(len(lines) * 0.95)
     task = TextTask(corpus=str(tiny_corpus), bptt=8, vocab_size=30)
     _, vocab = _check_text_task(
-        task, lines[:a], {"train": lines[:a], "val": lines[a:b], "test": lines[b:]}
+        task, lines[:a], lines[b:], {"train": lines[:a], "val": lines[a:b], "test": lines[b:]}
     )
     assert len(vocab) == 30, "the corpus has more words than the cap"
     assert vocab.count(UNK) == 1 and vocab[0] == UNK
@@ -478,8 +485,31 @@ def test_text_corpus_folder(tmp_path, names):
     for stem, split in zip(names, SPLITS):
         (tmp_path / f"{stem}.txt").write_text("\n".join(split_lines[split]) + "\n", encoding="utf-8")
     task = TextTask(corpus=str(tmp_path), bptt=6, vocab_size=1000)
-    _, vocab = _check_text_task(task, split_lines["train"], split_lines)
+    _, vocab = _check_text_task(task, split_lines["train"], split_lines["test"], split_lines)
     assert len(vocab) < 1000 and EOS in vocab, "a cap above the corpus vocabulary keeps every word"
+
+
+def test_a_memoryless_predictor_learnt_from_the_train_split_scores_zero_on_text(tmp_path):
+    """The baseline is what it claims: the train split's unigram as every step's output, through the suite's own
+    test metrics on the test split, lands exactly at the baseline (normalized score 0), its accuracy too. The
+    splits' word frequencies differ (and the test split has words the train split never saw, so `<unk>`)."""
+    from bench.module import TaskMetrics
+
+    for split, seed, n_words in (("train", 1, 40), ("valid", 2, 60), ("test", 3, 60)):
+        (tmp_path / f"{split}.txt").write_text("\n".join(_corpus_lines(80, seed=seed, n_words=n_words)) + "\n")
+    task = TextTask(corpus=str(tmp_path), bptt=7, vocab_size=1000)
+    spec = task.spec()
+    _, ids = load_corpus(task.corpus, task.vocab_size)
+    counts = torch.bincount(ids["train"], minlength=spec.num_classes).double() + 1
+    metrics = TaskMetrics(spec)
+    x, y = task.make_split("test", seed=0)
+    metrics.update((counts / counts.sum()).log().float().expand(*x.shape, -1), y)
+    values = metrics.compute()
+    assert normalized_score(spec.primary, values["perplexity"], spec.baselines["perplexity"]) == pytest.approx(0, abs=1e-5)
+    assert values["accuracy"] == pytest.approx(spec.baselines["accuracy"], abs=1e-6)
+    p = counts / counts.sum()
+    on_itself = math.exp(-(p * p.log()).sum().item())  # the train unigram's perplexity on the train split
+    assert abs(normalized_score(spec.primary, values["perplexity"], on_itself)) > 1e-3, "task version 1's baseline"
 
 
 def test_text_vocab_ties_broken_alphabetically(tmp_path):
@@ -503,7 +533,7 @@ def test_text_on_tinyshakespeare_single_file():
     (path,) = _need_shared("tinyshakespeare/input.txt")
     lines = path.read_text(encoding="utf-8").splitlines()
     task = TextTask(corpus=str(path), bptt=35, vocab_size=2000)
-    spec, vocab = _check_text_task(task, lines[: int(len(lines) * 0.9)])
+    spec, vocab = _check_text_task(task, lines[: int(len(lines) * 0.9)], lines[int(len(lines) * 0.95) :])
     assert len(vocab) == 2000
     assert 1 < spec.baselines["perplexity"] < 2000
 
@@ -515,7 +545,7 @@ def test_text_on_wikitext_folder(tmp_path):
     shutil.copy(test, tmp_path / "test.txt")
     train_lines = valid.read_text(encoding="utf-8").splitlines()
     task = TextTask(corpus=str(tmp_path), bptt=35, vocab_size=5000)
-    spec, vocab = _check_text_task(task, train_lines)
+    spec, vocab = _check_text_task(task, train_lines, test.read_text(encoding="utf-8").splitlines())
     assert len(vocab) == 5000 and vocab.count(UNK) == 1, "WikiText's own <unk> is the one <unk>"
 
 
@@ -660,7 +690,7 @@ def test_named_corpus_without_network_says_how_to_use_local_files(offline_cache)
 
 def _fill_cache(cache: Path) -> dict[str, list[str]]:
     folder = cache / "wikitext-2"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # a failed download may have made it
     parts = {"train": _corpus_lines(60, seed=4), "valid": _corpus_lines(20, seed=5), "test": _corpus_lines(20, seed=6)}
     for part, lines in parts.items():
         path = folder / f"{part}.txt"
@@ -672,7 +702,25 @@ def _fill_cache(cache: Path) -> dict[str, list[str]]:
 def test_named_corpus_loads_from_cache_offline(offline_cache):
     parts = _fill_cache(offline_cache)
     task = TextTask(corpus="wikitext-2", bptt=5, vocab_size=25)
-    _check_text_task(task, parts["train"], {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
+    _check_text_task(task, parts["train"], parts["test"],
+                     {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
+
+
+def test_an_incomplete_local_copy_is_passed_over_for_the_download(offline_cache, tmp_path, monkeypatch):
+    """$RNNBENCH_DATA/wikitext-2/ with only valid.txt and test.txt (as this project's shared data has): the named
+    corpus comes from the download cache, and without one the error says what a local copy needs."""
+    local = tmp_path / "data" / "wikitext-2"
+    local.mkdir(parents=True)
+    for part in ("valid", "test"):
+        (local / f"{part}.txt").write_text("\n".join(_corpus_lines(20, seed=9)) + "\n", encoding="utf-8")
+    monkeypatch.setenv("RNNBENCH_DATA", str(tmp_path / "data"))
+    with pytest.raises(ConfigError) as err:
+        TextTask(corpus="wikitext-2", bptt=5, vocab_size=25).spec()
+    _assert_one_line(err, ["could not download", "$RNNBENCH_DATA/wikitext-2/", "train.txt"])
+    parts = _fill_cache(offline_cache)
+    task = TextTask(corpus="wikitext-2", bptt=5, vocab_size=25)
+    _check_text_task(task, parts["train"], parts["test"],
+                     {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
 
 
 def test_named_corpus_changed_after_hash_is_refused(offline_cache):
