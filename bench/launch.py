@@ -209,40 +209,45 @@ def _make_pool(opts: LaunchOptions) -> ProcessPoolExecutor:
 
 
 def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
+    """Jobs through a pool of workers, up to 2 per worker in flight. A worker that dies (killed, out of memory)
+    breaks the whole pool and every job in flight with it, so a death does not say whose job caused it: the jobs
+    in flight become suspects, rerun one at a time in a fresh pool (the others wait); a suspect whose worker dies
+    while it runs alone is recorded failed, the others train as if nothing happened."""
     queue = list(reversed(make_jobs(todo, opts)))  # jobs: one run, or a fused group (opts.fuse)
+    suspects: list[list[RunConfig]] = []  # in flight when a worker died
     pool = _make_pool(opts)
-    running = {}
-    deaths: dict[str, int] = {}  # run id -> worker deaths while it was in flight
+    running = {}  # future -> (job, run alone?)
     try:
-        while queue or running:
-            while queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
+        while queue or suspects or running:
+            if suspects and not running:
+                job = suspects.pop()
+                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, True)
+            while not suspects and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
                 job = queue.pop()
-                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = job
+                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, False)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
-                job = running.pop(future)
+                job, alone = running.pop(future)
                 try:
                     for summary in future.result():
                         progress.update(summary)
                 except BrokenProcessPool:
                     broken = True
-                    running[future] = job  # handled with the other in-flight jobs below
+                    running[future] = (job, alone)  # handled with the other in-flight jobs below
                 except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
                     for cfg in job:
                         progress.update(_record_failure(cfg, opts, store, err))
-            if broken:  # a worker died (killed, out of memory): retry its runs in a fresh pool, twice at most
+            if broken:
                 pool.shutdown(wait=False, cancel_futures=True)
-                for job in running.values():
-                    retry = []
+                for job, alone in running.values():
+                    if not alone:
+                        suspects.insert(0, job)  # rerun in the order they were in flight
+                        continue
+                    died = RuntimeError("its worker process died (killed, or out of memory?), twice: once with "
+                                        "other runs in flight, then running alone")
                     for cfg in job:
-                        deaths[cfg.run_id] = deaths.get(cfg.run_id, 0) + 1
-                        if deaths[cfg.run_id] >= 2:
-                            progress.update(_record_failure(cfg, opts, store, RuntimeError("the worker process died twice")))
-                        else:
-                            retry.append(cfg)
-                    if retry:
-                        queue.append(retry)
+                        progress.update(_record_failure(cfg, opts, store, died))
                 running.clear()
                 pool = _make_pool(opts)
     finally:

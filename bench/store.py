@@ -6,11 +6,21 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 FINISHED = ("ok", "diverged")  # a run with one of these is never trained again; `failed` is retried
 STATUSES = ("ok", "diverged", "failed")
+STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write in progress (clean)
+
+
+def _mtime(path: Path) -> float:
+    """Modification time, or +inf for a file gone meanwhile (renamed into place by its writer)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return math.inf
 
 
 def _finite(obj: Any) -> Any:
@@ -59,9 +69,12 @@ class ResultStore:
             raise
         return target
 
-    def clean(self) -> int:
-        """Remove temp files left by a killed writer; returns how many."""
-        stale = list(self.runs.glob("*/.result.*.tmp")) if self.runs.exists() else []
+    def clean(self, older_than: float = STALE_SECONDS) -> int:
+        """Remove temp files left by a killed writer; returns how many. Only those older than `older_than` seconds:
+        a write takes milliseconds, and a younger one may be another sweep's (shards sharing --out) about to be
+        renamed into place."""
+        cutoff = time.time() - older_than
+        stale = [p for p in self.runs.glob("*/.result.*.tmp") if _mtime(p) < cutoff] if self.runs.exists() else []
         for p in stale:
             p.unlink(missing_ok=True)
         return len(stale)

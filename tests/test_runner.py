@@ -288,6 +288,70 @@ def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_pat
     assert f"0 ok, 0 diverged, 0 failed, {len(grid)} skipped" in again.stdout
 
 
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+victim, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
+if victim and "--multiprocessing-fork" in sys.argv:  # a pool worker: its runs of `victim` SIGKILL the worker
+    import bench.launch
+
+    run_one = bench.launch.run_one
+
+    def killing_run_one(cfg_dict, opts):
+        from bench.config import RunConfig
+        if RunConfig.from_dict(cfg_dict).run_id == victim and not (once and Path(once).exists()):
+            if once:
+                Path(once).touch()
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        return run_one(cfg_dict, opts)
+
+    bench.launch.run_one = killing_run_one
+"""
+
+
+@pytest.mark.parametrize("dies", ["every time", "once"])
+def test_a_dead_worker_fails_only_the_run_that_killed_it(tiny_suite, tmp_path, dies):
+    """A run whose worker dies (here it SIGKILLs its own worker, through a sitecustomize in the workers) breaks the
+    pool and every run in flight with it, two workers x 2 runs each: the runs in flight are rerun one at a time, so
+    only the run that dies again alone is recorded failed; one that died once (a transient kill) trains."""
+    grid = expand(load_suite(str(tiny_suite)))
+    victim = grid[0].run_id  # the first job submitted: three others are in flight beside it
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), str(REPO)]),
+           "RNNBENCH_TEST_KILL_RUN": victim}
+    if dies == "once":
+        env["RNNBENCH_TEST_KILL_ONCE"] = str(tmp_path / "killed")
+    out = tmp_path / "res"
+    done = subprocess.run(cli("run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--quiet",
+                              "--no-leaderboard"), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    records = results(out)
+    assert set(records) == {r.run_id for r in grid}, done.stderr
+    failed = {rid for rid, r in records.items() if r["status"] == "failed"}
+    if dies == "once":
+        assert (tmp_path / "killed").exists() and not failed, done.stdout
+    else:
+        assert failed == {victim}, done.stdout
+        assert "worker process died" in records[victim]["error"]
+
+
+def test_cleaning_the_store_spares_a_write_in_progress(tmp_path):
+    """A sweep starts by removing temp files killed writers left; one a few seconds old may be another sweep's
+    (shards sharing --out) about to be renamed into place, so only temp files older than an hour go."""
+    import tempfile
+
+    store = ResultStore(tmp_path)
+    folder = tmp_path / "runs" / "abc"
+    folder.mkdir(parents=True)
+    old = Path(tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)[1])
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    young = Path(tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=folder)[1])
+    assert store.clean() == 1
+    assert not old.exists() and young.exists()
+    os.replace(young, folder / "result.json")  # the other sweep's write completes
+    assert store.clean(older_than=0) == 0
+
+
 def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
     grid = expand(load_suite(str(tiny_suite)))
     parts = [shard(grid, i, 3) for i in range(3)]
