@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train every run of a suite's grid (finished runs are skipped)",
                          description="Train every run of a suite's grid in long-lived worker processes, write one "
                          "result.json per run under OUT/runs/, then build the leaderboard in OUT/leaderboard/. "
-                         "Runs whose result is ok or diverged are skipped, so a killed sweep resumes.")
+                         "Runs whose result is ok or diverged are skipped, so a killed sweep resumes. Exit status 1 "
+                         "where a run failed (its error is in its result.json; the same command retries it), else 0.")
     run.add_argument("--suite", default="quick", help="a shipped suite name (see `rnnbench list`) or a YAML file (default: quick)")
     run.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per grid cell (default: the suite's)")
@@ -178,7 +179,7 @@ def cmd_run(args) -> int:
 
         paths = build([args.out], args.out / "leaderboard")
         print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
-    return 0
+    return 1 if counts.get("failed", 0) else 0  # a script or a job array sees it; the leaderboard counts them too
 
 
 def cmd_leaderboard(args) -> int:

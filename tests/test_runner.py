@@ -122,6 +122,21 @@ def test_forced_divergence_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert len(by_cell) == 2
 
 
+def test_a_sweep_with_a_failed_run_exits_1_and_its_rerun_retries_it(tmp_path, capsys):
+    suite = tmp_path / "fail.yaml"
+    suite.write_text(  # skip_k 6 on 6-step sequences is recorded failed (tested below); the plain run trains
+        "name: fail\ntasks:\n  adding: {seq_len: 6, train_size: 32, val_size: 16, test_size: 16}\n"
+        "axes:\n  cell: [rnn]\n  skip: [none, temporal]\nmodel: {hidden_size: 4, num_layers: 1, skip_k: 6}\n"
+        "budget: {max_steps: 4, batch_size: 16, eval_every: 2, probe_batch: 4}\n"
+    )
+    args = ["run", "--suite", str(suite), "--out", str(tmp_path / "res"), "--workers", "0", "--quiet", "--no-leaderboard"]
+    assert main(args) == 1
+    assert "1 ok, 0 diverged, 1 failed" in capsys.readouterr().out
+    assert sorted(r["status"] for r in results(tmp_path / "res").values()) == ["failed", "ok"]
+    assert main(args) == 1  # the failed run is retried (and fails again), the ok one skipped
+    assert "0 ok, 0 diverged, 1 failed, 1 skipped" in capsys.readouterr().out
+
+
 def _training(record: dict) -> list:
     """What a run's training decided, flattened to (path, value): everything in its record but times, dates and
     the device."""
