@@ -167,6 +167,10 @@ def cmd_run(args) -> int:
         from bench.ray_launch import check_ray
 
         check_ray(opts)  # before anything is printed: exit 2 with one line
+    if args.wandb:
+        from bench.tracking import choose_mode
+
+        choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
     counts = run_grid(runs, opts)
     if rank > 0:
         return 0

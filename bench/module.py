@@ -107,12 +107,13 @@ class BenchModule(L.LightningModule):
         values = self.val_metrics.compute()
         if self.plateau is not None and not self.trainer.sanity_checking:
             self.plateau.step(values["loss"])
-        self.log("val_loss", values["loss"], prog_bar=False, logger=True)
-        for name, value in values.items():
-            if name != "loss":
-                self.log(f"val_{name}", value, logger=True)
         lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
-        self.history.append({"step": int(self.global_step), "lr": lr, **{f"val_{k}": v for k, v in values.items()}})
+        row = {f"val_{k}": v for k, v in values.items()}
+        for name, value in row.items():
+            self.log(name, value, logger=False)  # for callbacks (trainer.callback_metrics)
+        if self.logger and not self.trainer.sanity_checking:  # at the optimizer step: a Lightning batch is several
+            self.logger.log_metrics({**row, **({"lr": lr} if lr is not None else {})}, step=int(self.global_step))
+        self.history.append({"step": int(self.global_step), "lr": lr, **row})
 
     def test_step(self, batch, batch_idx):
         x, y = batch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import platform
 import subprocess
 import time
@@ -23,6 +22,7 @@ from bench.config import RunConfig
 from bench.module import BenchModule, task_loss
 from bench.registry import check
 from bench.steps import steps_for, with_steps
+from bench import tracking
 from bench.store import ResultStore
 from models import SKIPS, SequenceModel, gradient_flow
 from tasks import METRICS, TaskSpec, normalized_score
@@ -108,26 +108,6 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
     }
 
 
-def make_logger(cfg: RunConfig, out_dir: Path, project: str):
-    """Lightning's WandbLogger: online when the user is logged in, offline otherwise."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    if "WANDB_MODE" not in os.environ and not os.environ.get("WANDB_API_KEY"):
-        netrc = Path.home() / ".netrc"
-        if not (netrc.exists() and "api.wandb.ai" in netrc.read_text()):
-            os.environ["WANDB_MODE"] = "offline"
-    (out_dir / "wandb").mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
-        project=project,
-        group=f"{cfg.task_label}|{cfg.combo}",
-        name=cfg.run_id,
-        id=cfg.run_id,
-        config=cfg.to_dict(),
-        save_dir=str(out_dir),
-        reinit=True,
-    )
-
-
 def execute(
     cfg: RunConfig,
     out_dir: str | Path,
@@ -153,12 +133,13 @@ def execute(
         record["device"] += f" x{n} processes (ddp)"
     start = time.perf_counter()
     monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
-    module = logger = None
+    module, logger = None, False
     try:
         run = prepare_run(cfg, record)
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
-        logger = make_logger(cfg, out_dir, wandb_project) if wandb_project else False
+        if wandb_project:
+            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project)
         # DDP shards the data loader's batches over its processes (Lightning's distributed sampler): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
@@ -175,11 +156,10 @@ def execute(
         record_diverged(record, err)
     except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the sweep goes on
         record_failed(record, err)
-    finally:
-        if logger:
-            logger.experiment.finish()
     close_record(record, monitor.steps, module.history if module is not None else [], monitor.stats(),
                  time.perf_counter() - start)
+    if logger:
+        record["wandb_error"] = tracking.finish(logger, record)
     if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
         store.write(record)
     return record

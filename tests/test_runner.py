@@ -379,20 +379,97 @@ def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
     assert set(results(out)) == {r.run_id for r in grid}
 
 
-def test_wandb_offline_writes_run_folders_with_config(tiny_suite, tmp_path, monkeypatch):
+def wandb_log(path: Path) -> dict[str, list[dict]]:
+    """An offline W&B run file, read back: its records by kind (run, history, summary), each as {key: JSON value}.
+    The file is W&B's LevelDB-style log (a 7-byte file header; 32 KiB blocks; records of a 7-byte header - CRC,
+    length, kind: full / first / middle / last piece - and a protobuf wandb_internal_pb2.Record)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data, pos, pieces, out = path.read_bytes(), 7, b"", {}
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a header is padding
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pieces = chunk if kind in (1, 2) else pieces + chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pieces)
+            which = record.WhichOneof("record_type")
+            items = {"history": lambda: record.history.item, "summary": lambda: record.summary.update,
+                     "run": lambda: record.run.config.update}.get(which)
+            if items:
+                out.setdefault(which, []).append({i.key or "/".join(i.nested_key): i.value_json for i in items()})
+    return out
+
+
+def test_wandb_offline_mirrors_each_run_at_its_optimizer_steps(tiny_suite, tmp_path, monkeypatch):
+    """--wandb offline: a W&B run per run, named by its id, with the full config, every validation at its optimizer
+    step (the tiny suite takes 2 steps per Lightning batch: Lightning's own step would say 0, 1) and the outcome
+    (status, normalized score, test metrics) in its summary."""
+    from bench import tracking
+
+    monkeypatch.setattr(tracking, "_DOWN", {})
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "res"
     assert main(["run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--workers", "0",
                  "--wandb", "--quiet", "--no-leaderboard"]) == 0
+    records = results(out)
     runs = list((out / "wandb").glob("offline-run-*"))
-    ids = {r["run_id"] for r in results(out).values()}
-    assert len(runs) == len(ids)
+    assert len(runs) == len(records) >= 2
     for folder in runs:
-        rid = next(rid for rid in ids if folder.name.endswith(rid))  # named by run id
-        # the offline run log (wandb's own record format) holds the full config and the validation metrics
-        log = (folder / f"run-{rid}.wandb").read_bytes()
-        assert b'"seq_len":8' in log and b"max_steps" in log and b"val_loss" in log
+        rid = next(rid for rid in records if folder.name.endswith(rid))  # named by run id
+        record, log = records[rid], wandb_log(folder / f"run-{rid}.wandb")
+        assert record["wandb_error"] is None
+        config = {k: json.loads(v) for k, v in log["run"][0].items() if not k.startswith("_")}
+        assert config["task"]["params"]["seq_len"] == 8 and config["budget"]["max_steps"] == 4
+        history = [h for h in log["history"] if "val_loss" in h]
+        assert [int(h["trainer/global_step"]) for h in history] == [h["step"] for h in record["history"]] == [2, 4]
+        assert [float(h["val_loss"]) for h in history] == pytest.approx([h["val_loss"] for h in record["history"]])
+        summary = {k: v for update in log["summary"] for k, v in update.items()}
+        assert json.loads(summary["status"]) == "ok"
+        assert json.loads(summary["normalized_score"]) == pytest.approx(record["normalized_score"])
+        assert json.loads(summary["metrics"]) == pytest.approx(record["metrics"])
+
+
+def test_a_wandb_failure_costs_no_run(tiny_suite, tmp_path):
+    """W&B online with a server that refuses (as with no network or a bad key): every run trains and is recorded
+    with the reason its mirror is missing; after the first failure the worker skips W&B (no init wait per run).
+    In a process of its own: wandb keeps its first settings (here the offline test's) for the process's life."""
+    env = {**os.environ, "WANDB_MODE": "online", "WANDB_API_KEY": "a" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9",
+           "WANDB_INIT_TIMEOUT": "5", "WANDB_SILENT": "true"}
+    out = tmp_path / "res"
+    done = subprocess.run(cli("run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--workers",
+                              "0", "--wandb", "--quiet", "--no-leaderboard"), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = list(results(out).values())
+    assert len(records) >= 2 and all(r["status"] == "ok" for r in records)
+    skipped = [r for r in records if r["wandb_error"].startswith("W&B skipped: it failed earlier in this worker")]
+    assert len(skipped) == len(records) - 1  # the first run tried W&B, and its error says why it failed
+
+
+def test_wandb_goes_offline_unless_logged_in(tmp_path, monkeypatch, capsys):
+    """The sweep's parent decides (its workers inherit WANDB_MODE), so it can say where the offline runs are."""
+    from bench.tracking import choose_mode
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):  # set first, so that teardown restores them as they were
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    assert choose_mode() == "online" and "WANDB_MODE" not in os.environ
+    monkeypatch.delenv("WANDB_API_KEY")
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "a" * 40 + "\n")
+    assert choose_mode() == "online" and "WANDB_MODE" not in os.environ
+    (tmp_path / ".netrc").unlink()
+    assert main(["run", "--suite", "quick", "--tasks", "adding", "--wandb", "--dry-run"]) == 0
+    assert "WANDB_MODE" not in os.environ, "a dry run starts nothing"
+    assert choose_mode() == "offline" and os.environ["WANDB_MODE"] == "offline"
 
 
 def test_reading_a_suite_does_not_import_lightning():
