@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from bench.store import STATUSES
+from bench.store import FINISHED, STATUSES
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
@@ -55,8 +55,11 @@ def _read(path: Path) -> dict[str, Any] | None:
 def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     """One row per run_id over every `<dir>/runs/*/result.json`.
 
-    A run found in several dirs (or twice) keeps the record with the newest `created`. A malformed
-    or truncated file is skipped with a warning that names it. Columns: see the module docstring.
+    A run found in several dirs (or twice) keeps its newest finished (ok or diverged) record, else its newest
+    failed one: a failed retry elsewhere does not hide a result. Of a task measured under several task versions
+    (a changed definition, baseline or metric), only the newest version's runs are kept, with a warning: scores
+    of two definitions are not comparable. A malformed or truncated file is skipped with a warning that names
+    it. Columns: see the module docstring.
     """
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
@@ -82,6 +85,23 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     for col in ("normalized_score", "best_step", "steps_trained", "wall_seconds", "value"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df else float("nan")
     df["created"] = pd.to_datetime(df.get("created"), utc=True, errors="coerce", format="ISO8601")
-    df = df.sort_values("created", kind="stable", na_position="first")
-    df = df.drop_duplicates("run_id", keep="last")
+    df["finished"] = df["status"].isin(FINISHED)
+    df = df.sort_values(["finished", "created"], kind="stable", na_position="first")
+    df = df.drop_duplicates("run_id", keep="last").drop(columns="finished")
+    df = newest_task_versions(df)
     return df.sort_values(["task_label", "combo", "seed", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def newest_task_versions(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs of each task's newest version (`config.task.version`; a record without one counts as older than
+    any), warning about the runs left out."""
+    version = pd.to_numeric(df.get("config.task.version"), errors="coerce").fillna(-1) if "config.task.version" in df \
+        else pd.Series(-1.0, index=df.index)
+    newest = version.groupby(df["task"]).transform("max")
+    old = version < newest
+    for task, count in df[old].groupby("task").size().items():
+        versions = sorted({int(v) for v in version[old & (df["task"] == task)] if v >= 0})
+        warnings.warn(f"leaving out {count} {task} run(s) of task version {', '.join(map(str, versions)) or '(none)'}"
+                      f": task version {int(newest[df['task'] == task].iloc[0])} measures it differently; re-run "
+                      "them to include them", stacklevel=3)
+    return df[~old]

@@ -44,6 +44,8 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
 
 
 def update(readme: Path, text: str) -> None:
+    if not readme.is_file():
+        raise ConfigError(f"--readme {readme}: no such file")
     content = readme.read_text()
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(content):

@@ -53,17 +53,18 @@ def combo_of(r: dict[str, str]) -> str:
 
 def write_record(root: Path, *, task="adding", params=None, label=None, seed=0, status="ok", value=None,
                  metric="mse", baseline=ADD_BASE, higher=False, best_step=100, remedy=None, combo=None,
-                 history=None, probe=None, created="2026-11-27T13:00:00+00:00", run_id=None) -> Path:
+                 history=None, probe=None, created="2026-11-27T13:00:00+00:00", run_id=None, version=1) -> Path:
     """A result.json as the runner writes it; diverged/failed runs carry no metrics and no score."""
     params = params if params is not None else {"seq_len": 100}
     label = label or f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
     remedy = remedy or remedies()
     combo = combo or combo_of(remedy)
-    run_id = run_id or hashlib.sha256(json.dumps([task, params, combo, seed]).encode()).hexdigest()[:12]
+    run_id = run_id or hashlib.sha256(json.dumps([task, params, combo, seed, version]).encode()).hexdigest()[:12]
     ok = status == "ok"
     rec = {
         "run_id": run_id, "suite": "quick", "created": created,
-        "config": {"task": {"name": task, "params": params}, "model": {"cell": remedy["cell"]}, "clip": remedy["clip"],
+        "config": {"task": {"name": task, "params": params, "version": version}, "model": {"cell": remedy["cell"]},
+                   "clip": remedy["clip"],
                    "lr": remedy["lr"], "seed": seed, "budget": {"max_steps": 300}},
         "task": task, "task_label": label, "remedies": remedy, "combo": combo,
         "status": status, "error": None if ok else "boom", "diverged_at_step": 7 if status == "diverged" else None,
@@ -149,6 +150,33 @@ def test_dedupe_keeps_newest_record(tmp_path):
     df = load_results([new, old])  # the newer record comes first: the date decides, not the order
     assert sorted(df.run_id) == ["r1", "r2"]
     assert df.set_index("run_id").loc["r1", "value"] == 0.05
+
+
+def test_a_newer_failed_record_does_not_hide_a_result(tmp_path):
+    """Merging two result folders: a run that trained in one and failed later in the other (a retry on another
+    machine) keeps its result; among finished records the newest still wins."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_record(a, value=0.05, run_id="r1", created="2026-11-27T10:00:00+00:00")
+    write_record(b, status="failed", run_id="r1", created="2026-11-28T10:00:00+00:00")
+    write_record(a, status="failed", run_id="r2", seed=1, created="2026-11-27T10:00:00+00:00")
+    write_record(b, status="diverged", run_id="r2", seed=1, created="2026-11-26T10:00:00+00:00")
+    df = load_results([a, b]).set_index("run_id")
+    assert df.loc["r1", "status"] == "ok" and df.loc["r1", "value"] == 0.05
+    assert df.loc["r2", "status"] == "diverged"
+
+
+def test_only_the_newest_task_version_is_tabled(tmp_path):
+    """A task whose definition changed (its version) measures differently: its older runs are left out with a
+    warning, not averaged in as more seeds; other tasks keep all theirs."""
+    for seed in range(2):
+        write_record(tmp_path, seed=seed, value=0.05, remedy=LSTM, version=2)
+    write_record(tmp_path, seed=0, value=0.10, remedy=LSTM, version=1)  # the same run under the old definition
+    write_record(tmp_path, task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE, value=0.01, version=1)
+    with pytest.warns(UserWarning, match=r"leaving out 1 adding run\(s\) of task version 1: task version 2"):
+        df = load_results(tmp_path)
+    assert sorted(zip(df.task, df["config.task.version"])) == [("adding", 2), ("adding", 2), ("copy", 1)]
+    lstm = task_table(df).set_index(["task_label", "combo"]).loc[("adding(seq_len=100)", combo_of(LSTM))]
+    assert (lstm.n_runs, lstm["mean"]) == (2, pytest.approx(0.05))
 
 
 def test_malformed_record_is_skipped_with_warning(small, tmp_path):
@@ -386,6 +414,7 @@ def test_readme_section_is_replaced_between_markers(small, tmp_path):
     assert main([str(small), "--readme", str(readme)]) == 0 and readme.read_text() == text  # idempotent
     readme.write_text("no markers here\n")
     assert main([str(small), "--readme", str(readme)]) == 2
+    assert main([str(small), "--readme", str(tmp_path / "missing.md")]) == 2  # one line, no traceback
     with pytest.raises(ConfigError):
         from leaderboard.readme import update
 
