@@ -137,6 +137,14 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _levels(value, what: str) -> list:
+    """A suite's list of values for one parameter or axis: not empty, each value once (a repeated value would give
+    the same run twice)."""
+    values = _as_list(value)
+    check(bool(values), f"{what} has no values: give at least one")
+    return [v for i, v in enumerate(values) if v not in values[:i]]
+
+
 def load_suite(name_or_path: str) -> Suite:
     """Read a suite by name (bench/suites/NAME.yaml) or from a YAML file path."""
     path = Path(name_or_path)
@@ -159,17 +167,24 @@ def load_suite(name_or_path: str) -> Suite:
     for task, params in tasks.items():
         TASKS.get(task)
         check(params is None or isinstance(params, dict), f"suite {path}: parameters of task {task!r} must be a mapping")
-        tasks[task] = {k: _as_list(v) for k, v in (params or {}).items()}
+        tasks[task] = {k: _levels(v, f"suite {path}: parameter {k!r} of task {task!r}") for k, v in (params or {}).items()}
     grids = raw.get("axes") or [{}]
     grids = [grids] if isinstance(grids, dict) else grids
-    for grid in grids:
+    check(isinstance(grids, list), f"suite {path}: 'axes' must map axis names to levels, or be a list of such maps")
+    for i, grid in enumerate(grids):
         check(isinstance(grid, dict), f"suite {path}: each entry of 'axes' must map axis names to levels")
         for axis, levels in grid.items():
             choice("axis", axis, AXES)
-            for level in _as_list(levels):
+            grid[axis] = _levels(levels, f"suite {path}: axis {axis!r} (valid levels: {', '.join(AXES[axis])})")
+            for level in grid[axis]:
                 choice(f"level of axis {axis!r}", level, AXES[axis])
+        check(bool(remedy_combinations([grid])), f"suite {path}: axes entry {i + 1} ({grid}) leaves no remedy "
+              "combination: an inapplicable level is left out (e.g. a gated cells' init on cell 'rnn')")
     seeds = raw.get("seeds", 1)
-    check(isinstance(seeds, int) and seeds >= 1, f"suite {path}: seeds must be an integer >= 1, got {seeds!r}")
+    check(type(seeds) is int and seeds >= 1, f"suite {path}: seeds must be an integer >= 1, got {seeds!r}")
+    for key in ("model", "budget"):
+        check(isinstance(raw.get(key) or {}, dict), f"suite {path}: {key!r} must be a mapping of parameters, "
+              f"got {raw.get(key)!r}")
     model = typed_params(ModelConfig, raw.get("model") or {}, "model")
     for axis in ("cell", "activation", "init", "skip"):
         check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
@@ -180,7 +195,7 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(
         name=str(raw.get("name", path.stem)),
         tasks=tasks,
-        grids=[{a: _as_list(v) for a, v in g.items()} for g in grids],
+        grids=grids,
         seeds=seeds,
         model=model,
         budget=budget,

@@ -18,6 +18,7 @@ import torch
 from bench.callbacks import TrainingMonitor
 from bench.cli import main
 from bench.config import AXES, Budget, RunConfig, expand, load_suite
+from bench.registry import ConfigError
 from bench.launch import Progress, shard
 from bench.module import BenchModule, TaskMetrics
 from bench.optim import OPTIMIZERS, make_optimizer
@@ -512,6 +513,32 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert needle in lines[0]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("tasks: {adding: {}}\naxes: {cell: []}\n", "axis 'cell' (valid levels: rnn, lstm, gru) has no values"),
+    ("tasks: {adding: {seq_len: []}}\n", "parameter 'seq_len' of task 'adding' has no values"),
+    ("tasks: {adding: {}}\naxes: [{cell: [lstm]}, {cell: [rnn], init: [chrono]}]\n",
+     "axes entry 2 ({'cell': ['rnn'], 'init': ['chrono']}) leaves no remedy combination"),
+    ("tasks: {adding: {}}\nmodel: 5\n", "'model' must be a mapping of parameters, got 5"),
+    ("tasks: {adding: {}}\nbudget: [1]\n", "'budget' must be a mapping of parameters, got [1]"),
+    ("tasks: {adding: {}}\nseeds: true\n", "seeds must be an integer >= 1, got True"),
+    ("tasks: {adding: {}}\naxes: 7\n", "'axes' must map axis names to levels"),
+])
+def test_a_suite_that_would_train_nothing_or_garbage_is_refused(text, needle, tmp_path):
+    """(rnnbench run prints a ConfigError as one line and exits 2: test_bad_input_is_one_line_and_exit_2)"""
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_suite(str(path))
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_value_given_twice_is_one_run(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text("tasks: {adding: {seq_len: [10, 10, 12]}}\naxes: {cell: [rnn, rnn, gru]}\nseeds: 2\n")
+    runs = expand(load_suite(str(path)))
+    assert len(runs) == 2 * 2 * 2 and len({r.run_id for r in runs}) == len(runs)
 
 
 def test_help_explains_every_command():
