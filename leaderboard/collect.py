@@ -8,6 +8,7 @@ Two derived columns are added: `seed` (from the config) and `value`, the primary
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -88,7 +89,7 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     df["finished"] = df["status"].isin(FINISHED)
     df = df.sort_values(["finished", "created"], kind="stable", na_position="first")
     df = df.drop_duplicates("run_id", keep="last").drop(columns="finished")
-    df = newest_task_versions(df)
+    df = separate_settings(newest_task_versions(df))
     return df.sort_values(["task_label", "combo", "seed", "run_id"], kind="stable").reset_index(drop=True)
 
 
@@ -105,3 +106,34 @@ def newest_task_versions(df: pd.DataFrame) -> pd.DataFrame:
                       f": task version {int(newest[df['task'] == task].iloc[0])} measures it differently; re-run "
                       "them to include them", stacklevel=3)
     return df[~old]
+
+
+REMEDY_FIELDS = {"config.seed", "config.clip", "config.lr", *(f"config.model.{a}" for a in ("cell", "activation", "init",
+                                                                                            "skip"))}
+
+
+def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
+    """Runs of one task label that differ in their setting (everything in the config but the seed and the remedy
+    axes: budget, model size, the task's sizes...; e.g. the standard and the full suite's copy(delay=100)) are not
+    seeds of one measurement: each setting gets a label of its own, the task label plus its suite's name where
+    that tells them apart, else plus a short hash of the setting; with a warning. Adds the column
+    `training_setting` (a hash of the setting less the task's parameters) for the frontier, which compares
+    lengths of one task trained alike."""
+    fields = sorted(c for c in df.columns if c.startswith("config.") and c not in REMEDY_FIELDS)
+    training = [c for c in fields if not c.startswith("config.task.params.")]
+    def digest(columns: list[str]) -> pd.Series:
+        return df[columns].apply(lambda row: hashlib.sha256("|".join(map(str, row)).encode()).hexdigest()[:6], axis=1)
+
+    setting, training = digest(fields), digest(training)
+    suite = df["suite"].astype(str) if "suite" in df else setting
+    labels = df["task_label"].copy()
+    for label, rows in df.groupby("task_label").groups.items():
+        if setting[rows].nunique() < 2:
+            continue
+        by_suite = suite[rows].groupby(setting[rows]).nunique().eq(1).all() and \
+            setting[rows].groupby(suite[rows]).nunique().eq(1).all()  # one suite per setting and vice versa
+        tags = suite[rows] if by_suite else setting[rows]
+        labels[rows] = label + " [" + tags + "]"
+        warnings.warn(f"{label}: runs of {setting[rows].nunique()} settings (budget, model size or task sizes "
+                      f"differ), shown apart as {', '.join(sorted(set(labels[rows])))}", stacklevel=3)
+    return df.assign(task_label=labels, training_setting=training)

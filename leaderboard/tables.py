@@ -68,7 +68,9 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per combo: mean over tasks of its mean score (tasks with no ok run left out, and
-    counted in `tasks_scored`), mean rank over every task it ran on, and total run counts."""
+    counted in `tasks_scored`), mean rank over every task it ran on, and total run counts. Sorted by
+    the tasks it has no score on (fewest first: a combo that diverged on four tasks and solved the fifth
+    does not head the table with a mean of 1), then by mean score."""
     per_task = task_table(df)
     table = per_task.groupby("combo").agg(
         mean_score=("score", "mean"),
@@ -79,9 +81,11 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
         n_diverged=("n_diverged", "sum"),
         n_failed=("n_failed", "sum"),
     )
-    table = table.reset_index().sort_values(["mean_score", "mean_rank", "combo"], ascending=[False, True, True],
-                                            na_position="last", kind="stable", ignore_index=True)
-    return table
+    table["unscored"] = table["n_tasks"] - table["tasks_scored"]
+    table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
+                                            ascending=[True, False, True, True], na_position="last", kind="stable",
+                                            ignore_index=True)
+    return table.drop(columns="unscored")
 
 
 def _cells(df: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +163,8 @@ def frontier(df: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
             col = f"config.task.params.{param}"
             if col not in runs or runs[col].nunique() < 2:
                 continue
-            others = [c for c in params if c != col and runs[c].notna().any()]
+            trained_apart = [c for c in ("training_setting",) if c in runs]  # budgets etc. differ: not one family
+            others = [c for c in params if c != col and runs[c].notna().any()] + trained_apart
             families = runs.groupby(others, dropna=False, sort=True) if others else [(None, runs)]
             for _, fam in families:
                 lengths = sorted(fam[col].dropna().unique())
@@ -184,7 +189,7 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
     out = []
     scored = overall_tbl.dropna(subset=["mean_score"])
     if len(scored):
-        best = scored.iloc[0]
+        best = scored.iloc[0]  # the table puts combos scored on every task they ran on first
         out.append(f"Best overall: {best.combo}, mean score {_num(best.mean_score)} over "
                    f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}.")
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order

@@ -24,6 +24,7 @@ from leaderboard import build, load_results
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     BASELINE_LEVELS,
+    findings,
     frontier,
     interactions,
     overall_table,
@@ -53,19 +54,20 @@ def combo_of(r: dict[str, str]) -> str:
 
 def write_record(root: Path, *, task="adding", params=None, label=None, seed=0, status="ok", value=None,
                  metric="mse", baseline=ADD_BASE, higher=False, best_step=100, remedy=None, combo=None,
-                 history=None, probe=None, created="2026-11-27T13:00:00+00:00", run_id=None, version=1) -> Path:
+                 history=None, probe=None, created="2026-11-27T13:00:00+00:00", run_id=None, version=1,
+                 max_steps=300, suite="quick") -> Path:
     """A result.json as the runner writes it; diverged/failed runs carry no metrics and no score."""
     params = params if params is not None else {"seq_len": 100}
     label = label or f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
     remedy = remedy or remedies()
     combo = combo or combo_of(remedy)
-    run_id = run_id or hashlib.sha256(json.dumps([task, params, combo, seed, version]).encode()).hexdigest()[:12]
+    run_id = run_id or hashlib.sha256(json.dumps([task, params, combo, seed, version, max_steps]).encode()).hexdigest()[:12]
     ok = status == "ok"
     rec = {
-        "run_id": run_id, "suite": "quick", "created": created,
+        "run_id": run_id, "suite": suite, "created": created,
         "config": {"task": {"name": task, "params": params, "version": version}, "model": {"cell": remedy["cell"]},
                    "clip": remedy["clip"],
-                   "lr": remedy["lr"], "seed": seed, "budget": {"max_steps": 300}},
+                   "lr": remedy["lr"], "seed": seed, "budget": {"max_steps": max_steps}},
         "task": task, "task_label": label, "remedies": remedy, "combo": combo,
         "status": status, "error": None if ok else "boom", "diverged_at_step": 7 if status == "diverged" else None,
         "metrics": {metric: value} if ok else {}, "primary_metric": metric, "higher_is_better": higher,
@@ -140,6 +142,37 @@ def test_overall_table_means_score_and_rank_over_tasks(small):
     assert overall.loc[combo_of(RNN), "mean_rank"] == 2
     assert overall.loc[combo_of(RELU), "tasks_scored"] == 0 and overall.loc[combo_of(RELU), "n_diverged"] == 3
     assert list(overall.index) == [combo_of(LSTM), combo_of(RNN), combo_of(RELU)]
+
+
+def test_a_combo_unscored_on_some_tasks_does_not_head_the_overall_table(tmp_path):
+    """GRU solves adding and diverges on copy (mean score 1 over 1/2 tasks); LSTM scores on both: LSTM heads the
+    table and the "Best overall" finding, the GRU row still shows its mean and its count of scored tasks."""
+    gru = remedies(cell="gru")
+    copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
+    write_record(tmp_path, value=0.0, remedy=gru)
+    write_record(tmp_path, **copy, status="diverged", remedy=gru)
+    write_record(tmp_path, value=0.05, remedy=LSTM)
+    write_record(tmp_path, **copy, value=0.01, remedy=LSTM)
+    df = load_results(tmp_path)
+    overall = overall_table(df)
+    assert list(overall.combo) == [combo_of(LSTM), combo_of(gru)]
+    assert overall.set_index("combo").loc[combo_of(gru), ["mean_score", "tasks_scored"]].tolist() == [1.0, 1]
+    assert findings(task_table(df), overall)[0].startswith(f"Best overall: {combo_of(LSTM)}, ")
+
+
+def test_runs_trained_differently_are_not_averaged_as_seeds(tmp_path):
+    """adding(seq_len=100) from two suites with other budgets (say standard's and full's): two rows, named by the
+    suite; within one suite (an edited YAML) named by a hash of the setting; with a warning each."""
+    for seed in range(2):
+        write_record(tmp_path, seed=seed, value=0.05, remedy=LSTM)
+    write_record(tmp_path, seed=0, value=0.01, remedy=LSTM, max_steps=3000, suite="full")
+    with pytest.warns(UserWarning, match=r"adding\(seq_len=100\): runs of 2 settings"):
+        table = task_table(load_results(tmp_path)).set_index("task_label")
+    assert table.loc["adding(seq_len=100) [quick]", "n_runs"] == 2 and table.loc["adding(seq_len=100) [full]", "mean"] == 0.01
+    write_record(tmp_path, seed=0, value=0.02, remedy=LSTM, max_steps=600, suite="full")
+    with pytest.warns(UserWarning, match="runs of 3 settings"):
+        labels = set(load_results(tmp_path).task_label)
+    assert len(labels) == 3 and all(re.fullmatch(r"adding\(seq_len=100\) \[[0-9a-f]{6}\]", label) for label in labels)
 
 
 def test_dedupe_keeps_newest_record(tmp_path):
