@@ -91,18 +91,18 @@ WORKERS_PER_GPU = 16
 GIB_PER_GPU_WORKER = 2  # a conservative allowance per worker (CUDA context, cuDNN workspace, a run's data)
 
 
-def default_workers(gpus: int, gpu_gib: float | None = None) -> int:
+def default_workers(gpus: tuple[int, ...], gpu_gib: float | None = None) -> int:
     """One worker per CPU core; with GPUs at most WORKERS_PER_GPU per GPU and GIB_PER_GPU_WORKER of the
-    smallest GPU's memory (`gpu_gib`, read from the devices where None) each, and at least one per GPU."""
+    smallest GPU's memory (`gpu_gib`, read from the GPUs `gpus` names where None) each, and at least one per GPU."""
     cores = os.cpu_count() or 1
     if not gpus:
         return cores
     if gpu_gib is None:
         import torch
 
-        gpu_gib = min(torch.cuda.get_device_properties(i).total_memory for i in range(gpus)) / 2**30
+        gpu_gib = min(torch.cuda.get_device_properties(i).total_memory for i in gpus) / 2**30
     per_gpu = max(1, min(WORKERS_PER_GPU, int(gpu_gib // GIB_PER_GPU_WORKER)))
-    return max(gpus, min(cores, per_gpu * gpus))
+    return max(len(gpus), min(cores, per_gpu * len(gpus)))
 
 
 def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tuple[int, ...]]:
@@ -150,7 +150,7 @@ def cmd_run(args) -> int:
         accelerator, devices = _resolve_devices(args.devices, args.strategy)
     workers = args.workers
     if workers is None:
-        workers = default_workers(len(devices) if accelerator == "gpu" else 0)  # CPU ddp: devices are processes
+        workers = default_workers(devices if accelerator == "gpu" else ())  # CPU ddp: devices are processes
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
     workers = min(workers, max(1, len(runs)))

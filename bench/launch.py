@@ -43,8 +43,9 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard(runs: list[RunConfig], i: int, n: int) -> list[RunConfig]:
-    """Every n-th run of the grid starting at i: shards 0..n-1 cover the grid with no overlap and no gap."""
-    return runs[i::n]
+    """The runs whose id (a hex hash) is i modulo n: shards 0..n-1 cover the grid with no overlap and no gap, and a
+    run's shard depends on the run alone, not on its place in the grid (which --tasks and --seeds change)."""
+    return [r for r in runs if int(r.run_id, 16) % n == i]
 
 
 # ---------------------------------------------------------------- worker side

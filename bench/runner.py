@@ -186,6 +186,7 @@ def make_trainer(accelerator: str, devices, budget, root: Path, steps: int = 1, 
         "enable_progress_bar": False,
         "enable_model_summary": False,
         "num_sanity_val_steps": 0,
+        "use_distributed_sampler": False,  # under DDP the data module shards its batches itself (tasks.data)
         "default_root_dir": str(root),
         **settings,
     })

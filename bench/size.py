@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     s1, s2 = sorted(args.steps)
     if not 0 < s1 < s2 <= suite.budget.max_steps:
         p.error(f"--steps {s1} {s2}: need 0 < S1 < S2 <= the suite's max_steps ({suite.budget.max_steps})")
-    workers = args.workers if args.workers is not None else default_workers(len(devices))
+    workers = args.workers if args.workers is not None else default_workers(devices)
     opts = LaunchOptions(out_dir=Path("."), suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, quiet=args.quiet, fuse=args.fuse)
     jobs = make_jobs(runs, opts)

@@ -30,14 +30,21 @@ class _Batches(Dataset):
 
 class _BatchIndices(Sampler):
     """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
-    (the same order on every device: drawn on the CPU, copied once per epoch)."""
+    (the same order on every device: drawn on the CPU, copied once per epoch).
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu"):
+    Under DDP (`world` processes, this one `rank`) each process takes every world-th batch, from its rank on. The
+    training split (`pad`) first repeats batches from its start until every process has as many (they step in
+    lockstep); validation and test do not, so each batch is scored exactly once over the processes (their metrics
+    are summed over them: a repeated batch would count twice, as under Lightning's own distributed sampler)."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu",
+                 rank: int = 0, world: int = 1, pad: bool = False):
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
-        self.device = device
+        self.device, self.rank, self.world, self.pad = device, rank, world, pad
 
     def __len__(self):
-        return math.ceil(self.n / self.batch_size)
+        batches = math.ceil(self.n / self.batch_size)
+        return math.ceil(batches / self.world) if self.pad else len(range(self.rank, batches, self.world))
 
     def __iter__(self):
         if self.shuffle:
@@ -45,7 +52,10 @@ class _BatchIndices(Sampler):
             self.epoch += 1
         else:
             order = torch.arange(self.n)
-        yield from order.to(self.device).split(self.batch_size)
+        batches = list(order.to(self.device).split(self.batch_size))
+        if self.pad:
+            batches += (batches * self.world)[: -len(batches) % self.world]
+        yield from batches[self.rank :: self.world]
 
 
 class TaskDataModule(L.LightningDataModule):
@@ -62,6 +72,11 @@ class TaskDataModule(L.LightningDataModule):
             if split not in self.splits:
                 self.splits[split] = self.task.make_split(split, self.seed)
 
+    def shard(self) -> tuple[int, int]:
+        """(this process's rank, the number of processes) of the attached trainer: (0, 1) but under DDP."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def serving_device(self) -> torch.device:
         """Where batches are served: the attached trainer's device, else the CPU. On a GPU the split stays
         resident there, so a step neither copies its batch from host memory nor waits for the GPU to
@@ -73,7 +88,9 @@ class TaskDataModule(L.LightningDataModule):
         self.setup()
         device = self.serving_device()
         x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
-        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device)
+        rank, world = self.shard()
+        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device,
+                                rank=rank, world=world, pad=split == "train")
         return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
 
     def train_dataloader(self):

@@ -373,6 +373,11 @@ def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
     parts = [shard(grid, i, 3) for i in range(3)]
     ids = [r.run_id for p in parts for r in p]
     assert sorted(ids) == sorted(r.run_id for r in grid)
+    # a run's shard is its own: the same with the tasks in another order and more seeds (a grid in another order)
+    other = expand(load_suite(str(tiny_suite)), tasks=["copy", "adding"], seeds=2)
+    assert len(other) == 2 * len(grid)
+    where = {r.run_id: i for i, part in enumerate(parts) for r in part}
+    assert all(where[r.run_id] == i for i in range(3) for r in shard(other, i, 3) if r.run_id in where)
     out = tmp_path / "res"
     for i in range(2):
         assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--shard", f"{i}/2",
@@ -668,8 +673,10 @@ def test_failed_run_is_recorded_with_its_error(tmp_path):
 
 
 def test_ddp_on_two_cpu_processes(tiny_suite, tmp_path):
-    """`--devices 2 --strategy ddp`: each run spans two gloo processes; rank zero alone writes results."""
+    """`--devices 2 --strategy ddp`: each run spans two gloo processes; rank zero alone writes results. 3 validation
+    and test batches: one process scores 2, the other 1 (tasks.data shards them, Lightning's sampler is off)."""
     out = tmp_path / "res"
+    tiny_suite.write_text(tiny_suite.read_text().replace("val_size: 32, test_size: 32", "val_size: 48, test_size: 48"))
     args = cli("run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--devices", "2",
                "--strategy", "ddp", "--quiet", "--no-leaderboard")
     proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -721,10 +728,10 @@ def test_default_workers_fill_the_cores_and_share_gpus():
     from bench.cli import WORKERS_PER_GPU, default_workers
 
     cores = os.cpu_count() or 1
-    assert default_workers(0) == cores  # CPU: one per core
-    assert default_workers(1, gpu_gib=80) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
-    assert default_workers(cores + 1, gpu_gib=80) == cores + 1  # at least one per GPU
-    assert default_workers(1, gpu_gib=3) == 1 and default_workers(2, gpu_gib=1) == 2  # a small GPU: its memory decides
+    assert default_workers(()) == cores  # CPU: one per core
+    assert default_workers((3,), gpu_gib=80) == min(cores, WORKERS_PER_GPU) >= 1  # several per GPU, never more than the cores
+    assert default_workers(tuple(range(cores + 1)), gpu_gib=80) == cores + 1  # at least one per GPU
+    assert default_workers((0,), gpu_gib=3) == 1 and default_workers((1, 3), gpu_gib=1) == 2  # a small GPU: its memory decides
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

@@ -286,6 +286,28 @@ def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     assert dm.splits["train"][0].device.type == "cpu"  # the probe and the next run read the CPU copy
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_under_ddp_each_evaluation_batch_is_scored_once_and_training_steps_in_lockstep(world):
+    """5 batches (the last short) over `world` processes: validation and test shards cover every batch once
+    (a repeated batch would count twice in the summed metrics); training shards are equally long, padded with
+    batches from the epoch's start, and cover every batch."""
+    from tasks.data import _BatchIndices
+
+    def shards(pad: bool, shuffle: bool):
+        return [list(_BatchIndices(70, 16, shuffle=shuffle, seed=1, rank=r, world=world, pad=pad)) for r in range(world)]
+
+    alone = [i.tolist() for i in _BatchIndices(70, 16, shuffle=False, seed=1)]
+    evaluation = shards(pad=False, shuffle=False)
+    assert sorted(i.tolist() for shard in evaluation for i in shard) == sorted(alone)  # each once
+    assert [len(shard) for shard in evaluation] == [len(_BatchIndices(70, 16, False, 1, rank=r, world=world))
+                                                    for r in range(world)]
+    train = shards(pad=True, shuffle=True)
+    assert len({len(shard) for shard in train}) == 1 == len({len(_BatchIndices(70, 16, True, 1, rank=r, world=world,
+                                                                                pad=True)) for r in range(world)})
+    seen = [i for shard in train for batch in shard for i in batch.tolist()]
+    assert set(seen) == set(range(70)) and len(train[0]) == math.ceil(5 / world)
+
+
 # --------------------------------------------------------------------------------------------------
 # 1. analytic baselines of copy and adding against the memoryless predictor
 
