@@ -125,7 +125,8 @@ def remedy_effects(df: pd.DataFrame) -> pd.DataFrame:
 
 def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The strongest 2x2 interactions: for levels a (axis A) and b (axis B), the mean over matched
-    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels."""
+    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels; `n` scored quadruples,
+    `n_unscored` those where a corner had no ok run (left out of the mean, as in remedy_effects)."""
     cells = _cells(df)
     rows = []
     for axis_a, axis_b in itertools.combinations(AXES, 2):
@@ -136,11 +137,12 @@ def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
             for level_b in _levels(cells, axis_b):
                 at_b = pairs[pairs[axis_b] == level_b].drop(columns=axis_b)
                 m = at_b.merge(at_base, on=keys, suffixes=("", "_base"))
-                contrast = (m["delta"] - m["delta_base"]).dropna()
-                if len(contrast):
+                contrast = m["delta"] - m["delta_base"]
+                if contrast.count():
                     rows.append({"axis_a": axis_a, "level_a": level_a, "axis_b": axis_b, "level_b": level_b,
-                                 "interaction": contrast.mean(), "n": len(contrast)})
-    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "n"])
+                                 "interaction": contrast.mean(), "n": int(contrast.count()),
+                                 "n_unscored": int(contrast.isna().sum())})
+    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "n", "n_unscored"])
     order = table["interaction"].abs().sort_values(ascending=False, kind="stable").index
     return table.loc[order].head(top).reset_index(drop=True)
 
@@ -282,7 +284,7 @@ COLUMNS: dict[str, Column] = {
     "baseline": Column("vs"),
     "effect": Column("mean Δ score", text=lambda t, c: t[c].map(_signed)),
     "n_pairs": Column("pairs"),
-    "n_unscored": Column("unscored pairs"),
+    "n_unscored": Column("unscored"),  # pairs (effects) or quadruples (interactions) with a corner not ok
     "axis_a": Column("axis A"),
     "level_a": Column("level A"),
     "axis_b": Column("axis B"),
