@@ -223,7 +223,8 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
             if suspects and not running:
                 job = suspects.pop()
                 running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, True)
-            while not suspects and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
+            isolating = suspects or any(alone for _, alone in running.values())  # a suspect runs alone, to the end
+            while not isolating and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
                 job = queue.pop()
                 running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, False)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -243,7 +244,7 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                 pool.shutdown(wait=False, cancel_futures=True)
                 for job, alone in running.values():
                     if not alone:
-                        suspects.insert(0, job)  # rerun in the order they were in flight
+                        suspects.append(job)
                         continue
                     died = RuntimeError("its worker process died (killed, or out of memory?), twice: once with "
                                         "other runs in flight, then running alone")

@@ -134,6 +134,8 @@ def execute(
     start = time.perf_counter()
     monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
     module, logger = None, False
+    if wandb_project:
+        record["wandb_error"] = "W&B not started: the run failed before"  # replaced once W&B starts
     try:
         run = prepare_run(cfg, record)
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe

@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from bench.registry import check
 from tasks.base import SPLITS, Task, positive_int
 
 
@@ -32,10 +33,13 @@ class _BatchIndices(Sampler):
     """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
     (the same order on every device: drawn on the CPU, copied once per epoch).
 
-    Under DDP (`world` processes, this one `rank`) each process takes every world-th batch, from its rank on. The
-    training split (`pad`) first repeats batches from its start until every process has as many (they step in
-    lockstep); validation and test do not, so each batch is scored exactly once over the processes (their metrics
-    are summed over them: a repeated batch would count twice, as under Lightning's own distributed sampler)."""
+    Under DDP (`world` processes, this one `rank`) the training split (`pad`) is dealt out by batches: each process
+    takes every world-th batch from its rank on, after batches from the epoch's start are repeated until every
+    process has as many (they step in lockstep). Validation and test are dealt out by samples (every world-th
+    from the rank on, then batched), unpadded: each sample is scored exactly once over the processes (their
+    metrics are summed over them: a repeated batch would count twice, as under Lightning's own distributed
+    sampler), and every process has some as long as the split has `world` samples (a process without a batch
+    would leave the others waiting for it at the metrics' sync)."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu",
                  rank: int = 0, world: int = 1, pad: bool = False):
@@ -43,8 +47,9 @@ class _BatchIndices(Sampler):
         self.device, self.rank, self.world, self.pad = device, rank, world, pad
 
     def __len__(self):
-        batches = math.ceil(self.n / self.batch_size)
-        return math.ceil(batches / self.world) if self.pad else len(range(self.rank, batches, self.world))
+        if self.pad:
+            return math.ceil(math.ceil(self.n / self.batch_size) / self.world)
+        return math.ceil(len(range(self.rank, self.n, self.world)) / self.batch_size)
 
     def __iter__(self):
         if self.shuffle:
@@ -52,9 +57,11 @@ class _BatchIndices(Sampler):
             self.epoch += 1
         else:
             order = torch.arange(self.n)
+        if not self.pad:
+            yield from order[self.rank :: self.world].to(self.device).split(self.batch_size)
+            return
         batches = list(order.to(self.device).split(self.batch_size))
-        if self.pad:
-            batches += (batches * self.world)[: -len(batches) % self.world]
+        batches += (batches * self.world)[: -len(batches) % self.world]
         yield from batches[self.rank :: self.world]
 
 
@@ -89,6 +96,7 @@ class TaskDataModule(L.LightningDataModule):
         device = self.serving_device()
         x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
         rank, world = self.shard()
+        check(len(x) >= world, f"the {split} split has {len(x)} samples: fewer than the {world} DDP processes")
         sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device,
                                 rank=rank, world=world, pad=split == "train")
         return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)

@@ -307,15 +307,15 @@ def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_pat
 KILLER = """
 import os, signal, sys
 from pathlib import Path
-victim, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
-if victim and "--multiprocessing-fork" in sys.argv:  # a pool worker: its runs of `victim` SIGKILL the worker
+victims, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
+if victims and "--multiprocessing-fork" in sys.argv:  # a pool worker: its runs of a victim SIGKILL the worker
     import bench.launch
 
     run_one = bench.launch.run_one
 
     def killing_run_one(cfg_dict, opts):
         from bench.config import RunConfig
-        if RunConfig.from_dict(cfg_dict).run_id == victim and not (once and Path(once).exists()):
+        if RunConfig.from_dict(cfg_dict).run_id in victims.split(",") and not (once and Path(once).exists()):
             if once:
                 Path(once).touch()
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
@@ -325,17 +325,19 @@ if victim and "--multiprocessing-fork" in sys.argv:  # a pool worker: its runs o
 """
 
 
-@pytest.mark.parametrize("dies", ["every time", "once"])
+@pytest.mark.parametrize("dies", ["every time", "once", "two runs"])
 def test_a_dead_worker_fails_only_the_run_that_killed_it(tiny_suite, tmp_path, dies):
     """A run whose worker dies (here it SIGKILLs its own worker, through a sitecustomize in the workers) breaks the
     pool and every run in flight with it, two workers x 2 runs each: the runs in flight are rerun one at a time, so
-    only the run that dies again alone is recorded failed; one that died once (a transient kill) trains."""
+    only a run that dies again alone is recorded failed; one that died once (a transient kill) trains; two such runs
+    both fail and only they (while a suspect runs alone nothing else starts, so the second death cannot be pinned
+    on it: a race these tiny runs rarely reach, see _run_pool)."""
     grid = expand(load_suite(str(tiny_suite)))
-    victim = grid[0].run_id  # the first job submitted: three others are in flight beside it
+    victims = [grid[0].run_id] + ([grid[4].run_id] if dies == "two runs" else [])  # grid[0]: the first job submitted
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(KILLER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), str(REPO)]),
-           "RNNBENCH_TEST_KILL_RUN": victim}
+           "RNNBENCH_TEST_KILL_RUN": ",".join(victims)}
     if dies == "once":
         env["RNNBENCH_TEST_KILL_ONCE"] = str(tmp_path / "killed")
     out = tmp_path / "res"
@@ -347,8 +349,8 @@ def test_a_dead_worker_fails_only_the_run_that_killed_it(tiny_suite, tmp_path, d
     if dies == "once":
         assert (tmp_path / "killed").exists() and not failed, done.stdout
     else:
-        assert failed == {victim}, done.stdout
-        assert "worker process died" in records[victim]["error"]
+        assert failed == set(victims), done.stdout
+        assert all("worker process died" in records[v]["error"] for v in victims)
 
 
 def test_cleaning_the_store_spares_a_write_in_progress(tmp_path):
@@ -668,15 +670,18 @@ def test_failed_run_is_recorded_with_its_error(tmp_path):
                     budget=Budget(max_steps=2, batch_size=2, eval_every=1))
     (tmp_path / "empty").mkdir()
     record = execute(cfg, tmp_path / "res")
-    assert record["status"] == "failed" and "no train file" in record["error"]
+    assert record["status"] == "failed" and "no train file" in record["error"] and "wandb_error" not in record
+    mirrored = execute(cfg, tmp_path / "wandb", wandb_project="p")  # --wandb: the record says why there is no mirror
+    assert mirrored["status"] == "failed" and mirrored["wandb_error"].startswith("W&B not started: the run failed")
     assert ResultStore(tmp_path / "res").read(cfg.run_id)["status"] == "failed"
 
 
 def test_ddp_on_two_cpu_processes(tiny_suite, tmp_path):
     """`--devices 2 --strategy ddp`: each run spans two gloo processes; rank zero alone writes results. 3 validation
-    and test batches: one process scores 2, the other 1 (tasks.data shards them, Lightning's sampler is off)."""
+    batches: one process scores 2, the other 1 (tasks.data shards them, Lightning's sampler is off); 1 test batch:
+    the second process has none."""
     out = tmp_path / "res"
-    tiny_suite.write_text(tiny_suite.read_text().replace("val_size: 32, test_size: 32", "val_size: 48, test_size: 48"))
+    tiny_suite.write_text(tiny_suite.read_text().replace("val_size: 32, test_size: 32", "val_size: 48, test_size: 16"))
     args = cli("run", "--suite", str(tiny_suite), "--tasks", "adding", "--out", str(out), "--devices", "2",
                "--strategy", "ddp", "--quiet", "--no-leaderboard")
     proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -286,26 +286,25 @@ def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     assert dm.splits["train"][0].device.type == "cpu"  # the probe and the next run read the CPU copy
 
 
-@pytest.mark.parametrize("world", [2, 3])
-def test_under_ddp_each_evaluation_batch_is_scored_once_and_training_steps_in_lockstep(world):
-    """5 batches (the last short) over `world` processes: validation and test shards cover every batch once
-    (a repeated batch would count twice in the summed metrics); training shards are equally long, padded with
-    batches from the epoch's start, and cover every batch."""
+@pytest.mark.parametrize("n, world", [(70, 2), (70, 3), (16, 2), (5, 5)])
+def test_under_ddp_each_evaluation_sample_is_scored_once_and_training_steps_in_lockstep(n, world):
+    """n samples in batches of 16 over `world` processes: validation and test shards hold every sample once (a
+    repeated batch would count twice in the summed metrics) and every process some, even where the split is one
+    batch (a process without one would leave the others waiting at the metrics' sync); training shards are
+    equally long, padded with batches from the epoch's start, and cover every sample."""
     from tasks.data import _BatchIndices
 
-    def shards(pad: bool, shuffle: bool):
-        return [list(_BatchIndices(70, 16, shuffle=shuffle, seed=1, rank=r, world=world, pad=pad)) for r in range(world)]
+    def shards(pad: bool):
+        samplers = [_BatchIndices(n, 16, shuffle=pad, seed=1, rank=r, world=world, pad=pad) for r in range(world)]
+        return [list(s) for s in samplers], [len(s) for s in samplers]
 
-    alone = [i.tolist() for i in _BatchIndices(70, 16, shuffle=False, seed=1)]
-    evaluation = shards(pad=False, shuffle=False)
-    assert sorted(i.tolist() for shard in evaluation for i in shard) == sorted(alone)  # each once
-    assert [len(shard) for shard in evaluation] == [len(_BatchIndices(70, 16, False, 1, rank=r, world=world))
-                                                    for r in range(world)]
-    train = shards(pad=True, shuffle=True)
-    assert len({len(shard) for shard in train}) == 1 == len({len(_BatchIndices(70, 16, True, 1, rank=r, world=world,
-                                                                                pad=True)) for r in range(world)})
-    seen = [i for shard in train for batch in shard for i in batch.tolist()]
-    assert set(seen) == set(range(70)) and len(train[0]) == math.ceil(5 / world)
+    evaluation, lengths = shards(pad=False)
+    assert sorted(i for shard in evaluation for batch in shard for i in batch.tolist()) == list(range(n))
+    assert [len(shard) for shard in evaluation] == lengths and min(lengths) >= 1
+    train, lengths = shards(pad=True)
+    assert [len(shard) for shard in train] == lengths and len(set(lengths)) == 1
+    assert lengths[0] == math.ceil(math.ceil(n / 16) / world)
+    assert {i for shard in train for batch in shard for i in batch.tolist()} == set(range(n))
 
 
 # --------------------------------------------------------------------------------------------------
