@@ -137,6 +137,9 @@ def cmd_run(args) -> int:
     runs = expand(suite, args.tasks, args.seeds)
     if args.shard:
         runs = shard(runs, *parse_shard(args.shard))
+    if args.launcher == "ray" and args.devices not in (None, "cpu"):  # checked before a dry run too
+        raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
+                          "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
     if args.dry_run:
         for cfg in runs:
             print(f"{cfg.run_id}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")

@@ -142,7 +142,7 @@ def execute(
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
             logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project)
-        # DDP shards the data loader's batches over its processes (Lightning's distributed sampler): one step each
+        # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
                                            strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])

@@ -501,6 +501,7 @@ def test_reading_a_suite_does_not_import_lightning():
         (["run", "--suite", "NEG_BUDGET"], "max_steps must be an integer >= 1"),
         (["run", "--suite", "PLATEAU_NOOP"], "lr level 'plateau' would train exactly as 'constant'"),
         (["run", "--suite", "quick", "--shard", "3/2"], "expected i/n"),
+        (["run", "--suite", "quick", "--launcher", "ray", "--devices", "1,3"], "Ray gives each run one of the"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
