@@ -19,6 +19,10 @@ set -u
 OUT=${OUT:-/tmp/rnnbench-gpu}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 RNNBENCH_CACHE=${RNNBENCH_CACHE:-/tmp/rnnbench-cache}
+if [ -z "${RNNBENCH_DATA:-}" ] && [ -d .devdata ]; then export RNNBENCH_DATA=$PWD/.devdata; fi  # carried corpora
+if [ ! -f "${RNNBENCH_DATA:-/nonexistent}/wikitext-2/train.txt" ]; then  # the size stages sample text runs too
+  echo "WARNING: no \$RNNBENCH_DATA/wikitext-2/train.txt: the standard suite's text runs fail offline (size projections low)"
+fi
 PY=${PYTHON:-python3}
 W=${WORKERS:-8}
 stage() {  # stage NAME SECONDS COMMAND...

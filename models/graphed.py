@@ -59,15 +59,19 @@ class StaticRecurrence:
         self.xp, self.h0, self.w = torch.zeros_like(xp), torch.zeros_like(h0), torch.zeros_like(w)
         self.s = torch.zeros_like(s) if s is not None else None
         self.hs = xp.new_zeros(T, B, H)  # forward's output, backward's input
-        self.dz = xp.new_zeros(T, B, H)  # backward's input dL/dh_t, time-major
+        self.grad = xp.new_zeros(T, B, H)  # backward's input dL/dh_t, time-major
+        self.dz = xp.new_zeros(T, B, H)  # the backward's working copy of it (recurrence_backward overwrites it)
         args = activation, slope
 
+        # Each body must give the same outputs however often it runs: a capture runs it twice to warm up, then
+        # records it without running it, and the first replay runs it again on the same buffers.
         def forward():
             with torch.no_grad():
                 return (recurrence_forward(self.xp, self.h0, self.w, *args, self.s, k, self.hs),)
 
-        def backward():  # overwrites self.dz (loaded again before every call)
+        def backward():
             with torch.no_grad():
+                self.dz.copy_(self.grad)
                 return recurrence_backward(self.dz, self.hs, self.h0, self.w, *args, self.s, k)
 
         self.bodies = {"forward": forward, "backward": backward}
@@ -117,6 +121,6 @@ class GraphedRecurrence(torch.autograd.Function):
     def backward(ctx, grad_hs):
         h0, w, hs, s = ctx.saved_tensors
         static = ctx.static
-        static.load(h0=h0, w=w, s=s, hs=hs, dz=grad_hs.transpose(0, 1))
+        static.load(h0=h0, w=w, s=s, hs=hs, grad=grad_hs.transpose(0, 1))
         dz, dh0, dw, ds = (t.clone() if t is not None else None for t in static.run("backward"))
         return dz.transpose(0, 1), dh0, dw, None, None, ds, None
