@@ -2,9 +2,11 @@
 
     python -m bench.size --suite standard [--jobs 24] [--steps 100 200] [--workers N] [--fuse] [--devices IDS]
 
-The sample is every n-th job of the suite's own job list (a job is one run, or with --fuse a fused group
-of runs, exactly as `rnnbench run` would make them), so its mix of tasks, cells and remedy paths is the
-suite's. It is trained twice through the real sweep (run_grid: worker pool, records, everything) with
+The sample is a seeded random draw from the suite's own job list (a job is one run, or with --fuse a fused
+group of runs, exactly as `rnnbench run` would make them), stratified by task setting (each gets its share
+of the sample), so its mix of tasks, cells and remedy paths is the suite's in expectation. (Every n-th job,
+as until this change, aliased with the grid's period: 24 jobs of the standard suite were 4 remedy
+combinations, half of them temporal skips, the slowest path, against a third in the suite.) It is trained twice through the real sweep (run_grid: worker pool, records, everything) with
 max_steps cut to each of --steps (eval_every and warmup_steps cut in proportion, so evaluations keep
 their share), into a temporary folder. A run's time is linear in its step count, a + b * steps (a:
 set-up, probes, test), so the sample's summed run times (each record's wall_seconds, measured with
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -38,10 +41,20 @@ def cut_steps(cfg: RunConfig, steps: int) -> RunConfig:
     return dataclasses.replace(cfg, budget=budget)
 
 
-def sample_jobs(jobs: list[list[RunConfig]], n: int) -> list[list[RunConfig]]:
-    """n jobs spread evenly over the job list (the middle of each of n equal slices)."""
+def sample_jobs(jobs: list[list[RunConfig]], n: int, seed: int = 0) -> list[list[RunConfig]]:
+    """n whole jobs, in the job list's order: each task setting (its first run's task label) gets its share of n
+    (largest remainders), drawn at random (seeded) within it."""
     n = min(n, len(jobs))
-    return [jobs[(2 * i + 1) * len(jobs) // (2 * n)] for i in range(n)]
+    strata: dict[str, list[int]] = defaultdict(list)
+    for i, job in enumerate(jobs):
+        strata[job[0].task_label].append(i)
+    shares = {label: n * len(members) / len(jobs) for label, members in strata.items()}
+    take = {label: int(share) for label, share in shares.items()}
+    for label in sorted(shares, key=lambda lb: shares[lb] - take[lb], reverse=True)[: n - sum(take.values())]:
+        take[label] += 1
+    rng = random.Random(seed)
+    picked = sorted(i for label, members in strata.items() for i in rng.sample(members, take[label]))
+    return [jobs[i] for i in picked]
 
 
 def path_of(cfg: RunConfig, device) -> str:
@@ -97,8 +110,10 @@ def main(argv=None) -> int:
     print(f"suite {suite.name}: {len(runs)} runs in {len(jobs)} jobs; sample: {len(sample)} runs in "
           f"{min(args.jobs, len(jobs))} jobs; {workers} workers on {where}{', fused' if args.fuse else ''}", flush=True)
     work, walls, per_path, device = {}, {}, defaultdict(list), device_type(accelerator)
+    failed = []
     for steps in (s1, s2):
         walls[steps], counts, records = timed_sweep([cut_steps(c, steps) for c in sample], opts)
+        failed += [r for r in records if r["status"] == "failed"]
         work[steps] = sum(r["wall_seconds"] or 0.0 for r in records)
         print(f"  {steps} steps: sweep wall {walls[steps]:.1f} s, summed run time {work[steps]:.1f} s, {counts}",
               flush=True)
@@ -117,6 +132,10 @@ def main(argv=None) -> int:
     print(f"per run wall seconds at {s2} steps, by model path (median, runs):")
     for path, secs in sorted(per_path.items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"  {path:<28} {statistics.median(secs):7.2f} s  ({len(secs)})")
+    if failed:  # a failed run costs next to nothing: the projection above is too low by its share
+        print(f"error: {len(failed)} sampled runs failed, so the projection is too low (first: {failed[0]['task_label']}"
+              f" {failed[0]['combo']}: {failed[0]['error']}); fix the cause and measure again", file=sys.stderr)
+        return 1
     return 0
 
 

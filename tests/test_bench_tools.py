@@ -4,6 +4,7 @@ and its projection run end to end through the real sweep on a tiny suite."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 import re
 import subprocess
 import sys
@@ -29,10 +30,12 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
     runs = expand(load_suite(str(tiny_suite)), seeds=4)
     jobs = make_jobs(runs, LaunchOptions(out_dir=REPO, fuse=True))
     assert any(len(job) > 1 for job in jobs), "the tiny suite's vanilla RNN runs fuse on a CPU"
-    picked = sample_jobs(jobs, 3)
-    assert len(picked) == 3 and all(any(p is job for job in jobs) for p in picked)  # whole jobs
+    picked = sample_jobs(jobs, 4)
+    assert len(picked) == 4 and all(any(p is job for job in jobs) for p in picked)  # whole jobs
     positions = [next(i for i, job in enumerate(jobs) if job is p) for p in picked]
-    assert positions == sorted(positions) and positions[0] < len(jobs) / 3 <= positions[1] < 2 * len(jobs) / 3 <= positions[2]
+    assert positions == sorted(positions) and len(set(positions)) == 4
+    assert Counter(job[0].task for job in picked) == {"adding": 2, "copy": 2}  # each task setting its share
+    assert sample_jobs(jobs, 4) == picked and sample_jobs(jobs, 4, seed=1) != picked  # seeded
     assert sample_jobs(jobs, 10 * len(jobs)) == jobs
     assert {path_of(r, "cpu") for r in runs} == {"rnn recurrence", "lstm fused"}
     assert {path_of(r, "cuda") for r in runs} == {"rnn fused", "lstm fused"}
@@ -58,6 +61,19 @@ def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
     assert per_run > 0
     bad = subprocess.run(size + ["--steps", "4", "40"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--steps 4 40" in bad.stderr and "max_steps (4)" in bad.stderr
+
+
+def test_size_refuses_a_projection_with_failed_sample_runs(tiny_suite, tmp_path):
+    """A sampled run that fails (here a text corpus folder without files) takes next to no time: projecting it as
+    a run would be too low, so the tool says so and exits 1."""
+    (tmp_path / "empty").mkdir()
+    tiny_suite.write_text(tiny_suite.read_text().replace("axes:", f"  text: {{corpus: '{tmp_path / 'empty'}', "
+                                                                  "bptt: 5}\naxes:", 1))
+    proc = subprocess.run([sys.executable, "-m", "bench.size", "--suite", str(tiny_suite), "--tasks", "text",
+                           "--jobs", "1", "--steps", "2", "4", "--workers", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "sampled runs failed, so the projection is too low" in proc.stderr
+    assert "no train file" in proc.stderr
 
 
 def test_perf_row_verdicts():
