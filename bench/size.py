@@ -4,11 +4,11 @@
 
 The sample is a seeded random draw from the suite's own job list (a job is one run, or with --fuse a fused
 group of runs, exactly as `rnnbench run` would make them), stratified by task setting (each gets its share
-of the sample), so its mix of tasks, cells and remedy paths is the suite's in expectation. (Every n-th job,
-as until this change, aliased with the grid's period: 24 jobs of the standard suite were 4 remedy
-combinations, half of them temporal skips, the slowest path, against a third in the suite.) It is trained twice through the real sweep (run_grid: worker pool, records, everything) with
-max_steps cut to each of --steps (eval_every and warmup_steps cut in proportion, so evaluations keep
-their share), into a temporary folder. A run's time is linear in its step count, a + b * steps (a:
+of the sample), so its mix of tasks, cells and remedy paths is the suite's in expectation (every n-th job
+would alias with the grid's period: 24 jobs of the standard suite were 4 remedy combinations). It is
+trained twice through the real sweep (run_grid: worker pool, records, everything) with max_steps cut
+to each of --steps (eval_every and warmup_steps cut in proportion, so evaluations keep their share),
+into a temporary folder. A run's time is linear in its step count, a + b * steps (a:
 set-up, probes, test), so the sample's summed run times (each record's wall_seconds, measured with
 the other workers busy beside it) at the two step counts give the sum at the suite's max_steps; the
 projection is that sum / workers * (suite runs / sample runs), plus the pool's start-up once. Diverged

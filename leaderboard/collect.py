@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from bench.axes import AXIS_NAMES
 from bench.store import FINISHED, STATUSES
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
@@ -108,8 +109,9 @@ def newest_task_versions(df: pd.DataFrame) -> pd.DataFrame:
     return df[~old]
 
 
-REMEDY_FIELDS = {"config.seed", "config.clip", "config.lr", *(f"config.model.{a}" for a in ("cell", "activation", "init",
-                                                                                            "skip"))}
+# the config's fields that vary within one measurement: the seed, and every remedy axis (in the record's config the
+# optimisation axes, clip and lr, sit at the top, the model's under model)
+REMEDY_FIELDS = {"config.seed", *(f"config.{where}{axis}" for axis in AXIS_NAMES for where in ("", "model."))}
 
 
 def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
@@ -121,6 +123,7 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     lengths of one task trained alike."""
     fields = sorted(c for c in df.columns if c.startswith("config.") and c not in REMEDY_FIELDS)
     training = [c for c in fields if not c.startswith("config.task.params.")]
+
     def digest(columns: list[str]) -> pd.Series:
         return df[columns].apply(lambda row: hashlib.sha256("|".join(map(str, row)).encode()).hexdigest()[:6], axis=1)
 

@@ -61,9 +61,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNNBENCH_CACHE", Path.home() / ".cache" / "rnnbench"))
 
 
-def missing_splits(folder: Path) -> list[str]:
-    """The splits a corpus folder has no file for (SPLIT_FILES names the files each may be)."""
-    return [split for split, stems in SPLIT_FILES.items() if not any((folder / f"{s}.txt").is_file() for s in stems)]
+def split_files(folder: Path) -> dict[str, Path | None]:
+    """Each split's file in a corpus folder (the first of the names SPLIT_FILES gives it), None where it has none."""
+    return {split: next((folder / f"{s}.txt" for s in stems if (folder / f"{s}.txt").is_file()), None)
+            for split, stems in SPLIT_FILES.items()}
 
 
 def local_copy(name: str) -> Path | None:
@@ -73,7 +74,7 @@ def local_copy(name: str) -> Path | None:
     folder = Path(root) / name if root else None
     if folder is None or not folder.is_dir():
         return None
-    if not missing_splits(folder):
+    if all(split_files(folder).values()):
         return folder
     single = folder / "input.txt"
     return single if single.is_file() else None
@@ -127,13 +128,10 @@ def resolve_corpus(corpus: str) -> dict[str, list[str]]:
         a, b = int(n * 0.9), int(n * 0.95)
         check(n >= 20, f"corpus file {path} has {n} lines; need at least 20 to split 90/5/5")
         return {"train": lines[:a], "val": lines[a:b], "test": lines[b:]}
-    missing = missing_splits(path)
-    if missing:
-        stems = SPLIT_FILES[missing[0]]
-        raise ConfigError(f"corpus folder {path} has no {missing[0]} file; expected one of: "
-                          f"{', '.join(s + '.txt' for s in stems)}")
-    found = {split: next(path / f"{s}.txt" for s in stems if (path / f"{s}.txt").is_file())
-             for split, stems in SPLIT_FILES.items()}
+    found = split_files(path)
+    for split, file in found.items():
+        check(file is not None, f"corpus folder {path} has no {split} file; expected one of: "
+              f"{', '.join(s + '.txt' for s in SPLIT_FILES[split])}")
     return {split: file.read_text(encoding="utf-8").splitlines() for split, file in found.items()}
 
 
@@ -216,7 +214,7 @@ class TextTask(Task):
             metric_steps=steps,
             metrics=("perplexity", "accuracy"),
             primary="perplexity",
-            baselines=unigram_baselines(ids["train"], windows(ids["test"], self.bptt)[1].reshape(-1), len(vocab)),
+            baselines=unigram_baselines(ids["train"], self.make_split("test", seed=0)[1].reshape(-1), len(vocab)),
             version=self.version,
         )
 
