@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="train groups of up to 8 runs that share a cell and shape as one stacked model where that "
                      "measured faster (models.fused.FUSION_PAYS: vanilla RNNs up to H=64, B=32 on GPUs; vanilla RNNs up "
                      "to H=128 and GRUs up to H=64, B=32 on CPUs); each run keeps its own result.json, with fused_k (default: off)")
+    run.add_argument("--run-timeout", type=float, metavar="SECONDS",
+                     help="a run (or fused group) still training after SECONDS is killed with its worker process and "
+                     "recorded failed (a hung run cannot hold the sweep; the runs beside it start again, and the same "
+                     "command retries it); default: no limit")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
@@ -137,6 +141,12 @@ def cmd_run(args) -> int:
     runs = expand(suite, args.tasks, args.seeds)
     if args.shard:
         runs = shard(runs, *parse_shard(args.shard))
+    if args.run_timeout is not None:
+        if not args.run_timeout > 0:  # also NaN
+            raise ConfigError(f"--run-timeout must be > 0 seconds, got {args.run_timeout:g}")
+        if args.launcher != "local" or args.strategy == "ddp" or args.workers == 0:
+            raise ConfigError("--run-timeout works with the local launcher's worker processes (not --launcher ray, "
+                              "--workers 0 or --strategy ddp, whose collectives end at torch's process-group timeout)")
     if args.launcher == "ray" and args.devices not in (None, "cpu"):  # checked before a dry run too
         raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
                           "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
@@ -163,7 +173,7 @@ def cmd_run(args) -> int:
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
-                         fuse=args.fuse)
+                         fuse=args.fuse, run_timeout=args.run_timeout)
     if opts.fuse and (opts.launcher != "local" or opts.strategy == "ddp" or opts.wandb_project):
         raise ConfigError("--fuse works with the local launcher, without --strategy ddp and without --wandb")
     if opts.launcher == "ray":

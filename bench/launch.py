@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
+import queue as queues
+import signal
 import sys
 import threading
 import time
@@ -30,6 +33,7 @@ class LaunchOptions:
     launcher: str = "local"  # a key of LAUNCHERS: "local" worker processes, "ray" tasks (bench.ray_launch)
     ray_address: str | None = None  # None: start a local Ray instance with `workers` CPUs
     fuse: bool = False  # train groups of runs that share a cell and shape as one stacked model (models.fused)
+    run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -69,14 +73,18 @@ def setup_worker_threads(threads: int) -> None:
     torch.set_flush_denormal(True)
 
 
-def init_worker(threads: int, gpu_queue, parent: int) -> None:
-    """Once per worker: setup_worker_threads, the worker's own GPU, and exit when the sweep process dies."""
+def init_worker(threads: int, gpu_queue, parent: int, started=None) -> None:
+    """Once per worker: setup_worker_threads, the worker's own GPU, and exit when the sweep process dies.
+    `started`: a queue on which each job announces (this worker's pid, the job's first run id) as it starts
+    (the sweep process times jobs against --run-timeout from there)."""
     import torch
 
     setup_worker_threads(threads)
     if gpu_queue is not None:
         _WORKER["gpu"] = gpu_queue.get()
         torch.cuda.set_device(_WORKER["gpu"])
+    if started is not None:
+        _WORKER["started"] = started
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
@@ -99,6 +107,10 @@ def _devices(opts: LaunchOptions):
 def run_group(cfg_dicts: list[dict], opts: LaunchOptions) -> list[dict]:
     """One job of a fused sweep: a group of one through run_one (execute), a larger group through
     bench.fused_module.execute_fused as one stacked model, in this worker process."""
+    if "started" in _WORKER:
+        importlib.import_module("bench.runner")  # importing Lightning (seconds, a worker's first job) is not the job's
+
+        _WORKER["started"].put((os.getpid(), RunConfig.from_dict(cfg_dicts[0]).run_id))
     if len(cfg_dicts) == 1:
         return [run_one(cfg_dicts[0], opts)]
     from bench.fused_module import execute_fused
@@ -198,7 +210,7 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     return {**progress.counts, "skipped": skipped}
 
 
-def _make_pool(opts: LaunchOptions) -> ProcessPoolExecutor:
+def _make_pool(opts: LaunchOptions, started=None) -> ProcessPoolExecutor:
     ctx = mp.get_context("spawn")
     gpu_queue = None
     if opts.devices:
@@ -206,17 +218,72 @@ def _make_pool(opts: LaunchOptions) -> ProcessPoolExecutor:
         for i in range(opts.workers):
             gpu_queue.put(opts.devices[i % len(opts.devices)])
     return ProcessPoolExecutor(opts.workers, mp_context=ctx, initializer=init_worker,
-                               initargs=(1, gpu_queue, os.getpid()))
+                               initargs=(1, gpu_queue, os.getpid(), started))
+
+
+class Watchdog:
+    """--run-timeout: when each job started (its worker announces it on a queue), and which jobs ran past the limit
+    (their workers get SIGKILL: a hung run, e.g. in a collective that never returns, cannot be asked to stop)."""
+
+    def __init__(self, limit: float | None, clock=time.monotonic):
+        self.limit, self.clock, self.queue = limit, clock, None
+        self.starts: dict[str, tuple[int, float]] = {}  # a job's first run id -> (worker pid, start)
+        self.killed: dict[str, float] = {}  # run id -> seconds it had run when killed
+
+    def pool(self, opts: LaunchOptions) -> ProcessPoolExecutor:
+        """A fresh pool with a fresh queue: a worker killed while writing to a queue can leave it locked."""
+        if self.limit:
+            self.queue, self.starts = mp.get_context("spawn").Queue(), {}
+        return _make_pool(opts, self.queue)
+
+    def poll(self, jobs) -> bool:
+        """Kill the workers of `jobs` (lists of RunConfig) that ran past the limit; True if any was killed now."""
+        if not self.limit:
+            return False
+        while True:
+            try:
+                pid, run_id = self.queue.get_nowait()
+            except queues.Empty:
+                break
+            self.starts[run_id] = (pid, self.clock())
+        killed = False
+        for job in jobs:
+            key = job[0].run_id
+            if key in self.starts and key not in self.killed:
+                pid, start = self.starts[key]
+                if self.clock() - start > self.limit:
+                    self.killed[key] = self.clock() - start
+                    killed = True
+                    try:
+                        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                    except ProcessLookupError:  # it ended on its own meanwhile
+                        pass
+        return killed
+
+    def timed_out(self, job) -> bool:
+        return job[0].run_id in self.killed
+
+    def error(self, job) -> TimeoutError:
+        return TimeoutError(f"ran past --run-timeout {self.limit:g} s (killed after {self.killed[job[0].run_id]:.0f} s "
+                            "with its worker)")
+
+    def forget(self, job) -> None:
+        """A job that finished or is put back: its next start is announced afresh."""
+        self.starts.pop(job[0].run_id, None)
+        self.killed.pop(job[0].run_id, None)
 
 
 def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
     """Jobs through a pool of workers, up to 2 per worker in flight. A worker that dies (killed, out of memory)
     breaks the whole pool and every job in flight with it, so a death does not say whose job caused it: the jobs
     in flight become suspects, rerun one at a time in a fresh pool (the others wait); a suspect whose worker dies
-    while it runs alone is recorded failed, the others train as if nothing happened."""
+    while it runs alone is recorded failed, the others train as if nothing happened. With opts.run_timeout, a job
+    that runs past it has its worker killed (Watchdog) and is recorded failed; the jobs in flight beside it, known
+    innocent, go back to the front of the queue."""
     queue = list(reversed(make_jobs(todo, opts)))  # jobs: one run, or a fused group (opts.fuse)
     suspects: list[list[RunConfig]] = []  # in flight when a worker died
-    pool = _make_pool(opts)
+    watchdog = Watchdog(opts.run_timeout)
+    pool = watchdog.pool(opts)
     running = {}  # future -> (job, run alone?)
     try:
         while queue or suspects or running:
@@ -227,31 +294,51 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
             while not isolating and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
                 job = queue.pop()
                 running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, False)
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=1.0 if opts.run_timeout else None, return_when=FIRST_COMPLETED)
+            timeouts = watchdog.poll([job for future, (job, _) in running.items() if not future.done()])
             broken = False
             for future in done:
                 job, alone = running.pop(future)
                 try:
                     for summary in future.result():
                         progress.update(summary)
+                    watchdog.forget(job)
                 except BrokenProcessPool:
                     broken = True
                     running[future] = (job, alone)  # handled with the other in-flight jobs below
                 except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
                     for cfg in job:
                         progress.update(_record_failure(cfg, opts, store, err))
+            if timeouts and not broken:  # the killed worker's pool breaks: collect every job in flight with it
+                for future in wait(running, timeout=60).done:
+                    job, alone = running.pop(future)
+                    try:
+                        for summary in future.result():  # finished before the kill
+                            progress.update(summary)
+                        watchdog.forget(job)
+                    except BrokenProcessPool:
+                        broken = True
+                        running[future] = (job, alone)
             if broken:
                 pool.shutdown(wait=False, cancel_futures=True)
+                watchdog_broke_it = bool(watchdog.killed)
                 for job, alone in running.values():
-                    if not alone:
+                    if watchdog.timed_out(job):
+                        for cfg in job:
+                            progress.update(_record_failure(cfg, opts, store, watchdog.error(job),
+                                                            watchdog.killed[job[0].run_id]))
+                    elif watchdog_broke_it:  # the pool broke because the watchdog killed a worker: not this job's doing
+                        queue.append(job)
+                    elif not alone:
                         suspects.append(job)
-                        continue
-                    died = RuntimeError("its worker process died (killed, or out of memory?), twice: once with "
-                                        "other runs in flight, then running alone")
-                    for cfg in job:
-                        progress.update(_record_failure(cfg, opts, store, died))
+                    else:
+                        died = RuntimeError("its worker process died (killed, or out of memory?), twice: once with "
+                                            "other runs in flight, then running alone")
+                        for cfg in job:
+                            progress.update(_record_failure(cfg, opts, store, died))
+                    watchdog.forget(job)
                 running.clear()
-                pool = _make_pool(opts)
+                pool = watchdog.pool(opts)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -265,10 +352,13 @@ def _run_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, sto
 LAUNCHERS = {"local": _run_pool, "ray": _run_ray}
 
 
-def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException) -> dict:
+def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException,
+                    wall_seconds: float | None = None) -> dict:
     from bench.runner import new_record, record_failed
 
     record = new_record(cfg, opts.suite)
     record_failed(record, err)
+    if wall_seconds is not None:
+        record["wall_seconds"] = round(wall_seconds, 3)
     store.write(record)
     return summarize(record)

@@ -308,14 +308,18 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 victims, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
-if victims and "--multiprocessing-fork" in sys.argv:  # a pool worker: its runs of a victim SIGKILL the worker
+hangs = os.environ.get("RNNBENCH_TEST_HANG_RUN", "")
+if (victims or hangs) and "--multiprocessing-fork" in sys.argv:  # a pool worker: a victim's run SIGKILLs the worker
     import bench.launch
 
     run_one = bench.launch.run_one
 
     def killing_run_one(cfg_dict, opts):
         from bench.config import RunConfig
-        if RunConfig.from_dict(cfg_dict).run_id in victims.split(",") and not (once and Path(once).exists()):
+        if RunConfig.from_dict(cfg_dict).run_id in hangs.split(","):
+            import time
+            time.sleep(3600)  # a run that never returns (a collective waiting on a peer that is gone, ...)
+        if victims and RunConfig.from_dict(cfg_dict).run_id in victims.split(",") and not (once and Path(once).exists()):
             if once:
                 Path(once).touch()
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
@@ -351,6 +355,42 @@ def test_a_dead_worker_fails_only_the_run_that_killed_it(tiny_suite, tmp_path, d
     else:
         assert failed == set(victims), done.stdout
         assert all("worker process died" in records[v]["error"] for v in victims)
+
+
+def test_a_run_past_its_time_limit_is_killed_and_failed_and_the_others_train(tiny_suite, tmp_path):
+    """--run-timeout: a run that hangs (here it sleeps for an hour, through the sitecustomize above) has its worker
+    killed once it ran past the limit and is recorded failed with the limit in its error and its time; the runs in
+    flight beside it (2 workers x 2 runs each) start again and train, and so does the rest of the grid."""
+    grid = expand(load_suite(str(tiny_suite)))
+    hung = grid[1].run_id
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), str(REPO)]),
+           "RNNBENCH_TEST_HANG_RUN": hung}
+    out = tmp_path / "res"
+    done = subprocess.run(cli("run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--quiet",
+                              "--no-leaderboard", "--run-timeout", "10"), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    records = results(out)
+    assert set(records) == {r.run_id for r in grid}, done.stderr
+    assert {rid for rid, r in records.items() if r["status"] != "ok"} == {hung}, done.stdout
+    assert records[hung]["status"] == "failed" and "--run-timeout 10 s" in records[hung]["error"]
+    assert records[hung]["wall_seconds"] >= 10
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--run-timeout", "0"], "must be > 0"),
+    (["--run-timeout", "nan"], "must be > 0"),
+    (["--run-timeout", "60", "--workers", "0"], "--workers 0"),
+    (["--run-timeout", "60", "--launcher", "ray"], "--launcher ray"),
+    (["--run-timeout", "60", "--strategy", "ddp", "--devices", "2"], "--strategy ddp"),
+])
+def test_run_timeout_refused_where_it_cannot_act(tiny_suite, tmp_path, flags, message):
+    done = subprocess.run(cli("run", "--suite", str(tiny_suite), "--out", str(tmp_path / "res"), *flags), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "res").exists()
 
 
 def test_cleaning_the_store_spares_a_write_in_progress(tmp_path):
