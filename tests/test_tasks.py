@@ -14,6 +14,7 @@ import math
 import os
 import random
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -710,7 +711,8 @@ def test_named_corpus_without_network_says_how_to_use_local_files(offline_cache)
 
 
 def _fill_cache(cache: Path) -> dict[str, list[str]]:
-    folder = cache / "wikitext-2"
+    """A PTB download in the cache, made up (PTB pins no hash: the first download's is recorded)."""
+    folder = cache / "ptb"
     folder.mkdir(parents=True, exist_ok=True)  # a failed download may have made it
     parts = {"train": _corpus_lines(60, seed=4), "valid": _corpus_lines(20, seed=5), "test": _corpus_lines(20, seed=6)}
     for part, lines in parts.items():
@@ -722,32 +724,171 @@ def _fill_cache(cache: Path) -> dict[str, list[str]]:
 
 def test_named_corpus_loads_from_cache_offline(offline_cache):
     parts = _fill_cache(offline_cache)
-    task = TextTask(corpus="wikitext-2", bptt=5, vocab_size=25)
+    (offline_cache.parent / "cwd" / "ptb").mkdir()  # a folder of that name in the working directory: not the corpus
+    task = TextTask(corpus="ptb", bptt=5, vocab_size=25)
     _check_text_task(task, parts["train"], parts["test"],
                      {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
 
 
 def test_an_incomplete_local_copy_is_passed_over_for_the_download(offline_cache, tmp_path, monkeypatch):
-    """$RNNBENCH_DATA/wikitext-2/ with only valid.txt and test.txt (as this project's shared data has): the named
-    corpus comes from the download cache, and without one the error says what a local copy needs."""
-    local = tmp_path / "data" / "wikitext-2"
+    """$RNNBENCH_DATA/ptb/ with only the valid and test files (as this project's shared data has of WikiText-2):
+    the named corpus comes from the download cache, and without one the error says what a local copy needs."""
+    local = tmp_path / "data" / "ptb"
     local.mkdir(parents=True)
     for part in ("valid", "test"):
-        (local / f"{part}.txt").write_text("\n".join(_corpus_lines(20, seed=9)) + "\n", encoding="utf-8")
+        (local / f"ptb.{part}.txt").write_text("\n".join(_corpus_lines(20, seed=9)) + "\n", encoding="utf-8")
     monkeypatch.setenv("RNNBENCH_DATA", str(tmp_path / "data"))
     with pytest.raises(ConfigError) as err:
-        TextTask(corpus="wikitext-2", bptt=5, vocab_size=25).spec()
-    _assert_one_line(err, ["could not download", "$RNNBENCH_DATA/wikitext-2/", "train.txt"])
+        TextTask(corpus="ptb", bptt=5, vocab_size=25).spec()
+    _assert_one_line(err, ["could not download", "$RNNBENCH_DATA/ptb/", "train.txt"])
     parts = _fill_cache(offline_cache)
-    task = TextTask(corpus="wikitext-2", bptt=5, vocab_size=25)
+    task = TextTask(corpus="ptb", bptt=5, vocab_size=25)
     _check_text_task(task, parts["train"], parts["test"],
                      {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
 
 
 def test_named_corpus_changed_after_hash_is_refused(offline_cache):
     _fill_cache(offline_cache)
-    path = offline_cache / "wikitext-2" / "valid.txt"
+    path = offline_cache / "ptb" / "valid.txt"
     path.write_text(path.read_text(encoding="utf-8") + "tampered\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        TextTask(corpus="wikitext-2", bptt=5, vocab_size=25).spec()
-    _assert_one_line(err, ["SHA-256", "wikitext-2", str(path)])
+        TextTask(corpus="ptb", bptt=5, vocab_size=25).spec()
+    _assert_one_line(err, ["SHA-256", "ptb", str(path), "delete the folder"])
+
+
+def test_pinned_hashes_are_those_of_the_shared_copies():
+    """The pins are real: tinyshakespeare's, and WikiText-2's valid and test (this project's shared copies, the same
+    text as pytorch/examples' files). A local copy under $RNNBENCH_DATA is checked against them (next test)."""
+    from tasks.text import CORPORA
+
+    pinned = {"tinyshakespeare/input.txt": CORPORA["tinyshakespeare"]["all"][1],
+              "wikitext-2/valid.txt": CORPORA["wikitext-2"]["valid"][1],
+              "wikitext-2/test.txt": CORPORA["wikitext-2"]["test"][1]}
+    for path, sha in zip(_need_shared(*pinned), pinned.values()):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, path
+
+
+def test_a_local_copy_that_is_not_the_named_corpus_is_refused(offline_cache, tmp_path, monkeypatch):
+    """$RNNBENCH_DATA/tinyshakespeare/input.txt holding other text would be scored under tinyshakespeare's name:
+    refused, with the way to train on it under its own name (its path as the corpus)."""
+    local = tmp_path / "data" / "tinyshakespeare"
+    local.mkdir(parents=True)
+    (local / "input.txt").write_text("\n".join(_corpus_lines(40, seed=3)) + "\n", encoding="utf-8")
+    monkeypatch.setenv("RNNBENCH_DATA", str(tmp_path / "data"))
+    with pytest.raises(ConfigError) as err:
+        TextTask(corpus="tinyshakespeare", bptt=5, vocab_size=25).spec()
+    _assert_one_line(err, ["SHA-256", "tinyshakespeare", f"corpus={local / 'input.txt'}"])
+    TextTask(corpus=str(local / "input.txt"), bptt=5, vocab_size=25).spec()  # as its own corpus it trains
+
+
+# --------------------------------------------------------------------------------------------------
+# 9. named corpora: the download itself, from a local HTTP server standing in for the corpus's host
+
+
+class _Served:
+    """A local HTTP server for a corpus's files: `files` maps a URL path to its bytes; `hits` counts requests."""
+
+    def __init__(self, delay: float = 0.0):
+        import http.server
+        import threading
+
+        self.files: dict[str, bytes] = {}
+        self.hits: Counter = Counter()
+        served = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                served.hits[self.path] += 1
+                body = served.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(0, len(body), 65536):  # in pieces, slowly where asked: downloads overlap
+                    self.wfile.write(body[i : i + 65536])
+                    time.sleep(delay)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def ptb_server(offline_cache, monkeypatch):
+    """The ptb corpus's URLs pointed at a local server holding made-up PTB files of ~150 kB each."""
+    from tasks.text import CORPORA
+
+    served = _Served(delay=0.02)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setitem(CORPORA, "ptb", {s: (f"{served.url}/ptb.{s}.txt", None) for s in ("train", "valid", "test")})
+    lines = {s: _corpus_lines(n, seed=20 + i) for i, (s, n) in enumerate((("train", 28000), ("valid", 22000),
+                                                                              ("test", 22000)))}
+    for s, text in lines.items():
+        served.files[f"/ptb.{s}.txt"] = ("\n".join(text) + "\n").encode()
+    yield served, lines
+    served.server.shutdown()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def test_a_named_corpus_downloads_into_the_cache_with_its_hashes(ptb_server, offline_cache):
+    served, lines = ptb_server
+    task = TextTask(corpus="ptb", bptt=5, vocab_size=50)
+    _check_text_task(task, lines["train"], lines["test"], {"train": lines["train"], "val": lines["valid"]})
+    folder = offline_cache / "ptb"
+    for part in ("train", "valid", "test"):
+        body = served.files[f"/ptb.{part}.txt"]
+        assert (folder / f"{part}.txt").read_bytes() == body
+        assert (folder / f"{part}.sha256").read_text() == hashlib.sha256(body).hexdigest()
+    assert not _leftovers(folder)
+    served.server.shutdown()  # offline from now on: the cache serves it
+    load_corpus.cache_clear()
+    assert TextTask(corpus="ptb", bptt=5, vocab_size=50).spec().vocab_size == 50
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (b"<!DOCTYPE html><html><body>Please log in to the hotel wifi</body></html>" + b" " * 200_000, "HTML page"),
+    (b"ptb words " * 100, "too small"),
+])
+def test_a_bad_download_is_refused_and_nothing_is_kept(ptb_server, offline_cache, bad, needle):
+    """A login page answered with HTTP 200, or a cut-off transfer: refused before it is moved into place, no hash is
+    recorded for it, and once the real file is served the same call downloads it (nothing to delete by hand)."""
+    served, lines = ptb_server
+    good = served.files["/ptb.train.txt"]
+    served.files["/ptb.train.txt"] = bad
+    with pytest.raises(ConfigError) as err:
+        TextTask(corpus="ptb", bptt=5, vocab_size=50).spec()
+    _assert_one_line(err, ["ptb", needle, "nothing was kept"])
+    folder = offline_cache / "ptb"
+    assert not (folder / "train.txt").exists() and not (folder / "train.sha256").exists() and not _leftovers(folder)
+    served.files["/ptb.train.txt"] = good
+    _check_text_task(TextTask(corpus="ptb", bptt=5, vocab_size=50), lines["train"], lines["test"])
+
+
+def _download(name: str) -> str:
+    from tasks.text import download_corpus
+
+    return str(download_corpus(name))
+
+
+def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cache):
+    """A sweep's workers all want the corpus at their first text run: 4 processes at once (a slow server, so they
+    overlap) each get the whole corpus, every file is fetched once, and no temp file is left."""
+    import multiprocessing as mp
+
+    served, _ = ptb_server
+    with mp.get_context("fork").Pool(4) as pool:  # fork: the workers see the patched CORPORA
+        folders = pool.map(_download, ["ptb"] * 4)
+    folder = offline_cache / "ptb"
+    assert set(folders) == {str(folder)}
+    assert dict(served.hits) == {f"/ptb.{s}.txt": 1 for s in ("train", "valid", "test")}
+    for part in ("train", "valid", "test"):
+        assert (folder / f"{part}.txt").read_bytes() == served.files[f"/ptb.{part}.txt"]
+    assert not _leftovers(folder)
