@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from bench.registry import ConfigError
@@ -235,10 +236,18 @@ def cmd_list(args) -> int:
 COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
 
 
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line (runs the leaderboard leaves out, settings it tells apart), not Python's
+    file:line form with the source line under it."""
+    print(f"rnnbench: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _plain_warning
+            return COMMANDS[args.command](args)
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         return 2

@@ -129,7 +129,9 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
     higher = runs["higher_is_better"].dropna()
     if positive and ax.lines and len(higher) and not bool(higher.iloc[0]):
         ax.set_yscale("log")  # losses span decades; a log axis shows the late progress
-    ax.set(title=_plain(task_label), xlabel="step", ylabel=f"validation {metric} (mean, min–max over seeds)")
+    seeds = runs.groupby("combo")["run_id"].nunique().max() if len(runs) else 0
+    spread = " (mean, min–max over seeds)" if seeds > 1 else ""
+    ax.set(title=_plain(task_label), xlabel="step", ylabel=f"validation {metric}{spread}")
     if not ax.lines:
         ax.text(0.5, 0.5, "no ok run with a validation history", ha="center", transform=ax.transAxes)
     _legend(fig, colors)
@@ -138,19 +140,25 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
 
 def heatmap(df: pd.DataFrame) -> Figure:
     """Mean normalized score (ok seeds) per combo (rows, best overall first) and task (columns);
-    the colour scale is clipped to [0, 1]; a cell without an ok run is blank and marked '—'."""
+    the colour scale spans [0, 1], a score below 0 (worse than the memoryless baseline) is red; a cell without an ok
+    run is blank and marked '—'."""
     scores = task_table(df).pivot(index="combo", columns="task_label", values="score")
     scores = scores.reindex(index=overall_table(df)["combo"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
     fig = _figure(min(6 + 1.4 * n_cols, 40), min(2 + 0.35 * n_rows, 80))
     ax = fig.subplots()
-    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(under="tab:red")  # below 0: worse than the memoryless baseline
+    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(n_cols), [_plain(c) for c in scores.columns], rotation=30, ha="right")
     ax.set_yticks(range(n_rows), [_plain(c) for c in scores.index])
     if n_rows * n_cols <= 600:
         for (i, j), v in np.ndenumerate(scores.to_numpy(dtype=float)):
-            dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6: write in white there
+            dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6 (and red below 0): white there
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize="small",
                     color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label="score (0 baseline, 1 perfect)", extend="both")
+    fig.colorbar(image, ax=ax, label="score (0 baseline, 1 perfect; red: below the baseline)", extend="both")
+    if scores.isna().to_numpy().any():
+        ax.set_title("— : no ok run (every seed diverged or failed)", fontsize="small", loc="left")
     return fig

@@ -59,7 +59,10 @@ def _slug(text: str, taken: set[str]) -> str:
 def _provenance(df: pd.DataFrame) -> dict[str, str]:
     """What produced these results, read from the records themselves."""
     def values(col: str) -> str:
-        return ", ".join(sorted(map(str, df[col].dropna().unique()))) if col in df else "unknown"
+        def text(v) -> str:  # a whole number as one (a column with gaps reads as floats: task_version 1.0)
+            return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+        return ", ".join(sorted(map(text, df[col].dropna().unique()))) if col in df else "unknown"
 
     created = df["created"].dropna()
     span = f"{created.min():%Y-%m-%d %H:%M} – {created.max():%Y-%m-%d %H:%M} UTC" if len(created) else "unknown"

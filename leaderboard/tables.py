@@ -25,7 +25,7 @@ from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
 from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
-AT_BASELINE = 0.1  # a mean score at or below this counts as "sits at the memoryless baseline"
+AT_BASELINE = 0.1  # a mean score within +-this "sits at the memoryless baseline"; below -this is worse than it
 
 
 def task_order(labels) -> list[str]:
@@ -68,19 +68,20 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per combo: mean over tasks of its mean score (tasks with no ok run left out, and
-    counted in `tasks_scored`), mean rank over every task it ran on, and total run counts. Sorted by
-    the tasks it has no score on (fewest first: a combo that diverged on four tasks and solved the fifth
-    does not head the table with a mean of 1), then by mean score."""
+    counted in `tasks_scored` out of every task in the table, `n_tasks`: one it did not run on, in
+    results merged from different grids, is not scored either), mean rank over every task it ran on, and
+    total run counts. Sorted by the tasks it has no score on (fewest first: a combo that diverged on four
+    tasks and solved the fifth, or ran on the easier half, does not head the table), then by mean score."""
     per_task = task_table(df)
     table = per_task.groupby("combo").agg(
         mean_score=("score", "mean"),
         mean_rank=("rank", "mean"),
         tasks_scored=("score", "count"),
-        n_tasks=("task_label", "nunique"),
         n_runs=("n_runs", "sum"),
         n_diverged=("n_diverged", "sum"),
         n_failed=("n_failed", "sum"),
     )
+    table.insert(3, "n_tasks", per_task["task_label"].nunique())
     table["unscored"] = table["n_tasks"] - table["tasks_scored"]
     table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
                                             ascending=[True, False, True, True], na_position="last", kind="stable",
@@ -192,11 +193,13 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
     scored = overall_tbl.dropna(subset=["mean_score"])
     if len(scored):
         best = scored.iloc[0]  # the table puts combos scored on every task they ran on first
+        beaten = "" if best.mean_score > AT_BASELINE else " (no combo beats the memoryless baseline on average)"
         out.append(f"Best overall: {best.combo}, mean score {_num(best.mean_score)} over "
-                   f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}.")
+                   f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}{beaten}.")
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
         solved = t[t["score"] >= threshold]
-        at_base = t[t["score"] <= AT_BASELINE]
+        at_base = t[t["score"].abs() <= AT_BASELINE]
+        below = t[t["score"] < -AT_BASELINE]
         unscored = t[t["n_ok"] == 0]
         if len(solved):
             verb = "solves" if len(solved) == 1 else "solve"
@@ -208,8 +211,12 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
             s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
         if len(at_base):
             verb = "combo sits" if len(at_base) == 1 else "combos sit"
-            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
+            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score within ±{AT_BASELINE:g}): "
                   + _names([f"{r.combo} ({_num(r.score)})" for r in at_base.itertuples()]) + ".")
+        if len(below):
+            verb = "combo does" if len(below) == 1 else "combos do"
+            s += (f" {len(below)} {verb} worse than the memoryless baseline (mean score < -{AT_BASELINE:g}): "
+                  + _names([f"{r.combo} ({_num(r.score)})" for r in below.sort_values("score").itertuples()]) + ".")
         if len(unscored):
             s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
                   + _names([f"{r.combo} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
@@ -324,6 +331,8 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
         if best == "direction":
             directions = table["higher_is_better"].dropna().unique()
             best = ("max" if directions[0] else "min") if len(directions) == 1 else None
+        if "tasks_scored" in table:  # the overall table: the best among the combos scored on the most tasks
+            raw = raw.where(table["tasks_scored"] == table["tasks_scored"].max())
         target = raw.max() if best == "max" else raw.min() if best == "min" else np.nan
         bold[c] = raw.eq(target) & raw.notna() if pd.notna(target) else pd.Series(False, index=table.index)
     return headers, pd.DataFrame(texts, index=table.index), pd.DataFrame(keys, index=table.index), pd.DataFrame(bold, index=table.index)

@@ -160,6 +160,41 @@ def test_a_combo_unscored_on_some_tasks_does_not_head_the_overall_table(tmp_path
     assert findings(task_table(df), overall)[0].startswith(f"Best overall: {combo_of(LSTM)}, ")
 
 
+def test_bold_best_and_findings_read_the_combos_scored_on_most_tasks(tmp_path):
+    """The overall table's bold best cells follow "Best overall": a combo with no score on one task (here its
+    runs diverged) has the highest mean of the scores it has, and no bold. Results merged from grids that
+    differ: a combo that ran on one task only counts the others as unscored (1/2), not as a full 1/1."""
+    gru, relu = remedies(cell="gru"), RELU
+    copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
+    write_record(tmp_path, value=0.0, remedy=gru)
+    write_record(tmp_path, **copy, status="diverged", remedy=gru)
+    write_record(tmp_path, value=0.01, remedy=relu)  # ran on adding only (another grid)
+    write_record(tmp_path, value=0.05, remedy=LSTM)
+    write_record(tmp_path, **copy, value=0.01, remedy=LSTM)
+    write_record(tmp_path, value=0.06, remedy=RNN)
+    write_record(tmp_path, **copy, value=0.02, remedy=RNN)
+    df = load_results(tmp_path)
+    overall = overall_table(df)
+    assert list(overall.combo[:2]) == [combo_of(LSTM), combo_of(RNN)]
+    assert overall.set_index("combo").loc[combo_of(relu), ["tasks_scored", "n_tasks"]].tolist() == [1, 2]
+    rows = {line.split("|")[1].strip(): line for line in render(overall, "md").splitlines()[2:]}
+    assert rows[combo_of(LSTM)].count("**") == 4  # mean score and mean rank
+    assert "**" not in rows[combo_of(gru)] + rows[combo_of(relu)] + rows[combo_of(RNN)]
+
+
+def test_findings_tell_at_baseline_from_worse_than_it(tmp_path):
+    """Scores near 0 sit at the memoryless baseline; far below it is worse than memoryless, said apart; and where
+    the best mean is no better than the baseline, "Best overall" says so."""
+    for remedy, mse in ((LSTM, ADD_BASE * 0.98), (RNN, ADD_BASE * 3), (RELU, ADD_BASE * 1.05)):
+        write_record(tmp_path, value=mse, remedy=remedy)
+    df = load_results(tmp_path)
+    text = " ".join(findings(task_table(df), overall_table(df)))
+    assert "no combo beats the memoryless baseline on average" in text
+    assert re.search(r"2 combos sit at the memoryless baseline \(mean score within ±0.1\): "
+                     + re.escape(combo_of(LSTM)) + r" \(0.02\), " + re.escape(combo_of(RELU)) + r" \(-0.05\)", text)
+    assert f"1 combo does worse than the memoryless baseline (mean score < -0.1): {combo_of(RNN)} (-2)." in text
+
+
 def test_runs_trained_differently_are_not_averaged_as_seeds(tmp_path):
     """adding(seq_len=100) from two suites with other budgets (say standard's and full's): two rows, named by the
     suite; within one suite (an edited YAML) named by a hash of the setting; with a warning each."""
@@ -333,8 +368,17 @@ def test_plots(tmp_path):
     assert len(ax.collections) == 1  # the min-max band
 
     fig = heatmap(df)
-    data = fig.axes[0].images[0].get_array()
+    image = fig.axes[0].images[0]
+    data = image.get_array()
     assert data.shape == (2, 1) and data[0, 0] == pytest.approx(1 - 0.05 / ADD_BASE) and data.mask[1, 0]
+    from matplotlib.colors import to_rgba
+
+    assert tuple(image.to_rgba(np.array([[-0.5]]))[0, 0]) == to_rgba("tab:red")  # worse than the baseline: red
+    assert tuple(image.to_rgba(np.array([[0.0]]))[0, 0]) != to_rgba("tab:red")
+    assert "no ok run" in fig.axes[0].get_title(loc="left")  # what the '—' of the diverged row means
+    assert "over seeds" in learning_curves(df, "adding(seq_len=100)").axes[0].get_ylabel()
+    one_seed = load_results([write_record(tmp_path / "one", value=0.05, history=history).parents[2]])
+    assert "over seeds" not in learning_curves(one_seed, "adding(seq_len=100)").axes[0].get_ylabel()
 
 
 def test_build_writes_site(small, tmp_path):
@@ -452,3 +496,26 @@ def test_readme_section_is_replaced_between_markers(small, tmp_path):
         from leaderboard.readme import update
 
         update(readme, "x")
+
+
+def test_the_command_line_prints_warnings_as_one_line_and_versions_as_written(tmp_path):
+    """`rnnbench leaderboard` on results holding an older task version: the warning is one plain line (not Python's
+    file:line form with a source line), and the provenance reads task_version 1, not 1.0 (a column with a record
+    lacking it reads as floats)."""
+    from tests.conftest import REPO, cli
+
+    write_record(tmp_path, value=0.05, remedy=LSTM, version=2)
+    write_record(tmp_path, value=0.10, remedy=LSTM, seed=1, version=1)
+    path = write_record(tmp_path, task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE, value=0.01)
+    record = json.loads(path.read_text())
+    del record["versions"]["task_version"]
+    path.write_text(json.dumps(record))
+    done = subprocess.run(cli("leaderboard", "--results", str(tmp_path), "--out", str(tmp_path / "site")), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if line.strip()]
+    assert warned == ["rnnbench: warning: leaving out 1 adding run(s) of task version 1: task version 2 measures it "
+                      "differently; re-run them to include them"], done.stderr
+    md = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "task_version 1 " in md or "task_version 1\n" in md or "task_version 1 ·" in md, md
+    assert "task_version 1.0" not in md
