@@ -2,7 +2,7 @@
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
 # With a 15-minute device budget (a few minutes of it go to starting the machine), one call of at most ~9 minutes:
-#   bash bench/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 120 s)
+#   bash bench/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 150 s)
 # then, if the budget allows, `smoke fused size_fused` in a second call on the warm machine.
 # stages: tests       the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
 #                     the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
@@ -68,7 +68,7 @@ run_fused() {
   fi
 }
 run_size() {
-  stage "size_w$W" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+  stage "size_w$W" 150 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
 }
 run_size_fused() {
   stage "size_w${W}_fused" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W" --fuse

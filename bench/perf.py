@@ -12,10 +12,10 @@ over >= 5 rounds unless the row says otherwise:
    callback; between two blocks the callback runs K hand-written steps (untimed by Lightning). The
    runner gives Lightning several optimizer steps per training batch (bench.steps).
 2. Remedy paths vs the fused kernel of the same cell, forward + backward (rows from bench.speed_models).
-3. Sweep efficiency: time inside train/val/test batches over execute()'s wall time, on a subset of
-   the quick suite; and one worker process (run_grid) vs one `python -m bench run` process per run, as measured
-   on the subset (the worker's start-up shared by a few runs) and projected to the whole quick suite (the
-   start-up once, then a run every (last - first result) / (n - 1) seconds).
+3. Sweep efficiency, on a subset of the quick suite: one long-lived worker (the sweep's pool) vs one
+   `python -m bench run` process per run, alternated run by run; time inside train/val/test batches over
+   execute()'s wall time in the worker; the ratio as measured (the worker's start-up, timed on its own, shared by
+   a few runs) and projected to the whole quick suite (the start-up once, then the worker's mean run time each).
 4. Data generation: samples/s of each synthetic task's bulk generator vs training samples/s on it.
 5. Memory: VmRSS / VmHWM of one worker process (run_grid's own pool and run_one) after 50 tiny runs vs after 1.
 
@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ import bench.runner as runner
 from bench.config import Budget, RunConfig, expand, load_suite
 from bench.module import task_loss
 from bench.optim import make_optimizer
-from bench.launch import LaunchOptions, _make_pool, run_grid, run_one, setup_worker_threads
+from bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_threads
 from bench.speed_models import sync
 from bench.steps import StepGroups, steps_for
 from models import ModelConfig, SequenceModel
@@ -84,6 +85,9 @@ def bound_of(target: str) -> float:
 
 
 def print_table(rows: list[Row]) -> None:
+    if not rows:
+        print("nothing measured")
+        return
     name_w = max(len(r.name) for r in rows)
     print(f"{'part':<10} {'measurement':<{name_w}} {'ratio':>8} {'target':>8} {'result':>6}  detail")
     for r in rows:
@@ -316,16 +320,19 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
         rows.append(fwd_bwd_row(f"{label} fused kernel", lambda: sm.fwd_bwd(model, x, True, y),
                                 lambda: sm.fwd_bwd(model, x, False, y), device,
                                 note=f"; taken here: {model.path(device)}"))
-    if torch.device(device).type == "cuda":
-        rows += graphed_rows(x, y, spec, device)
     return rows
 
 
-def graphed_rows(x, y, spec, device: str) -> list[Row]:
+def graphed_recurrence(quick: bool, device: str = "cuda") -> list[Row]:
     """The recurrence replayed from CUDA graphs (models.graphed) against the eager one, and against the chunked
-    cuDNN calls of the temporal skip: what decides GRAPH_DEVICES and RECURRENCE_PAYS on a GPU."""
+    cuDNN calls of the temporal skip: what decides GRAPH_DEVICES and RECURRENCE_PAYS on a GPU. A measurement of
+    its own: the newest GPU code, so that an error here costs only these rows."""
     from bench import speed_models as sm
     from models import graphed
+
+    task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
+    spec = task.spec()
+    x, y = (t.to(device) for t in task.make_split("train", 0))
 
     def timed(model, loop: bool, graphs: bool):
         def run():
@@ -375,58 +382,70 @@ def one_run_suite(cfg: RunConfig, path: Path) -> None:
     assert [r.run_id for r in expand(load_suite(str(path)))] == [cfg.run_id], "one-run suite differs from the run"
 
 
+def timed_run(cfg_dict: dict, out: str) -> tuple[float, float, str, str | None]:
+    """One run in a pool worker exactly as a sweep's worker trains it (runner.execute), with StepTime:
+    (execute()'s wall seconds, seconds inside train/val/test batches, status, error)."""
+    timer = StepTime()
+    record = runner.execute(RunConfig.from_dict(cfg_dict), out, "quick", callbacks=(timer,))
+    return record["wall_seconds"], timer.inside, record["status"], record["error"]
+
+
+def worker_ready() -> None:
+    """Nothing: a worker that runs it has unpickled it, so imported this module and with it bench.runner and
+    Lightning, what a sweep's worker pays once before its first run."""
+
+
 def sweep_efficiency(quick: bool) -> list[Row]:
+    """One long-lived worker (the sweep's pool: run_one's path, plus the in-batch timer) against one
+    `python -m bench run` process per run, the two alternated run by run (run i in the worker, then run i as a
+    process), so load from other processes falls on both; the worker's start-up (spawn, importing Lightning) is
+    timed on its own first. Every row reads times of these same executions."""
     runs = sweep_subset(2 if quick else 4)
     labels = "; ".join(f"{r.task} {r.combo}" for r in runs)
-    inside, walls = [], []
-    with tempfile.TemporaryDirectory() as out:
-        for cfg in runs:
-            timer = StepTime()
-            record = runner.execute(cfg, out, "quick", callbacks=(timer,))
-            assert record["status"] != "failed", record["error"]
-            inside.append(timer.inside)
-            walls.append(record["wall_seconds"])
-    per_run = [i / w for i, w in zip(inside, walls)]
-    rows = [Row("3 sweep", f"time in train/val/test batches / execute() wall, {len(runs)} quick runs",
-                sum(inside) / sum(walls), ">= 0.8",
-                f"{sum(inside):.1f} of {sum(walls):.1f} s; per run median {statistics.median(per_run):.2f} "
-                f"(min {min(per_run):.2f}); runs: {labels}")]
-
-    with tempfile.TemporaryDirectory() as out:
-        start, start_wall = time.perf_counter(), time.time()
-        counts = run_grid(runs, LaunchOptions(out_dir=Path(out), suite="quick", workers=1, quiet=True))
-        pool_wall = time.perf_counter() - start
-        written = sorted(p.stat().st_mtime for p in Path(out).glob("runs/*/result.json"))  # one per run, in order
-    assert counts.get("failed", 0) == 0 and len(written) == len(runs), counts
-    process_walls = []
+    pool_walls, execute_walls, inside, process_walls = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, cfg in enumerate(runs):
-            suite = Path(tmp) / f"run{i}.yaml"
-            one_run_suite(cfg, suite)
-            command = [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--out", str(Path(tmp) / "out"),
-                       "--quiet", "--no-leaderboard"]  # default --workers: one pool worker in each process
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).parents[1])
-            process_walls.append(time.perf_counter() - start)
-    n = len(runs)
-    rows.append(Row("3 sweep", f"{n} runs, one `python -m bench run` process each / run_grid with 1 worker",
-                    sum(process_walls) / pool_wall, "info",
-                    f"{sum(process_walls):.1f} vs {pool_wall:.1f} s; per run median {statistics.median(process_walls):.2f}"
-                    f" vs {pool_wall / n:.2f} s"))
-    # the whole quick suite in one worker: its start-up once (up to the first result, less one run), then a run
-    # every (last - first result) / (n - 1) seconds; one process per run: a mean process each
-    suite_runs, process = len(expand(load_suite("quick"))), sum(process_walls) / n
-    per_run = (written[-1] - written[0]) / (n - 1)
-    start_up = max(0.0, written[0] - start_wall - per_run)
+        opts = LaunchOptions(out_dir=Path(tmp) / "pool", suite="quick", workers=1, quiet=True)
+        start = time.perf_counter()
+        pool: ProcessPoolExecutor = _make_pool(opts)
+        try:
+            pool.submit(worker_ready).result()
+            start_up = time.perf_counter() - start
+            for i, cfg in enumerate(runs):
+                start = time.perf_counter()
+                wall, in_batches, status, error = pool.submit(timed_run, cfg.to_dict(), str(opts.out_dir)).result()
+                pool_walls.append(time.perf_counter() - start)
+                assert status != "failed", error
+                execute_walls.append(wall)
+                inside.append(in_batches)
+                suite = Path(tmp) / f"run{i}.yaml"
+                one_run_suite(cfg, suite)
+                command = [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--out", str(Path(tmp) / "out"),
+                           "--quiet", "--no-leaderboard"]  # default --workers: one pool worker in each process
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).parents[1])
+                process_walls.append(time.perf_counter() - start)
+        finally:
+            pool.shutdown()
+    n, per_run = len(runs), [i / w for i, w in zip(inside, execute_walls)]
+    rows = [Row("3 sweep", f"time in train/val/test batches / execute() wall, {n} quick runs in a worker",
+                sum(inside) / sum(execute_walls), ">= 0.8",
+                f"{sum(inside):.1f} of {sum(execute_walls):.1f} s; per run median {statistics.median(per_run):.2f} "
+                f"(min {min(per_run):.2f}); runs: {labels}")]
+    worker = start_up + sum(pool_walls)
+    rows.append(Row("3 sweep", f"{n} runs, one `python -m bench run` process each / one worker (alternated)",
+                    sum(process_walls) / worker, "info",
+                    f"{sum(process_walls):.1f} vs {worker:.1f} s ({start_up:.1f} s of it the worker's start-up); per "
+                    f"run median {statistics.median(process_walls):.2f} vs {statistics.median(pool_walls):.2f} s"))
+    suite_runs = len(expand(load_suite("quick")))
+    process, pooled = statistics.mean(process_walls), statistics.mean(pool_walls)
     rows.append(Row("3 sweep", f"  projected to the whole quick suite ({suite_runs} runs): one process each / one worker",
-                    process / (start_up / suite_runs + per_run), ">= 10",
-                    f"{suite_runs} x {process:.2f} s vs {start_up:.1f} s worker start-up + "
-                    f"{suite_runs} x {per_run:.2f} s (a run every {per_run:.2f} s after the first result)"))
-    overhead_process = sum(process_walls) - sum(inside)
-    overhead_pool = pool_wall - sum(inside)
-    rows.append(Row("3 sweep", "same, time outside the batches only (wall - in-batch time of the runs above)",
-                    overhead_process / overhead_pool, "info",
-                    f"{overhead_process / n:.2f} vs {overhead_pool / n:.2f} s per run"))
+                    process / (start_up / suite_runs + pooled), ">= 10",
+                    f"{suite_runs} x {process:.2f} s vs {start_up:.1f} s worker start-up + {suite_runs} x {pooled:.2f} s"))
+    outside_process = sum(w - i for w, i in zip(process_walls, inside))
+    outside_pool = start_up + sum(w - i for w, i in zip(pool_walls, inside))
+    rows.append(Row("3 sweep", "same, time outside the batches only (each run's in-batch time from its worker run)",
+                    outside_process / outside_pool, "info",
+                    f"{outside_process / n:.2f} vs {outside_pool / n:.2f} s per run (the worker's start-up included)"))
     return rows
 
 
@@ -503,7 +522,8 @@ def memory_growth(quick: bool) -> list[Row]:
     rows = []
     for key in ("VmRSS", "VmHWM"):
         first, last = samples[1][key], samples[n][key]
-        rows.append(Row("5 memory", f"worker {key} after {n} tiny runs / after 1", last / first, "<= 1.1",
+        rows.append(Row("5 memory", f"worker {key} after {n} tiny runs / after 1", last / first,
+                        "<= 1.1" if n >= 50 else "info",  # the target is after 50 runs (--quick: 10)
                         f"{last / 1024:.0f} vs {first / 1024:.0f} MiB (one series, no repeats)"))
     return rows
 
@@ -546,7 +566,7 @@ def gpu_busy(quick: bool, device: str = "cuda") -> list[Row]:
 
 
 MEASUREMENTS = [lightning_overhead, remedy_paths, sweep_efficiency, data_generation, memory_growth]
-DEVICE_MEASUREMENTS = [lightning_overhead, remedy_paths, gpu_busy]  # --device cuda: the parts a GPU changes
+DEVICE_MEASUREMENTS = [lightning_overhead, remedy_paths, graphed_recurrence, gpu_busy]  # --device cuda: the parts a GPU changes
 
 
 # ---------------------------------------------------------------- main
@@ -564,13 +584,18 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps, paths and runs (about 2 minutes instead of 4)")
     parser.add_argument("--only", nargs="+", metavar="PART",
                         choices=list(dict.fromkeys(m.__name__ for m in MEASUREMENTS + DEVICE_MEASUREMENTS)),
-                        help="run only these measurements")
+                        help="run only these measurements (CPU: " + ", ".join(m.__name__ for m in MEASUREMENTS)
+                        + "; --device cuda: " + ", ".join(m.__name__ for m in DEVICE_MEASUREMENTS) + ")")
     parser.add_argument("--device", default="cpu", help="cpu (default: every part) or cuda[:N] (Lightning "
                         "overhead, remedy paths and GPU use on that GPU)")
     args = parser.parse_args(argv)
     if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
         parser.error(f"--device {args.device!r}: no CUDA device visible here; choices: cpu" +
                      (", cuda" if torch.cuda.is_available() else ""))
+    measurements = MEASUREMENTS if args.device == "cpu" else DEVICE_MEASUREMENTS
+    if args.only and not any(m.__name__ in args.only for m in measurements):
+        parser.error(f"--only {' '.join(args.only)}: none of them measures on --device {args.device}; choices there: "
+                     + ", ".join(m.__name__ for m in measurements))
     setup_worker_threads(1)  # as the sweep's workers train: 1 thread, flush-to-zero
     runner.quiet_lightning()
     print(machine(), flush=True)
@@ -578,15 +603,20 @@ def main(argv=None) -> int:
         print(f"device: {torch.cuda.get_device_name(torch.device(args.device))}, torch CUDA {torch.version.cuda}, "
               f"cuDNN {torch.backends.cudnn.version()}", flush=True)
     start, rows = time.perf_counter(), []
-    for measure in MEASUREMENTS if args.device == "cpu" else DEVICE_MEASUREMENTS:
+    for measure in measurements:
         if args.only and measure.__name__ not in args.only:
             continue
         t0 = time.perf_counter()
         try:
-            rows += measure(args.quick) if args.device == "cpu" else measure(args.quick, args.device)
+            measured = measure(args.quick) if args.device == "cpu" else measure(args.quick, args.device)
         except Exception as err:  # noqa: BLE001 - one broken measurement does not hide the others
-            rows.append(Row(measure.__name__, f"{type(err).__name__}: {err}"[:100], float("nan"), "error"))
+            traceback.print_exc()
+            measured = [Row(measure.__name__, f"{type(err).__name__}: {err}".splitlines()[0][:300], float("nan"),
+                            "error")]
+        rows += measured
         print(f"  {measure.__name__}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        for r in measured:  # as they come: a run cut short by a time limit keeps what it measured
+            print(f"    {r.value:8.3f} {r.target:>8} {r.verdict:>5}  {r.name}  ({r.detail})", file=sys.stderr, flush=True)
     print()
     print_table(rows)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

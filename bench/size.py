@@ -66,6 +66,13 @@ def path_of(cfg: RunConfig, device) -> str:
     return f"{m.cell} {path}{' skip=' + m.skip if m.skip != 'none' else ''}"
 
 
+def projected_hours(full: float, wall_s1: float, work_s1: float, workers: int, n_runs: int, n_sample: int) -> float:
+    """The suite's wall hours: the sample's summed run time at max_steps (`full`) spread over the workers and scaled
+    to the suite's runs, plus the pool's start-up (the first sweep's wall beyond its runs' share)."""
+    startup = max(0.0, wall_s1 - work_s1 / max(1, workers))
+    return (full / max(1, workers) * n_runs / n_sample + startup) / 3600
+
+
 def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict, list[dict]]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -117,13 +124,18 @@ def main(argv=None) -> int:
         work[steps] = sum(r["wall_seconds"] or 0.0 for r in records)
         print(f"  {steps} steps: sweep wall {walls[steps]:.1f} s, summed run time {work[steps]:.1f} s, {counts}",
               flush=True)
+        if steps == s1:  # printed now: a run cut short by a time limit still says something
+            upper = projected_hours(work[s1] * suite.budget.max_steps / s1, walls[s1], work[s1], workers, len(runs),
+                                    len(sample))
+            print(f"  rough projection from {s1} steps alone (all of a run's time scaled by {suite.budget.max_steps}/"
+                  f"{s1}, its fixed cost too: an upper bound): {upper:.2f} h", flush=True)
         if steps == s2:
             for r in records:
                 per_path[path_of(RunConfig.from_dict(r["config"]), device)].append(r["wall_seconds"] or 0.0)
     slope = (work[s2] - work[s1]) / (s2 - s1)
     full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
     startup = max(0.0, walls[s1] - work[s1] / max(1, workers))
-    hours = (full / max(1, workers) * len(runs) / len(sample) + startup) / 3600
+    hours = projected_hours(full, walls[s1], work[s1], workers, len(runs), len(sample))
     print(f"sample at {suite.budget.max_steps} steps (projected): {full / len(sample):.2f} s per run "
           f"({max(0.0, work[s1] - slope * s1) / len(sample):.2f} s of it fixed), {workers} workers side by side; "
           f"pool start-up about {startup:.0f} s")

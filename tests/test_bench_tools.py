@@ -59,6 +59,8 @@ def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
     per_run = float(re.search(r"suite tiny, \d+ runs: [0-9.]+ h projected on this machine \(([0-9.]+) s of wall per run",
                               out).group(1))
     assert per_run > 0
+    rough = re.search(r"rough projection from 2 steps alone .*: ([0-9.]+) h", out)  # printed before the 2nd sweep
+    assert rough and out.index("rough projection") < out.index("  4 steps: sweep wall"), out
     bad = subprocess.run(size + ["--steps", "4", "40"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--steps 4 40" in bad.stderr and "max_steps (4)" in bad.stderr
 
@@ -157,13 +159,25 @@ def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
     from models import graphed
     from tasks import TASKS
 
-    monkeypatch.setattr(sm, "H", 8)
-    task = TASKS.get("adding")(seq_len=12, train_size=4, val_size=1, test_size=1)
-    x, y = task.make_split("train", 0)
+    for name, value in (("H", 8), ("T", 12), ("B", 4)):
+        monkeypatch.setattr(sm, name, value)
     before = set(graphed.GRAPH_DEVICES)
-    rows = perf.graphed_rows(x, y, task.spec(), "cpu")
+    rows = perf.graphed_recurrence(True, "cpu")
     assert [r.name.split(":")[1].strip() for r in rows] == [
         "graphed recurrence / eager recurrence", "graphed recurrence / eager recurrence",
         "graphed recurrence / chunked cuDNN calls"]
     assert all(r.value > 0 and r.target == "info" for r in rows)
     assert graphed.GRAPH_DEVICES == before
+
+
+def test_perf_refuses_a_selection_that_measures_nothing_here(capsys):
+    """--only a GPU-only part on the CPU (or a CPU-only part with --device cuda) would print an empty table:
+    refused with the choices for that device."""
+    from bench import perf
+
+    with pytest.raises(SystemExit) as exit_:
+        perf.main(["--only", "gpu_busy"])
+    assert exit_.value.code == 2
+    assert "none of them measures on --device cpu" in capsys.readouterr().err
+    perf.print_table([])
+    assert capsys.readouterr().out == "nothing measured\n"
