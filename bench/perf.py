@@ -589,9 +589,11 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default: every part) or cuda[:N] (Lightning "
                         "overhead, remedy paths and GPU use on that GPU)")
     args = parser.parse_args(argv)
-    if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
-        parser.error(f"--device {args.device!r}: no CUDA device visible here; choices: cpu" +
-                     (", cuda" if torch.cuda.is_available() else ""))
+    choices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.device not in choices:
+        parser.error(f"--device {args.device!r}: not a device here; choices: {', '.join(choices)}")
+    if args.device != "cpu":
+        torch.cuda.set_device(torch.device(args.device))  # CUDA graphs and cuDNN calls go to the current device
     measurements = MEASUREMENTS if args.device == "cpu" else DEVICE_MEASUREMENTS
     if args.only and not any(m.__name__ in args.only for m in measurements):
         parser.error(f"--only {' '.join(args.only)}: none of them measures on --device {args.device}; choices there: "

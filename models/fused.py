@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import math
 from typing import Callable, Iterable, NamedTuple, Sequence
@@ -269,8 +270,18 @@ def fused_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], tuple[t
 # ---------------------------------------------------------------------------------------- optimisation
 
 
+@functools.lru_cache(maxsize=64)
+def _on_device(values: tuple, dtype, device: torch.device) -> torch.Tensor:
+    """A constant tensor of `values` on `device`, made once: copying it from the host every step would make the
+    host wait for the GPU's queue each time. Callers never write to it."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def _per_run(values, K: int, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+    if isinstance(values, torch.Tensor):
+        t = values.to(dtype=like.dtype, device=like.device)
+    else:
+        t = _on_device(tuple(values) if isinstance(values, (list, tuple)) else values, like.dtype, like.device)
     return t.expand(K) if t.dim() == 0 else t
 
 
@@ -291,14 +302,14 @@ def per_run_clip_(params: Iterable[torch.Tensor], max_norms, kind: str | Sequenc
           f"clip kind must be 'none', 'norm' or 'value', or one of them per run (K={K}), got {kind!r}")
     max_norms = _per_run(max_norms, K, grads[0])
     norms = torch.stack([g.reshape(K, -1).norm(2, dim=1) for g in grads]).norm(2, dim=0)  # (K,)
-    by_norm = torch.tensor([k == "norm" for k in kinds], device=norms.device)
-    if by_norm.any():
+    if "norm" in kinds:  # decided on the host: a tensor's .any() would wait for the GPU every step
+        by_norm = _on_device(tuple(k == "norm" for k in kinds), None, norms.device)
         coef = (max_norms / (norms + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s arithmetic
         coef = torch.where(by_norm, coef, torch.ones_like(coef))
         for g in grads:
             g.mul_(coef.view(K, *[1] * (g.dim() - 1)).to(g.dtype))
-    by_value = torch.tensor([k == "value" for k in kinds], device=norms.device)
-    if by_value.any():
+    if "value" in kinds:
+        by_value = _on_device(tuple(k == "value" for k in kinds), None, norms.device)
         limit = torch.where(by_value, max_norms, torch.full_like(max_norms, math.inf))
         for g in grads:
             lim = limit.view(K, *[1] * (g.dim() - 1)).to(g.dtype)
@@ -336,9 +347,15 @@ class _Stacked(torch.optim.Optimizer):
     def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
         raise NotImplementedError
 
-    @staticmethod
-    def _lr(group, p: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
-        lr = (group["run_lr"] * group["lr"] / divisor).to(device=p.device, dtype=p.dtype)
+    def _lr(self, group, p: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
+        """Each run's learning rate for p's update, in float64 where p is (as the host computed it before), on p's
+        device: run_lr is copied there when it changes (a run frozen), not for every parameter every step."""
+        cache = self.__dict__.setdefault("_run_lr_on", {})
+        key = (id(group), p.device)
+        run_lr = group["run_lr"]
+        if key not in cache or not torch.equal(cache[key][0], run_lr):
+            cache[key] = (run_lr.clone(), run_lr.to(p.device))
+        lr = (cache[key][1] * group["lr"] / divisor).to(dtype=p.dtype)
         return lr.view(-1, *[1] * (p.dim() - 1))  # broadcast over run k's slice
 
 
