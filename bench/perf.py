@@ -204,6 +204,8 @@ def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
              ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5, 7, False)]
     for label, cell, batch, hidden, seq_len, k, repeats, one_step_too in sizes:
         repeats = max(5, int(repeats * scale))  # k as the runner's steps per batch (10) allow, in --quick too
+        if device != "cpu":  # the monitor reads the GPU every 25 steps: every block holds two such waits, so a
+            k = 50           # median over blocks cannot leave them out (blocks of 10: 3 in 5 had none)
         steps = (repeats + 3) * k  # block 0 is warm-up; the last boundary is step (repeats + 1) * k
         cfg = RunConfig("adding", {"seq_len": seq_len, "train_size": 32 * batch, "val_size": batch, "test_size": batch},
                         ModelConfig(cell=cell, hidden_size=hidden),
