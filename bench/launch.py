@@ -85,7 +85,15 @@ def init_worker(threads: int, gpu_queue, parent: int, started=None) -> None:
         torch.cuda.set_device(_WORKER["gpu"])
     if started is not None:
         _WORKER["started"] = started
+    # A broken pool (a worker killed) SIGTERMs the others. Lightning's handler inside fit() only notes a SIGTERM, so
+    # such a worker trained on: the next job of the dead pool's queue (which the new pool trains too, into the same
+    # folder), and the sweep process waited on it at exit. Lightning calls a handler found in place after its own.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    os._exit(128 + signum)
 
 
 def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
@@ -236,24 +244,25 @@ class Watchdog:
             self.queue, self.starts = mp.get_context("spawn").Queue(), {}
         return _make_pool(opts, self.queue)
 
-    def poll(self, jobs) -> bool:
-        """Kill the workers of `jobs` (lists of RunConfig) that ran past the limit; True if any was killed now."""
+    def poll(self, jobs) -> set[str]:
+        """Kill the workers of `jobs` (lists of RunConfig) that ran past the limit; the first run ids of those killed
+        now (their pool breaks, whether or not a job finished just before its kill)."""
         if not self.limit:
-            return False
+            return set()
         while True:
             try:
                 pid, run_id = self.queue.get_nowait()
             except queues.Empty:
                 break
             self.starts[run_id] = (pid, self.clock())
-        killed = False
+        killed = set()
         for job in jobs:
             key = job[0].run_id
             if key in self.starts and key not in self.killed:
                 pid, start = self.starts[key]
                 if self.clock() - start > self.limit:
                     self.killed[key] = self.clock() - start
-                    killed = True
+                    killed.add(key)
                     try:
                         os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
                     except ProcessLookupError:  # it ended on its own meanwhile
@@ -285,22 +294,32 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
     watchdog = Watchdog(opts.run_timeout)
     pool = watchdog.pool(opts)
     running = {}  # future -> (job, run alone?)
+
+    def submit(job: list[RunConfig], alone: bool) -> None:
+        running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, alone)
+
     try:
         while queue or suspects or running:
-            if suspects and not running:
-                job = suspects.pop()
-                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, True)
-            isolating = suspects or any(alone for _, alone in running.values())  # a suspect runs alone, to the end
-            while not isolating and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
-                job = queue.pop()
-                running[pool.submit(run_group, [cfg.to_dict() for cfg in job], opts)] = (job, False)
+            gone = False  # the pool broke between two waits (a worker died): submit refuses
+            try:
+                if suspects and not running:
+                    submit(suspects[-1], True)
+                    suspects.pop()
+                isolating = suspects or any(alone for _, alone in running.values())  # a suspect runs alone, to the end
+                while not isolating and queue and len(running) < 2 * opts.workers:  # keep every worker fed, no more
+                    submit(queue[-1], False)
+                    queue.pop()
+            except BrokenProcessPool:
+                gone = True
             done, _ = wait(running, timeout=1.0 if opts.run_timeout else None, return_when=FIRST_COMPLETED)
-            timeouts = watchdog.poll([job for future, (job, _) in running.items() if not future.done()])
-            broken = False
+            killed = watchdog.poll([job for future, (job, _) in running.items() if not future.done()])
+            if killed or gone:  # the pool breaks, or broke: every job in flight ends with it (at once)
+                done = set(done) | wait(running, timeout=60).done
+            broken = bool(killed) or gone
             for future in done:
                 job, alone = running.pop(future)
                 try:
-                    for summary in future.result():
+                    for summary in future.result():  # also a killed job that finished just before its kill
                         progress.update(summary)
                     watchdog.forget(job)
                 except BrokenProcessPool:
@@ -309,25 +328,14 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                 except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
                     for cfg in job:
                         progress.update(_record_failure(cfg, opts, store, err))
-            if timeouts and not broken:  # the killed worker's pool breaks: collect every job in flight with it
-                for future in wait(running, timeout=60).done:
-                    job, alone = running.pop(future)
-                    try:
-                        for summary in future.result():  # finished before the kill
-                            progress.update(summary)
-                        watchdog.forget(job)
-                    except BrokenProcessPool:
-                        broken = True
-                        running[future] = (job, alone)
             if broken:
                 pool.shutdown(wait=False, cancel_futures=True)
-                watchdog_broke_it = bool(watchdog.killed)
                 for job, alone in running.values():
                     if watchdog.timed_out(job):
                         for cfg in job:
                             progress.update(_record_failure(cfg, opts, store, watchdog.error(job),
                                                             watchdog.killed[job[0].run_id]))
-                    elif watchdog_broke_it:  # the pool broke because the watchdog killed a worker: not this job's doing
+                    elif killed:  # the watchdog broke the pool: not this job's doing
                         queue.append(job)
                     elif not alone:
                         suspects.append(job)

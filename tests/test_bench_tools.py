@@ -157,7 +157,6 @@ def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
     from bench import perf
     from bench import speed_models as sm
     from models import graphed
-    from tasks import TASKS
 
     for name, value in (("H", 8), ("T", 12), ("B", 4)):
         monkeypatch.setattr(sm, name, value)

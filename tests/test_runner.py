@@ -379,6 +379,45 @@ def test_a_run_past_its_time_limit_is_killed_and_failed_and_the_others_train(tin
     assert records[hung]["wall_seconds"] >= 10
 
 
+def _sigterm_inside_fit() -> str:
+    """In a pool worker: a tiny Lightning fit whose training step SIGTERMs this process, as a broken pool does to
+    the workers it did not lose."""
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch, batch_idx):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+            return self.w(batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 1)), batch_size=2)
+    L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(Module(), data)
+    return "trained on"
+
+
+def test_a_worker_sigtermed_inside_fit_exits(tmp_path):
+    """Lightning's SIGTERM handler inside fit() only notes the signal, so a worker that a broken pool SIGTERMed went on
+    training (and took the next job of the dead pool, which the new pool trains too). Now it exits."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from bench.launch import LaunchOptions, _make_pool
+
+    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    try:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(_sigterm_inside_fit).result(timeout=120)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--run-timeout", "0"], "must be > 0"),
     (["--run-timeout", "nan"], "must be > 0"),
