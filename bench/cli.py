@@ -208,7 +208,8 @@ def cmd_leaderboard(args) -> int:
             raise ConfigError(f"--results {folder}: no such folder")
     out = args.out or args.results[0] / "leaderboard"
     paths = build(args.results, out, threshold=args.threshold)
-    print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; paste {paths['leaderboard.md']} into a README")
+    print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `python -m leaderboard.readme "
+          f"{' '.join(map(str, args.results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
     return 0
 
 

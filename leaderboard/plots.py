@@ -5,15 +5,20 @@ Figures are built on the Agg canvas directly (no pyplot, so no global state or G
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from leaderboard.tables import overall_table, task_order, task_table
+from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
+from leaderboard.tables import AT_BASELINE, overall_table, task_order, task_table
 
-MAX_LEGEND = 16  # more combos than this: the legend would hide the plot, so it is left out
+MAX_LEGEND = 16  # more combos than this: the best MAX_LEGEND - 1 and the all-baseline one in colour, the rest grey
+OTHERS = "#c4c4c4"  # the colour of the combos left out of the legend
 PHASES = {"start": ("--", "start (initialisation)"), "end": ("-", "end (best checkpoint)")}
 
 
@@ -28,19 +33,42 @@ def _plain(text) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _colors(combos) -> dict[str, tuple]:
+def _baseline_combo(df: pd.DataFrame) -> str | None:
+    """The combo with every remedy axis at its baseline level (the plain RNN), where the runs have it."""
+    at_base = pd.Series(True, index=df.index)
+    for axis in AXES:
+        levels = df.get(f"remedies.{axis}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[axis])
+        at_base &= levels == BASELINE_LEVELS[axis]
+    combos = df.loc[at_base, "combo"]
+    return combos.iloc[0] if len(combos) else None
+
+
+def _colors(ranked: list[str], baseline: str | None = None) -> dict[str, tuple | None]:
+    """A colour per combo (in alphabetical order: the same combo, the same colour across plots); with more than
+    MAX_LEGEND combos only the best MAX_LEGEND - 1 of `ranked` (best first) and the all-baseline one get a colour,
+    the others None (drawn thin and grey, one legend entry for all of them): 25 coloured lines read as none."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if len(combos) <= 10 else "tab20"]
-    return {c: cmap(i % cmap.N) for i, c in enumerate(combos)}
+    shown = list(ranked)
+    if len(ranked) > MAX_LEGEND:
+        shown = ranked[: MAX_LEGEND - 1] + ([baseline] if baseline in ranked[MAX_LEGEND - 1 :] else [])
+    # tab10 / tab20 without their greys (the grey of the other combos)
+    palette = ([c for i, c in enumerate(colormaps["tab10"].colors) if i != 7] if len(shown) <= 9 else
+               [c for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15)])
+    colors = {c: palette[i % len(palette)] for i, c in enumerate(sorted(shown))}
+    return {c: colors.get(c) for c in ranked}
+
+
+def _line_style(color) -> dict:
+    return {"color": color, "zorder": 2} if color is not None else {"color": OTHERS, "linewidth": 0.8, "zorder": 1}
 
 
 def _legend(fig: Figure, colors: dict, extra: list[Line2D] = ()) -> None:
-    handles = list(extra)
-    if len(colors) <= MAX_LEGEND:
-        handles += [Line2D([], [], color=col, label=_plain(c)) for c, col in colors.items()]
-    else:
-        fig.suptitle(f"{len(colors)} combos (legend left out)", fontsize="small")
+    handles = list(extra) + [Line2D([], [], color=col, label=_plain(c)) for c, col in sorted(colors.items())
+                             if col is not None]
+    others = sum(col is None for col in colors.values())
+    if others:
+        handles.append(Line2D([], [], color=OTHERS, label=f"{others} other combos (see the tables)"))
     if handles:
         fig.legend(handles=handles, loc="outside right upper", fontsize="small")
 
@@ -69,7 +97,7 @@ def gradient_flow_plot(df: pd.DataFrame) -> Figure:
     rows, cols = _grid(len(labels))
     fig = _figure(5 * cols + 4, 3.5 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    colors = _colors(sorted(df["combo"].unique()))
+    colors = _colors(list(overall_table(df)["combo"]), _baseline_combo(df))
     drawn = set()
     for ax, label in zip(axes, labels):
         runs = df[df["task_label"] == label]
@@ -83,9 +111,10 @@ def gradient_flow_plot(df: pd.DataFrame) -> Figure:
                 seen = (~np.isnan(logs)).sum(axis=0)  # a step underflowed in every seed stays NaN
                 mean = np.where(seen > 0, np.nansum(logs, axis=0) / np.maximum(seen, 1), np.nan)
                 steps = np.arange(1, len(mean) + 1)
-                ax.plot(steps, mean, style, color=colors[combo])
+                ax.plot(steps, mean, style, **_line_style(colors[combo]))
                 drawn.add(combo)
-        ax.set(title=_plain(label), xlabel="time step t", ylabel="log10 ||dL/dh_t||")
+        ax.set(title=textwrap.fill(_plain(label), 48), xlabel="time step t", ylabel="log10 ||dL/dh_t||")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(ax.lines) == before:
             ax.text(0.5, 0.5, "no gradient probe recorded", ha="center", transform=ax.transAxes)
     for ax in axes[len(labels):]:
@@ -112,23 +141,27 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
     fig = _figure(12, 4.5)
     ax = fig.subplots()
     metric = runs["primary_metric"].dropna().iloc[0] if runs["primary_metric"].notna().any() else None
-    colors = _colors(sorted(runs["combo"].unique()))
-    positive = True
+    ranked = [c for c in task_table(df).query("task_label == @task_label")["combo"] if c in set(runs["combo"])]
+    colors = _colors(ranked, _baseline_combo(runs))
+    positive, low, high = True, np.inf, 0.0
     for combo, group in runs.groupby("combo", sort=True):
         curve = _history(group, f"val_{metric}").groupby("step")["value"].agg(["mean", "min", "max"])
         if curve.empty:
             continue
-        ax.plot(curve.index, curve["mean"], color=colors[combo])
-        ax.fill_between(curve.index, curve["min"], curve["max"], color=colors[combo], alpha=0.2, linewidth=0)
+        ax.plot(curve.index, curve["mean"], **_line_style(colors[combo]))
+        if colors[combo] is not None:  # the seeds' band for the coloured combos only
+            ax.fill_between(curve.index, curve["min"], curve["max"], color=colors[combo], alpha=0.2, linewidth=0)
         positive &= bool((curve["min"] > 0).all())
+        low, high = min(low, float(curve["min"].min())), max(high, float(curve["max"].max()))
     baseline = runs.get(f"baseline.{metric}", pd.Series(dtype=float)).dropna()
     if ax.lines and len(baseline):
         ax.axhline(float(baseline.iloc[0]), linestyle=":", color="grey")
         ax.annotate("memoryless baseline", (0, float(baseline.iloc[0])), xycoords=("axes fraction", "data"),
                     xytext=(4, 3), textcoords="offset points", fontsize="small", color="grey")
     higher = runs["higher_is_better"].dropna()
-    if positive and ax.lines and len(higher) and not bool(higher.iloc[0]):
-        ax.set_yscale("log")  # losses span decades; a log axis shows the late progress
+    if positive and ax.lines and len(higher) and not bool(higher.iloc[0]) and high > 10 * low:
+        ax.set_yscale("log")  # losses spanning decades: a log axis shows the late progress (within one, too few ticks)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     seeds = runs.groupby("combo")["run_id"].nunique().max() if len(runs) else 0
     spread = " (mean, min–max over seeds)" if seeds > 1 else ""
     ax.set(title=_plain(task_label), xlabel="step", ylabel=f"validation {metric}{spread}")
@@ -140,8 +173,8 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
 
 def heatmap(df: pd.DataFrame) -> Figure:
     """Mean normalized score (ok seeds) per combo (rows, best overall first) and task (columns);
-    the colour scale spans [0, 1], a score below 0 (worse than the memoryless baseline) is red; a cell without an ok
-    run is blank and marked '—'."""
+    the colour scale spans [-0.1, 1], a score below it (worse than the memoryless baseline, as the findings say) is
+    red; a cell without an ok run is blank and marked '—'."""
     scores = task_table(df).pivot(index="combo", columns="task_label", values="score")
     scores = scores.reindex(index=overall_table(df)["combo"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
@@ -149,8 +182,9 @@ def heatmap(df: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"].with_extremes(under="tab:red")  # below 0: worse than the memoryless baseline
-    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    cmap = colormaps["viridis"].with_extremes(under="tab:red")  # worse than the memoryless baseline (findings' rule)
+    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap=cmap, vmin=-AT_BASELINE, vmax=1,
+                      aspect="auto")
     ax.set_xticks(range(n_cols), [_plain(c) for c in scores.columns], rotation=30, ha="right")
     ax.set_yticks(range(n_rows), [_plain(c) for c in scores.index])
     if n_rows * n_cols <= 600:
@@ -158,7 +192,8 @@ def heatmap(df: pd.DataFrame) -> Figure:
             dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6 (and red below 0): white there
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize="small",
                     color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label="score (0 baseline, 1 perfect; red: below the baseline)", extend="both")
+    fig.colorbar(image, ax=ax, label=f"score (0 baseline, 1 perfect; red: below -{AT_BASELINE:g}, worse than the "
+                 "baseline)", extend="both")
     if scores.isna().to_numpy().any():
         ax.set_title("— : no ok run (every seed diverged or failed)", fontsize="small", loc="left")
     return fig

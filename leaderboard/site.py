@@ -25,6 +25,7 @@ from bench.registry import ConfigError
 from leaderboard.collect import load_results
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
+    _num,
     findings,
     frontier,
     interactions,
@@ -80,6 +81,8 @@ def _provenance(df: pd.DataFrame) -> dict[str, str]:
 
 
 def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, pd.DataFrame]:
+    from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
+
     tasks, overall = task_table(df), overall_table(df)
     sections = [Section("overall", "Overall", "Per combo: the mean over tasks of its mean normalized score (1 perfect, "
                         "0 memoryless baseline; tasks where it had no ok run are left out and counted in 'tasks "
@@ -88,8 +91,14 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
         direction = "" if higher.empty else (", higher is better" if higher.iloc[0] else ", lower is better")
-        note = (f"Test {metric.iloc[0] if len(metric) else 'metric'} of the best checkpoint{direction}: mean ± sample "
-                "std (ddof=1) over ok seeds. Score: mean normalized score. Diverged and failed runs are counted "
+        name = metric.iloc[0] if len(metric) else None
+        info = METRICS.get(name)
+        about = f" ({info.description})" if info and info.description else ""
+        base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
+        memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
+        note = (f"Test {name or 'metric'}{about} of the best checkpoint{direction}{memoryless}: mean ± sample "
+                "std (ddof=1) over ok seeds. Score: mean normalized score (1 perfect, 0 memoryless). Steps to best: "
+                "mean over ok seeds of the step of the best validation loss. Diverged and failed runs are counted "
                 "out of all seeds and left out of the means; combos without an ok run rank last.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}"))

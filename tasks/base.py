@@ -30,13 +30,17 @@ class MetricInfo:
     higher_is_better: bool
     perfect: float
     log_scale: bool = False
+    description: str = ""  # what the leaderboard says the metric is
 
 
 METRICS: dict[str, MetricInfo] = {
-    "ce": MetricInfo(higher_is_better=False, perfect=0.0),  # mean cross-entropy (nats) over scored steps
-    "mse": MetricInfo(higher_is_better=False, perfect=0.0),  # mean squared error over scored steps
-    "accuracy": MetricInfo(higher_is_better=True, perfect=1.0),  # over the metric steps
-    "perplexity": MetricInfo(higher_is_better=False, perfect=1.0, log_scale=True),  # exp(ce)
+    "ce": MetricInfo(higher_is_better=False, perfect=0.0,
+                     description="mean cross-entropy over the scored steps, in nats"),
+    "mse": MetricInfo(higher_is_better=False, perfect=0.0, description="mean squared error over the scored steps"),
+    "accuracy": MetricInfo(higher_is_better=True, perfect=1.0,
+                           description="fraction of the metric steps whose most likely class is the target"),
+    "perplexity": MetricInfo(higher_is_better=False, perfect=1.0, log_scale=True,
+                             description="exp of the mean cross-entropy per word"),
 }
 
 

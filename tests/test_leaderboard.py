@@ -374,7 +374,7 @@ def test_plots(tmp_path):
     from matplotlib.colors import to_rgba
 
     assert tuple(image.to_rgba(np.array([[-0.5]]))[0, 0]) == to_rgba("tab:red")  # worse than the baseline: red
-    assert tuple(image.to_rgba(np.array([[0.0]]))[0, 0]) != to_rgba("tab:red")
+    assert tuple(image.to_rgba(np.array([[-0.05]]))[0, 0]) != to_rgba("tab:red")  # at it (within 0.1): not
     assert "no ok run" in fig.axes[0].get_title(loc="left")  # what the '—' of the diverged row means
     assert "over seeds" in learning_curves(df, "adding(seq_len=100)").axes[0].get_ylabel()
     one_seed = load_results([write_record(tmp_path / "one", value=0.05, history=history).parents[2]])
@@ -519,3 +519,32 @@ def test_the_command_line_prints_warnings_as_one_line_and_versions_as_written(tm
     md = (tmp_path / "site" / "leaderboard.md").read_text()
     assert "task_version 1 " in md or "task_version 1\n" in md or "task_version 1 ·" in md, md
     assert "task_version 1.0" not in md
+
+
+def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
+    """20 combos: 25 coloured lines read as none, so the best 15 on the task and the all-baseline combo (the plain
+    RNN, here the worst) get a colour and a legend entry, the other 4 are thin grey lines with one entry."""
+    import itertools
+
+    from leaderboard.plots import MAX_LEGEND, OTHERS
+
+    levels = itertools.product(["rnn", "lstm"], ["default", "orthogonal"], ["none", "norm", "value"],
+                               ["none", "temporal"])
+    combos = [remedies(cell=c, init=i, clip=k, skip=s) for c, i, k, s in levels][:20]
+    assert combos[0] == RNN
+    for n, remedy in enumerate(combos):  # the plain RNN worst, then better and better
+        mse = ADD_BASE * (1 - n / 25) if n else ADD_BASE
+        write_record(tmp_path, value=mse, remedy=remedy, history=[{"step": 10, "val_mse": mse},
+                                                                  {"step": 20, "val_mse": mse * 0.9}])
+    df = load_results(tmp_path)
+    fig = learning_curves(df, "adding(seq_len=100)")
+    ax = fig.axes[0]
+    curves = ax.lines[:-1]  # the last: the baseline's dotted line
+    grey = [line for line in curves if line.get_color() == OTHERS]
+    assert len(curves) == 20 and len(grey) == 20 - MAX_LEGEND
+    coloured = {line.get_label() for line in fig.legends[0].get_lines()} - {"4 other combos (see the tables)"}
+    assert len(coloured) == MAX_LEGEND and combo_of(RNN) in coloured  # the plain RNN kept, though last
+    assert "4 other combos (see the tables)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert combo_of(combos[1]) not in coloured and combo_of(combos[19]) in coloured  # grey: the worst but the RNN
+    assert ax.get_yscale() == "linear"  # within one decade: a log axis would show one or two ticks
+    assert all(float(t).is_integer() for t in ax.get_xticks())
