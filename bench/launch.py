@@ -329,6 +329,7 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                     for cfg in job:
                         progress.update(_record_failure(cfg, opts, store, err))
             if broken:
+                _kill_workers(pool)
                 pool.shutdown(wait=False, cancel_futures=True)
                 for job, alone in running.values():
                     if watchdog.timed_out(job):
@@ -349,6 +350,13 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                 pool = watchdog.pool(opts)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker of a broken pool: the pool's own SIGTERM waits for a worker to come back to Python, and
+    one hung in native code (a CUDA call that never returns) would hold the sweep at exit."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def _run_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:

@@ -594,7 +594,7 @@ def main(argv=None) -> int:
     choices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())] + (["cuda"] if torch.cuda.is_available() else [])
     if args.device not in choices:
         parser.error(f"--device {args.device!r}: not a device here; choices: {', '.join(choices)}")
-    if args.device != "cpu":
+    if args.device != "cpu" and torch.device(args.device).index is not None:
         torch.cuda.set_device(torch.device(args.device))  # CUDA graphs and cuDNN calls go to the current device
     measurements = MEASUREMENTS if args.device == "cpu" else DEVICE_MEASUREMENTS
     if args.only and not any(m.__name__ in args.only for m in measurements):

@@ -44,9 +44,10 @@ def _baseline_combo(df: pd.DataFrame) -> str | None:
 
 
 def _colors(ranked: list[str], baseline: str | None = None) -> dict[str, tuple | None]:
-    """A colour per combo (in alphabetical order: the same combo, the same colour across plots); with more than
-    MAX_LEGEND combos only the best MAX_LEGEND - 1 of `ranked` (best first) and the all-baseline one get a colour,
-    the others None (drawn thin and grey, one legend entry for all of them): 25 coloured lines read as none."""
+    """A colour per combo, in alphabetical order (so with up to MAX_LEGEND combos, the same combo has the same colour
+    in every plot); with more, only the best MAX_LEGEND - 1 of `ranked` (best first, per plot) and the all-baseline
+    one get a colour, which then differs between plots, the others None (drawn thin and grey, one legend entry for
+    all of them): 25 coloured lines read as none."""
     from matplotlib import colormaps
 
     shown = list(ranked)

@@ -280,8 +280,9 @@ def _on_device(values: tuple, dtype, device: torch.device) -> torch.Tensor:
 def _per_run(values, K: int, like: torch.Tensor) -> torch.Tensor:
     if isinstance(values, torch.Tensor):
         t = values.to(dtype=like.dtype, device=like.device)
-    else:
-        t = _on_device(tuple(values) if isinstance(values, (list, tuple)) else values, like.dtype, like.device)
+    else:  # a number, or any sequence of numbers (a list, a numpy array): hashable for the cache
+        t = _on_device(float(values) if isinstance(values, (int, float)) else tuple(float(v) for v in values),
+                       like.dtype, like.device)
     return t.expand(K) if t.dim() == 0 else t
 
 

@@ -122,8 +122,17 @@ def _locked(folder: Path):
     except ImportError:
         yield
         return
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        lock = open(folder / ".lock", "w")
+    except OSError:  # a read-only cache: go on unlocked
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (NFS without lockd): go on unlocked
+            yield
+            return
         try:
             yield
         finally:
@@ -178,19 +187,30 @@ def _fetch(name: str, url: str, target: Path, expected: str | None, recorded: Pa
 def download_corpus(name: str) -> Path:
     """Download a named corpus once into the cache (one process at a time) and check its hashes; return its folder."""
     folder = cache_dir() / name
+    parts = CORPORA[name]
+    if all((folder / f"{part}.txt").exists() for part in parts):  # downloaded: only checked (a read-only cache too)
+        _check_cached(name, folder)
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
-        for part, (url, sha) in CORPORA[name].items():
+        for part, (url, sha) in parts.items():
             target, recorded = folder / f"{part}.txt", folder / f"{part}.sha256"
             expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
             if not target.exists():
                 _fetch(name, url, target, expected, recorded)
-                expected = expected or recorded.read_text().strip()
-            actual = _sha256(target)
-            if expected and actual != expected:
-                raise ConfigError(f"corpus {name!r}: {target} has SHA-256 {actual}, expected {expected}; delete the "
-                                  f"folder {folder} to download it again")
+    _check_cached(name, folder)
     return folder
+
+
+def _check_cached(name: str, folder: Path) -> None:
+    """Every downloaded file of a named corpus against its pinned hash, else the one recorded at its download."""
+    for part, (_, sha) in CORPORA[name].items():
+        target, recorded = folder / f"{part}.txt", folder / f"{part}.sha256"
+        expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
+        actual = _sha256(target)
+        if expected and actual != expected:
+            raise ConfigError(f"corpus {name!r}: {target} has SHA-256 {actual}, expected {expected}; delete the "
+                              f"folder {folder} to download it again")
 
 
 def resolve_corpus(corpus: str) -> dict[str, list[str]]:

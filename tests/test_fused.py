@@ -178,7 +178,8 @@ def test_per_run_clip_equals_unfused_clipping(kinds):
     norms_before = [torch.nn.utils.clip_grad_norm_(m.parameters(), float("inf")) for m in models]
     max_norms = torch.tensor([n * f for n, f in zip(norms_before, (0.5, 2.0, 0.1))], dtype=torch.float64)
     max_norms[0] = 1e-3 if kinds[0] == "value" else max_norms[0]  # make value clipping bite
-    norms = per_run_clip_(fused.parameters(), max_norms, kinds if len(set(kinds)) > 1 else kinds[0])
+    given = max_norms.numpy() if kinds[0] == "norm" else max_norms  # any sequence of numbers (numpy too), or a tensor
+    norms = per_run_clip_(fused.parameters(), given, kinds if len(set(kinds)) > 1 else kinds[0])
     for k, (m, kind) in enumerate(zip(models, kinds)):
         torch.testing.assert_close(norms[k], norms_before[k], atol=ATOL, rtol=0)
         if kind == "norm":

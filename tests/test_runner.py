@@ -418,6 +418,35 @@ def test_a_worker_sigtermed_inside_fit_exits(tmp_path):
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _deaf_sleep(started: str) -> str:
+    """In a pool worker: ignore SIGTERM (as a worker stuck in native code does) and sleep."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    Path(started).touch()
+    time.sleep(120)
+    return "woke"
+
+
+def test_a_broken_pools_workers_are_killed_even_deaf_to_sigterm(tmp_path):
+    """A worker that cannot act on SIGTERM (hung in a CUDA call, say) held the sweep at exit, waiting on the broken
+    pool's workers: _kill_workers SIGKILLs them."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from bench.launch import LaunchOptions, _kill_workers, _make_pool
+
+    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    try:
+        future = pool.submit(_deaf_sleep, str(tmp_path / "started"))
+        for _ in range(600):
+            if (tmp_path / "started").exists():
+                break
+            time.sleep(0.1)
+        _kill_workers(pool)
+        with pytest.raises(BrokenProcessPool):
+            future.result(timeout=60)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--run-timeout", "0"], "must be > 0"),
     (["--run-timeout", "nan"], "must be > 0"),

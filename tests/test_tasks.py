@@ -728,6 +728,7 @@ def test_named_corpus_loads_from_cache_offline(offline_cache):
     task = TextTask(corpus="ptb", bptt=5, vocab_size=25)
     _check_text_task(task, parts["train"], parts["test"],
                      {"train": parts["train"], "val": parts["valid"], "test": parts["test"]})
+    assert not (offline_cache / "ptb" / ".lock").exists()  # nothing to download: nothing written (a read-only cache)
 
 
 def test_an_incomplete_local_copy_is_passed_over_for_the_download(offline_cache, tmp_path, monkeypatch):
