@@ -142,7 +142,8 @@ JS = """
   function sortBy(th) {
     var body = th.closest('table').tBodies[0];
     var index = Array.prototype.indexOf.call(th.parentNode.children, th);
-    var ascending = th.getAttribute('aria-sort') !== 'ascending';
+    var sorted = th.getAttribute('aria-sort');  // a first click: best first (a column marked higher-is-better: descending)
+    var ascending = sorted ? sorted !== 'ascending' : th.textContent.indexOf('\u2191') < 0;
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (r1, r2) {
       var a = key(r1.cells[index]), b = key(r2.cells[index]);

@@ -475,6 +475,12 @@ def test_html_sorts_numerically_and_escapes_in_chromium(tmp_path):
     assert evil not in dom and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     assert dom.count("<script") == 1  # only the page's own script
 
+    overall = tables["overall"]["headers"].index("mean score ↑")  # a first click puts the best first
+    cmd[-1] = f"{site.as_uri()}#sort=overall:{overall}"
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90).stdout
+    shutil.rmtree(profile, ignore_errors=True)
+    assert parse_tables(dom)["overall"]["sorted"] == (overall, "descending")
+
 
 def test_readme_section_is_replaced_between_markers(small, tmp_path):
     from bench.registry import ConfigError
