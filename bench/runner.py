@@ -222,7 +222,7 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
           f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
           f"every step t < k); use skip_k < {spec.seq_len}")
     record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
-                  baseline=spec.baselines)
+                  baseline=spec.baselines, task_data=spec.data_digest)
     record["versions"]["task_version"] = task.version
     data = task.datamodule(cfg.budget.batch_size, cfg.seed)
     data.setup()

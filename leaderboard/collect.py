@@ -123,6 +123,12 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     lengths of one task trained alike."""
     fields = sorted(c for c in df.columns if c.startswith("config.") and c not in REMEDY_FIELDS)
     training = [c for c in fields if not c.startswith("config.task.params.")]
+    if "task_data" in df:  # the text a corpus held (a record older than the field, or failed early, has none:
+        # it joins the label's one corpus where its other runs agree on one)
+        known = df.groupby("task_label")["task_data"].transform(lambda s: s.dropna().iloc[0]
+                                                                 if s.dropna().nunique() == 1 else None)
+        df = df.assign(task_data=df["task_data"].fillna(known))
+        fields.append("task_data")
 
     def digest(columns: list[str]) -> pd.Series:
         return df[columns].apply(lambda row: hashlib.sha256("|".join(map(str, row)).encode()).hexdigest()[:6], axis=1)
@@ -137,6 +143,6 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
             setting[rows].groupby(suite[rows]).nunique().eq(1).all()  # one suite per setting and vice versa
         tags = suite[rows] if by_suite else setting[rows]
         labels[rows] = label + " [" + tags + "]"
-        warnings.warn(f"{label}: runs of {setting[rows].nunique()} settings (budget, model size or task sizes "
-                      f"differ), shown apart as {', '.join(sorted(set(labels[rows])))}", stacklevel=3)
+        warnings.warn(f"{label}: runs of {setting[rows].nunique()} settings (budget, model size, task sizes or the "
+                      f"corpus's text differ), shown apart as {', '.join(sorted(set(labels[rows])))}", stacklevel=3)
     return df.assign(task_label=labels, training_setting=training)

@@ -74,6 +74,8 @@ class TaskSpec:
     vocab_size: int | None = None
     input_dim: int | None = None
     num_classes: int | None = None
+    data_digest: str | None = None  # the data's identity where it comes from files (a text corpus); None where
+    # the task's parameters and the seed define it
 
     def __post_init__(self):
         assert (self.vocab_size is None) != (self.input_dim is None), "tokens or real channels, not both"

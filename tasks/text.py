@@ -213,16 +213,29 @@ def _check_cached(name: str, folder: Path) -> None:
                               f"folder {folder} to download it again")
 
 
-def resolve_corpus(corpus: str) -> dict[str, list[str]]:
-    """Lines of each split for a named corpus (a name always means the named corpus, whatever folder the working
-    directory holds; ./name for such a folder) or a local folder/file."""
+def corpus_path(corpus: str) -> Path:
+    """The file or folder a corpus is read from: a named corpus (a name always means the named corpus, whatever
+    folder the working directory holds; ./name for such a folder) local or downloaded, else the path itself."""
     if corpus in CORPORA:
         path = local_copy(corpus) or download_corpus(corpus)
-        if (path / "all.txt").exists():
-            path = path / "all.txt"
-    else:
-        path = Path(corpus).expanduser()
-        check(path.exists(), f"unknown corpus {corpus!r}: not a file or folder; named corpora: {', '.join(CORPORA)}")
+        return path / "all.txt" if (path / "all.txt").exists() else path
+    path = Path(corpus).expanduser()
+    check(path.exists(), f"unknown corpus {corpus!r}: not a file or folder; named corpora: {', '.join(CORPORA)}")
+    return path
+
+
+@lru_cache(maxsize=4)
+def corpus_digest(corpus: str) -> str:
+    """What text a corpus is: a digest of its files' SHA-256s (the one file, or train, valid, test), recorded with each
+    run (`task_data`), so that the leaderboard keeps apart runs whose corpus of one name or path held other text."""
+    path = corpus_path(corpus)
+    files = [path] if path.is_file() else [f for f in split_files(path).values() if f is not None]
+    return hashlib.sha256(" ".join(_sha256(f) for f in files).encode()).hexdigest()[:16]
+
+
+def resolve_corpus(corpus: str) -> dict[str, list[str]]:
+    """Lines of each split for a named corpus or a local folder/file (corpus_path)."""
+    path = corpus_path(corpus)
     if path.is_file():
         lines = path.read_text(encoding="utf-8").splitlines()
         n = len(lines)
@@ -317,6 +330,7 @@ class TextTask(Task):
             primary="perplexity",
             baselines=unigram_baselines(ids["train"], self.make_split("test", seed=0)[1].reshape(-1), len(vocab)),
             version=self.version,
+            data_digest=corpus_digest(self.corpus),
         )
 
     def make_split(self, split: str, seed: int):

@@ -210,6 +210,27 @@ def test_runs_trained_differently_are_not_averaged_as_seeds(tmp_path):
     assert len(labels) == 3 and all(re.fullmatch(r"adding\(seq_len=100\) \[[0-9a-f]{6}\]", label) for label in labels)
 
 
+def test_runs_on_other_text_of_one_corpus_name_are_not_averaged(tmp_path):
+    """Two machines whose 'text(corpus=ptb, ...)' held other text (the record's task_data differs): two labels, with
+    a warning; a record without task_data (an older version's) joins the label's one corpus where the rest agree."""
+    text = dict(task="text", params={"corpus": "ptb", "bptt": 35}, metric="perplexity", baseline=300.0)
+    for seed, data in ((0, "aaaa"), (1, "aaaa"), (2, None)):
+        path = write_record(tmp_path, **text, seed=seed, value=150.0, remedy=LSTM)
+        record = json.loads(path.read_text())
+        if data:
+            record["task_data"] = data
+        path.write_text(json.dumps(record))
+    assert set(load_results(tmp_path).task_label) == {"text(corpus=ptb, bptt=35)"}
+    path = write_record(tmp_path, **text, seed=3, value=100.0, remedy=LSTM)
+    record = json.loads(path.read_text())
+    record["task_data"] = "bbbb"
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"corpus's text differ"):
+        df = load_results(tmp_path)
+    counts = df.groupby("task_label").size()
+    assert len(counts) == 3 and sorted(counts) == [1, 1, 2]  # aaaa (2), bbbb (1), the older record apart (1)
+
+
 def test_dedupe_keeps_newest_record(tmp_path):
     old, new = tmp_path / "a", tmp_path / "b"
     write_record(new, value=0.05, run_id="r1", created="2026-11-28T10:00:00+00:00")

@@ -27,7 +27,7 @@ import tasks
 from bench.registry import ConfigError
 from tasks import METRICS, TASKS, normalized_score
 from tasks.base import SPLITS
-from tasks.text import EOS, UNK, TextTask, load_corpus
+from tasks.text import EOS, UNK, TextTask, corpus_digest, load_corpus
 
 
 # --------------------------------------------------------------------------------------------------
@@ -94,8 +94,10 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def _fresh_corpus_cache():
     """load_corpus is lru_cached per process: never let one test see another's corpus."""
     load_corpus.cache_clear()
+    corpus_digest.cache_clear()
     yield
     load_corpus.cache_clear()
+    corpus_digest.cache_clear()
 
 
 def build(name: str, variant: int, corpus: Path, **overrides) -> tasks.Task:
@@ -484,6 +486,29 @@ def _check_text_task(task: TextTask, train_lines, test_lines, split_lines: dict[
         assert len(x) >= 1
         _check_xy(spec, x, y)
     return spec, vocab
+
+
+def test_text_spec_names_its_data_by_content(tiny_corpus, tmp_path):
+    """data_digest: the same text at another path, the same digest; one word changed, another; a runner record
+    carries it as task_data (the leaderboard keeps such runs apart). Synthetic tasks have none."""
+    from bench.config import Budget, RunConfig
+    from bench.runner import new_record, prepare_run
+    from models import ModelConfig
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes(tiny_corpus.read_bytes())
+    digest = TextTask(corpus=str(tiny_corpus), bptt=8, vocab_size=30).spec().data_digest
+    assert digest == TextTask(corpus=str(copy), bptt=8, vocab_size=30).spec().data_digest
+    want = hashlib.sha256(hashlib.sha256(tiny_corpus.read_bytes()).hexdigest().encode()).hexdigest()[:16]
+    assert digest == want
+    copy.write_text(copy.read_text(encoding="utf-8").replace(" ", "  ", 1), encoding="utf-8")
+    corpus_digest.cache_clear()
+    assert TextTask(corpus=str(copy), bptt=8, vocab_size=30).spec().data_digest != digest
+    cfg = RunConfig("text", {"corpus": str(tiny_corpus), "bptt": 8, "vocab_size": 30}, ModelConfig(hidden_size=4),
+                    budget=Budget(max_steps=2, batch_size=2, eval_every=2, probe_batch=2))
+    record = new_record(cfg, "test")
+    prepare_run(cfg, record)
+    assert record["task_data"] == digest
+    assert TASKS.get("adding")(seq_len=5, train_size=8, val_size=4, test_size=4).spec().data_digest is None
 
 
 def test_text_single_file_is_split_90_5_5(tiny_corpus):
