@@ -539,7 +539,7 @@ def gpu_busy(quick: bool, device: str = "cuda") -> list[Row]:
 
     rows = []
     steps = 20 if quick else 50
-    for label, cell, batch, hidden, seq_len in [("small: rnn B=32 H=64 T=50", "rnn", 32, 64, 50),
+    for label, cell, batch, hidden, seq_len in [("small: rnn B=32 H=64 T=50 2 layers", "rnn", 32, 64, 50),
                                                 ("standard: lstm B=64 H=128 T=200 2 layers", "lstm", 64, 128, 200)]:
         task = TASKS.get("adding")(seq_len=seq_len, train_size=batch, val_size=1, test_size=1)
         x, y = (t.to(device) for t in task.make_split("train", 0))
