@@ -190,6 +190,9 @@ def cmd_run(args) -> int:
         return 0
     print(f"done: {counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed, "
           f"{counts['skipped']} skipped (already finished); results in {args.out}/runs/")
+    if counts.get("failed"):
+        for line in failure_summary(args.out, runs):
+            print(line)
     if args.wandb and os.environ.get("WANDB_MODE") == "offline":
         print(f"W&B ran offline: upload with `wandb sync {args.out}/wandb/offline-run-*`")
     if not args.no_leaderboard:
@@ -198,6 +201,29 @@ def cmd_run(args) -> int:
         paths = build([args.out], args.out / "leaderboard")
         print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
     return 1 if counts.get("failed", 0) else 0  # a script or a job array sees it; the leaderboard counts them too
+
+
+def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:
+    """The grid's failed runs grouped by error, most frequent first (the end of a long sweep's output, instead of
+    scrolling back through it): one line per error with its count and one run it hit."""
+    from collections import Counter
+
+    from bench.store import ResultStore
+
+    store, errors, example = ResultStore(out), Counter(), {}
+    for cfg in runs:
+        record = store.read(cfg.run_id)
+        if record and record.get("status") == "failed":
+            error = record.get("error") or "(no error recorded)"
+            errors[error] += 1
+            example.setdefault(error, f"{cfg.task_label} {cfg.combo} seed={cfg.seed}")
+    lines = [f"failed runs by error ({sum(errors.values())}; each record's `error` has it; the same command retries "
+             "them):"]
+    for error, n in errors.most_common(shown):
+        lines.append(f"  {n} x {error}\n      e.g. {example[error]}")
+    if len(errors) > shown:
+        lines.append(f"  and {len(errors) - shown} other errors")
+    return lines
 
 
 def cmd_leaderboard(args) -> int:

@@ -132,7 +132,12 @@ def test_a_sweep_with_a_failed_run_exits_1_and_its_rerun_retries_it(tmp_path, ca
     )
     args = ["run", "--suite", str(suite), "--out", str(tmp_path / "res"), "--workers", "0", "--quiet", "--no-leaderboard"]
     assert main(args) == 1
-    assert "1 ok, 0 diverged, 1 failed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 ok, 0 diverged, 1 failed" in out
+    # the end of the output lists the failures by error (a long sweep's would be far up)
+    summary = out[out.index("failed runs by error (1;"):]
+    assert "1 x ConfigError: skip 'temporal' with skip_k 6 on sequences of 6 steps" in summary
+    assert "e.g. adding(seq_len=6) rnn·tanh·default·clip=none·lr=constant·skip=temporal seed=0" in summary
     assert sorted(r["status"] for r in results(tmp_path / "res").values()) == ["failed", "ok"]
     assert main(args) == 1  # the failed run is retried (and fails again), the ok one skipped
     assert "0 ok, 0 diverged, 1 failed, 1 skipped" in capsys.readouterr().out
