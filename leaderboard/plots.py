@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
-from leaderboard.tables import AT_BASELINE, overall_table, task_order, task_table
+from bench.axes import BASELINE_LEVELS
+from leaderboard.tables import AT_BASELINE, overall_table, remedy_levels, task_order, task_table
 
 MAX_LEGEND = 16  # more combos than this: the best MAX_LEGEND - 1 and the all-baseline one in colour, the rest grey
 OTHERS = "#c4c4c4"  # the colour of the combos left out of the legend
@@ -36,8 +36,7 @@ def _plain(text) -> str:
 def _baseline_combo(df: pd.DataFrame) -> str | None:
     """The combo with every remedy axis at its baseline level (the plain RNN), where the runs have it."""
     at_base = pd.Series(True, index=df.index)
-    for axis in AXES:
-        levels = df.get(f"remedies.{axis}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[axis])
+    for axis, levels in remedy_levels(df).items():
         at_base &= levels == BASELINE_LEVELS[axis]
     combos = df.loc[at_base, "combo"]
     return combos.iloc[0] if len(combos) else None

@@ -89,12 +89,15 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="unscored")
 
 
-def _cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean ok score per (task_label, remedy levels); NaN where no seed ran ok.
+def remedy_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each run's level on every remedy axis; an axis a record leaves null (say, activation on a gated cell) takes
+    the baseline level."""
+    return {a: df.get(f"remedies.{a}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[a]) for a in AXES}
 
-    An axis a record leaves null (say, activation on a gated cell) takes the baseline level."""
-    levels = {a: df.get(f"remedies.{a}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[a]) for a in AXES}
-    frame = pd.DataFrame({"task_label": df["task_label"], **levels, "score": _ok_score(df)})
+
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean ok score per (task_label, remedy levels, as remedy_levels reads them); NaN where no seed ran ok."""
+    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df), "score": _ok_score(df)})
     return frame.groupby(["task_label", *AXES], dropna=False)["score"].mean().reset_index()
 
 

@@ -329,6 +329,7 @@ class _Stacked(torch.optim.Optimizer):
         lr = torch.as_tensor(lr, dtype=torch.float64).detach().clone()
         check(lr.dim() == 1 and bool((lr >= 0).all()), f"run learning rates must be a 1-d tensor of values >= 0, got {lr}")
         super().__init__(params, {"lr": 1.0, "run_lr": lr, **defaults})
+        self._run_lr_on: dict = {}  # (id(group), device) -> (run_lr as copied, its copy on that device): _lr
         for group in self.param_groups:
             for p in group["params"]:
                 check(p.shape[0] == len(lr), f"stacked parameter of shape {tuple(p.shape)} does not have K={len(lr)} runs")
@@ -351,7 +352,7 @@ class _Stacked(torch.optim.Optimizer):
     def _lr(self, group, p: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
         """Each run's learning rate for p's update, in float64 where p is (as the host computed it before), on p's
         device: run_lr is copied there when it changes (a run frozen), not for every parameter every step."""
-        cache = self.__dict__.setdefault("_run_lr_on", {})
+        cache = self._run_lr_on
         key = (id(group), p.device)
         run_lr = group["run_lr"]
         if key not in cache or not torch.equal(cache[key][0], run_lr):

@@ -194,28 +194,34 @@ def download_corpus(name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         for part, (url, sha) in parts.items():
-            target, recorded = folder / f"{part}.txt", folder / f"{part}.sha256"
-            expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
+            target = folder / f"{part}.txt"
             if not target.exists():
-                _fetch(name, url, target, expected, recorded)
+                _fetch(name, url, target, _expected(folder, part, sha), folder / f"{part}.sha256")
     _check_cached(name, folder)
     return folder
+
+
+def _expected(folder: Path, part: str, sha: str | None) -> str | None:
+    """A cached part's hash to check: the pinned one, else the one recorded at its download (None before it)."""
+    recorded = folder / f"{part}.sha256"
+    return sha or (recorded.read_text().strip() if recorded.exists() else None)
 
 
 def _check_cached(name: str, folder: Path) -> None:
     """Every downloaded file of a named corpus against its pinned hash, else the one recorded at its download."""
     for part, (_, sha) in CORPORA[name].items():
-        target, recorded = folder / f"{part}.txt", folder / f"{part}.sha256"
-        expected = sha or (recorded.read_text().strip() if recorded.exists() else None)
+        target, expected = folder / f"{part}.txt", _expected(folder, part, sha)
         actual = _sha256(target)
         if expected and actual != expected:
             raise ConfigError(f"corpus {name!r}: {target} has SHA-256 {actual}, expected {expected}; delete the "
                               f"folder {folder} to download it again")
 
 
+@lru_cache(maxsize=4)
 def corpus_path(corpus: str) -> Path:
     """The file or folder a corpus is read from: a named corpus (a name always means the named corpus, whatever
-    folder the working directory holds; ./name for such a folder) local or downloaded, else the path itself."""
+    folder the working directory holds; ./name for such a folder) local or downloaded, else the path itself.
+    Cached per process as load_corpus is: reading the corpus and its digest check and hash its files once."""
     if corpus in CORPORA:
         path = local_copy(corpus) or download_corpus(corpus)
         return path / "all.txt" if (path / "all.txt").exists() else path

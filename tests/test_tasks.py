@@ -27,7 +27,7 @@ import tasks
 from bench.registry import ConfigError
 from tasks import METRICS, TASKS, normalized_score
 from tasks.base import SPLITS
-from tasks.text import EOS, UNK, TextTask, corpus_digest, load_corpus
+from tasks.text import EOS, UNK, TextTask, corpus_digest, corpus_path, load_corpus
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,11 +93,11 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_corpus_cache():
     """load_corpus is lru_cached per process: never let one test see another's corpus."""
-    load_corpus.cache_clear()
-    corpus_digest.cache_clear()
+    for cached in (load_corpus, corpus_digest, corpus_path):
+        cached.cache_clear()
     yield
-    load_corpus.cache_clear()
-    corpus_digest.cache_clear()
+    for cached in (load_corpus, corpus_digest, corpus_path):
+        cached.cache_clear()
 
 
 def build(name: str, variant: int, corpus: Path, **overrides) -> tasks.Task:
@@ -874,8 +874,9 @@ def test_a_named_corpus_downloads_into_the_cache_with_its_hashes(ptb_server, off
         assert (folder / f"{part}.txt").read_bytes() == body
         assert (folder / f"{part}.sha256").read_text() == hashlib.sha256(body).hexdigest()
     assert not _leftovers(folder)
-    served.server.shutdown()  # offline from now on: the cache serves it
-    load_corpus.cache_clear()
+    served.server.shutdown()  # offline from now on: the cache serves it (as to a fresh process)
+    for cached in (load_corpus, corpus_digest, corpus_path):
+        cached.cache_clear()
     assert TextTask(corpus="ptb", bptt=5, vocab_size=50).spec().vocab_size == 50
 
 
