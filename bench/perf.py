@@ -263,12 +263,19 @@ def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
 
 
 # ---------------------------------------------------------------- 2. remedy paths vs fused kernels
+def adding_batch(device: str):
+    """The part-2 rows' data: the adding task's spec and one batch of speed_models' size (B, T) on `device`."""
+    from bench import speed_models as sm
+
+    task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
+    x, y = (t.to(device) for t in task.make_split("train", 0))
+    return task.spec(), x, y
+
+
 def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
     from bench import speed_models as sm  # its path list and fwd_bwd; times here with alternate()
 
-    task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
-    spec = task.spec()
-    x, y = (t.to(device) for t in task.make_split("train", 0))
+    spec, x, y = adding_batch(device)
     target = "<= 1.2" if device == "cpu" else "info"  # the issue's target is a CPU one
     rows = []
     for label, config, loop, base_config, extra in sm.rows(forced_loops=False):
@@ -332,9 +339,7 @@ def graphed_recurrence(quick: bool, device: str = "cuda") -> list[Row]:
     from bench import speed_models as sm
     from models import graphed
 
-    task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
-    spec = task.spec()
-    x, y = (t.to(device) for t in task.make_split("train", 0))
+    spec, x, y = adding_batch(device)
 
     def timed(model, loop: bool, graphs: bool):
         def run():

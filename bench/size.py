@@ -66,11 +66,15 @@ def path_of(cfg: RunConfig, device) -> str:
     return f"{m.cell} {path}{' skip=' + m.skip if m.skip != 'none' else ''}"
 
 
+def startup_seconds(wall_s1: float, work_s1: float, workers: int) -> float:
+    """The pool's start-up: the first sweep's wall beyond its runs' share of the workers."""
+    return max(0.0, wall_s1 - work_s1 / max(1, workers))
+
+
 def projected_hours(full: float, wall_s1: float, work_s1: float, workers: int, n_runs: int, n_sample: int) -> float:
     """The suite's wall hours: the sample's summed run time at max_steps (`full`) spread over the workers and scaled
-    to the suite's runs, plus the pool's start-up (the first sweep's wall beyond its runs' share)."""
-    startup = max(0.0, wall_s1 - work_s1 / max(1, workers))
-    return (full / max(1, workers) * n_runs / n_sample + startup) / 3600
+    to the suite's runs, plus the pool's start-up."""
+    return (full / max(1, workers) * n_runs / n_sample + startup_seconds(wall_s1, work_s1, workers)) / 3600
 
 
 def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict, list[dict]]:
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
                 per_path[path_of(RunConfig.from_dict(r["config"]), device)].append(r["wall_seconds"] or 0.0)
     slope = (work[s2] - work[s1]) / (s2 - s1)
     full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
-    startup = max(0.0, walls[s1] - work[s1] / max(1, workers))
+    startup = startup_seconds(walls[s1], work[s1], workers)
     hours = projected_hours(full, walls[s1], work[s1], workers, len(runs), len(sample))
     print(f"sample at {suite.budget.max_steps} steps (projected): {full / len(sample):.2f} s per run "
           f"({max(0.0, work[s1] - slope * s1) / len(sample):.2f} s of it fixed), {workers} workers side by side; "
