@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
-from leaderboard.site import _provenance
-from leaderboard.tables import findings, md_escape, overall_table, render, task_table
+from leaderboard.site import _provenance, _sections
+from leaderboard.tables import md_escape, render
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
@@ -34,12 +34,12 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
     df = load_results(results)
     if df.empty:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
-    tasks, overall = task_table(df), overall_table(df)
+    sections, _, found = _sections(df, threshold)  # the overall table first
     prov = _provenance(df)
     lines = [f"Suite `{prov['suite']}`, {prov['runs']} runs, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline.", ""]
-    lines += [f"- {md_escape(s)}" for s in findings(tasks, overall, threshold)]
-    lines += ["", render(overall, "md")]
+    lines += [f"- {md_escape(s)}" for s in found]
+    lines += ["", render(sections[0].table, "md")]
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from bench.registry import ConfigError
 from leaderboard.collect import load_results
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
+    CI_LEVEL,
     _num,
     findings,
     frontier,
@@ -80,7 +81,8 @@ def _provenance(df: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, pd.DataFrame]:
+def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
+    """The page's sections (the overall table first), the task table (every task's rows) and the findings."""
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     tasks, overall = task_table(df), overall_table(df)
@@ -102,16 +104,22 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                 "out of all seeds and left out of the means; combos without an ok run rank last.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}"))
+    effects = remedy_effects(df)
     sections.append(Section("effects", "Remedy effects", "Mean change in normalized score when an axis moves from "
                             "its baseline level to this level with everything else equal (same task, same other "
-                            "levels; seed-mean scores). Unscored pairs: one side had no ok run.", remedy_effects(df)))
+                            f"levels; seed-mean scores), with its {CI_LEVEL:.0%} percentile-bootstrap interval over "
+                            "the matched pairs (how consistently the level helps across tasks and the other axes' "
+                            "levels, seed noise included; none for a single pair, a rough guide for a few). Better "
+                            "in / worse in: the pairs where the level scored higher / lower (the others scored the "
+                            "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
-                            "of level A (vs its baseline) changes when level B replaces B's baseline.", interactions(df)))
+                            "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
+                            f"{CI_LEVEL:.0%} bootstrap interval over the matched quadruples.", interactions(df)))
     front = frontier(df, threshold)
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
                                 f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
-    return sections, tasks, overall
+    return sections, tasks, findings(tasks, overall, threshold, effects)
 
 
 def _png(fig) -> bytes:
@@ -171,12 +179,12 @@ def _markdown(prov: dict[str, str], found: list[str], sections: list[Section]) -
     lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()]
     lines += ["", "## Findings", ""] + [f"- {md_escape(s)}" for s in found]
     for s in sections:
-        if s.key == "overall" or s.key.startswith("task-"):
-            level = "##" if s.key == "overall" else "###"
+        if s.key in ("overall", "effects") or s.key.startswith("task-"):
+            level = "###" if s.key.startswith("task-") else "##"
             if s.key.startswith("task-") and "## Tasks" not in lines:
                 lines += ["", "## Tasks"]
             lines += ["", f"{level} {md_escape(s.title)}", "", md_escape(s.note), "", render(s.table, "md")]
-    lines += ["", "Remedy effects, interactions and the length frontier: see `tables/` and `index.html`.", ""]
+    lines += ["", "Interactions and the length frontier: see `tables/` and `index.html`.", ""]
     return "\n".join(lines)
 
 
@@ -234,7 +242,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
         written[rel] = path
 
-    sections, tasks, overall = _sections(df, threshold)
+    sections, tasks, found = _sections(df, threshold)
     for s in sections:
         for fmt in FORMATS:
             write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key))
@@ -245,7 +253,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     for key, png in plots.items():
         write(f"plots/{key}.png", png)
 
-    prov, found = _provenance(df), findings(tasks, overall, threshold)
+    prov = _provenance(df)
     write("leaderboard.md", _markdown(prov, found, sections))
     write("index.html", _html(prov, found, sections, plots))
     return written

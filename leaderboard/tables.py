@@ -26,6 +26,7 @@ from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean score within +-this "sits at the memoryless baseline"; below -this is worse than it
+CI_LEVEL, RESAMPLES = 0.95, 2000  # the effects' and interactions' bootstrap intervals (mean_ci)
 
 
 def task_order(labels) -> list[str]:
@@ -110,26 +111,50 @@ def _pairs(cells: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
     return matched[others].assign(delta=matched["score"] - matched["score_base"])
 
 
+def mean_ci(values, level: float = CI_LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """A percentile-bootstrap interval for the mean of `values` (NaNs left out): the middle `level` of the means of
+    `resamples` resamples with replacement, drawn from a fixed seed (a rebuilt leaderboard shows the same
+    interval). (NaN, NaN) for fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return np.nan, np.nan
+    rng, block = np.random.default_rng(seed), max(1, 4_000_000 // len(v))  # resamples per block: bounded memory
+    means = np.concatenate([v[rng.integers(0, len(v), (min(block, resamples - i), len(v)))].mean(1)
+                            for i in range(0, resamples, block)])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def _levels(cells: pd.DataFrame, axis: str) -> list[str]:
     return sorted(set(cells[axis]) - {BASELINE_LEVELS[axis]})
 
 
 def remedy_effects(df: pd.DataFrame) -> pd.DataFrame:
     """Per axis and non-baseline level: mean change in normalized score vs the axis's baseline level
-    over matched pairs; `n_pairs` scored pairs, `n_unscored` pairs where a side had no ok run."""
+    over matched pairs, with its bootstrap interval over those pairs (`ci_low`, `ci_high`: mean_ci; how
+    consistently the level helps across tasks and the other axes' levels, seed noise included); `n_pairs`
+    scored pairs, `n_better` / `n_worse` of them where the level scored higher / lower (the rest scored the
+    same: a level that changed nothing there), `n_unscored` pairs where a side had no ok run."""
     cells = _cells(df)
     rows = []
     for axis in AXES:
         for level in _levels(cells, axis):
             delta = _pairs(cells, axis, level)["delta"]
+            low, high = mean_ci(delta)
             rows.append({"axis": axis, "level": level, "baseline": BASELINE_LEVELS[axis], "effect": delta.mean(),
-                         "n_pairs": int(delta.count()), "n_unscored": int(delta.isna().sum())})
-    return pd.DataFrame(rows, columns=["axis", "level", "baseline", "effect", "n_pairs", "n_unscored"])
+                         "ci_low": low, "ci_high": high, "n_pairs": int(delta.count()),
+                         "n_better": int((delta > 0).sum()), "n_worse": int((delta < 0).sum()),
+                         "n_unscored": int(delta.isna().sum())})
+    return pd.DataFrame(rows, columns=["axis", "level", "baseline", "effect", "ci_low", "ci_high", "n_pairs",
+                                       "n_better", "n_worse", "n_unscored"])
 
 
 def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The strongest 2x2 interactions: for levels a (axis A) and b (axis B), the mean over matched
-    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels; `n` scored quadruples,
+    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels, with its bootstrap
+    interval over the quadruples (`ci_low`, `ci_high`, as in remedy_effects); `n` scored quadruples,
     `n_unscored` those where a corner had no ok run (left out of the mean, as in remedy_effects)."""
     cells = _cells(df)
     rows = []
@@ -144,11 +169,16 @@ def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
                 contrast = m["delta"] - m["delta_base"]
                 if contrast.count():
                     rows.append({"axis_a": axis_a, "level_a": level_a, "axis_b": axis_b, "level_b": level_b,
-                                 "interaction": contrast.mean(), "n": int(contrast.count()),
+                                 "interaction": contrast.mean(), "contrast": contrast, "n": int(contrast.count()),
                                  "n_unscored": int(contrast.isna().sum())})
-    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "n", "n_unscored"])
+    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "contrast", "n",
+                                        "n_unscored"])
     order = table["interaction"].abs().sort_values(ascending=False, kind="stable").index
-    return table.loc[order].head(top).reset_index(drop=True)
+    table = table.loc[order].head(top).reset_index(drop=True)  # the intervals of the rows shown only
+    bounds = pd.DataFrame([mean_ci(c) for c in table.pop("contrast")], columns=["ci_low", "ci_high"], dtype=float)
+    table.insert(5, "ci_low", bounds["ci_low"])
+    table.insert(6, "ci_high", bounds["ci_high"])
+    return table
 
 
 def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
@@ -190,8 +220,31 @@ def _names(items: list[str], limit: int = 6) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float = 0.9) -> list[str]:
-    """Plain sentences with numbers, read off the task and overall tables."""
+def effect_finding(effects: pd.DataFrame) -> str | None:
+    """One sentence on the remedy effects (remedy_effects' table): the levels whose interval lies above 0, below 0,
+    or spans it, each with its mean change and interval. None where no level has a scored pair."""
+    scored = effects[effects["n_pairs"] > 0]
+    if scored.empty:
+        return None
+
+    def named(rows: pd.DataFrame) -> str:
+        return _names([f"{r.axis}={r.level} {_signed(r.effect)}" + ("" if pd.isna(r.ci_low) else
+                       f" {_interval(r.ci_low, r.ci_high)}") + f" (better in {r.n_better}, worse in {r.n_worse} of {r.n_pairs} pairs)"
+                       for r in rows.itertuples()])
+
+    groups = [("helps (interval above 0)", scored[scored["ci_low"] > 0].sort_values("effect", ascending=False)),
+              ("hurts (interval below 0)", scored[scored["ci_high"] < 0].sort_values("effect")),
+              ("no clear effect (interval spans 0)",
+               scored[(scored["ci_low"] <= 0) & (scored["ci_high"] >= 0)].sort_values("effect", key=abs, ascending=False)),
+              ("too few pairs to tell", scored[scored["ci_low"].isna()])]
+    parts = [f"{what}: {named(rows)}" for what, rows in groups if len(rows)]
+    return (f"Remedy effects (mean change in score when one axis leaves its baseline level, all else equal, with its "
+            f"{CI_LEVEL:.0%} bootstrap interval over the matched pairs): " + "; ".join(parts) + ".")
+
+
+def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float = 0.9,
+             effects: pd.DataFrame | None = None) -> list[str]:
+    """Plain sentences with numbers, read off the task and overall tables (and the remedy effects, where given)."""
     out = []
     scored = overall_tbl.dropna(subset=["mean_score"])
     if len(scored):
@@ -199,6 +252,8 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
         beaten = "" if best.mean_score > AT_BASELINE else " (no combo beats the memoryless baseline on average)"
         out.append(f"Best overall: {best.combo}, mean score {_num(best.mean_score)} over "
                    f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}{beaten}.")
+    if effects is not None and (sentence := effect_finding(effects)):
+        out.append(sentence)
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
         solved = t[t["score"] >= threshold]
         at_base = t[t["score"].abs() <= AT_BASELINE]
@@ -279,6 +334,18 @@ def _mean_text(t: pd.DataFrame, c: str) -> pd.Series:
                      index=t.index)
 
 
+def _interval(low, high) -> str:
+    return f"[{_signed(low)}, {_signed(high)}]"
+
+
+def _with_interval(t: pd.DataFrame, c: str) -> pd.Series:
+    """A mean with its bootstrap interval (the table's ci_low, ci_high): "+0.41 [+0.33, +0.49]"."""
+    return pd.Series([_signed(m) if pd.isna(lo) else f"{_signed(m)} {_interval(lo, hi)}"
+                      for m, lo, hi in zip(t[c], t["ci_low"], t["ci_high"])], index=t.index)
+
+
+INTERVAL = f"[{CI_LEVEL:.0%} interval]"
+
 COLUMNS: dict[str, Column] = {
     "task_label": Column("task"),
     "combo": Column("combo"),
@@ -292,17 +359,19 @@ COLUMNS: dict[str, Column] = {
     "mean_rank": Column("mean rank ↓", best="min"),
     "tasks_scored": _fraction("tasks scored", "n_tasks"),
     "baseline": Column("vs"),
-    "effect": Column("mean Δ score", text=lambda t, c: t[c].map(_signed)),
+    "effect": Column(f"mean Δ score {INTERVAL}", text=_with_interval),
     "n_pairs": Column("pairs"),
+    "n_better": _fraction("better in", "n_pairs"),
+    "n_worse": _fraction("worse in", "n_pairs"),
     "n_unscored": Column("unscored"),  # pairs (effects) or quadruples (interactions) with a corner not ok
     "axis_a": Column("axis A"),
     "level_a": Column("level A"),
     "axis_b": Column("axis B"),
     "level_b": Column("level B"),
-    "interaction": Column("interaction (Δ of Δ score)", text=lambda t, c: t[c].map(_signed)),
+    "interaction": Column(f"interaction (Δ of Δ score) {INTERVAL}", text=_with_interval),
     "n": Column("quadruples"),
 }
-HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks"}  # shown inside other columns
+HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_low", "ci_high"}  # shown inside others
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",

@@ -24,9 +24,11 @@ from leaderboard import build, load_results
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     BASELINE_LEVELS,
+    effect_finding,
     findings,
     frontier,
     interactions,
+    mean_ci,
     overall_table,
     remedy_effects,
     render,
@@ -313,13 +315,63 @@ def test_remedy_effects_equal_hand_computation(tmp_path):
     assert effects.loc[("lr", "plateau"), "effect"] == pytest.approx(statistics.mean(plateau))
     assert effects.loc[("lr", "plateau"), ["n_pairs", "n_unscored"]].tolist() == [2, 2]
     assert set(effects.index.get_level_values("axis")) == {"clip", "lr"}  # the only axes that vary
+    for (axis, level), deltas in {("clip", "norm"): clip, ("lr", "warmup_cosine"): wc, ("lr", "plateau"): plateau}.items():
+        row = effects.loc[(axis, level)]
+        assert [row.n_better, row.n_worse] == [sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)]
+        assert (row.ci_low, row.ci_high) == pytest.approx(mean_ci(deltas))  # the interval over these very pairs
+        assert min(deltas) <= row.ci_low <= row.effect <= row.ci_high <= max(deltas)
+    assert effects.loc[("clip", "norm"), ["n_better", "n_worse"]].tolist() == [4, 0]  # norm clipping: better each time
 
     inter = interactions(load_results([tmp_path]))
     row = inter[(inter.axis_a == "clip") & (inter.level_a == "norm") & (inter.level_b == "warmup_cosine")].iloc[0]
     by_hand = [(s[t, "norm", "warmup_cosine"] - s[t, "none", "warmup_cosine"])
                - (s[t, "norm", "constant"] - s[t, "none", "constant"]) for t in (100, 200)]
     assert row["interaction"] == pytest.approx(statistics.mean(by_hand)) and (row["n"], row["n_unscored"]) == (2, 0)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(mean_ci(by_hand))
     assert len(inter) == 1  # clip=norm x lr=plateau has no scored quadruple: not reported
+
+
+def test_mean_ci_against_the_normal_interval_and_at_its_edges():
+    """The bootstrap interval of a mean: over many values it matches mean +- 1.96 s/sqrt(n), the textbook interval it
+    approximates; constant values give a point; fewer than two values none; NaNs are left out; the same values give
+    the same interval every time (a rebuilt leaderboard reads the same)."""
+    values = np.random.default_rng(7).normal(0.3, 0.2, 400)
+    half = 1.96 * values.std(ddof=1) / math.sqrt(len(values))
+    low, high = mean_ci(values)
+    assert low == pytest.approx(values.mean() - half, abs=0.15 * half)
+    assert high == pytest.approx(values.mean() + half, abs=0.15 * half)
+    assert mean_ci(values) == (low, high)
+    assert mean_ci([0.25] * 5) == pytest.approx((0.25, 0.25))
+    assert all(math.isnan(x) for x in mean_ci([0.5]) + mean_ci([]) + mean_ci([0.5, float("nan")]))
+    assert mean_ci([0.1, float("nan"), 0.3, 0.2]) == mean_ci([0.1, 0.3, 0.2])
+    assert mean_ci(values, level=0.5)[1] - mean_ci(values, level=0.5)[0] < high - low  # a narrower level, narrower
+
+
+def test_findings_say_which_remedies_help_hurt_or_are_unclear(tmp_path):
+    """The effects sentence sorts the levels by where their interval lies: norm clipping better on each of four tasks
+    (helps), value clipping worse on each (hurts), plateau both ways (no clear effect); leaderboard.md carries it
+    and the effects table with its intervals."""
+    mse = {  # remedies -> MSE on adding(seq_len=100, 200, 300, 400); each level differs from the baseline in one axis
+        "baseline": (0.10, 0.12, 0.14, 0.16), "clip=norm": (0.02, 0.05, 0.03, 0.06),
+        "clip=value": (0.15, 0.16, 0.16, 0.17), "lr=plateau": (0.08, 0.14, 0.12, 0.17)}
+    for name, values in mse.items():
+        remedy = remedies(**dict([name.split("=")])) if "=" in name else remedies()
+        for seq_len, value in zip((100, 200, 300, 400), values):
+            write_record(tmp_path, params={"seq_len": seq_len}, remedy=remedy, value=value)
+    df = load_results([tmp_path])
+    effects = remedy_effects(df)
+    text = effect_finding(effects)
+    groups = dict(part.split(": ", 1) for part in text.split("matched pairs): ", 1)[1].removesuffix(".").split("; "))
+    assert list(groups) == ["helps (interval above 0)", "hurts (interval below 0)", "no clear effect (interval spans 0)"]
+    helps, hurts, unclear = groups.values()
+    assert re.fullmatch(r"clip=norm \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] \(better in 4, worse in 0 of 4 pairs\)", helps)
+    assert re.fullmatch(r"clip=value -[\d.]+ \[-[\d.]+, -[\d.]+\] \(better in 0, worse in 4 of 4 pairs\)", hurts)
+    assert re.fullmatch(r"lr=plateau \S+ \[-[\d.]+, \+[\d.]+\] \(better in 2, worse in 2 of 4 pairs\)", unclear)
+    assert text in findings(task_table(df), overall_table(df), effects=effects)
+    assert effect_finding(effects.assign(n_pairs=0)) is None  # nothing scored: no sentence
+    md = build([tmp_path], tmp_path / "site")["leaderboard.md"].read_text()
+    assert text in md and "## Remedy effects" in md and "mean Δ score [95% interval]" in md
+    assert re.search(r"\| clip +\| norm +\| none +\| \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] +\| 4 +\| 4/4 +\| 0/4 ", md)
 
 
 def test_frontier_longest_solved_length(tmp_path):
