@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
     run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
-    run.add_argument("--dry-run", action="store_true", help="print the grid and its size, train nothing")
+    run.add_argument("--dry-run", action="store_true", help="print the grid, each run's state in OUT (ok, diverged: "
+                     "kept; failed: retried; todo) and the counts, train nothing")
     run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
@@ -152,12 +153,7 @@ def cmd_run(args) -> int:
         raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
                           "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
     if args.dry_run:
-        for cfg in runs:
-            print(f"{cfg.run_id}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
-        combos = {c.combo for c in runs}
-        print(f"suite {suite.name}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
-              f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
-        return 0
+        return dry_run(suite.name, runs, args.out)
     if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
         accelerator, devices = ("cpu" if args.devices == "cpu" else "auto"), ()
     else:
@@ -201,6 +197,29 @@ def cmd_run(args) -> int:
         paths = build([args.out], args.out / "leaderboard")
         print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
     return 1 if counts.get("failed", 0) else 0  # a script or a job array sees it; the leaderboard counts them too
+
+
+def dry_run(suite: str, runs, out: Path) -> int:
+    """Print the grid, each run with its state in `out` (what a real run would do with it: keep `ok` and `diverged`,
+    retry `failed`, train `todo`), its size and the counts of those states; train nothing."""
+    from collections import Counter
+
+    from bench.store import FINISHED, ResultStore
+
+    store, states = ResultStore(out), Counter()
+    for cfg in runs:
+        record = store.read(cfg.run_id)
+        state = record.get("status", "failed") if record else "todo"  # a record without one is not finished
+        states[state] += 1
+        print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
+    combos = {c.combo for c in runs}
+    print(f"suite {suite}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
+          f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
+    finished = sum(states[s] for s in FINISHED)
+    kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
+    print(f"in {out}/runs/: {finished} finished ({kept}: kept), {len(runs) - finished} to train ({states['todo']} "
+          f"todo, {len(runs) - finished - states['todo']} failed before: retried)")
+    return 0
 
 
 def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:

@@ -64,8 +64,8 @@ def test_quick_suite_dry_run_covers_every_task_and_level(capsys):
     assert len(runs) == len(combos) * task_settings * suite.seeds
     assert len({r.run_id for r in runs}) == len(runs)
     assert main(["run", "--suite", "quick", "--dry-run"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert f"{len(runs)} runs" in last
+    size = capsys.readouterr().out.strip().splitlines()[-2]  # then the runs' states in the default --out
+    assert f"{len(runs)} runs" in size
 
 
 def test_standard_suite_is_the_full_product():
@@ -139,6 +139,14 @@ def test_a_sweep_with_a_failed_run_exits_1_and_its_rerun_retries_it(tmp_path, ca
     assert "1 x ConfigError: skip 'temporal' with skip_k 6 on sequences of 6 steps" in summary
     assert "e.g. adding(seq_len=6) rnn·tanh·default·clip=none·lr=constant·skip=temporal seed=0" in summary
     assert sorted(r["status"] for r in results(tmp_path / "res").values()) == ["failed", "ok"]
+    # a dry run says what a run would do with each run of the grid (here widened by a second seed, not yet run)
+    assert main([*args, "--seeds", "2", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    states = {(line.split()[1], line.split()[-2].rsplit("=", 1)[1], line.split()[-1]) for line in lines[:4]}
+    assert states == {("ok", "none", "seed=0"), ("failed", "temporal", "seed=0"), ("todo", "none", "seed=1"),
+                      ("todo", "temporal", "seed=1")}
+    assert lines[-1] == (f"in {tmp_path / 'res'}/runs/: 1 finished (1 ok, 0 diverged: kept), 3 to train (2 todo, "
+                         "1 failed before: retried)")
     assert main(args) == 1  # the failed run is retried (and fails again), the ok one skipped
     assert "0 ok, 0 diverged, 1 failed, 1 skipped" in capsys.readouterr().out
 
