@@ -1,7 +1,7 @@
 """Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
 
     out_dir/leaderboard.md             findings, overall and per-task tables, ready for a README
-    out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, frontier
+    out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, known, frontier
     out_dir/tables/tasks.csv           every task's rows in one file
     out_dir/plots/*.png                heatmap, gradient_flow, curves-<slug>
     out_dir/index.html                 everything above, no network: inline CSS/JS, PNGs as data URIs
@@ -23,6 +23,7 @@ import pandas as pd
 from bench.registry import ConfigError
 
 from leaderboard.collect import load_results
+from leaderboard.known import check, finding as known_finding, table as known_table
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     CI_LEVEL,
@@ -115,11 +116,17 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
                             "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
                             f"{CI_LEVEL:.0%} bootstrap interval over the matched quadruples.", interactions(df)))
+    verdicts = check(df)
+    sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
+                            "checked on every setting of the results at or above the length it is stated for "
+                            "(leaderboard.known): agrees, disagrees (under this budget: the literature often trained "
+                            "far longer) or unchecked (a run it needs is missing or failed).", known_table(verdicts)))
     front = frontier(df, threshold)
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
                                 f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
-    return sections, tasks, findings(tasks, overall, threshold, effects)
+    found = findings(tasks, overall, threshold, effects)
+    return sections, tasks, found + ([sentence] if (sentence := known_finding(verdicts)) else [])
 
 
 def _png(fig) -> bytes:
@@ -179,7 +186,7 @@ def _markdown(prov: dict[str, str], found: list[str], sections: list[Section]) -
     lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()]
     lines += ["", "## Findings", ""] + [f"- {md_escape(s)}" for s in found]
     for s in sections:
-        if s.key in ("overall", "effects") or s.key.startswith("task-"):
+        if s.key in ("overall", "effects", "known") or s.key.startswith("task-"):
             level = "###" if s.key.startswith("task-") else "##"
             if s.key.startswith("task-") and "## Tasks" not in lines:
                 lines += ["", "## Tasks"]

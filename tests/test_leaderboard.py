@@ -627,3 +627,66 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
     assert combo_of(combos[1]) not in coloured and combo_of(combos[19]) in coloured  # grey: the worst but the RNN
     assert ax.get_yscale() == "linear"  # within one decade: a log axis would show one or two ticks
     assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def known_results(root: Path, irnn_norm: str = "diverged") -> None:
+    """adding(seq_len=200) with the runs the known-results claims read, and adding(seq_len=50), below their length."""
+    probe = {"tanh": -30.5, "lstm": -20.5, "gru": -19.0, "irnn": -0.15}  # DESIGN.md's measured ratios, as log10
+    irnn = remedies(activation="relu", init="identity")
+    runs = [(RNN, "tanh", [0.165, 0.160]), (LSTM, "lstm", [0.001, 0.003]), (remedies(cell="gru"), "gru", [0.002, None]),
+            ({**irnn, "clip": "none"}, "irnn", [0.150, 0.155])]
+    for remedy, name, mses in runs:
+        for seed, mse in enumerate(mses):
+            write_record(root, params={"seq_len": 200}, seed=seed, remedy=remedy, value=mse,
+                         status="ok" if mse is not None else "diverged", probe={"start": {"log10_ratio": probe[name]}})
+    for seed in range(2):  # the IRNN with norm clipping: the level the claim's best-of-clipping may pick
+        write_record(root, params={"seq_len": 200}, seed=seed, remedy={**irnn, "clip": "norm"}, status=irnn_norm,
+                     value=0.0001 if irnn_norm == "ok" else None)
+        write_record(root, params={"seq_len": 50}, seed=seed, remedy=RNN, value=0.001)  # solved, but T < 150
+    write_record(root, task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE, value=0.01, remedy=LSTM)
+
+
+def test_known_results_are_checked_with_their_numbers(tmp_path):
+    """Each claim on each setting at or above its length: the tanh RNN at the baseline and the gated cells solving
+    adding(seq_len=200) agree (GRU from its ok seed, its diverged one counted); the IRNN, whose clipped runs all
+    diverged and whose unclipped ones stayed near the baseline, disagrees; the probe's ratios agree; no copy setting
+    is long enough (unchecked). adding(seq_len=50), which the tanh RNN solved, is below every claim's length."""
+    from leaderboard.known import check, main
+
+    known_results(tmp_path)
+    verdicts = {v.claim.key: v for v in check(load_results([tmp_path]))}
+    assert {k: v.verdict for k, v in verdicts.items()} == {
+        "gradient-vanishes-at-init": "agrees", "tanh-rnn-fails-adding": "agrees", "gated-cells-solve-adding": "agrees",
+        "irnn-solves-adding": "disagrees", "gated-cells-at-copy-baseline": "unchecked"}
+    assert all(v.setting in ("adding(seq_len=200)", None) for v in verdicts.values())
+    tanh = statistics.mean(1 - m / ADD_BASE for m in (0.165, 0.160))
+    assert verdicts["tanh-rnn-fails-adding"].evidence == f"adding(seq_len=200): tanh RNN {tanh:.3g} (2 ok seeds)"
+    assert f"GRU {1 - 0.002 / ADD_BASE:.3g} (1 ok seed, 1 diverged)" in verdicts["gated-cells-solve-adding"].evidence
+    irnn = statistics.mean(1 - m / ADD_BASE for m in (0.150, 0.155))  # the best of its clip levels: none
+    assert f"IRNN {irnn:.3g} (2 ok seeds)" in verdicts["irnn-solves-adding"].evidence
+    assert "IRNN log10 ratio -0.15 (2 runs)" in verdicts["gradient-vanishes-at-init"].evidence
+    assert "tested: copy(delay=100)" in verdicts["gated-cells-at-copy-baseline"].evidence
+    assert main([str(tmp_path)]) == 1  # a claim disagrees
+
+
+def test_known_results_count_divergence_as_learning_nothing_and_failure_as_unchecked(tmp_path):
+    """A subject whose every run diverged scores below any bar (the IRNN, its unclipped runs left out); one whose
+    runs all failed leaves the claim unchecked; with the IRNN solving it, the command exits 0."""
+    from leaderboard.known import check, main
+
+    known_results(tmp_path / "solved", irnn_norm="ok")
+    assert {v.verdict for v in check(load_results([tmp_path / "solved"]))} == {"agrees", "unchecked"}
+    assert main([str(tmp_path / "solved")]) == 0
+    known_results(tmp_path / "div")
+    for path in (tmp_path / "div").glob("runs/*/result.json"):  # leave only the diverged IRNN runs
+        record = json.loads(path.read_text())
+        if record["remedies"].get("init") == "identity" and record["remedies"]["clip"] == "none":
+            path.unlink()
+        elif record["remedies"]["cell"] == "lstm":
+            path.write_text(json.dumps({**record, "status": "failed", "metrics": {}, "normalized_score": None}))
+    verdicts = {v.claim.key: v for v in check(load_results([tmp_path / "div"]))}
+    assert verdicts["irnn-solves-adding"].verdict == "disagrees"
+    assert "IRNN diverged (2/2 runs)" in verdicts["irnn-solves-adding"].evidence
+    assert verdicts["gated-cells-solve-adding"].verdict == "unchecked"
+    assert "LSTM (2 failed runs)" in verdicts["gated-cells-solve-adding"].evidence
+    assert main([str(tmp_path / "nothing")]) == 2

@@ -614,7 +614,7 @@ def test_reading_a_suite_does_not_import_lightning():
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["run", "--suite", "nosuch"], "valid choices: full, quick, standard"),
+        (["run", "--suite", "nosuch"], "valid choices: full, known, quick, standard"),
         (["run", "--suite", "quick", "--tasks", "nosuchtask"], "valid choices:"),
         (["run", "--suite", "BAD_AXIS"], "valid choices:"),
         (["run", "--suite", "BAD_LEVEL"], "valid choices:"),

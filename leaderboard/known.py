@@ -1,0 +1,216 @@
+"""Known results: do these results agree with what the literature reports for these tasks and remedies?
+
+    python -m leaderboard.known results [more results ...]
+
+Each claim (the "known results to agree with" of the project's design) is checked on every setting of its task
+in the results at or above the length it is stated for, from the seed-mean normalized score of ok runs (as in
+the task tables), and gets a verdict with the numbers: `agrees`, `disagrees`, or `unchecked` (a run it needs is
+missing or failed). A subject whose every run diverged learned nothing: it scores below any bar a claim sets. A disagreement is a finding to read, not an error of the suite: the
+literature trained longer than a suite's budget may (Le et al. 2015 ran the adding problem for 10^5-10^6 steps),
+so a claim that fails under one budget and holds under a larger one says the budget is what decided it.
+Exit status 1 where a claim disagrees, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from bench.axes import AXIS_NAMES, BASELINE_LEVELS
+from bench.registry import ConfigError
+from leaderboard.collect import load_results
+from leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, _num, remedy_levels
+
+SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
+SCORE, PROBE = "normalized_score", "grad.probe.start.log10_ratio"
+MEASURES = {SCORE: "score", PROBE: "log10 ratio"}  # what a claim reads, in words
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The runs a claim speaks of: these remedy levels, every other axis at its baseline level except those named
+    in `free` (any level: the best seed-mean score among them counts, e.g. any clipping for the IRNN)."""
+
+    name: str
+    levels: dict[str, str]
+    free: tuple[str, ...] = ()
+
+    def matches(self, levels: pd.DataFrame) -> pd.Series:
+        want = {**BASELINE_LEVELS, **self.levels}
+        return pd.concat([levels[a] == want[a] for a in AXIS_NAMES if a not in self.free], axis=1).all(axis=1)
+
+
+TANH_RNN = Subject("tanh RNN", {})
+LSTM, GRU = Subject("LSTM", {"cell": "lstm"}), Subject("GRU", {"cell": "gru"})
+IRNN = Subject("IRNN", {"activation": "relu", "init": "identity"}, free=("clip",))
+ORTHOGONAL_RNN = Subject("orthogonal RNN", {"init": "orthogonal"}, free=("activation",))
+IDENTITY_RNN = Subject("identity RNN", {"init": "identity"}, free=("activation", "clip"))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the literature reports for `task` at lengths >= `min_length`: `holds` tells, from the subjects' mean
+    scores, whether a setting agrees; `expects` says in words what it checks."""
+
+    key: str
+    says: str  # the claim and its sources
+    task: str
+    min_length: int
+    subjects: tuple[Subject, ...]
+    holds: Callable[[dict[str, float]], bool]
+    expects: str
+    sources: tuple[str, ...] = ()
+    measure: str = SCORE  # a record column (MEASURES)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("gradient-vanishes-at-init", "at initialisation the gradient reaching h_1 of a tanh RNN, and of LSTM and "
+          "GRU, is below 1e-10 of the one reaching h_T at T ≥ 100, while an IRNN's stays within two orders of "
+          "magnitude", "adding", 100, (TANH_RNN, LSTM, GRU, IRNN),
+          lambda s: max(s["tanh RNN"], s["LSTM"], s["GRU"]) < -10 < -2 < s["IRNN"],
+          "log10 ratio < -10 for the tanh RNN, LSTM and GRU, > -2 for the IRNN",
+          ("Hochreiter 1991", "Bengio et al. 1994", "Pascanu et al. 2013", "Le et al. 2015"), measure=PROBE),
+    Claim("tanh-rnn-fails-adding", "a tanh RNN does not learn the adding problem at T ≥ 150: it stays at the "
+          "memoryless baseline", "adding", 150, (TANH_RNN,), lambda s: s["tanh RNN"] <= AT_BASELINE,
+          f"tanh RNN score ≤ {AT_BASELINE:g}", ("Hochreiter & Schmidhuber 1997", "Le et al. 2015")),
+    Claim("gated-cells-solve-adding", "LSTM and GRU solve the adding problem at T ≥ 150", "adding", 150, (LSTM, GRU),
+          lambda s: min(s.values()) >= SOLVED, f"LSTM and GRU scores ≥ {SOLVED:g}",
+          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015", "Arjovsky et al. 2016")),
+    Claim("irnn-solves-adding", "an identity-initialised ReLU RNN (IRNN) solves the adding problem at T ≥ 150, "
+          "where the tanh RNN fails", "adding", 150, (IRNN, TANH_RNN),
+          lambda s: s["IRNN"] >= SOLVED and s["IRNN"] > s["tanh RNN"], f"IRNN score ≥ {SOLVED:g} (any clipping)",
+          ("Le et al. 2015",)),
+    Claim("gated-cells-at-copy-baseline", "on the copy task at long delays (T ≥ 500) LSTM and GRU sit at the "
+          "memoryless baseline while orthogonal or identity recurrences do better", "copy", 500,
+          (LSTM, GRU, ORTHOGONAL_RNN, IDENTITY_RNN),
+          lambda s: max(s["LSTM"], s["GRU"]) <= AT_BASELINE < max(s["orthogonal RNN"], s["identity RNN"]),
+          f"LSTM and GRU scores ≤ {AT_BASELINE:g} < the best orthogonal or identity RNN's",
+          ("Arjovsky et al. 2016", "Bai et al. 2018")),
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: Claim
+    setting: str | None  # the task label, None where the results hold no setting the claim applies to
+    verdict: str  # agrees | disagrees | unchecked
+    evidence: str
+
+
+def _length(params: dict) -> int | None:
+    lengths = [params[p] for p in LENGTH_PARAMS if p in params and pd.notna(params[p])]
+    return int(lengths[0]) if lengths else None
+
+
+def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
+    """A subject's value (the best of its combos' seed means; None where it has none) and how it came about.
+    The score counts ok runs; a subject whose every run diverged learned nothing usable and scores -inf. Any
+    other measure (the probe at initialisation, taken before training) counts every run that has it."""
+    if runs.empty:
+        return None, "(no run)"
+    if measure != SCORE:
+        values = pd.to_numeric(runs.get(measure, pd.Series(index=runs.index, dtype=float)), errors="coerce")
+        means = values.groupby(runs["combo"]).mean().dropna()
+        if means.empty:
+            return None, f"(no {MEASURES[measure]} in its {len(runs)} runs)"
+        n = int(values[runs["combo"] == means.idxmax()].notna().sum())
+        return float(means.max()), f"{MEASURES[measure]} {_num(means.max())} ({n} run{'s' * (n != 1)})"
+    diverged = int((runs["status"] == "diverged").sum())
+    means = runs[runs["status"] == "ok"].groupby("combo")[SCORE].mean()
+    if means.empty:
+        return (-math.inf, f"diverged ({diverged}/{len(runs)} runs)") if diverged else (None, f"({len(runs)} failed runs)")
+    best = runs[runs["combo"] == means.idxmax()]
+    seeds, lost = int((best["status"] == "ok").sum()), int((best["status"] == "diverged").sum())
+    return float(means.max()), (f"{_num(means.max())} ({seeds} ok seed{'s' * (seeds != 1)}"
+                                + (f", {lost} diverged" if lost else "") + ")")
+
+
+def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]:
+    """Every claim's verdict on every setting of its task at or above its length (one `unchecked` where none)."""
+    levels = pd.DataFrame(remedy_levels(df))
+    params = [c for c in df.columns if c.startswith("config.task.params.")]
+    out = []
+    for claim in claims:
+        rows = df[df["task"] == claim.task]
+        settings = {label: _length({c.rsplit(".", 1)[1]: v for c, v in group[params].iloc[0].items()})
+                    for label, group in rows.groupby("task_label")}
+        applies = [label for label, length in settings.items() if length is not None and length >= claim.min_length]
+        if not applies:
+            tested = ", ".join(sorted(settings)) or "none"
+            out.append(Verdict(claim, None, "unchecked", f"no {claim.task} setting at T ≥ {claim.min_length} in these "
+                                                         f"results (tested: {tested})"))
+            continue
+        for label in applies:
+            at = df["task_label"] == label
+            scores, evidence = {}, []
+            for subject in claim.subjects:
+                value, said = _measure(df[at & subject.matches(levels)], claim.measure)
+                if value is not None:
+                    scores[subject.name] = value
+                evidence.append(f"{subject.name} {said}")
+            verdict = ("unchecked" if len(scores) < len(claim.subjects) else
+                       "agrees" if claim.holds(scores) else "disagrees")
+            out.append(Verdict(claim, label, verdict, f"{label}: " + ", ".join(evidence)))
+    return out
+
+
+def table(verdicts: list[Verdict]) -> pd.DataFrame:
+    """The verdicts as a leaderboard table: one row per claim and setting."""
+    return pd.DataFrame([{"verdict": v.verdict, "claim": f"{v.claim.says} ({'; '.join(v.claim.sources)})",
+                          "expects": v.claim.expects, "evidence": v.evidence} for v in verdicts],
+                        columns=["verdict", "claim", "expects", "evidence"])
+
+
+def finding(verdicts: list[Verdict]) -> str | None:
+    """One sentence for the leaderboard's findings: how many claims agree, and which disagree, with the numbers."""
+    checked = [v for v in verdicts if v.verdict != "unchecked"]
+    if not checked:
+        return None
+    against = [f"{v.claim.says} ({v.evidence})" for v in checked if v.verdict == "disagrees"]
+    agree = sum(v.verdict == "agrees" for v in checked)
+    return (f"Known results (the literature's claims, checked where these results reach them): {agree} of "
+            f"{len(checked)} checks agree" + (f"; disagree: {'; '.join(against)}" if against else "") + ".")
+
+
+def report(verdicts: list[Verdict]) -> str:
+    lines = []
+    for v in verdicts:
+        c = v.claim
+        lines.append(f"{v.verdict:<9}  {c.says} ({'; '.join(c.sources)})")
+        lines.append(f"           expects {c.expects}; {v.evidence}")
+    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
+    lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in ("agrees", "disagrees", "unchecked"))
+                 + " (normalized score: 1 perfect, 0 the memoryless baseline; seed means of ok runs)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leaderboard.known", description=__doc__.splitlines()[0])
+    p.add_argument("results", nargs="+", type=Path, help="result folders")
+    args = p.parse_args(argv)
+    try:
+        for folder in args.results:
+            if not folder.is_dir():
+                raise ConfigError(f"{folder}: no such folder")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the leaderboard says what it leaves out; here only the verdicts
+            df = load_results(args.results)
+        if df.empty:
+            raise ConfigError(f"no result records under {', '.join(map(str, args.results))}")
+    except ConfigError as err:
+        print(f"python -m leaderboard.known: error: {err}", file=sys.stderr)
+        return 2
+    verdicts = check(df)
+    print(report(verdicts))
+    return 1 if any(v.verdict == "disagrees" for v in verdicts) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
