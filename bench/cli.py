@@ -16,6 +16,7 @@ EPILOG = """examples:
   rnnbench run --suite quick --out results          # trains, then writes results/leaderboard/
   rnnbench run --suite standard --shard 0/4         # one of four SLURM array jobs
   rnnbench leaderboard --results results other_machine/results --out site
+  rnnbench run --suite known --out known && python -m leaderboard.known known   # the literature's claims, checked
 """
 
 

@@ -5,7 +5,7 @@
 Each claim (the "known results to agree with" of the project's design) is checked on every setting of its task
 in the results at or above the length it is stated for, from the seed-mean normalized score of ok runs (as in
 the task tables), and gets a verdict with the numbers: `agrees`, `disagrees`, or `unchecked` (a run it needs is
-missing or failed). A subject whose every run diverged learned nothing: it scores below any bar a claim sets. A disagreement is a finding to read, not an error of the suite: the
+missing or failed, or the setting gives it nothing to test: no unclipped run diverged for clipping to prevent). A subject whose every run diverged learned nothing: it scores below any bar a claim sets. A disagreement is a finding to read, not an error of the suite: the
 literature trained longer than a suite's budget may (Le et al. 2015 ran the adding problem for 10^5-10^6 steps),
 so a claim that fails under one budget and holds under a larger one says the budget is what decided it.
 Exit status 1 where a claim disagrees, else 0.
@@ -29,8 +29,8 @@ from leaderboard.collect import load_results
 from leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, _num, remedy_levels
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
-SCORE, PROBE = "normalized_score", "grad.probe.start.log10_ratio"
-MEASURES = {SCORE: "score", PROBE: "log10 ratio"}  # what a claim reads, in words
+SCORE, PROBE, DIVERGED = "normalized_score", "grad.probe.start.log10_ratio", "diverged"
+MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "diverged"}  # what a claim reads, in words
 
 
 @dataclass(frozen=True)
@@ -50,21 +50,24 @@ class Subject:
 TANH_RNN = Subject("tanh RNN", {})
 LSTM, GRU = Subject("LSTM", {"cell": "lstm"}), Subject("GRU", {"cell": "gru"})
 IRNN = Subject("IRNN", {"activation": "relu", "init": "identity"}, free=("clip",))
+UNCLIPPED_IRNN, CLIPPED_IRNN = (Subject(f"{name} IRNN", {"activation": "relu", "init": "identity", "clip": clip})
+                                for name, clip in (("unclipped", "none"), ("norm-clipped", "norm")))
 ORTHOGONAL_RNN = Subject("orthogonal RNN", {"init": "orthogonal"}, free=("activation",))
 IDENTITY_RNN = Subject("identity RNN", {"init": "identity"}, free=("activation", "clip"))
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What the literature reports for `task` at lengths >= `min_length`: `holds` tells, from the subjects' mean
-    scores, whether a setting agrees; `expects` says in words what it checks."""
+    """What the literature reports for `task` at lengths >= `min_length`: `holds` tells, from the subjects' values
+    of `measure`, whether a setting agrees (None: the claim does not apply to it, e.g. nothing diverged for
+    clipping to prevent); `expects` says in words what it checks."""
 
     key: str
     says: str  # the claim and its sources
     task: str
     min_length: int
     subjects: tuple[Subject, ...]
-    holds: Callable[[dict[str, float]], bool]
+    holds: Callable[[dict[str, float]], bool | None]
     expects: str
     sources: tuple[str, ...] = ()
     measure: str = SCORE  # a record column (MEASURES)
@@ -87,6 +90,11 @@ CLAIMS: tuple[Claim, ...] = (
           "where the tanh RNN fails", "adding", 150, (IRNN, TANH_RNN),
           lambda s: s["IRNN"] >= SOLVED and s["IRNN"] > s["tanh RNN"], f"IRNN score ≥ {SOLVED:g} (any clipping)",
           ("Le et al. 2015",)),
+    Claim("clipping-stops-divergence", "gradient norm clipping keeps a ReLU RNN with identity recurrence from "
+          "diverging where it diverges unclipped", "adding", 100, (UNCLIPPED_IRNN, CLIPPED_IRNN),
+          lambda s: s["norm-clipped IRNN"] < s["unclipped IRNN"] if s["unclipped IRNN"] > 0 else None,
+          "fewer norm-clipped than unclipped runs diverge (where unclipped ones do)",
+          ("Pascanu et al. 2013",), measure=DIVERGED),
     Claim("gated-cells-at-copy-baseline", "on the copy task at long delays (T ≥ 500) LSTM and GRU sit at the "
           "memoryless baseline while orthogonal or identity recurrences do better", "copy", 500,
           (LSTM, GRU, ORTHOGONAL_RNN, IDENTITY_RNN),
@@ -115,6 +123,12 @@ def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
     other measure (the probe at initialisation, taken before training) counts every run that has it."""
     if runs.empty:
         return None, "(no run)"
+    if measure == DIVERGED:  # the fraction of its runs that diverged (failed ones are no result: left out)
+        done = runs[runs["status"] != "failed"]
+        if done.empty:
+            return None, f"({len(runs)} failed runs)"
+        lost = int((done["status"] == "diverged").sum())
+        return lost / len(done), f"diverged {lost}/{len(done)}"
     if measure != SCORE:
         values = pd.to_numeric(runs.get(measure, pd.Series(index=runs.index, dtype=float)), errors="coerce")
         means = values.groupby(runs["combo"]).mean().dropna()
@@ -155,8 +169,8 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
                 if value is not None:
                     scores[subject.name] = value
                 evidence.append(f"{subject.name} {said}")
-            verdict = ("unchecked" if len(scores) < len(claim.subjects) else
-                       "agrees" if claim.holds(scores) else "disagrees")
+            holds = claim.holds(scores) if len(scores) == len(claim.subjects) else None
+            verdict = "unchecked" if holds is None else "agrees" if holds else "disagrees"
             out.append(Verdict(claim, label, verdict, f"{label}: " + ", ".join(evidence)))
     return out
 

@@ -23,7 +23,6 @@ import pandas as pd
 from bench.registry import ConfigError
 
 from leaderboard.collect import load_results
-from leaderboard.known import check, finding as known_finding, table as known_table
 from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     CI_LEVEL,
@@ -84,6 +83,7 @@ def _provenance(df: pd.DataFrame) -> dict[str, str]:
 
 def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
     """The page's sections (the overall table first), the task table (every task's rows) and the findings."""
+    from leaderboard.known import check, finding as known_finding, table as known_table  # (its own -m entry point)
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     tasks, overall = task_table(df), overall_table(df)

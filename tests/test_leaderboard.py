@@ -657,7 +657,9 @@ def test_known_results_are_checked_with_their_numbers(tmp_path):
     verdicts = {v.claim.key: v for v in check(load_results([tmp_path]))}
     assert {k: v.verdict for k, v in verdicts.items()} == {
         "gradient-vanishes-at-init": "agrees", "tanh-rnn-fails-adding": "agrees", "gated-cells-solve-adding": "agrees",
-        "irnn-solves-adding": "disagrees", "gated-cells-at-copy-baseline": "unchecked"}
+        "irnn-solves-adding": "disagrees", "clipping-stops-divergence": "unchecked",  # nothing unclipped diverged
+        "gated-cells-at-copy-baseline": "unchecked"}
+    assert "unclipped IRNN diverged 0/2, norm-clipped IRNN diverged 2/2" in verdicts["clipping-stops-divergence"].evidence
     assert all(v.setting in ("adding(seq_len=200)", None) for v in verdicts.values())
     tanh = statistics.mean(1 - m / ADD_BASE for m in (0.165, 0.160))
     assert verdicts["tanh-rnn-fails-adding"].evidence == f"adding(seq_len=200): tanh RNN {tanh:.3g} (2 ok seeds)"
@@ -690,3 +692,23 @@ def test_known_results_count_divergence_as_learning_nothing_and_failure_as_unche
     assert verdicts["gated-cells-solve-adding"].verdict == "unchecked"
     assert "LSTM (2 failed runs)" in verdicts["gated-cells-solve-adding"].evidence
     assert main([str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("unclipped, clipped, verdict", [
+    (["diverged", "diverged"], ["ok", "diverged"], "agrees"),
+    (["diverged", "ok"], ["diverged", "diverged"], "disagrees"),
+    (["ok", "ok"], ["ok", "ok"], "unchecked"),
+    (["diverged", "failed"], ["failed", "failed"], "unchecked"),
+])
+def test_known_clipping_claim_compares_divergence_where_unclipped_runs_diverge(tmp_path, unclipped, clipped, verdict):
+    """Clipping's claim reads the fraction of runs that diverged (failed ones left out): it applies only where an
+    unclipped run diverged, and holds where fewer clipped ones did."""
+    from leaderboard.known import check
+
+    irnn = remedies(activation="relu", init="identity")
+    for clip, statuses in (("none", unclipped), ("norm", clipped)):
+        for seed, status in enumerate(statuses):
+            write_record(tmp_path, params={"seq_len": 100}, seed=seed, remedy={**irnn, "clip": clip}, status=status,
+                         value=0.1 if status == "ok" else None)
+    [claim] = [v for v in check(load_results([tmp_path])) if v.claim.key == "clipping-stops-divergence"]
+    assert claim.verdict == verdict, claim.evidence
