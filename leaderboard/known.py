@@ -35,16 +35,18 @@ MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "diverged"}  # what 
 
 @dataclass(frozen=True)
 class Subject:
-    """The runs a claim speaks of: these remedy levels, every other axis at its baseline level except those named
-    in `free` (any level: the best seed-mean score among them counts, e.g. any clipping for the IRNN)."""
+    """The runs a claim speaks of: these remedy levels (a tuple: any of them), every other axis at its baseline
+    level except those named in `free` (any level). Where several combos match, the best seed mean counts (e.g. the
+    IRNN with any clipping)."""
 
     name: str
-    levels: dict[str, str]
+    levels: dict[str, str | tuple[str, ...]]
     free: tuple[str, ...] = ()
 
     def matches(self, levels: pd.DataFrame) -> pd.Series:
         want = {**BASELINE_LEVELS, **self.levels}
-        return pd.concat([levels[a] == want[a] for a in AXIS_NAMES if a not in self.free], axis=1).all(axis=1)
+        return pd.concat([levels[a].isin(want[a] if isinstance(want[a], tuple) else (want[a],))
+                          for a in AXIS_NAMES if a not in self.free], axis=1).all(axis=1)
 
 
 TANH_RNN = Subject("tanh RNN", {})
@@ -52,8 +54,8 @@ LSTM, GRU = Subject("LSTM", {"cell": "lstm"}), Subject("GRU", {"cell": "gru"})
 IRNN = Subject("IRNN", {"activation": "relu", "init": "identity"}, free=("clip",))
 UNCLIPPED_IRNN, CLIPPED_IRNN = (Subject(f"{name} IRNN", {"activation": "relu", "init": "identity", "clip": clip})
                                 for name, clip in (("unclipped", "none"), ("norm-clipped", "norm")))
-ORTHOGONAL_RNN = Subject("orthogonal RNN", {"init": "orthogonal"}, free=("activation",))
-IDENTITY_RNN = Subject("identity RNN", {"init": "identity"}, free=("activation", "clip"))
+ORTHOGONAL_OR_IDENTITY_RNN = Subject("orthogonal or identity RNN", {"init": ("orthogonal", "identity")},
+                                     free=("activation", "clip"))
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,8 @@ CLAIMS: tuple[Claim, ...] = (
           ("Pascanu et al. 2013",), measure=DIVERGED),
     Claim("gated-cells-at-copy-baseline", "on the copy task at long delays (T ≥ 500) LSTM and GRU sit at the "
           "memoryless baseline while orthogonal or identity recurrences do better", "copy", 500,
-          (LSTM, GRU, ORTHOGONAL_RNN, IDENTITY_RNN),
-          lambda s: max(s["LSTM"], s["GRU"]) <= AT_BASELINE < max(s["orthogonal RNN"], s["identity RNN"]),
+          (LSTM, GRU, ORTHOGONAL_OR_IDENTITY_RNN),
+          lambda s: max(s["LSTM"], s["GRU"]) <= AT_BASELINE < s["orthogonal or identity RNN"],
           f"LSTM and GRU scores ≤ {AT_BASELINE:g} < the best orthogonal or identity RNN's",
           ("Arjovsky et al. 2016", "Bai et al. 2018")),
 )
@@ -117,33 +119,41 @@ def _length(params: dict) -> int | None:
     return int(lengths[0]) if lengths else None
 
 
+def _runs(n: int) -> str:
+    return f"{n} run{'s' * (n != 1)}"
+
+
 def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
     """A subject's value (the best of its combos' seed means; None where it has none) and how it came about.
-    The score counts ok runs; a subject whose every run diverged learned nothing usable and scores -inf. Any
-    other measure (the probe at initialisation, taken before training) counts every run that has it."""
-    if runs.empty:
-        return None, "(no run)"
-    if measure == DIVERGED:  # the fraction of its runs that diverged (failed ones are no result: left out)
+    The score counts ok runs that have one; a subject whose every run diverged learned nothing usable and scores
+    -inf (one with failed runs among them stays unknown: a failed run is no result). Failed runs are left out and
+    said. The fraction that diverged counts the runs that finished; the probe at initialisation (taken before
+    training) every run that has it."""
+    failed = int((runs["status"] == "failed").sum())
+    left_out = f", {failed} failed left out" if failed and failed < len(runs) else ""
+    if runs.empty or failed == len(runs):
+        return None, f"({_runs(failed)}, all failed)" if failed else "(no run)"
+    if measure == DIVERGED:
         done = runs[runs["status"] != "failed"]
-        if done.empty:
-            return None, f"({len(runs)} failed runs)"
         lost = int((done["status"] == "diverged").sum())
-        return lost / len(done), f"diverged {lost}/{len(done)}"
+        return lost / len(done), f"diverged {lost}/{len(done)}{left_out}"
     if measure != SCORE:
         values = pd.to_numeric(runs.get(measure, pd.Series(index=runs.index, dtype=float)), errors="coerce")
         means = values.groupby(runs["combo"]).mean().dropna()
         if means.empty:
-            return None, f"(no {MEASURES[measure]} in its {len(runs)} runs)"
+            return None, f"(no {MEASURES[measure]} in its {_runs(len(runs))})"
         n = int(values[runs["combo"] == means.idxmax()].notna().sum())
-        return float(means.max()), f"{MEASURES[measure]} {_num(means.max())} ({n} run{'s' * (n != 1)})"
+        return float(means.max()), f"{MEASURES[measure]} {_num(means.max())} ({_runs(n)})"
     diverged = int((runs["status"] == "diverged").sum())
-    means = runs[runs["status"] == "ok"].groupby("combo")[SCORE].mean()
+    means = runs[runs["status"] == "ok"].groupby("combo")[SCORE].mean().dropna()  # an ok run may lack a score
     if means.empty:
-        return (-math.inf, f"diverged ({diverged}/{len(runs)} runs)") if diverged else (None, f"({len(runs)} failed runs)")
+        if diverged == len(runs):
+            return -math.inf, f"diverged ({diverged}/{_runs(len(runs))})"
+        return None, f"(no score in its {_runs(len(runs))}: {diverged} diverged, {failed} failed)"
     best = runs[runs["combo"] == means.idxmax()]
     seeds, lost = int((best["status"] == "ok").sum()), int((best["status"] == "diverged").sum())
     return float(means.max()), (f"{_num(means.max())} ({seeds} ok seed{'s' * (seeds != 1)}"
-                                + (f", {lost} diverged" if lost else "") + ")")
+                                + (f", {lost} diverged" if lost else "") + f"{left_out})")
 
 
 def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]:
@@ -183,14 +193,20 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
 
 
 def finding(verdicts: list[Verdict]) -> str | None:
-    """One sentence for the leaderboard's findings: how many claims agree, and which disagree, with the numbers."""
+    """One sentence for the leaderboard's findings: how many checks agree, and each claim that disagrees somewhere
+    (once, with its first such setting's numbers and how many more settings)."""
     checked = [v for v in verdicts if v.verdict != "unchecked"]
     if not checked:
         return None
-    against = [f"{v.claim.says} ({v.evidence})" for v in checked if v.verdict == "disagrees"]
+    against: dict[str, list[Verdict]] = {}
+    for v in checked:
+        if v.verdict == "disagrees":
+            against.setdefault(v.claim.key, []).append(v)
+    said = [f"{vs[0].claim.says} ({vs[0].evidence}" + (f"; and {len(vs) - 1} more setting{'s' * (len(vs) > 2)}" if len(vs) > 1 else "")
+            + ")" for vs in against.values()]
     agree = sum(v.verdict == "agrees" for v in checked)
     return (f"Known results (the literature's claims, checked where these results reach them): {agree} of "
-            f"{len(checked)} checks agree" + (f"; disagree: {'; '.join(against)}" if against else "") + ".")
+            f"{len(checked)} checks agree" + (f"; disagree: {'; '.join(said)}" if said else "") + ".")
 
 
 def report(verdicts: list[Verdict]) -> str:

@@ -1,6 +1,6 @@
 """Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
 
-    out_dir/leaderboard.md             findings, overall and per-task tables, ready for a README
+    out_dir/leaderboard.md             findings, overall, per-task, effects and known-results tables, for a README
     out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, known, frontier
     out_dir/tables/tasks.csv           every task's rows in one file
     out_dir/plots/*.png                heatmap, gradient_flow, curves-<slug>
@@ -108,19 +108,21 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     effects = remedy_effects(df)
     sections.append(Section("effects", "Remedy effects", "Mean change in normalized score when an axis moves from "
                             "its baseline level to this level with everything else equal (same task, same other "
-                            f"levels; seed-mean scores), with its {CI_LEVEL:.0%} percentile-bootstrap interval over "
-                            "the matched pairs (how consistently the level helps across tasks and the other axes' "
-                            "levels, seed noise included; none for a single pair, a rough guide for a few). Better "
+                            f"levels; seed-mean scores), with its {CI_LEVEL:.0%} t-interval over the matched pairs "
+                            "(how consistently the level helps across this grid's tasks and other axes' levels, seed "
+                            "noise included; the pairs count as independent, though pairs on one task share it, so "
+                            "it says less about other tasks; none for a single pair). Better "
                             "in / worse in: the pairs where the level scored higher / lower (the others scored the "
                             "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
                             "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
-                            f"{CI_LEVEL:.0%} bootstrap interval over the matched quadruples.", interactions(df)))
+                            f"{CI_LEVEL:.0%} t-interval over the matched quadruples.", interactions(df)))
     verdicts = check(df)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
                             "checked on every setting of the results at or above the length it is stated for "
                             "(leaderboard.known): agrees, disagrees (under this budget: the literature often trained "
-                            "far longer) or unchecked (a run it needs is missing or failed).", known_table(verdicts)))
+                            "far longer) or unchecked (a run it needs is missing or failed, or the setting gives the claim nothing to "
+                            "test: no unclipped run diverged for clipping to prevent).", known_table(verdicts)))
     front = frontier(df, threshold)
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
