@@ -87,7 +87,7 @@ CLAIMS: tuple[Claim, ...] = (
           f"tanh RNN score ≤ {AT_BASELINE:g}", ("Hochreiter & Schmidhuber 1997", "Le et al. 2015")),
     Claim("gated-cells-solve-adding", "LSTM and GRU solve the adding problem at T ≥ 150", "adding", 150, (LSTM, GRU),
           lambda s: min(s.values()) >= SOLVED, f"LSTM and GRU scores ≥ {SOLVED:g}",
-          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015", "Arjovsky et al. 2016")),
+          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015", "Arjovsky et al. 2016", "Bai et al. 2018 (GRU)")),
     Claim("irnn-solves-adding", "an identity-initialised ReLU RNN (IRNN) solves the adding problem at T ≥ 150, "
           "where the tanh RNN fails", "adding", 150, (IRNN, TANH_RNN),
           lambda s: s["IRNN"] >= SOLVED and s["IRNN"] > s["tanh RNN"], f"IRNN score ≥ {SOLVED:g} (any clipping)",
@@ -102,7 +102,7 @@ CLAIMS: tuple[Claim, ...] = (
           (LSTM, GRU, ORTHOGONAL_OR_IDENTITY_RNN),
           lambda s: max(s["LSTM"], s["GRU"]) <= AT_BASELINE < s["orthogonal or identity RNN"],
           f"LSTM and GRU scores ≤ {AT_BASELINE:g} < the best orthogonal or identity RNN's",
-          ("Arjovsky et al. 2016", "Bai et al. 2018")),
+          ("Arjovsky et al. 2016", "Henaff et al. 2016", "Bai et al. 2018")),
 )
 
 
