@@ -197,3 +197,28 @@ def heatmap(df: pd.DataFrame) -> Figure:
     if scores.isna().to_numpy().any():
         ax.set_title("— : no ok run (every seed diverged or failed)", fontsize="small", loc="left")
     return fig
+
+
+def effects_plot(effects: pd.DataFrame) -> Figure:
+    """The remedy effects table (tables.remedy_effects) as a forest plot: one row per axis level, grouped by axis,
+    its mean change in score against the axis's baseline level as a dot with its 95% interval as a bar; green where
+    the interval lies above 0, red below, grey where it spans 0 (or there is none: a single pair)."""
+    rows = effects[effects["n_pairs"] > 0].iloc[::-1]  # matplotlib counts rows from the bottom
+    fig = _figure(8, 1.2 + 0.32 * max(len(rows), 1))
+    ax = fig.subplots()
+    ax.axvline(0, color="black", linewidth=0.8)
+    for y, r in enumerate(rows.itertuples()):
+        color = "tab:green" if r.ci_low > 0 else "tab:red" if r.ci_high < 0 else "grey"
+        if pd.notna(r.ci_low):
+            ax.plot([r.ci_low, r.ci_high], [y, y], color=color, linewidth=2, solid_capstyle="butt", gid="interval")
+        ax.plot([r.effect], [y], "o", color=color, gid="mean")
+    labels = [_plain(f"{r.axis}={r.level} vs {r.baseline} ({r.n_pairs} pair{'s' * (r.n_pairs != 1)})")
+              for r in rows.itertuples()]
+    ax.set_yticks(range(len(rows)), labels)
+    for y in [i - 0.5 for i in range(1, len(rows)) if rows["axis"].iloc[i] != rows["axis"].iloc[i - 1]]:
+        ax.axhline(y, color=OTHERS, linewidth=0.6)  # between axes
+    ax.set(xlabel="mean change in normalized score vs the baseline level (95% t-interval)",
+           title="Remedy effects, everything else equal")
+    if rows.empty:
+        ax.text(0.5, 0.5, "no scored pair of runs", ha="center", transform=ax.transAxes)
+    return fig

@@ -3,7 +3,7 @@
     out_dir/leaderboard.md             findings, overall, per-task, effects and known-results tables, for a README
     out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, known, frontier
     out_dir/tables/tasks.csv           every task's rows in one file
-    out_dir/plots/*.png                heatmap, gradient_flow, curves-<slug>
+    out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>
     out_dir/index.html                 everything above, no network: inline CSS/JS, PNGs as data URIs
 """
 
@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import html
 import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from bench.registry import ConfigError
 
 from leaderboard.collect import load_results
-from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
+from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     CI_LEVEL,
     _num,
@@ -46,7 +48,9 @@ class Section:
     title: str
     note: str
     table: pd.DataFrame
-    plot: str | None = None  # key of a plot shown under the table
+    plot: str | None = None  # key of a plot shown under the table (plots/<key>.png)
+    draw: Callable[[], Figure] | None = None  # the plot
+    alt: str = ""  # its alternative text on the page
 
 
 def _slug(text: str, taken: set[str]) -> str:
@@ -104,7 +108,8 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                 "mean over ok seeds of the step of the best validation loss. Diverged and failed runs are counted "
                 "out of all seeds and left out of the means; combos without an ok run rank last.")
         slug = _slug(label, taken)
-        sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}"))
+        sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
+                                draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
     effects = remedy_effects(df)
     sections.append(Section("effects", "Remedy effects", "Mean change in normalized score when an axis moves from "
                             "its baseline level to this level with everything else equal (same task, same other "
@@ -113,7 +118,9 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             "noise included; the pairs count as independent, though pairs on one task share it, so "
                             "it says less about other tasks; none for a single pair). Better "
                             "in / worse in: the pairs where the level scored higher / lower (the others scored the "
-                            "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects))
+                            "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects,
+                            plot="effects", draw=functools.partial(effects_plot, effects),
+                            alt="each remedy level's mean change in score with its 95% interval"))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
                             "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
                             f"{CI_LEVEL:.0%} t-interval over the matched quadruples.", interactions(df)))
@@ -222,7 +229,7 @@ def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots
         table = render(s.table, "html", table_id=s.key) if len(s.table) else '<p class="note">(no rows)</p>'
         parts += [f"<section><{heading}>{esc(s.title)}</{heading}>", f'<p class="note">{esc(s.note)}</p>', table]
         if s.plot:
-            parts.append(image(s.plot, f"learning curves, {s.title}"))
+            parts.append(image(s.plot, s.alt))
         parts.append("</section>")
     parts += ["<section><h2>Score heat map</h2>", image("heatmap", "normalized score per combo and task"),
               "</section><section><h2>Gradient flow</h2>",
@@ -258,7 +265,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     write("tables/tasks.csv", render(tasks, "csv"))
 
     plots = {"heatmap": _png(heatmap(df)), "gradient_flow": _png(gradient_flow_plot(df))}
-    plots.update({s.plot: _png(learning_curves(df, s.title)) for s in sections if s.plot})
+    plots.update({s.plot: _png(s.draw()) for s in sections if s.plot})
     for key, png in plots.items():
         write(f"plots/{key}.png", png)
 

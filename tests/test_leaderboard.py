@@ -459,9 +459,32 @@ def test_plots(tmp_path):
     assert "over seeds" not in learning_curves(one_seed, "adding(seq_len=100)").axes[0].get_ylabel()
 
 
+def test_effects_plot_draws_each_level_with_its_interval(tmp_path):
+    """The forest plot: one row per scored level (the table's order, top down), a dot at the mean and a bar over
+    the interval, green above 0, red below, grey across; a level scored on one pair: a dot, no bar."""
+    from matplotlib.colors import to_rgba
+
+    from leaderboard.plots import effects_plot
+
+    effects = pd.DataFrame([  # axis, level, baseline, effect, interval, pairs
+        ("cell", "gru", "rnn", 0.4, 0.2, 0.6, 15), ("clip", "norm", "none", 0.1, -0.2, 0.4, 5),
+        ("lr", "plateau", "constant", -0.3, -0.5, -0.1, 10), ("skip", "temporal", "none", 0.2, np.nan, np.nan, 1),
+        ("init", "identity", "default", np.nan, np.nan, np.nan, 0)],  # no scored pair: not drawn
+        columns=["axis", "level", "baseline", "effect", "ci_low", "ci_high", "n_pairs"])
+    ax = effects_plot(effects).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()][::-1]  # top down
+    assert labels == ["cell=gru vs rnn (15 pairs)", "clip=norm vs none (5 pairs)", "lr=plateau vs constant (10 pairs)",
+                      "skip=temporal vs none (1 pair)"]
+    bars = {line.get_ydata()[0]: line for line in ax.lines if line.get_gid() == "interval"}
+    means = {line.get_ydata()[0]: line.get_xdata()[0] for line in ax.lines if line.get_gid() == "mean"}
+    assert sorted(bars) == [1, 2, 3] and means == {3: 0.4, 2: 0.1, 1: -0.3, 0: 0.2}  # rows from the bottom
+    assert [list(bars[y].get_xdata()) for y in (3, 2, 1)] == [[0.2, 0.6], [-0.2, 0.4], [-0.5, -0.1]]
+    assert [to_rgba(bars[y].get_color()) for y in (3, 2, 1)] == [to_rgba(c) for c in ("tab:green", "grey", "tab:red")]
+
+
 def test_build_writes_site(small, tmp_path):
     written = build([small], tmp_path / "site")
-    for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/gradient_flow.png",
+    for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/gradient_flow.png", "plots/effects.png",
                 "tables/overall.tex", "tables/overall.csv", "tables/effects.md", "tables/tasks.csv",
                 "tables/task-adding-seq-len-100.html", "plots/curves-adding-seq-len-100.png"]:
         assert written[rel].is_file() and written[rel].stat().st_size > 0, rel
