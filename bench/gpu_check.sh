@@ -14,6 +14,7 @@
 #         fused       the smoke with --fuse, compared run for run with the smoke's records (same results?)
 #         size_fused  bench.size as above with --fuse
 #         mps         bench.size under NVIDIA MPS (several worker processes share the GPU concurrently)
+#         known       the known suite on the GPU, then the literature's claims checked on it (leaderboard.known)
 # Every stage's whole output lands in $OUT/stages.log (one file). The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
 set -u
 OUT=${OUT:-/tmp/rnnbench-gpu}
@@ -82,6 +83,10 @@ run_mps() {
   else
     echo "MPS unavailable here"; echo quit | nvidia-cuda-mps-control 2>/dev/null
   fi
+}
+run_known() {
+  stage known 150 $PY -m bench run --suite known --out /tmp/r_known --workers "$W" --no-leaderboard --quiet
+  stage known_check 30 $PY -m leaderboard.known /tmp/r_known
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
