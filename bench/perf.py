@@ -197,13 +197,14 @@ class InterleavedLoop(L.Callback):
 def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
     rows = []
     scale = 0.5 if quick else 1
-    # k: steps per block; short blocks, many of them: a Lightning block and the hand block after it run within
-    # ~0.1 s of each other, so this shared machine's swings in speed (+-30% over seconds) cancel in their ratio
+    # k: steps per block, whole Lightning batches (the runner's n steps per batch divides k); short blocks, many of
+    # them: a Lightning block and the hand block after it run within ~0.3 s of each other, so this shared machine's
+    # swings in speed (+-30% over seconds) cancel in their ratio
     # one_step_too: also time the run at one optimizer step per Lightning batch, side by side (what bench.steps saves)
-    sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 10, 40, True),  # k, blocks, one_step_too
+    sizes = [("small: rnn tanh B=32 H=64 T=50", "rnn", 32, 64, 50, 50, 20, True),  # k, blocks, one_step_too
              ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5, 7, False)]
     for label, cell, batch, hidden, seq_len, k, repeats, one_step_too in sizes:
-        repeats = max(5, int(repeats * scale))  # k as the runner's steps per batch (10) allow, in --quick too
+        repeats = max(5, int(repeats * scale))  # blocks of k: whole Lightning batches of the runner's n (50 here)
         if device != "cpu":  # the monitor reads the GPU every 25 steps: every block holds two such waits, so a
             k = 50           # median over blocks cannot leave them out (blocks of 10: 3 in 5 had none)
         steps = (repeats + 3) * k  # block 0 is warm-up; the last boundary is step (repeats + 1) * k

@@ -166,12 +166,12 @@ def _training(record: dict) -> list:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("clip, lr, learning_rate, optimizer", [
-    ("norm", "warmup_cosine", 0.02, "adam"),  # epochs of 7 batches (the last one short) over groups of 10
+    ("norm", "warmup_cosine", 0.02, "adam"),  # epochs of 7 batches (the last one short) over groups of 20
     ("value", "plateau", 0.02, "adam"),
     ("none", "constant", 4.0, "sgd"),  # diverges mid-group (step 23), after one validation
 ])
 def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learning_rate, optimizer, device, tmp_path):
-    """bench.steps: the runner's default (10 optimizer steps per Lightning batch here) against one step per batch
+    """bench.steps: the runner's default (20 optimizer steps per Lightning batch here) against one step per batch
     (what Lightning's automatic optimization did): the same record, number for number on the CPU (on a GPU, where
     the monitor also reads its numbers every 25 steps, to float32 rounding in case a kernel is not deterministic)."""
     from bench.perf import execute_device
@@ -181,7 +181,7 @@ def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learni
                     ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16), clip=clip, lr=lr,
                     budget=Budget(max_steps=60, batch_size=32, eval_every=20, learning_rate=learning_rate,
                                   optimizer=optimizer, warmup_steps=10, clip_value=0.5, probe_batch=4))
-    assert steps_for(cfg.budget) == 10
+    assert steps_for(cfg.budget) == 20
     on = execute_device(device)
     grouped, single = execute(cfg, tmp_path / "grouped", **on), execute(cfg, tmp_path / "single", steps_per_batch=1, **on)
     a, b = _training(grouped), _training(single)
@@ -260,8 +260,8 @@ def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_ligh
 def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path):
     from bench.steps import StepGroups, steps_for
 
-    assert [steps_for(Budget(max_steps=m, eval_every=e)) for m, e in [(400, 100), (2000, 200), (75, 20), (7, 7)]] \
-        == [10, 10, 5, 7]
+    assert [steps_for(Budget(max_steps=m, eval_every=e)) for m, e in [(400, 100), (2000, 200), (75, 20), (7, 7), (300, 60)]] \
+        == [50, 50, 5, 7, 30]
     assert steps_for(Budget(max_steps=400, eval_every=100), limit=1) == 1
     epochs = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     loader = type("Epochs", (), {"__iter__": lambda self: iter(epochs.pop(0))})()  # a new epoch per pass
