@@ -233,7 +233,7 @@ def report(verdicts: list[Verdict]) -> str:
         lines.append(f"           expects {c.expects}; {v.evidence}")
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
     lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in ("agrees", "disagrees", "unchecked"))
-                 + " (normalized score: 1 perfect, 0 the memoryless baseline; seed means of ok runs)")
+                 + " (normalized score: 1 perfect, 0 the memoryless baseline; seed means, a diverged seed as 0)")
     return "\n".join(lines)
 
 
