@@ -126,10 +126,11 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             f"{CI_LEVEL:.0%} t-interval over the matched quadruples.", interactions(df)))
     verdicts = check(df)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
-                            "checked on every setting of the results at or above the length it is stated for "
-                            "(leaderboard.known): agrees, disagrees (under this budget: the literature often trained "
-                            "far longer) or unchecked (a run it needs is missing or failed, or the setting gives the claim nothing to "
-                            "test: no unclipped run diverged for clipping to prevent).", known_table(verdicts)))
+                            "checked on every setting of the results within the lengths it is stated for "
+                            "(leaderboard.known; scores are seed means, a diverged seed counting as 0): agrees, "
+                            "disagrees (under this budget: the literature often trained far longer) or unchecked (a "
+                            "run it needs is missing or failed, or the setting gives the claim nothing to test: no "
+                            "unclipped run diverged for clipping to prevent).", known_table(verdicts)))
     front = frontier(df, threshold)
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
