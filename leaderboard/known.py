@@ -137,14 +137,13 @@ def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
     whose every run failed leaves the subject unknown: it might have been the best). The
     fraction that diverged counts the runs that finished; the probe at initialisation (taken before training) every
     run that has it."""
-    failed = int((runs["status"] == "failed").sum())
-    left_out = f", {failed} failed left out" if failed and failed < len(runs) else ""  # (failed: no result)
-    if runs.empty or failed == len(runs):
+    finished = runs[runs["status"] != "failed"]  # failed runs are no result
+    failed = len(runs) - len(finished)
+    if finished.empty:
         return None, f"({_runs(failed)}, all failed)" if failed else "(no run)"
     if measure == DIVERGED:
-        done = runs[runs["status"] != "failed"]
-        lost = int((done["status"] == "diverged").sum())
-        return lost / len(done), f"diverged {lost}/{len(done)}{left_out}"
+        lost = int((finished["status"] == "diverged").sum())
+        return lost / len(finished), f"diverged {lost}/{len(finished)}" + (f", {failed} failed left out" if failed else "")
     if measure != SCORE:
         values = pd.to_numeric(runs.get(measure, pd.Series(index=runs.index, dtype=float)), errors="coerce")
         means = values.groupby(runs["combo"]).mean().dropna()
@@ -152,11 +151,10 @@ def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
             return None, f"(no {MEASURES[measure]} in its {_runs(len(runs))})"
         n = int(values[runs["combo"] == means.idxmax()].notna().sum())
         return float(means.max()), f"{MEASURES[measure]} {_num(means.max())} ({_runs(n)})"
-    lost = sorted(set(runs["combo"]) - set(runs.loc[runs["status"] != "failed", "combo"]))
+    lost = sorted(set(runs["combo"]) - set(finished["combo"]))
     if lost:  # a combo of the subject without a result: its best is unknown
         return None, f"({lost[0]}: its {_runs(int((runs['combo'] == lost[0]).sum()))} all failed)"
-    finished = runs[runs["status"] != "failed"]  # a diverged seed scores 0; an ok one without a score is unknown
-    scores = finished[SCORE].where(finished["status"] == "ok", 0.0)
+    scores = finished[SCORE].where(finished["status"] == "ok", 0.0)  # a diverged seed scores 0
     means = scores.groupby(finished["combo"]).mean()
     unknown = finished[(finished["status"] == "ok") & finished[SCORE].isna()]["combo"].unique()
     means = means.drop(index=unknown).dropna()  # a combo with a scoreless ok run: its mean is not known

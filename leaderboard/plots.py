@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from bench.axes import BASELINE_LEVELS
-from leaderboard.tables import AT_BASELINE, overall_table, remedy_levels, task_order, task_table
+from leaderboard.tables import AT_BASELINE, CI_LEVEL, overall_table, remedy_levels, task_order, task_table
 
 MAX_LEGEND = 16  # more combos than this: the best MAX_LEGEND - 1 and the all-baseline one in colour, the rest grey
 OTHERS = "#c4c4c4"  # the colour of the combos left out of the legend
@@ -201,7 +201,7 @@ def heatmap(df: pd.DataFrame) -> Figure:
 
 def effects_plot(effects: pd.DataFrame) -> Figure:
     """The remedy effects table (tables.remedy_effects) as a forest plot: one row per axis level, grouped by axis,
-    its mean change in score against the axis's baseline level as a dot with its 95% interval as a bar; green where
+    its mean change in score against the axis's baseline level as a dot with its interval (CI_LEVEL) as a bar; green where
     the interval lies above 0, red below, grey where it spans 0 (or there is none: a single pair)."""
     rows = effects[effects["n_pairs"] > 0].iloc[::-1]  # matplotlib counts rows from the bottom
     fig = _figure(8, 1.2 + 0.32 * max(len(rows), 1))
@@ -217,7 +217,7 @@ def effects_plot(effects: pd.DataFrame) -> Figure:
     ax.set_yticks(range(len(rows)), labels)
     for y in [i - 0.5 for i in range(1, len(rows)) if rows["axis"].iloc[i] != rows["axis"].iloc[i - 1]]:
         ax.axhline(y, color=OTHERS, linewidth=0.6)  # between axes
-    ax.set(xlabel="mean change in normalized score vs the baseline level (95% t-interval)",
+    ax.set(xlabel=f"mean change in normalized score vs the baseline level ({CI_LEVEL:.0%} t-interval)",
            title="Remedy effects, everything else equal")
     if rows.empty:
         ax.text(0.5, 0.5, "no scored pair of runs", ha="center", transform=ax.transAxes)

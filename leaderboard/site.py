@@ -120,7 +120,7 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             "in / worse in: the pairs where the level scored higher / lower (the others scored the "
                             "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects,
                             plot="effects", draw=functools.partial(effects_plot, effects),
-                            alt="each remedy level's mean change in score with its 95% interval"))
+                            alt=f"each remedy level's mean change in score with its {CI_LEVEL:.0%} interval"))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
                             "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
                             f"{CI_LEVEL:.0%} t-interval over the matched quadruples.", interactions(df)))
