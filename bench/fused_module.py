@@ -103,30 +103,45 @@ class FusedModule(L.LightningModule):
         return [run.diverged is None for run in self.runs]
 
     def _freeze(self, k: int, step: int, what: str) -> None:
-        """Run k diverged: record it and stop its training (learning rate 0) while the others go on."""
+        """Run k diverged: record it and stop its training (learning rate 0) while the others go on. Its weights
+        are zeroed (its best ones are kept apart, in best_state): under a mixing kernel (FusedSequenceModel.mixes_runs)
+        their overflow would reach the other runs at every later step, each then taken twice (see fused_step)."""
         self.runs[k].diverged = Diverged(step, what)
         for group in self.trainer.optimizers[0].param_groups:
             group["run_lr"][k] = 0.0
+        with torch.no_grad():
+            for param, _ in self.fused.stacked_pairs():
+                param[k] = 0.0
         if not any(self.active):
             self.trainer.should_stop = True
 
     def training_step(self, batch, batch_idx):
         train_steps(self, batch, self.fused_step)
 
-    def fused_step(self, opt, x, y, path) -> None:
-        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]) (path: bench.steps.step_path)."""
+    def _backward(self, opt, x, y, path, kernel: str | None = None):
+        """The K runs' forward and backward on x, y: (params with a gradient, the per-run losses [K], the per-run
+        gradient norms [K] and largest absolute gradients [K], before clipping)."""
         opt.zero_grad()
-        loss, losses = self.loss_fn(self.fused(x), y)
+        loss, losses = self.loss_fn(self.fused(x, kernel), y)
         path.backward(loss)
-        step = self.global_step + 1
         params = [p for p in self.fused.parameters() if p.grad is not None]
-        grads = [p.grad for p in params]
         K = self.K
         with torch.no_grad():
-            norms = torch.stack([g.reshape(K, -1).norm(2, dim=1) for g in grads]).norm(2, dim=0)  # before clipping
-            max_abs = torch.stack([g.reshape(K, -1).abs().amax(1) for g in grads]).amax(0)
+            norms = torch.stack([p.grad.reshape(K, -1).norm(2, dim=1) for p in params]).norm(2, dim=0)
+            max_abs = torch.stack([p.grad.reshape(K, -1).abs().amax(1) for p in params]).amax(0)
+        return params, losses, norms, max_abs
+
+    def fused_step(self, opt, x, y, path) -> None:
+        """One optimizer step of the K runs on their stacked batches x, y ([K, B, ...]) (path: bench.steps.step_path)."""
+        params, losses, norms, max_abs = self._backward(opt, x, y, path)
+        loss_ok, norm_ok = torch.isfinite(losses).tolist(), torch.isfinite(norms).tolist()
+        if self.fused.mixes_runs and not all(loss_ok + norm_ok):  # which run it was: the step again, runs kept apart
+            params, losses, norms, max_abs = self._backward(opt, x, y, path, "stepped")
             loss_ok, norm_ok = torch.isfinite(losses).tolist(), torch.isfinite(norms).tolist()
-            for k in range(K):
+        step = self.global_step + 1
+        grads = [p.grad for p in params]
+        with torch.no_grad():
+            for k in range(self.K):
                 if self.runs[k].diverged is None and not (loss_ok[k] and norm_ok[k]):
                     self._freeze(k, step, "training loss" if not loss_ok[k] else "gradient")
             frozen = [k for k, a in enumerate(self.active) if not a]
@@ -142,6 +157,8 @@ class FusedModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         out = self.fused(x)
+        if self.fused.mixes_runs and not bool(torch.isfinite(out).all()):  # one run's overflow: keep the runs apart
+            out = self.fused(x, "stepped")
         for k, active in enumerate(self.active):
             if active:
                 self.val_metrics[k].update(out[k], y[k])

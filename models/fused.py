@@ -10,6 +10,8 @@ block-diagonal weights).
 
 The runs stay independent: run k's output depends only on run k's parameters and batch, so the
 gradient of the *summed* per-run losses (`fused_loss`) w.r.t. run k's slice is run k's own gradient.
+(Except in overflow: blockdiag's wide matmuls turn one run's inf into NaN in every run, 0 * inf; a step where
+that may have happened is taken again stepped: `FusedSequenceModel.mixes_runs`, bench.fused_module.)
 Optimisation is per run as well: `per_run_clip_` clips each run's own gradient norm (or values) with
 its own threshold, and `StackedAdam` / `StackedSGD` give each run its own learning rate (Adam is
 invariant to the scale of the gradient, so per-run learning rates cannot come from scaling losses).
@@ -137,11 +139,12 @@ class FusedLayer(nn.Module):
         check(kernel in FUSED_KERNELS, f"unknown fused kernel {kernel!r}; valid choices: {', '.join(FUSED_KERNELS)}")
         check(kernel in fused_kernels(first.activation), f"fused kernel {kernel!r} needs an activation with a fused "
               f"kernel, got {first.activation!r}; use 'stepped'")
+        self.kernel = kernel
         self.wide = _wide_kernel(cell, first.activation) if kernel == "blockdiag" else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (K, B, L, D) -> (K, B, L, H)."""
-        out = self.blockdiag(x) if self.wide is not None else self.stepped(x)
+    def forward(self, x: torch.Tensor, kernel: str | None = None) -> torch.Tensor:
+        """x: (K, B, L, D) -> (K, B, L, H), by `kernel` (default: the layer's own)."""
+        out = self.blockdiag(x) if (kernel or self.kernel) == "blockdiag" else self.stepped(x)
         return out + x if self.residual else out
 
     def blockdiag(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,11 +205,22 @@ class FusedSequenceModel(nn.Module):
         self.readout_weight = nn.Parameter(torch.stack([m.readout.weight.detach() for m in models]).clone())  # (K, C, H)
         self.readout_bias = nn.Parameter(torch.stack([m.readout.bias.detach() for m in models]).clone())  # (K, C)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def kernel(self) -> str:
+        return self.layers[0].kernel
+
+    @property
+    def mixes_runs(self) -> bool:
+        """Whether one run's overflow reaches the others: the blockdiag kernel's wide matmuls multiply a run's inf
+        by the zeros off its block (0 * inf = NaN in every run's columns); the stepped kernel keeps runs apart."""
+        return self.kernel == "blockdiag"
+
+    def forward(self, x: torch.Tensor, kernel: str | None = None) -> torch.Tensor:
+        """kernel: None runs the model's own (FUSED_KERNELS); "stepped" keeps the runs apart (see mixes_runs)."""
         check(x.shape[0] == self.K, f"fused input must have K={self.K} runs on dim 0, got shape {tuple(x.shape)}")
         h = self.encode(x)  # (K, B, L, D)
         for layer in self.layers:
-            h = layer(h)  # (K, B, L, H)
+            h = layer(h, kernel)  # (K, B, L, H)
         return self.read(h)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -84,6 +84,29 @@ def test_a_diverging_run_is_frozen_while_its_group_mates_finish(tmp_path):
             assert rec["metrics"][name] == pytest.approx(value, rel=1e-3), name
 
 
+@pytest.mark.parametrize("kernel", ["stepped", "blockdiag"])
+def test_a_run_whose_activations_overflow_leaves_its_group_mates_alone(tmp_path, monkeypatch, kernel):
+    """A ReLU RNN at Adam lr 3 overflows its hidden states; in the blockdiag kernel's wide matmuls its inf meets the
+    zeros off its block (0 * inf = NaN in every run): that step is taken again by the stepped kernel to tell which
+    run diverged, and the diverged run's zeroed weights keep the later wide steps and validations finite."""
+    from models import fused
+
+    monkeypatch.setitem(fused.FUSION_PAYS["cpu"], "rnn", fused.FusionLimit(128, 32, kernel))
+    tp = {"seq_len": 40, "train_size": 128, "val_size": 32, "test_size": 32}
+    configs = [RunConfig("adding", tp, ModelConfig(cell="rnn", activation="relu", hidden_size=16), "none", "constant",
+                         seed, Budget(max_steps=20, eval_every=5, batch_size=16, learning_rate=lr, probe_batch=4))
+               for seed, lr in enumerate([1e-3, 3.0, 1e-3])]
+    records = execute_fused(configs, tmp_path / "fused")
+    assert [r["fused_kernel"] for r in records] == [kernel] * 3
+    assert [r["status"] for r in records] == ["ok", "diverged", "ok"], [r["error"] for r in records]
+    twins = [execute(cfg, tmp_path / "plain") for cfg in configs]
+    assert twins[1]["status"] == "diverged" and twins[1]["diverged_at_step"] == records[1]["diverged_at_step"]
+    for rec, twin in zip(records[::2], twins[::2]):
+        assert rec["steps_trained"] == twin["steps_trained"] == 20
+        for name, value in twin["metrics"].items():
+            assert rec["metrics"][name] == pytest.approx(value, rel=1e-3), name
+
+
 def test_stacked_loader_keeps_each_runs_batches_in_lockstep():
     task = RunConfig("adding", {"seq_len": 8, "train_size": 40, "val_size": 8, "test_size": 8},
                      ModelConfig(cell="rnn")).build_task()
