@@ -247,6 +247,8 @@ def execute_fused(
                 make_trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
                 finish_record(record, spec, bench.test_results, run.best_step)
                 record["grad"]["probe"]["end"] = gradient_flow(model, *prep.probe, loss_fn)
+            except Diverged as err:  # its best weights' test outputs are not finite (finish_record)
+                record_diverged(record, err)
             except Exception as err:  # noqa: BLE001 - this run's failure; its group mates are recorded on
                 record_failed(record, err)
     except Exception as err:  # noqa: BLE001 - the group's failure is each run's, the sweep goes on

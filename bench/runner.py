@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import platform
 import subprocess
 import time
@@ -233,8 +234,12 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
 
 
 def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None) -> None:
-    """A run that trained to the end: status ok, its test metrics (without `loss`) and normalized score."""
+    """A run that trained to the end: status ok, its test metrics (without `loss`) and normalized score.
+    Raises Diverged where a test metric is not finite: the best weights' outputs overflow on the test data."""
     metrics = {k: v for k, v in test_results.items() if k != "loss"}
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise Diverged(best_step, f"test {name} (the best weights, validated)")
     record.update(
         status="ok",
         metrics=metrics,

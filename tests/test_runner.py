@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,14 +16,14 @@ import lightning as L
 import pytest
 import torch
 
-from bench.callbacks import TrainingMonitor
+from bench.callbacks import Diverged, TrainingMonitor
 from bench.cli import main
 from bench.config import AXES, Budget, RunConfig, expand, load_suite
 from bench.registry import ConfigError
 from bench.launch import Progress, shard
 from bench.module import BenchModule, TaskMetrics
 from bench.optim import OPTIMIZERS, make_optimizer
-from bench.runner import execute
+from bench.runner import execute, finish_record, new_record
 from bench.store import ResultStore
 from models import ModelConfig, SequenceModel
 from tasks import TASKS
@@ -710,6 +711,46 @@ def test_metrics_match_a_naive_computation():
     a, b = torch.randn(5, 1), torch.randn(5, 1)
     reg.update(a, b)
     assert reg.compute()["mse"] == pytest.approx(((a - b) ** 2).mean().item(), rel=1e-6)
+
+
+def test_perplexity_stays_finite_where_a_target_is_far_below_the_top_logit():
+    """Perplexity is exp(mean CE) from log-softmax: one target 110 nats below its step's top logit is a finite
+    (large) CE; a softmax in float32 gives it probability 0, and the split's perplexity would be inf."""
+    spec = TASKS.get("longrange_text")(delay=1, train_size=8, val_size=8, test_size=8).spec()
+    metrics = TaskMetrics(spec)
+    torch.manual_seed(0)
+    out = torch.randn(4, len(spec.scored_steps), spec.num_classes)
+    y = torch.randint(0, spec.num_classes, (4, len(spec.scored_steps)))
+    out[0, 0, :] = 0.0
+    out[0, 0, (y[0, 0] + 1) % spec.num_classes] = 110.0
+    metrics.update(out, y)
+    naive = math.exp(-out.double().log_softmax(-1).gather(-1, y.unsqueeze(-1)).mean().item())
+    got = metrics.compute()
+    assert math.isfinite(got["perplexity"]) and got["perplexity"] == pytest.approx(naive, rel=1e-4)
+
+
+def test_a_nan_output_reaches_the_validation_loss():
+    """Half the samples' outputs NaN: the cross-entropy (the validation loss the divergence guard and the best
+    checkpoint read) is NaN, not the mean over the other half (torchmetrics' MeanMetric drops NaN by default)."""
+    spec = TASKS.get("copy")(delay=3, train_size=8, val_size=8, test_size=8).spec()
+    metrics = TaskMetrics(spec)
+    y = torch.randint(1, spec.num_classes, (4, len(spec.scored_steps)))
+    out = torch.nn.functional.one_hot(y, spec.num_classes).float() * 50.0
+    out[2:] = float("nan")
+    metrics.update(out, y)
+    got = metrics.compute()
+    assert math.isnan(got["ce"]) and math.isnan(got["loss"])
+
+
+def test_a_non_finite_test_metric_is_a_diverged_run():
+    """The best weights' test outputs overflow: no score to report (the leaderboard would skip a NaN one and
+    average the combo over its other seeds), so the run is recorded diverged, with the metric that overflowed."""
+    spec = TASKS.get("adding")(seq_len=8, train_size=8, val_size=8, test_size=8).spec()
+    record = new_record(RunConfig("adding", {"seq_len": 8}, ModelConfig()), "custom")
+    with pytest.raises(Diverged, match=r"non-finite test mse \(the best weights, validated\) at step 40"):
+        finish_record(record, spec, {"mse": float("inf"), "loss": float("inf")}, 40)
+    finish_record(record, spec, {"mse": 0.5, "loss": 0.5}, 40)
+    assert record["status"] == "ok" and record["metrics"] == {"mse": 0.5}
 
 
 class _Recording(torch.optim.SGD):
