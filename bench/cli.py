@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from bench.registry import ConfigError
+from bench.store import FINISHED, ResultStore
 
 EPILOG = """examples:
   rnnbench list
@@ -182,6 +183,7 @@ def cmd_run(args) -> int:
         from bench.tracking import choose_mode
 
         choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
+    _make_folder(args.out, "--out")  # before any training: a file of that name fails here, not after the first run
     counts = run_grid(runs, opts)
     if rank > 0:
         return 0
@@ -192,7 +194,9 @@ def cmd_run(args) -> int:
             print(line)
     if args.wandb and os.environ.get("WANDB_MODE") == "offline":
         print(f"W&B ran offline: upload with `wandb sync {args.out}/wandb/offline-run-*`")
-    if not args.no_leaderboard:
+    if not args.no_leaderboard and not ResultStore(args.out).has_records():  # e.g. a shard of fewer runs than shards
+        print(f"no result records under {args.out}/runs/ yet: no leaderboard built")
+    elif not args.no_leaderboard:
         from leaderboard import build
 
         paths = build([args.out], args.out / "leaderboard")
@@ -202,15 +206,13 @@ def cmd_run(args) -> int:
 
 def dry_run(suite: str, runs, out: Path) -> int:
     """Print the grid, each run with its state in `out` (what a real run would do with it: keep `ok` and `diverged`,
-    retry `failed`, train `todo`), its size and the counts of those states; train nothing."""
+    retry `failed` and `stale`, train `todo`: ResultStore.state), its size and the counts of those states; train
+    nothing."""
     from collections import Counter
-
-    from bench.store import FINISHED, ResultStore
 
     store, states = ResultStore(out), Counter()
     for cfg in runs:
-        record = store.read(cfg.run_id)
-        state = record.get("status", "failed") if record else "todo"  # a record without one is not finished
+        state = store.state(cfg)
         states[state] += 1
         print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
     combos = {c.combo for c in runs}
@@ -218,8 +220,9 @@ def dry_run(suite: str, runs, out: Path) -> int:
           f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
     finished = sum(states[s] for s in FINISHED)
     kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
+    stale = f", {states['stale']} trained on data changed since" if states["stale"] else ""
     print(f"in {out}/runs/: {finished} finished ({kept}: kept), {len(runs) - finished} to train ({states['todo']} "
-          f"todo, {len(runs) - finished - states['todo']} failed before: retried)")
+          f"todo, {states['failed']} failed before{stale}: retried)")
     return 0
 
 
@@ -227,8 +230,6 @@ def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:
     """The grid's failed runs grouped by error, most frequent first (the end of a long sweep's output, instead of
     scrolling back through it): one line per error with its count and one run it hit."""
     from collections import Counter
-
-    from bench.store import ResultStore
 
     store, errors, example = ResultStore(out), Counter(), {}
     for cfg in runs:
@@ -253,6 +254,7 @@ def cmd_leaderboard(args) -> int:
         if not folder.is_dir():
             raise ConfigError(f"--results {folder}: no such folder")
     out = args.out or args.results[0] / "leaderboard"
+    _make_folder(out, "--out")
     paths = build(args.results, out, threshold=args.threshold)
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `python -m leaderboard.readme "
           f"{' '.join(map(str, args.results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
@@ -281,6 +283,13 @@ def cmd_list(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+
+
+def _make_folder(path: Path, flag: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file of that name, no permission, ...
+        raise ConfigError(f"{flag} {path}: cannot make that folder ({err.strerror or err})") from None
 
 
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:

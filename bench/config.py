@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
 from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from tasks import TASKS
+from tasks.base import SyntheticSizes
 
 SUITES_DIR = Path(__file__).parent / "suites"
 # the remedy axes and their levels, read from what implements each level
@@ -57,7 +59,7 @@ class Budget:
         check(self.warmup_steps >= 0, f"budget warmup_steps must be >= 0, got {self.warmup_steps!r}")
         for name in ("learning_rate", "clip_value"):
             value = getattr(self, name)
-            check(value > 0, f"budget {name} must be > 0, got {value!r}")
+            check(math.isfinite(value) and value > 0, f"budget {name} must be a finite number > 0, got {value!r}")
         choice("optimizer", self.optimizer, OPTIMIZERS)
 
 
@@ -90,8 +92,8 @@ class RunConfig:
     @property
     def task_label(self) -> str:
         task = self.build_task()
-        defaults = {f.name for f in dataclasses.fields(task) if f.name.endswith("_size")}
-        shown = {k: v for k, v in task.params().items() if k not in defaults}
+        sizes = {f.name for f in dataclasses.fields(SyntheticSizes)}  # how much data, not which task (vocab_size is)
+        shown = {k: v for k, v in task.params().items() if k not in sizes}
         return f"{self.task}(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,7 +155,9 @@ def load_suite(name_or_path: str) -> Suite:
         choice("suite", name_or_path, names)
         path = SUITES_DIR / f"{name_or_path}.yaml"
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read suite {path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -199,7 +199,7 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     """Train every run whose result is not finished yet; returns counts by status (and `skipped`)."""
     store = ResultStore(opts.out_dir)
     store.clean()
-    todo = [r for r in runs if not store.finished(r.run_id)]
+    todo = [r for r in runs if not store.finished(r)]
     skipped = len(runs) - len(todo)
     if not opts.quiet:
         print(f"{len(runs)} runs in the grid, {skipped} already finished, {len(todo)} to train "

@@ -12,6 +12,8 @@ from typing import Any
 
 FINISHED = ("ok", "diverged")  # a run with one of these is never trained again; `failed` is retried
 STATUSES = ("ok", "diverged", "failed")
+UMASK = os.umask(0o022)  # the process's umask, read (it can only be read by setting it) and put back at once
+os.umask(UMASK)
 STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write in progress (clean)
 
 
@@ -34,6 +36,24 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def atomic_write(target: Path, content: str | bytes, prefix: str = ".") -> Path:
+    """Write a file atomically: a temp file in the same folder (named prefix...tmp), flushed, then renamed over the
+    target, so a reader (another shard, a browser) sees the old file or the new one, never a part. Its mode is a
+    plain new file's (mkstemp's own is 0600: a web server could not read a published leaderboard)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~UMASK)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -43,31 +63,38 @@ class ResultStore:
         return self.runs / run_id / "result.json"
 
     def read(self, run_id: str) -> dict | None:
-        """The run's record, or None when it is missing or unreadable."""
+        """The run's record, or None when it is missing, unreadable or not a JSON object."""
         try:
-            return json.loads(self.path(run_id).read_text())
+            record = json.loads(self.path(run_id).read_text())
         except (OSError, ValueError):
             return None
+        return record if isinstance(record, dict) else None
 
-    def finished(self, run_id: str) -> bool:
-        record = self.read(run_id)
-        return record is not None and record.get("status") in FINISHED
+    def state(self, cfg) -> str:
+        """What a sweep does with this run (a RunConfig): 'todo' (no readable record: trained), its record's status
+        where that is 'ok' or 'diverged' (kept), 'failed' (any other status, or none: retried), or 'stale'
+        (retried): finished on files that hold other data now (a corpus given as a path and rewritten since: the
+        record's `task_data`)."""
+        record = self.read(cfg.run_id)
+        if record is None:
+            return "todo"
+        status = record.get("status")
+        if status not in FINISHED:
+            return "failed"
+        now = cfg.build_task().data_identity()
+        return "stale" if now is not None and record.get("task_data") != now else status
+
+    def finished(self, cfg) -> bool:
+        return self.state(cfg) in FINISHED
 
     def write(self, record: dict) -> Path:
-        """Write atomically: a temp file in the same folder, flushed, then renamed over the target."""
+        """Write atomically (atomic_write), the folder made where missing."""
         target = self.path(record["run_id"])
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(_finite(record), f, indent=1, allow_nan=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write(target, json.dumps(_finite(record), indent=1, allow_nan=False), prefix=".result.")
+
+    def has_records(self) -> bool:
+        return self.runs.exists() and any(self.runs.glob("*/result.json"))
 
     def clean(self, older_than: float = STALE_SECONDS) -> int:
         """Remove temp files left by a killed writer; returns how many. Only those older than `older_than` seconds:

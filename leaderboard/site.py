@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.registry import ConfigError
+from bench.store import atomic_write
 
 from leaderboard.collect import load_results
 from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
@@ -255,9 +256,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     written: dict[str, Path] = {}
 
     def write(rel: str, content: str | bytes) -> None:
-        path = out / rel
-        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
-        written[rel] = path
+        written[rel] = atomic_write(out / rel, content)  # shards sharing --out may build it at once
 
     sections, tasks, found = _sections(df, threshold)
     for s in sections:

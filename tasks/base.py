@@ -134,6 +134,11 @@ class Task:
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def data_identity(self) -> str | None:
+        """Where the task's data comes from files that may change under one config (a corpus given as a path):
+        their digest now (a finished run's `task_data` is compared with it before the run is skipped); else None."""
+        return None
+
     @classmethod
     def from_params(cls, params: dict[str, Any] | None = None) -> "Task":
         """Build from user parameters, refusing unknown names and values of the wrong type."""

@@ -28,7 +28,7 @@ BLANK, DELIMITER = 0, 9
 @dataclass(frozen=True)
 class CopyTask(SyntheticSizes, Task):
     name = "copy"
-    version = 1
+    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
     delay: int = 100  # T: blanks between the last symbol and the end of recall
 
     def __post_init__(self):

@@ -30,8 +30,9 @@ class _Batches(Dataset):
 
 
 class _BatchIndices(Sampler):
-    """Yields index tensors of one batch each, on `device`; reshuffled each epoch from a seeded generator
-    (the same order on every device: drawn on the CPU, copied once per epoch).
+    """Yields index tensors of one batch each, on `device`; reshuffled each epoch by one generator seeded once
+    (the same order on every device: drawn on the CPU, copied once per epoch). Not reseeded per epoch with
+    seed + epoch: seed s's second epoch would repeat seed s + 1's first order.
 
     Under DDP (`world` processes, this one `rank`) the training split (`pad`) is dealt out by batches: each process
     takes every world-th batch from its rank on, after batches from the epoch's start are repeated until every
@@ -43,7 +44,8 @@ class _BatchIndices(Sampler):
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, device: torch.device | str = "cpu",
                  rank: int = 0, world: int = 1, pad: bool = False):
-        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
         self.device, self.rank, self.world, self.pad = device, rank, world, pad
 
     def __len__(self):
@@ -53,8 +55,7 @@ class _BatchIndices(Sampler):
 
     def __iter__(self):
         if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-            self.epoch += 1
+            order = torch.randperm(self.n, generator=self.generator)
         else:
             order = torch.arange(self.n)
         if not self.pad:

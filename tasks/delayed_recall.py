@@ -32,7 +32,7 @@ MODES = ("cue", "stream")
 @dataclass(frozen=True)
 class DelayedRecallTask(SyntheticSizes, Task):
     name = "delayed_recall"
-    version = 1
+    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
     delay: int = 50  # D: distractors (cue mode) or lag (stream mode)
     num_cues: int = 8  # V
     num_distractors: int = 16  # M, distractor vocabulary (cue mode)

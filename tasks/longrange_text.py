@@ -43,7 +43,7 @@ FILLER = [  # one filler sentence: six slots, each a uniform choice
 @dataclass(frozen=True)
 class LongRangeTextTask(SyntheticSizes, Task):
     name = "longrange_text"
-    version = 1
+    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
     delay: int = 5  # D: filler sentences between the fact and the query
     num_facts: int = 8  # how many place -> language facts (chance accuracy 1/num_facts)
 

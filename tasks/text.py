@@ -1,4 +1,4 @@
-"""Word-level next-word prediction on a real corpus, with truncated-BPTT windows.
+"""Word-level next-word prediction on a real corpus, in independent windows of `bptt` words.
 
 `corpus` is a named corpus (downloaded once into the cache dir by one process at a time, each file checked
 before it is kept: not an HTML page or a cut-off transfer, its pinned SHA-256 where the corpus pins one, else the
@@ -14,6 +14,12 @@ The token stream is cut into non-overlapping windows of `bptt` words; x is a win
 window shifted by one word. Example with bptt=4 on "to be or not to be <eos>":
 
     x = to be or not        y = be or not to
+
+Each window is an independent sequence: the model starts it from a zero state, and no hidden state is carried
+over from the window before (Zaremba et al. 2014's stateful truncated BPTT, as in PyTorch's word_language_model,
+carries it, detached, across contiguous windows). So a word's context is the words before it in its window
+(bptt / 2 on average): the task measures dependencies within `bptt` words, the same way for every remedy, and
+its perplexities are not comparable with published stateful ones. Training windows are shuffled.
 
 The training stream starts at word `seed % bptt`, so seeds see different window boundaries; the
 valid/test windows are the same for every seed. Metrics: perplexity over all steps and next-word
@@ -41,6 +47,7 @@ from pathlib import Path
 import torch
 
 from bench.registry import ConfigError, check
+from bench.store import atomic_write
 from tasks.base import SPLITS, TASKS, Task, TaskSpec, positive_int
 
 UNK, EOS = "<unk>", "<eos>"
@@ -104,13 +111,6 @@ def local_copy(name: str) -> Path | None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -178,7 +178,7 @@ def _fetch(name: str, url: str, target: Path, expected: str | None, recorded: Pa
         if problem:
             raise ConfigError(f"corpus {name!r}: the download from {url} {problem}; nothing was kept, try again")
         if expected is None:
-            _write_atomic(recorded, _sha256(tmp))
+            atomic_write(recorded, _sha256(tmp), prefix=f".{recorded.name}.")
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -306,9 +306,10 @@ def windows(ids: torch.Tensor, bptt: int, offset: int = 0) -> tuple[torch.Tensor
 @dataclass(frozen=True)
 class TextTask(Task):
     name = "text"
-    version = 2  # 2: the baseline is scored on the test split (1: on the train split)
+    version = 3  # 3: the training order from the second epoch on (tasks.data: one generator per run, not per
+    # epoch: seeds s and s+1 shared window orders); 2: the baseline is scored on the test split (1: on the train split)
     corpus: str = "tinyshakespeare"  # a named corpus (see CORPORA) or a path to a folder or a file
-    bptt: int = 35  # truncated-BPTT window: sequence length
+    bptt: int = 35  # window length: the gradient's and the context's reach (no state carried between windows)
     vocab_size: int = 10_000  # vocabulary cap, `<unk>` included
 
     def __post_init__(self):
@@ -338,6 +339,13 @@ class TextTask(Task):
             version=self.version,
             data_digest=corpus_digest(self.corpus),
         )
+
+    def data_identity(self) -> str | None:
+        """A corpus given as a path: its files' digest now (a named corpus is pinned: the same name, the same text;
+        None also for a path gone since, which a retrained run would only fail on)."""
+        if self.corpus in CORPORA or not Path(self.corpus).expanduser().exists():
+            return None
+        return corpus_digest(self.corpus)
 
     def make_split(self, split: str, seed: int):
         check(split in SPLITS, f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")

@@ -27,6 +27,7 @@ from bench.runner import execute, finish_record, new_record
 from bench.store import ResultStore
 from models import ModelConfig, SequenceModel
 from tasks import TASKS
+from tasks.text import corpus_digest, corpus_path, load_corpus
 from tests.conftest import DEVICES, REPO, cli
 
 CONTRACT_FIELDS = {
@@ -492,6 +493,64 @@ def test_cleaning_the_store_spares_a_write_in_progress(tmp_path):
     assert store.clean(older_than=0) == 0
 
 
+def test_an_empty_shard_ends_without_a_leaderboard_and_an_out_that_is_a_file_before_training(tiny_suite, tmp_path,
+                                                                                           capsys):
+    """A shard with no runs of its own (more shards than runs) succeeds, saying why no leaderboard was built (it
+    was an error: a job array marked those shards failed); --out naming a file is refused before any training."""
+    grid = expand(load_suite(str(tiny_suite)))
+    n = len(grid) + 1
+    empty = next(i for i in range(n) if not shard(grid, i, n))
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--shard", f"{empty}/{n}",
+                 "--quiet"]) == 0
+    assert "no leaderboard built" in capsys.readouterr().out and not (out / "leaderboard").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(afile), "--workers", "0", "--quiet"]) == 2
+    assert main(["leaderboard", "--results", str(tmp_path), "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("rnnbench: error: --out") == 2 and "cannot make that folder" in err
+    assert afile.read_text() == ""
+
+
+def test_a_record_that_is_not_a_json_object_is_not_a_finished_run(tmp_path):
+    cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig())
+    store = ResultStore(tmp_path)
+    for text in ("[]", '"ok"', "{\"status\": \"ok\"", '{"status": "running"}'):
+        store.path(cfg.run_id).parent.mkdir(parents=True, exist_ok=True)
+        store.path(cfg.run_id).write_text(text)
+        assert store.state(cfg) in ("todo", "failed") and not store.finished(cfg), text
+    assert main(["run", "--suite", "quick", "--tasks", "adding", "--out", str(tmp_path), "--dry-run"]) == 0
+
+
+def test_a_run_on_a_corpus_file_rewritten_since_is_trained_again(tmp_path, capsys):
+    """The run id holds a corpus path, not its text: a finished run whose corpus file now holds other text is
+    'stale' (the dry run says so) and trained again, not skipped; the label names the vocabulary (it changes the task)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i % 7} sat on mat {i % 3}\n" for i in range(60)))
+    suite = tmp_path / "text.yaml"
+    suite.write_text(f"tasks: {{text: {{corpus: {corpus}, bptt: 5, vocab_size: 12}}}}\nseeds: 1\nmodel: {{hidden_size: 4}}\n"
+                     "budget: {max_steps: 2, eval_every: 2, batch_size: 4, probe_batch: 2}\n")
+    (cfg,) = expand(load_suite(str(suite)))
+    assert cfg.task_label == f"text(corpus={corpus}, bptt=5, vocab_size=12)"
+    common = ["run", "--suite", str(suite), "--out", str(tmp_path / "res"), "--workers", "0", "--no-leaderboard"]
+    assert main([*common, "--quiet"]) == 0
+    first = ResultStore(tmp_path / "res").read(cfg.run_id)
+    assert first["status"] == "ok" and ResultStore(tmp_path / "res").state(cfg) == "ok"
+    corpus.write_text("".join(f"a dog {i % 5} ran to the park {i % 4}\n" for i in range(60)))
+    for cached in (load_corpus, corpus_digest, corpus_path):  # the next sweep is a new process: caches start empty
+        cached.cache_clear()
+    capsys.readouterr()
+    assert main([*common, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cfg.run_id}  stale" in out and "0 finished" in out and "1 trained on data changed since: retried" in out
+    assert main(common) == 0
+    assert "0 skipped" in capsys.readouterr().out
+    second = ResultStore(tmp_path / "res").read(cfg.run_id)
+    assert second["status"] == "ok" and second["task_data"] != first["task_data"]
+    assert ResultStore(tmp_path / "res").state(cfg) == "ok"
+
+
 def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
     grid = expand(load_suite(str(tiny_suite)))
     parts = [shard(grid, i, 3) for i in range(3)]
@@ -621,6 +680,8 @@ def test_reading_a_suite_does_not_import_lightning():
         (["run", "--suite", "BAD_LEVEL"], "valid choices:"),
         (["run", "--suite", "MALFORMED"], "malformed suite YAML"),
         (["run", "--suite", "NEG_BUDGET"], "max_steps must be an integer >= 1"),
+        (["run", "--suite", "INF_BUDGET"], "budget learning_rate must be a finite number > 0, got inf"),
+        (["run", "--suite", "NOT_UTF8"], "cannot read suite"),
         (["run", "--suite", "PLATEAU_NOOP"], "lr level 'plateau' would train exactly as 'constant'"),
         (["run", "--suite", "quick", "--shard", "3/2"], "expected i/n"),
         (["run", "--suite", "quick", "--launcher", "ray", "--devices", "1,3"], "Ray gives each run one of the"),
@@ -632,11 +693,14 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
         "BAD_LEVEL": "tasks: {adding: {}}\naxes: {cell: [transformer]}\n",
         "MALFORMED": "tasks: {adding: [\n",
         "NEG_BUDGET": "tasks: {adding: {}}\nbudget: {max_steps: -3}\n",
+        "INF_BUDGET": "tasks: {adding: {}}\nbudget: {learning_rate: .inf}\n",
+        "NOT_UTF8": b"# \xff\xfe\ntasks: {adding: {}}\n",
         "PLATEAU_NOOP": "tasks: {adding: {}}\naxes: [{cell: [rnn]}, {lr: [plateau]}]\nbudget: {max_steps: 400, eval_every: 100}\n",
     }
     if args[2] in bad:
         path = tmp_path / "suite.yaml"
-        path.write_text(bad[args[2]])
+        text = bad[args[2]]
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
         args = [*args[:2], str(path), *args[3:]]
     proc = subprocess.run(cli(*args, "--dry-run"), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -289,6 +289,23 @@ def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     assert dm.splits["train"][0].device.type == "cpu"  # the probe and the next run read the CPU copy
 
 
+def test_training_orders_are_not_shared_between_seeds():
+    """Each seed's epochs follow one generator: seed s's second epoch is not seed s + 1's first (reseeding every
+    epoch with seed + epoch made it so, and the text task's seeds s and s + 1 then met nearly the same windows
+    in the same order); the same seed gives the same orders again."""
+    from tasks.data import _BatchIndices
+
+    def orders(seed, epochs=3):
+        sampler = _BatchIndices(64, 64, shuffle=True, seed=seed)
+        return [next(iter(sampler)) for _ in range(epochs)]
+
+    for seed in range(4):
+        mine, next_seed = orders(seed), orders(seed + 1)
+        assert all(torch.equal(a, b) for a, b in zip(mine, orders(seed)))
+        assert not any(torch.equal(a, b) for a in mine for b in next_seed)
+        assert not torch.equal(mine[0], mine[1])
+
+
 @pytest.mark.parametrize("n, world", [(70, 2), (70, 3), (16, 2), (5, 5)])
 def test_under_ddp_each_evaluation_sample_is_scored_once_and_training_steps_in_lockstep(n, world):
     """n samples in batches of 16 over `world` processes: validation and test shards hold every sample once (a
