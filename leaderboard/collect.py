@@ -127,7 +127,7 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
         # it joins the label's one corpus where its other runs agree on one)
         known = df.groupby("task_label")["task_data"].transform(lambda s: s.dropna().iloc[0]
                                                                  if s.dropna().nunique() == 1 else None)
-        df = df.assign(task_data=df["task_data"].fillna(known))
+        df = df.assign(task_data=df["task_data"].where(df["task_data"].notna(), known))
         fields.append("task_data")
 
     def digest(columns: list[str]) -> pd.Series:

@@ -27,7 +27,7 @@ import pandas as pd
 from bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
-from leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, _num, remedy_levels
+from leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, _num, remedy_levels, seed_score
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
 SCORE, PROBE, DIVERGED = "normalized_score", "grad.probe.start.log10_ratio", "diverged"
@@ -154,7 +154,7 @@ def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
     lost = sorted(set(runs["combo"]) - set(finished["combo"]))
     if lost:  # a combo of the subject without a result: its best is unknown
         return None, f"({lost[0]}: its {_runs(int((runs['combo'] == lost[0]).sum()))} all failed)"
-    scores = finished[SCORE].where(finished["status"] == "ok", 0.0)  # a diverged seed scores 0
+    scores = seed_score(finished)  # a diverged seed scores 0, as on the whole page
     means = scores.groupby(finished["combo"]).mean()
     unknown = finished[(finished["status"] == "ok") & finished[SCORE].isna()]["combo"].unique()
     means = means.drop(index=unknown).dropna()  # a combo with a scoreless ok run: its mean is not known

@@ -172,9 +172,9 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
 
 
 def heatmap(df: pd.DataFrame) -> Figure:
-    """Mean normalized score (ok seeds) per combo (rows, best overall first) and task (columns);
+    """Score (tables.seed_score's seed mean) per combo (rows, best overall first) and task (columns);
     the colour scale spans [-0.1, 1], a score below it (worse than the memoryless baseline, as the findings say) is
-    red; a cell without an ok run is blank and marked '—'."""
+    red; a cell without a score (every run failed) is blank and marked '—'."""
     scores = task_table(df).pivot(index="combo", columns="task_label", values="score")
     scores = scores.reindex(index=overall_table(df)["combo"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
@@ -195,7 +195,7 @@ def heatmap(df: pd.DataFrame) -> Figure:
     fig.colorbar(image, ax=ax, label=f"score (0 baseline, 1 perfect; red: below -{AT_BASELINE:g}, worse than the "
                  "baseline)", extend="both")
     if scores.isna().to_numpy().any():
-        ax.set_title("— : no ok run (every seed diverged or failed)", fontsize="small", loc="left")
+        ax.set_title("— : no score (every run failed)", fontsize="small", loc="left")
     return fig
 
 

@@ -37,7 +37,8 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
     sections, _, found = _sections(df, threshold)  # the overall table first
     prov = _provenance(df)
     lines = [f"Suite `{prov['suite']}`, {prov['runs']} runs, {prov['run dates']}, on {prov['device']}, "
-             f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline.", ""]
+             f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
+             "a diverged seed counts as 0, a failed run is left out.", ""]
     lines += [f"- {md_escape(s)}" for s in found]
     lines += ["", render(sections[0].table, "md")]
     return "\n".join(lines)
@@ -46,11 +47,12 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
 def update(readme: Path, text: str) -> None:
     if not readme.is_file():
         raise ConfigError(f"--readme {readme}: no such file")
-    content = readme.read_text()
+    with open(readme, encoding="utf-8", newline="") as f:  # newline="": a CRLF file's other lines kept as they are
+        content = f.read()
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(content):
         raise ConfigError(f"{readme} has no {START} … {END} markers")
-    readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content))
+    readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content), encoding="utf-8", newline="")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,8 +93,9 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
 
     tasks, overall = task_table(df), overall_table(df)
     sections = [Section("overall", "Overall", "Per combo: the mean over tasks of its mean normalized score (1 perfect, "
-                        "0 memoryless baseline; tasks where it had no ok run are left out and counted in 'tasks "
-                        "scored'), its mean rank over tasks, and its diverged/failed runs out of all runs.", overall)]
+                        "0 memoryless baseline; a diverged seed counts as 0, a failed run is left out, and so is a task where "
+                        "every run failed, counted in 'tasks scored'), its mean rank over tasks, and its "
+                        "diverged/failed runs out of all runs.", overall)]
     taken: set[str] = set()
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
@@ -105,9 +106,10 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
         memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
         note = (f"Test {name or 'metric'}{about} of the best checkpoint{direction}{memoryless}: mean ± sample "
-                "std (ddof=1) over ok seeds. Score: mean normalized score (1 perfect, 0 memoryless). Steps to best: "
-                "mean over ok seeds of the step of the best validation loss. Diverged and failed runs are counted "
-                "out of all seeds and left out of the means; combos without an ok run rank last.")
+                "std (ddof=1) over ok seeds. Score: mean normalized score over seeds (1 perfect, 0 memoryless; a "
+                "diverged seed counts as 0, a failed run is left out). Steps to best: mean over ok seeds of the step "
+                "of the best validation loss. Diverged and failed runs are counted out of all seeds; combos "
+                "without a score (every run failed) rank last.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
@@ -119,7 +121,7 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             "noise included; the pairs count as independent, though pairs on one task share it, so "
                             "it says less about other tasks; none for a single pair). Better "
                             "in / worse in: the pairs where the level scored higher / lower (the others scored the "
-                            "same: the level changed nothing there). Unscored pairs: one side had no ok run.", effects,
+                            "same: the level changed nothing there). Unscored pairs: one side had no score (every run failed).", effects,
                             plot="effects", draw=functools.partial(effects_plot, effects),
                             alt=f"each remedy level's mean change in score with its {CI_LEVEL:.0%} interval"))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "

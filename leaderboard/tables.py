@@ -1,13 +1,17 @@
 """Aggregate runs into leaderboard tables (pandas) and render them as md / csv / tex / html.
 
 Conventions, in one place:
-- Means and spreads are over seeds of `ok` runs only; `diverged` and `failed` runs are counted per
-  row ("1/3 diverged") and never averaged in. The spread is the sample standard deviation
-  (ddof=1, pandas' default), so it is blank for a single ok seed.
-- A combo's rank on a task is by mean normalized score (1 = best, ties share the best rank);
-  combos with no ok run on that task share the last rank.
+- Scores (seed_score): an `ok` run's normalized score; a `diverged` run scores 0, the memoryless baseline's score
+  (it left no usable model; leaving it out would let one surviving seed of three stand for its combo, and hide
+  what clipping prevents); a `failed` run has no result and is left out. A combo's score on a task is the mean
+  over its seeds; the counts per row say how many diverged or failed ("1/3 diverged").
+- The primary metric's mean and spread (and the steps to the best checkpoint) are over `ok` seeds only: a diverged
+  run has no test metric. The spread is the sample standard deviation (ddof=1, pandas' default), so it is blank for
+  a single ok seed.
+- A combo's rank on a task is by its score (1 = best, ties share the best rank); combos without a score (every
+  run failed) share the last rank.
 - Remedy effects compare matched cells: the same task_label and the same levels on every other
-  axis, each cell being the seed-mean normalized score of ok runs.
+  axis, each cell being a combo's score.
 """
 
 from __future__ import annotations
@@ -39,28 +43,34 @@ def task_order(labels) -> list[str]:
     return sorted(set(labels), key=key)
 
 
-def _ok_score(df: pd.DataFrame) -> pd.Series:
-    """The normalized score of ok runs; NaN for diverged and failed runs."""
-    return df["normalized_score"].where(df["status"] == "ok")
+def seed_score(df: pd.DataFrame) -> pd.Series:
+    """Each run's score as the leaderboard counts it: an ok run's normalized score, 0 for a diverged run, NaN for a
+    failed one (the module's conventions)."""
+    return df["normalized_score"].where(df["status"] == "ok", 0.0).where(df["status"] != "failed")
+
+
+def _rank(scores: pd.Series, by) -> pd.Series:
+    """Ranks by descending score within groups, ties sharing the best rank, no score last; equal to 12 digits counts
+    as tied (a seed mean's last bit depends on the order of its seeds)."""
+    return scores.round(12).groupby(by).rank(ascending=False, method="min", na_option="bottom")
 
 
 def task_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task_label, combo): primary metric mean/std and mean score over ok seeds,
-    mean steps to the best checkpoint, run counts by status, and the rank within the task."""
+    """One row per (task_label, combo): primary metric mean/std over ok seeds, the score (seed_score's mean over
+    seeds), mean steps to the best checkpoint over ok seeds, run counts by status, and the rank within the task."""
     keys = ["task_label", "combo"]
     ok = df[df["status"] == "ok"]
     stats = ok.groupby(keys).agg(
         mean=("value", "mean"),
         std=("value", "std"),  # ddof=1
-        score=("normalized_score", "mean"),
         steps_to_best=("best_step", "mean"),
-    )
+    ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].mean(), how="outer")
     counts = pd.crosstab([df["task_label"], df["combo"]], df["status"]).reindex(columns=list(STATUSES), fill_value=0)
     counts = counts.rename(columns=lambda s: f"n_{s}").assign(n_runs=lambda c: c.sum(axis=1))
     # the task's metric and direction, from any run that got far enough to record them
     info = df.groupby("task_label").agg(metric=("primary_metric", "first"), higher_is_better=("higher_is_better", "first"))
     table = counts.join(stats).reset_index().join(info, on="task_label")
-    table["rank"] = table.groupby("task_label")["score"].rank(ascending=False, method="min", na_option="bottom")
+    table["rank"] = _rank(table["score"], table["task_label"])
     position = {label: i for i, label in enumerate(task_order(table["task_label"]))}
     table = table.sort_values(["task_label", "rank", "combo"], kind="stable", ignore_index=True,
                               key=lambda c: c.map(position) if c.name == "task_label" else c)
@@ -70,7 +80,7 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def overall_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per combo: mean over tasks of its mean score (tasks with no ok run left out, and
+    """One row per combo: mean over tasks of its score (tasks without one, every run failed, left out, and
     counted in `tasks_scored` out of every task in the table, `n_tasks`: one it did not run on, in
     results merged from different grids, is not scored either), mean rank over every task it ran on, and
     total run counts. Sorted by the tasks it has no score on (fewest first: a combo that diverged on four
@@ -88,7 +98,7 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     table["unscored"] = table["n_tasks"] - table["tasks_scored"]
     table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
                                             ascending=[True, False, True, True], na_position="last", kind="stable",
-                                            ignore_index=True)
+                                            ignore_index=True, key=lambda c: c.round(12) if c.dtype.kind == "f" else c)
     return table.drop(columns="unscored")
 
 
@@ -99,8 +109,9 @@ def remedy_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def _cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean ok score per (task_label, remedy levels, as remedy_levels reads them); NaN where no seed ran ok."""
-    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df), "score": _ok_score(df)})
+    """Seed-mean score (seed_score) per (task_label, remedy levels, as remedy_levels reads them); NaN where every
+    run failed."""
+    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df), "score": seed_score(df)})
     return frame.groupby(["task_label", *AXES], dropna=False)["score"].mean().reset_index()
 
 
@@ -156,7 +167,7 @@ def remedy_effects(df: pd.DataFrame) -> pd.DataFrame:
     over matched pairs, with its t-interval over those pairs (`ci_low`, `ci_high`: mean_ci; how consistently the
     level helps across the grid's tasks and other axes' levels, seed noise included); `n_pairs`
     scored pairs, `n_better` / `n_worse` of them where the level scored higher / lower (the rest scored the
-    same: a level that changed nothing there), `n_unscored` pairs where a side had no ok run."""
+    same: a level that changed nothing there), `n_unscored` pairs where a side had no score (every run failed)."""
     cells = _cells(df)
     rows = []
     for axis in AXES:
@@ -175,7 +186,7 @@ def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The strongest 2x2 interactions: for levels a (axis A) and b (axis B), the mean over matched
     quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels, with its t-interval
     over the quadruples (`ci_low`, `ci_high`, as in remedy_effects); `n` scored quadruples,
-    `n_unscored` those where a corner had no ok run (left out of the mean, as in remedy_effects)."""
+    `n_unscored` those where a corner had no score (left out of the mean, as in remedy_effects)."""
     cells = _cells(df)
     rows = []
     for axis_a, axis_b in itertools.combinations(AXES, 2):
@@ -209,11 +220,11 @@ def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
 
 def frontier(df: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
     """Where a task sweeps a length parameter (seq_len, delay, bptt) with its other parameters
-    fixed: per combo, the longest tested value whose mean ok score is >= threshold (NaN: none).
+    fixed: per combo, the longest tested value whose score (seed_score's mean) is >= threshold (NaN: none).
     One column per swept family, named by its task label with the tested values."""
     params = [c for c in df.columns if c.startswith("config.task.params.")]
     columns: dict[str, pd.Series] = {}
-    scored = df.assign(_score=_ok_score(df))
+    scored = df.assign(_score=seed_score(df))
     for task, runs in scored.groupby("task", sort=True):
         for param in LENGTH_PARAMS:
             col = f"config.task.params.{param}"
@@ -276,9 +287,9 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
         out.append(sentence)
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
         solved = t[t["score"] >= threshold]
-        at_base = t[t["score"].abs() <= AT_BASELINE]
+        unscored = t[t["n_ok"] == 0]  # every seed diverged (score 0) or failed: said apart, not "at the baseline"
+        at_base = t[(t["score"].abs() <= AT_BASELINE) & (t["n_ok"] > 0)]
         below = t[t["score"] < -AT_BASELINE]
-        unscored = t[t["n_ok"] == 0]
         if len(solved):
             verb = "solves" if len(solved) == 1 else "solve"
             s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
@@ -312,7 +323,7 @@ def _num(x) -> str:
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "—"
     x = float(x)
-    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    return f"{x:.0f}" if abs(x) >= 999.5 else f"{x:.3g}"  # 999.5 itself: .3g would write 1e+03
 
 
 def _signed(x) -> str:
@@ -383,7 +394,7 @@ COLUMNS: dict[str, Column] = {
     "n_pairs": Column("pairs"),
     "n_better": _fraction("better in", "n_pairs"),
     "n_worse": _fraction("worse in", "n_pairs"),
-    "n_unscored": Column("unscored"),  # pairs (effects) or quadruples (interactions) with a corner not ok
+    "n_unscored": Column("unscored"),  # pairs (effects) or quadruples (interactions) with a corner without a score
     "axis_a": Column("axis A"),
     "level_a": Column("level A"),
     "axis_b": Column("axis B"),
@@ -423,8 +434,11 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
         if best == "direction":
             directions = table["higher_is_better"].dropna().unique()
             best = ("max" if directions[0] else "min") if len(directions) == 1 else None
-        if "tasks_scored" in table:  # the overall table: the best among the combos scored on the most tasks
-            raw = raw.where(table["tasks_scored"] == table["tasks_scored"].max())
+        if "tasks_scored" in table:  # the overall table: the best among the combos scored on the most tasks (none
+            # where no combo has a score)
+            raw = raw.where((table["tasks_scored"] == table["tasks_scored"].max()) & (table["tasks_scored"] > 0))
+        if numeric:
+            raw = raw.round(12)  # equal to 12 digits is a tie, as in the ranks
         target = raw.max() if best == "max" else raw.min() if best == "min" else np.nan
         bold[c] = raw.eq(target) & raw.notna() if pd.notna(target) else pd.Series(False, index=table.index)
     return headers, pd.DataFrame(texts, index=table.index), pd.DataFrame(keys, index=table.index), pd.DataFrame(bold, index=table.index)

@@ -118,10 +118,43 @@ def test_task_table_aggregates_match_hand_computation(small):
     assert lstm["std"] == pytest.approx(statistics.stdev(mses))  # sample std, ddof=1
     assert lstm["score"] == pytest.approx(statistics.mean(1 - m / ADD_BASE for m in mses))
     assert lstm["steps_to_best"] == pytest.approx(200)
-    assert (lstm["rank"], rnn["rank"], relu["rank"]) == (1, 2, 3)  # no ok run: ranked last, still listed
+    assert (lstm["rank"], rnn["rank"], relu["rank"]) == (1, 2, 3)
     assert rnn["mean"] == pytest.approx(0.15) and np.isnan(rnn["std"])  # one ok seed: no spread
     assert (rnn.n_ok, rnn.n_diverged, rnn.n_failed, rnn.n_runs) == (1, 1, 1, 3)
-    assert np.isnan(relu["score"]) and (relu.n_diverged, relu.n_runs) == (3, 3)
+    assert rnn["score"] == pytest.approx((1 - 0.15 / ADD_BASE + 0) / 2)  # the diverged seed as 0, the failed left out
+    assert relu["score"] == 0 and np.isnan(relu["mean"]) and (relu.n_diverged, relu.n_runs) == (3, 3)
+
+
+def test_one_surviving_seed_does_not_stand_for_its_combo(tmp_path):
+    """A combo with one excellent seed and two diverged ones scores their mean with the diverged ones at 0: below a
+    combo whose three seeds all did well; and clipping, which kept runs from diverging, shows as helping."""
+    for seed in range(3):
+        write_record(tmp_path, seed=seed, value=0.0005 if seed == 0 else None,
+                     status="ok" if seed == 0 else "diverged", remedy=LSTM)
+        write_record(tmp_path, seed=seed, value=0.008, remedy={**LSTM, "cell": "gru"})
+    df = load_results([tmp_path])
+    table = task_table(df).set_index("combo")
+    lucky, steady = table.loc[combo_of(LSTM)], table.loc[combo_of({**LSTM, "cell": "gru"})]
+    assert lucky["score"] == pytest.approx((1 - 0.0005 / ADD_BASE) / 3) and lucky["mean"] == pytest.approx(0.0005)
+    assert (steady["rank"], lucky["rank"]) == (1, 2)
+    assert overall_table(df)["combo"].iloc[0] == combo_of({**LSTM, "cell": "gru"})
+    irnn = remedies(activation="relu", init="identity")
+    for seed in range(3):  # unclipped: one seed at MSE 0.01, two diverged; clipped: three at 0.02
+        write_record(tmp_path, seed=seed, value=0.01 if seed == 0 else None, status="ok" if seed == 0 else "diverged",
+                     remedy=irnn)
+        write_record(tmp_path, seed=seed, value=0.02, remedy={**irnn, "clip": "norm"})
+    effects = remedy_effects(load_results([tmp_path])).set_index(["axis", "level"])
+    assert effects.loc[("clip", "norm"), "effect"] == pytest.approx((1 - 0.02 / ADD_BASE) - (1 - 0.01 / ADD_BASE) / 3)
+
+
+def test_seed_means_equal_to_twelve_digits_share_a_rank(tmp_path):
+    """The same three seed scores in another order: their float means may differ in the last bit; still one rank."""
+    values = [0.81640625, 0.6484375, 0.9140625]
+    for seed, value in enumerate(values):
+        write_record(tmp_path, seed=seed, value=value, remedy=LSTM)
+        write_record(tmp_path, seed=seed, value=values[2 - seed], remedy={**LSTM, "cell": "gru"})
+    table = task_table(load_results([tmp_path]))
+    assert list(table["rank"]) == [1, 1]
 
 
 def test_diverged_and_failed_are_counted_not_dropped(small):
@@ -141,19 +174,21 @@ def test_overall_table_means_score_and_rank_over_tasks(small):
     lstm_copy = 1 - 0.001 / COPY_BASE
     assert overall.loc[combo_of(LSTM), "mean_score"] == pytest.approx((lstm_add + lstm_copy) / 2)
     assert overall.loc[combo_of(LSTM), "mean_rank"] == 1
-    assert overall.loc[combo_of(RNN), "mean_score"] == pytest.approx((1 - 0.15 / ADD_BASE + 1 - 0.017 / COPY_BASE) / 2)
+    rnn_add = (1 - 0.15 / ADD_BASE + 0) / 2  # its diverged seed as 0, its failed one left out
+    assert overall.loc[combo_of(RNN), "mean_score"] == pytest.approx((rnn_add + 1 - 0.017 / COPY_BASE) / 2)
     assert overall.loc[combo_of(RNN), "mean_rank"] == 2
-    assert overall.loc[combo_of(RELU), "tasks_scored"] == 0 and overall.loc[combo_of(RELU), "n_diverged"] == 3
+    relu = overall.loc[combo_of(RELU)]  # every seed diverged on adding (score 0); no run on copy
+    assert (relu["mean_score"], relu["tasks_scored"], relu["n_tasks"], relu["n_diverged"]) == (0, 1, 2, 3)
     assert list(overall.index) == [combo_of(LSTM), combo_of(RNN), combo_of(RELU)]
 
 
 def test_a_combo_unscored_on_some_tasks_does_not_head_the_overall_table(tmp_path):
-    """GRU solves adding and diverges on copy (mean score 1 over 1/2 tasks); LSTM scores on both: LSTM heads the
+    """GRU solves adding and fails on copy (mean score 1 over 1/2 tasks); LSTM scores on both: LSTM heads the
     table and the "Best overall" finding, the GRU row still shows its mean and its count of scored tasks."""
     gru = remedies(cell="gru")
     copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
     write_record(tmp_path, value=0.0, remedy=gru)
-    write_record(tmp_path, **copy, status="diverged", remedy=gru)
+    write_record(tmp_path, **copy, status="failed", remedy=gru)
     write_record(tmp_path, value=0.05, remedy=LSTM)
     write_record(tmp_path, **copy, value=0.01, remedy=LSTM)
     df = load_results(tmp_path)
@@ -165,12 +200,12 @@ def test_a_combo_unscored_on_some_tasks_does_not_head_the_overall_table(tmp_path
 
 def test_bold_best_and_findings_read_the_combos_scored_on_most_tasks(tmp_path):
     """The overall table's bold best cells follow "Best overall": a combo with no score on one task (here its
-    runs diverged) has the highest mean of the scores it has, and no bold. Results merged from grids that
+    runs failed) has the highest mean of the scores it has, and no bold. Results merged from grids that
     differ: a combo that ran on one task only counts the others as unscored (1/2), not as a full 1/1."""
     gru, relu = remedies(cell="gru"), RELU
     copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
     write_record(tmp_path, value=0.0, remedy=gru)
-    write_record(tmp_path, **copy, status="diverged", remedy=gru)
+    write_record(tmp_path, **copy, status="failed", remedy=gru)
     write_record(tmp_path, value=0.01, remedy=relu)  # ran on adding only (another grid)
     write_record(tmp_path, value=0.05, remedy=LSTM)
     write_record(tmp_path, **copy, value=0.01, remedy=LSTM)
@@ -286,7 +321,7 @@ def test_malformed_record_is_skipped_with_warning(small, tmp_path):
 
 def factorial(root: Path) -> dict:
     """rnn on two tasks, clip {none, norm} x lr {constant, warmup_cosine, plateau}, two seeds each;
-    plateau without clipping diverges. Returns the seed-mean score of each cell."""
+    plateau without clipping fails (no score: its pairs unscored). Returns the seed-mean score of each cell."""
     mse = {  # (task seq_len, clip, lr) -> the two seeds' MSE
         (100, "none", "constant"): (0.16, 0.14), (100, "norm", "constant"): (0.06, 0.08),
         (100, "none", "warmup_cosine"): (0.12, 0.10), (100, "norm", "warmup_cosine"): (0.01, 0.03),
@@ -299,7 +334,7 @@ def factorial(root: Path) -> dict:
     for (seq_len, clip, lr), values in mse.items():
         for seed in range(2):
             write_record(root, params={"seq_len": seq_len}, seed=seed, remedy=remedies(clip=clip, lr=lr),
-                         status="ok" if values else "diverged", value=values[seed] if values else None)
+                         status="ok" if values else "failed", value=values[seed] if values else None)
         cells[seq_len, clip, lr] = statistics.mean(1 - v / ADD_BASE for v in values) if values else None
     return cells
 
@@ -309,7 +344,7 @@ def test_remedy_effects_equal_hand_computation(tmp_path):
     effects = remedy_effects(load_results([tmp_path])).set_index(["axis", "level"])
     clip = [s[t, "norm", lr] - s[t, "none", lr] for t in (100, 200) for lr in ("constant", "warmup_cosine")]
     assert effects.loc[("clip", "norm"), "effect"] == pytest.approx(statistics.mean(clip))
-    assert effects.loc[("clip", "norm"), ["n_pairs", "n_unscored"]].tolist() == [4, 2]  # plateau/none diverged
+    assert effects.loc[("clip", "norm"), ["n_pairs", "n_unscored"]].tolist() == [4, 2]  # plateau/none failed
     wc = [s[t, c, "warmup_cosine"] - s[t, c, "constant"] for t in (100, 200) for c in ("none", "norm")]
     assert effects.loc[("lr", "warmup_cosine"), "effect"] == pytest.approx(statistics.mean(wc))
     plateau = [s[t, "norm", "plateau"] - s[t, "norm", "constant"] for t in (100, 200)]
@@ -434,7 +469,7 @@ def test_plots(tmp_path):
     for seed, offset in enumerate((0.0, 0.02, 0.04)):
         history = [{"step": 50, "val_mse": 0.15 + offset}, {"step": 100, "val_mse": 0.05 + offset}]
         write_record(tmp_path, seed=seed, value=0.05, remedy=LSTM, history=history, probe=probe)
-    write_record(tmp_path, seed=0, status="diverged", remedy=RELU)
+    write_record(tmp_path, seed=0, status="failed", remedy=RELU)  # no score: a blank heat-map cell
     df = load_results([tmp_path])
 
     ax = gradient_flow_plot(df).axes[0]
@@ -458,7 +493,7 @@ def test_plots(tmp_path):
 
     assert tuple(image.to_rgba(np.array([[-0.5]]))[0, 0]) == to_rgba("tab:red")  # worse than the baseline: red
     assert tuple(image.to_rgba(np.array([[-0.05]]))[0, 0]) != to_rgba("tab:red")  # at it (within 0.1): not
-    assert "no ok run" in fig.axes[0].get_title(loc="left")  # what the '—' of the diverged row means
+    assert "no score" in fig.axes[0].get_title(loc="left")  # what the — of the failed row means
     assert "over seeds" in learning_curves(df, "adding(seq_len=100)").axes[0].get_ylabel()
     one_seed = load_results([write_record(tmp_path / "one", value=0.05, history=history).parents[2]])
     assert "over seeds" not in learning_curves(one_seed, "adding(seq_len=100)").axes[0].get_ylabel()
@@ -806,3 +841,21 @@ def test_known_copy_claim_takes_whichever_of_orthogonal_or_identity_ran(tmp_path
     assert verdict(COPY_BASE * 0.1) == "agrees"
     assert verdict(COPY_BASE * 0.98) == "disagrees"
     assert verdict(COPY_BASE * 0.1, delay=100) == "unchecked"
+
+
+def test_readme_rewrite_keeps_a_crlf_files_other_lines_and_numbers_near_1000_stay_whole(tmp_path):
+    from leaderboard.readme import END, START, update
+    from leaderboard.tables import _num
+
+    readme = tmp_path / "README.md"
+    readme.write_bytes(f"Title\r\nkeep me\r\n{START}\r\nold\r\n{END}\r\ntail line\r\n".encode())
+    update(readme, "new table")
+    assert readme.read_bytes() == f"Title\r\nkeep me\r\n{START}\nnew table\n{END}\r\ntail line\r\n".encode()
+    assert [_num(x) for x in (999.4, 999.5, 999.99, 1234.4, 0.01234)] == ["999", "1000", "1000", "1234", "0.0123"]
+
+
+def test_no_bold_best_where_no_combo_has_a_score(tmp_path):
+    for remedy in (LSTM, RNN):
+        write_record(tmp_path, status="failed", remedy=remedy)
+    overall = overall_table(load_results([tmp_path]))
+    assert list(overall["tasks_scored"]) == [0, 0] and "**" not in render(overall, "md")
