@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
 #   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
-# With a 15-minute device budget (a few minutes of it go to starting the machine), one call of at most ~9 minutes:
+# With a 15-minute device budget (a few minutes of it go to starting the machine), one call of at most ~9 minutes,
+# carrying .devdata (WikiText-2: the size stage samples text runs; without it they try to download):
 #   bash bench/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 150 s)
-# then, if the budget allows, `smoke fused size_fused` in a second call on the warm machine.
+# then at once (the machine is released after ~30 s idle), if the budget allows, `smoke fused` (90 + 75 + 20 s).
+# size_fused is worth a call only once FUSION_PAYS["cuda"] admits the standard suite's sizes (H=128, B=64): until
+# then no standard-suite run fuses and it repeats `size`.
 # stages: tests       the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
 #                     the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
 #         perf        bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
@@ -31,7 +34,7 @@ stage() {  # stage NAME SECONDS COMMAND...
   echo "=== $name ($(date +%T), limit ${limit}s): $*" | tee -a "$OUT/stages.log"
   local t0=$SECONDS
   timeout "$limit" "$@" 2>&1 | tee -a "$OUT/stages.log" | grep -v "^\[\|Warning\|warn(" | tail -40
-  echo "=== $name: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s"
+  echo "=== $name: rc ${PIPESTATUS[0]}, $((SECONDS - t0)) s" | tee -a "$OUT/stages.log"  # also where a long tail cuts it
 }
 compare() {  # compare DIR_A DIR_B: the same runs' records side by side
   $PY - "$@" <<'EOF'
@@ -57,7 +60,7 @@ run_perf() {
   stage perf_cuda 150 $PY -m bench.perf --quick --device cuda
 }
 run_smoke() {
-  stage smoke 60 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
+  stage smoke 90 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
 }
 run_speed() {
   stage speed_fused 100 $PY -m bench.speed_fused --device cuda --repeats 5
@@ -77,6 +80,7 @@ run_size_fused() {
 run_mps() {
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+  trap 'echo quit | nvidia-cuda-mps-control 2>/dev/null' EXIT  # the daemon must not outlive a call cut short
   if nvidia-cuda-mps-control -d && timeout 30 $PY -c "import torch; torch.zeros(1, device='cuda'); print('MPS client ok')"; then
     stage "size_w${W}_mps" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
     echo quit | nvidia-cuda-mps-control
@@ -88,6 +92,7 @@ run_known() {
   stage known 150 $PY -m bench run --suite known --out /tmp/r_known --workers "$W" --no-leaderboard --quiet
   stage known_check 30 $PY -m leaderboard.known /tmp/r_known
 }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
+} 2>&1 | tee -a "$OUT/stages.log"
 for s in ${*:-tests perf speed size smoke fused size_fused mps}; do "run_$s"; done

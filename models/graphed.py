@@ -94,8 +94,10 @@ _CACHE: OrderedDict[tuple, StaticRecurrence] = OrderedDict()
 
 
 def static_for(xp, h0, w, activation: str, slope: float, s, k: int) -> StaticRecurrence:
-    """The StaticRecurrence of this call's key, captured on first use; least recently used ones are dropped."""
-    key = (tuple(xp.shape), xp.dtype, xp.device, activation, slope, s is not None, k)
+    """The StaticRecurrence of this call's key, captured on first use; least recently used ones are dropped. The key
+    holds whether inference mode is on: buffers made under it (Lightning's validation and test) are inference tensors,
+    which a training call of the same shape could not copy into."""
+    key = (tuple(xp.shape), xp.dtype, xp.device, activation, slope, s is not None, k, torch.is_inference_mode_enabled())
     if key in _CACHE:
         _CACHE.move_to_end(key)
     else:

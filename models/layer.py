@@ -82,6 +82,12 @@ def route(cell: str, activation: str, temporal: bool, device, loop: bool | None 
     return "chunks" if temporal else "fused"
 
 
+def flat(rnn: nn.RNNBase) -> bool:
+    """Whether an nn.RNN / LSTM / GRU's weights share one buffer, as cuDNN takes them (flatten_parameters() makes it
+    so, copying every weight, even where they already are: torch does not check)."""
+    return len({w.untyped_storage().data_ptr() for w in rnn._flat_weights}) == 1
+
+
 class RecurrentLayer(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, activation: str = "tanh",
                  leaky_slope: float = 0.01, skip_k: int = 0, residual: bool = False):
@@ -102,8 +108,8 @@ class RecurrentLayer(nn.Module):
             out = self.recurrence(x)  # one call (a temporal skip inside it, no chunks)
         else:
             kernel = partial(self.loop_kernel, steps=steps) if path == "loop" else self.rnn
-            if kernel is self.rnn and x.is_cuda:  # cuDNN wants its weights in one buffer; moving the model splits
-                self.rnn.flatten_parameters()     # them, and each call would copy them together again
+            if kernel is self.rnn and x.is_cuda and not flat(self.rnn):  # cuDNN wants its weights in one buffer;
+                self.rnn.flatten_parameters()  # a copied model's are apart, and each call would copy them together
             out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
         return out + x if self.residual else out
 

@@ -37,6 +37,7 @@ import hashlib
 import http.client
 import math
 import os
+import shutil
 import tempfile
 import urllib.request
 from collections import Counter
@@ -51,6 +52,7 @@ from bench.store import atomic_write
 from tasks.base import SPLITS, TASKS, Task, TaskSpec, positive_int
 
 UNK, EOS = "<unk>", "<eos>"
+DOWNLOAD_TIMEOUT = 60.0  # seconds without a byte before a download is given up (a network that drops packets)
 _RAW = "https://raw.githubusercontent.com"
 _WIKITEXT = f"{_RAW}/pytorch/examples/main/word_language_model/data/wikitext-2"
 # name -> {split: (url, sha256 or None)}. A pinned hash is checked on the download and on a local copy under
@@ -167,7 +169,8 @@ def _fetch(name: str, url: str, target: Path, expected: str | None, recorded: Pa
     tmp = Path(tmp_name)
     try:
         try:
-            urllib.request.urlretrieve(url, tmp)
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(tmp, "wb") as f:
+                shutil.copyfileobj(response, f)  # a stalled connection raises after DOWNLOAD_TIMEOUT s of silence
         except (OSError, http.client.HTTPException) as err:
             raise ConfigError(
                 f"could not download corpus {name!r} from {url} ({err}); where this machine has no internet, put "

@@ -386,6 +386,50 @@ def test_graphed_recurrence_equals_the_eager_one(activation, device, monkeypatch
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_graphed_recurrence_trains_on_a_shape_first_seen_in_inference_mode(device, monkeypatch):
+    """Lightning validates under inference mode: buffers made there are inference tensors, and a training call of
+    the same shape could not copy into them (RuntimeError: inplace update to inference tensor); each mode has its own."""
+    from collections import OrderedDict
+
+    from models import graphed
+
+    monkeypatch.setattr(graphed, "_CACHE", OrderedDict())
+    monkeypatch.setattr(graphed, "GRAPH_DEVICES", {torch.device(device).type})
+    if torch.device(device).type != "cuda":
+        monkeypatch.setattr(graphed, "capture", lambda body, _device: (body(), body(), body)[-1])
+    spec = SPECS["real"]
+    torch.manual_seed(0)
+    model = SequenceModel(spec, tiny(cell="rnn", activation="relu")).double().to(device)
+    x = inputs(spec, torch.float64).to(device)
+    with torch.inference_mode():
+        evaluated = model(x, loop=True).clone()
+    out = model(x, loop=True)
+    out.pow(2).sum().backward()
+    torch.testing.assert_close(out.detach(), evaluated, rtol=0, atol=1e-12)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN's weight buffer: a CUDA row")
+def test_cuda_rnn_weights_are_flattened_once_not_every_call():
+    """flatten_parameters() copies every weight into a new buffer even where they already share one; the layer
+    calls it only where they do not (a copied model), so a training step does not copy the weights each call."""
+    import copy
+
+    from models.layer import flat
+
+    spec = SPECS["real"]
+    model = SequenceModel(spec, tiny(cell="lstm")).to("cuda")
+    rnn = model.layers[0].rnn
+    assert flat(rnn) and not flat(copy.deepcopy(rnn).cpu())
+    pointer = rnn.weight_hh_l0.data_ptr()
+    model(inputs(spec).to("cuda"))
+    assert rnn.weight_hh_l0.data_ptr() == pointer, "weights already flat were copied again"
+    twin = copy.deepcopy(model)
+    twin(inputs(spec).to("cuda"))
+    assert flat(twin.layers[0].rnn)
+
+
 def test_graphed_recurrence_cache_keeps_the_most_recent_shapes(monkeypatch):
     from models import graphed
 

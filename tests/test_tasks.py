@@ -877,6 +877,25 @@ def ptb_server(offline_cache, monkeypatch):
     served.server.shutdown()
 
 
+def test_a_stalled_download_is_given_up_with_a_one_line_error(offline_cache, monkeypatch):
+    """A host that stops sending mid-file (a network dropping packets): the download ends after DOWNLOAD_TIMEOUT
+    seconds of silence with the usual error, nothing kept, instead of hanging the run (and every run waiting on
+    the corpus's lock) for good."""
+    import tasks.text as text
+    from tasks.text import CORPORA
+
+    served = _Served(delay=5.0)  # 5 s after each 64 kB piece
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setattr(text, "DOWNLOAD_TIMEOUT", 0.5)
+    served.files["/ptb.train.txt"] = b"w " * 100_000
+    monkeypatch.setitem(CORPORA, "ptb", {s: (f"{served.url}/ptb.{s}.txt", None) for s in ("train", "valid", "test")})
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="could not download corpus 'ptb' from .*timed out"):
+        TextTask(corpus="ptb", bptt=5, vocab_size=50).spec()
+    assert time.perf_counter() - start < 4.5 and not _leftovers(offline_cache / "ptb")
+    served.server.shutdown()
+
+
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
 
