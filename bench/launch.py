@@ -64,22 +64,25 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def setup_worker_threads(threads: int) -> None:
+def setup_worker_numerics(threads: int) -> None:
     """`threads` intra-op threads with flush-to-zero (denormals from vanishing gradients and Adam's second
-    moments are slow on CPUs, and the flag is per thread: call it from the thread that trains)."""
+    moments are slow on CPUs, and the flag is per thread: call it from the thread that trains), and full float32 in
+    cuDNN (torch allows TF32 there by default, not in matmuls: a GPU's cuDNN runs would compute at another precision
+    than the same remedy's loop, recurrence or fused-group runs)."""
     import torch
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def init_worker(threads: int, gpu_queue, parent: int, started=None) -> None:
-    """Once per worker: setup_worker_threads, the worker's own GPU, and exit when the sweep process dies.
+    """Once per worker: setup_worker_numerics, the worker's own GPU, and exit when the sweep process dies.
     `started`: a queue on which each job announces (this worker's pid, the job's first run id) as it starts
     (the sweep process times jobs against --run-timeout from there)."""
     import torch
 
-    setup_worker_threads(threads)
+    setup_worker_numerics(threads)
     if gpu_queue is not None:
         _WORKER["gpu"] = gpu_queue.get()
         torch.cuda.set_device(_WORKER["gpu"])
@@ -207,7 +210,7 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     progress = Progress(len(todo), opts.quiet, opts.workers)
     try:
         if opts.workers == 0 and opts.launcher == "local":
-            setup_worker_threads(1)  # this process is the worker (also each DDP process)
+            setup_worker_numerics(1)  # this process is the worker (also each DDP process)
             for job in make_jobs(todo, opts):
                 for summary in run_group([cfg.to_dict() for cfg in job], opts):
                     progress.update(summary)

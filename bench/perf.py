@@ -52,7 +52,7 @@ import bench.runner as runner
 from bench.config import Budget, RunConfig, expand, load_suite
 from bench.module import task_loss
 from bench.optim import make_optimizer
-from bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_threads
+from bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_numerics
 from bench.speed_models import sync
 from bench.steps import StepGroups, steps_for
 from models import ModelConfig, SequenceModel
@@ -606,7 +606,7 @@ def main(argv=None) -> int:
     if args.only and not any(m.__name__ in args.only for m in measurements):
         parser.error(f"--only {' '.join(args.only)}: none of them measures on --device {args.device}; choices there: "
                      + ", ".join(m.__name__ for m in measurements))
-    setup_worker_threads(1)  # as the sweep's workers train: 1 thread, flush-to-zero
+    setup_worker_numerics(1)  # as the sweep's workers train: 1 thread, flush-to-zero, float32 cuDNN
     runner.quiet_lightning()
     print(machine(), flush=True)
     if args.device != "cpu":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bench
 from bench.config import RunConfig
-from bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_threads
+from bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
 from bench.registry import ConfigError
 from bench.store import ResultStore
 
@@ -34,7 +34,7 @@ def check_ray(opts: LaunchOptions):
 def _task(cfg_dict: dict, opts: LaunchOptions) -> dict:
     """One run inside a Ray worker: the local workers' setup (1 intra-op thread, flush-to-zero; the flag is per
     thread, so set on every call), then the same run_one. Ray's num_gpus=1 leaves exactly one GPU visible."""
-    setup_worker_threads(1)
+    setup_worker_numerics(1)
     return run_one(cfg_dict, opts)
 
 

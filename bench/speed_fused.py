@@ -22,6 +22,7 @@ from functools import partial
 import torch
 
 from bench.config import Budget
+from bench.launch import setup_worker_numerics
 from bench.module import task_loss
 from bench.optim import make_optimizer
 from bench.speed_models import sync
@@ -113,8 +114,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                         help="all: the CPU, then CUDA where available (default)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
+    setup_worker_numerics(args.threads)  # as the sweep's workers train
     repeats = 3 if args.quick else args.repeats
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device visible here; choices: all, cpu")

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from bench.launch import setup_worker_numerics
 from bench.registry import ConfigError
 from models import ACTIVATIONS, CELLS, INITS, ModelConfig, SequenceModel
 from tasks import TASKS
@@ -125,8 +126,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="remedy paths only (no forced loops), 100 training steps with flush-to-zero on only")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
+    setup_worker_numerics(1)  # as the sweep's workers train
     start = time.perf_counter()
     speed_table(repeats=5, forced_loops=not args.quick)
     training_drift(steps=100 if args.quick else 300, flush_modes=(True,) if args.quick else (True, False))

@@ -1031,3 +1031,15 @@ def test_a_temporal_skip_as_long_as_the_sequence_is_a_failed_run_not_a_no_op_rem
     assert refused["status"] == "failed" and "\n" not in refused["error"]
     assert "skip_k 6 on sequences of 6 steps" in refused["error"] and "use skip_k < 6" in refused["error"]
     assert trained["status"] == "ok"
+
+
+def test_a_worker_computes_in_full_float32_on_every_path(monkeypatch):
+    """A worker's numerics: flush-to-zero, and cuDNN without TF32 (torch allows it there by default, not in matmuls),
+    so a remedy's cuDNN runs compute at the precision of its loop, recurrence and fused-group runs."""
+    from bench.launch import setup_worker_numerics
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    threads = torch.get_num_threads()
+    setup_worker_numerics(threads)  # (flush-to-zero stays on, as after any --workers 0 sweep in this process)
+    assert torch.backends.cudnn.allow_tf32 is False and not torch.backends.cuda.matmul.allow_tf32
+    assert torch.get_num_threads() == threads
