@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
     run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
     run.add_argument("--dry-run", action="store_true", help="print the grid, each run's state in OUT (ok, diverged: "
-                     "kept; failed: retried; todo) and the counts, train nothing")
+                     "kept; failed, stale (its corpus files changed since): retried; todo) and the counts, train nothing")
     run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
