@@ -71,10 +71,12 @@ def startup_seconds(wall_s1: float, work_s1: float, workers: int) -> float:
     return max(0.0, wall_s1 - work_s1 / max(1, workers))
 
 
-def projected_hours(full: float, wall_s1: float, work_s1: float, workers: int, n_runs: int, n_sample: int) -> float:
-    """The suite's wall hours: the sample's summed run time at max_steps (`full`) spread over the workers and scaled
-    to the suite's runs, plus the pool's start-up."""
-    return (full / max(1, workers) * n_runs / n_sample + startup_seconds(wall_s1, work_s1, workers)) / 3600
+def projected_hours(full: float, wall_s1: float, work_s1: float, workers: int, n_jobs: int, n_sample: int) -> float:
+    """The suite's wall hours: the sample's summed job time at max_steps (`full`; a fused group's is its wall time)
+    spread over the workers and scaled from the `n_sample` sampled jobs to the suite's `n_jobs` (by jobs, not runs: a
+    fused group of K runs is one job, and scaling by runs would count its time K-fold where the sample drew it), plus
+    the pool's start-up."""
+    return (full / max(1, workers) * n_jobs / n_sample + startup_seconds(wall_s1, work_s1, workers)) / 3600
 
 
 def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict, list[dict]]:
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     opts = LaunchOptions(out_dir=Path("."), suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, quiet=args.quiet, fuse=args.fuse)
     jobs = make_jobs(runs, opts)
-    sample = [cfg for job in sample_jobs(jobs, args.jobs) for cfg in job]
+    sampled = sample_jobs(jobs, args.jobs)
+    sample = [cfg for job in sampled for cfg in job]
     where = f"{accelerator} {list(devices) if devices else ''}".strip()
     print(f"suite {suite.name}: {len(runs)} runs in {len(jobs)} jobs; sample: {len(sample)} runs in "
           f"{min(args.jobs, len(jobs))} jobs; {workers} workers on {where}{', fused' if args.fuse else ''}", flush=True)
@@ -129,8 +132,8 @@ def main(argv=None) -> int:
         print(f"  {steps} steps: sweep wall {walls[steps]:.1f} s, summed run time {work[steps]:.1f} s, {counts}",
               flush=True)
         if steps == s1:  # printed now: a run cut short by a time limit still says something
-            upper = projected_hours(work[s1] * suite.budget.max_steps / s1, walls[s1], work[s1], workers, len(runs),
-                                    len(sample))
+            upper = projected_hours(work[s1] * suite.budget.max_steps / s1, walls[s1], work[s1], workers, len(jobs),
+                                    len(sampled))
             print(f"  rough projection from {s1} steps alone (all of a run's time scaled by {suite.budget.max_steps}/"
                   f"{s1}, its fixed cost too: an upper bound): {upper:.2f} h", flush=True)
         if steps == s2:
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
     slope = (work[s2] - work[s1]) / (s2 - s1)
     full = max(work[s2], work[s1] + slope * (suite.budget.max_steps - s1))  # summed run time at max_steps
     startup = startup_seconds(walls[s1], work[s1], workers)
-    hours = projected_hours(full, walls[s1], work[s1], workers, len(runs), len(sample))
+    hours = projected_hours(full, walls[s1], work[s1], workers, len(jobs), len(sampled))
     print(f"sample at {suite.budget.max_steps} steps (projected): {full / len(sample):.2f} s per run "
           f"({max(0.0, work[s1] - slope * s1) / len(sample):.2f} s of it fixed), {workers} workers side by side; "
           f"pool start-up about {startup:.0f} s")

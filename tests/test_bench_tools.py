@@ -41,6 +41,20 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
     assert {path_of(r, "cuda") for r in runs} == {"rnn fused", "lstm fused"}
 
 
+def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
+    """65 single runs and 10 fused groups of 6 (75 jobs), a group taking twice a single run's 10 s: the true total is
+    65 * 10 + 10 * 20 = 850 s on one worker. Each sample of 16 jobs projects it by jobs (75 / 16); by runs (125 / the
+    sample's runs) the estimate swung with how many groups the sample drew."""
+    from bench.size import projected_hours
+
+    for groups in range(0, 6):  # sampled groups, the rest single runs
+        full = groups * 20 + (16 - groups) * 10
+        exact = 850 / 3600
+        hours = projected_hours(full, 0.0, 0.0, 1, 75, 16)
+        assert hours == pytest.approx(full * 75 / 16 / 3600)
+        assert abs(hours - exact) <= abs(full * 125 / (groups * 6 + 16 - groups) / 3600 - exact) + 1e-12
+
+
 def test_path_of_names_the_route_the_run_takes_on_the_device():
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", skip="temporal"))
     assert path_of(cfg, "cpu") == "rnn recurrence skip=temporal"  # models.layer.RECURRENCE_PAYS
