@@ -93,8 +93,8 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
 
     tasks, overall = task_table(df), overall_table(df)
     sections = [Section("overall", "Overall", "Per combo: the mean over tasks of its mean normalized score (1 perfect, "
-                        "0 memoryless baseline; a diverged seed counts as 0, a failed run is left out, and so is a task where "
-                        "every run failed, counted in 'tasks scored'), its mean rank over tasks, and its "
+                        "0 memoryless baseline; a diverged seed counts as 0, a failed run is left out, and so is a "
+                        "task where every run failed, counted in 'tasks scored'), its mean rank over tasks, and its "
                         "diverged/failed runs out of all runs.", overall)]
     taken: set[str] = set()
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
@@ -121,7 +121,8 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             "noise included; the pairs count as independent, though pairs on one task share it, so "
                             "it says less about other tasks; none for a single pair). Better "
                             "in / worse in: the pairs where the level scored higher / lower (the others scored the "
-                            "same: the level changed nothing there). Unscored pairs: one side had no score (every run failed).", effects,
+                            "same: the level changed nothing there). Unscored pairs: one side had no score (every "
+                            "run failed).", effects,
                             plot="effects", draw=functools.partial(effects_plot, effects),
                             alt=f"each remedy level's mean change in score with its {CI_LEVEL:.0%} interval"))
     sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "

@@ -83,7 +83,7 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per combo: mean over tasks of its score (tasks without one, every run failed, left out, and
     counted in `tasks_scored` out of every task in the table, `n_tasks`: one it did not run on, in
     results merged from different grids, is not scored either), mean rank over every task it ran on, and
-    total run counts. Sorted by the tasks it has no score on (fewest first: a combo that diverged on four
+    total run counts. Sorted by the tasks it has no score on (fewest first: a combo whose runs failed on four
     tasks and solved the fifth, or ran on the easier half, does not head the table), then by mean score."""
     per_task = task_table(df)
     table = per_task.groupby("combo").agg(
