@@ -410,24 +410,26 @@ def test_graphed_recurrence_trains_on_a_shape_first_seen_in_inference_mode(devic
     assert all(p.grad is not None for p in model.parameters())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN's weight buffer: a CUDA row")
-def test_cuda_rnn_weights_are_flattened_once_not_every_call():
-    """flatten_parameters() copies every weight into a new buffer even where they already share one; the layer
-    calls it only where they do not (a copied model), so a training step does not copy the weights each call."""
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_forward_does_not_copy_the_kernels_weights(device):
+    """On a GPU cuDNN takes the weights in one buffer, and flatten_parameters() copies every weight into a new one
+    even where they already share one: the layer calls it only where they do not (a copied model), so a training
+    step does not copy the weights each call. (On a CPU nothing is flattened.)"""
     import copy
 
     from models.layer import flat
 
     spec = SPECS["real"]
-    model = SequenceModel(spec, tiny(cell="lstm")).to("cuda")
+    model = SequenceModel(spec, tiny(cell="lstm")).to(device)
     rnn = model.layers[0].rnn
-    assert flat(rnn) and not flat(copy.deepcopy(rnn).cpu())
-    pointer = rnn.weight_hh_l0.data_ptr()
-    model(inputs(spec).to("cuda"))
-    assert rnn.weight_hh_l0.data_ptr() == pointer, "weights already flat were copied again"
-    twin = copy.deepcopy(model)
-    twin(inputs(spec).to("cuda"))
-    assert flat(twin.layers[0].rnn)
+    pointers = [w.data_ptr() for w in rnn._flat_weights]
+    model(inputs(spec).to(device))
+    assert [w.data_ptr() for w in rnn._flat_weights] == pointers, "the forward copied the weights"
+    if device == "cuda":
+        assert flat(rnn) and not flat(copy.deepcopy(rnn).cpu())
+        twin = copy.deepcopy(model)
+        twin(inputs(spec).to(device))
+        assert flat(twin.layers[0].rnn)
 
 
 def test_graphed_recurrence_cache_keeps_the_most_recent_shapes(monkeypatch):
