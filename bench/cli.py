@@ -154,8 +154,10 @@ def cmd_run(args) -> int:
     if args.launcher == "ray" and args.devices not in (None, "cpu"):  # checked before a dry run too
         raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
                           "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
+    if args.fuse and (args.launcher != "local" or args.strategy == "ddp" or args.wandb):  # before a dry run too
+        raise ConfigError("--fuse works with the local launcher, without --strategy ddp and without --wandb")
     if args.dry_run:
-        return dry_run(suite.name, runs, args.out)
+        return dry_run(suite.name, runs, args.out, sharded=bool(args.shard))
     if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
         accelerator, devices = ("cpu" if args.devices == "cpu" else "auto"), ()
     else:
@@ -173,8 +175,6 @@ def cmd_run(args) -> int:
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
                          fuse=args.fuse, run_timeout=args.run_timeout)
-    if opts.fuse and (opts.launcher != "local" or opts.strategy == "ddp" or opts.wandb_project):
-        raise ConfigError("--fuse works with the local launcher, without --strategy ddp and without --wandb")
     if opts.launcher == "ray":
         from bench.ray_launch import check_ray
 
@@ -204,7 +204,7 @@ def cmd_run(args) -> int:
     return 1 if counts.get("failed", 0) else 0  # a script or a job array sees it; the leaderboard counts them too
 
 
-def dry_run(suite: str, runs, out: Path) -> int:
+def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     """Print the grid, each run with its state in `out` (what a real run would do with it: keep `ok` and `diverged`,
     retry `failed` and `stale`, train `todo`: ResultStore.state), its size and the counts of those states; train
     nothing."""
@@ -216,8 +216,10 @@ def dry_run(suite: str, runs, out: Path) -> int:
         states[state] += 1
         print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
     combos = {c.combo for c in runs}
-    print(f"suite {suite}: {len(runs)} runs = {len({c.task_label for c in runs})} task settings x "
-          f"{len(combos)} remedy combinations x {len({c.seed for c in runs})} seeds")
+    settings = (f"{len({c.task_label for c in runs})} task settings x {len(combos)} remedy combinations x "
+                f"{len({c.seed for c in runs})} seeds")
+    print(f"suite {suite}: {len(runs)} runs of this shard, across {settings}" if sharded else
+          f"suite {suite}: {len(runs)} runs = {settings}")
     finished = sum(states[s] for s in FINISHED)
     kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
     stale = f", {states['stale']} trained on data changed since" if states["stale"] else ""

@@ -36,7 +36,8 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
     sections, _, found = _sections(df, threshold)  # the overall table first
     prov = _provenance(df)
-    lines = [f"Suite `{prov['suite']}`, {prov['runs']} runs, {prov['run dates']}, on {prov['device']}, "
+    count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
+    lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
              "a diverged seed counts as 0, a failed run is left out.", ""]
     lines += [f"- {md_escape(s)}" for s in found]

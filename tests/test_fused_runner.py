@@ -127,6 +127,7 @@ def test_fuse_is_documented_and_checked():
     help_text = " ".join(_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
     assert "--fuse" in help_text and "stacked model" in help_text
     assert main(["run", "--suite", "quick", "--fuse", "--launcher", "ray", "--out", "/nonexistent"]) == 2
+    assert main(["run", "--suite", "quick", "--fuse", "--wandb", "--dry-run"]) == 2  # refused before a dry run too
 
 
 def test_the_fused_kernel_comes_from_the_fusion_table(tmp_path, monkeypatch):

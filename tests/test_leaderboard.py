@@ -635,6 +635,7 @@ def test_readme_section_is_replaced_between_markers(small, tmp_path):
     inside = text.split(START)[1].split(END)[0]
     overall = overall_table(load_results([small]))
     assert "| combo" in inside and all(c in inside for c in overall["combo"])
+    assert "Suite `quick`, 11 runs (6 ok, 4 diverged, 1 failed), " in inside
     assert main([str(small), "--readme", str(readme)]) == 0 and readme.read_text() == text  # idempotent
     readme.write_text("no markers here\n")
     assert main([str(small), "--readme", str(readme)]) == 2

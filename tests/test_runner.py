@@ -551,6 +551,15 @@ def test_a_run_on_a_corpus_file_rewritten_since_is_trained_again(tmp_path, capsy
     assert ResultStore(tmp_path / "res").state(cfg) == "ok"
 
 
+def test_a_shards_dry_run_does_not_claim_its_runs_are_the_grids_product(tiny_suite, tmp_path, capsys):
+    grid = expand(load_suite(str(tiny_suite)))
+    part = shard(grid, 0, 2)
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--shard", "0/2", "--dry-run"]) == 0
+    size = [line for line in capsys.readouterr().out.splitlines() if line.startswith("suite ")]
+    assert size == [f"suite tiny: {len(part)} runs of this shard, across {len({c.task_label for c in part})} task "
+                    f"settings x {len({c.combo for c in part})} remedy combinations x 1 seeds"]
+
+
 def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
     grid = expand(load_suite(str(tiny_suite)))
     parts = [shard(grid, i, 3) for i in range(3)]
