@@ -15,7 +15,9 @@ over >= 5 rounds unless the row says otherwise:
 3. Sweep efficiency, on a subset of the quick suite: one long-lived worker (the sweep's pool) vs one
    `python -m bench run` process per run, alternated run by run; time inside train/val/test batches over
    execute()'s wall time in the worker; the ratio as measured (the worker's start-up, timed on its own, shared by
-   a few runs) and projected to the whole quick suite (the start-up once, then the worker's mean run time each).
+   a few runs) and projected to the whole quick suite (the start-up and the worker's first run once, then the
+   median of its later runs each, against the median process run; 4 runs in all, 2 with --quick: each pair
+   costs ~18 s, and the whole benchmark must stay under 5 minutes on 2 cores).
 4. Data generation: samples/s of each synthetic task's bulk generator vs training samples/s on it.
 5. Memory: VmRSS / VmHWM of one worker process (run_grid's own pool and run_one) after 50 tiny runs vs after 1.
 
@@ -445,8 +447,9 @@ def sweep_efficiency(quick: bool) -> list[Row]:
                     f"{sum(process_walls):.1f} vs {worker:.1f} s ({start_up:.1f} s of it the worker's start-up); per "
                     f"run median {statistics.median(process_walls):.2f} vs {statistics.median(pool_walls):.2f} s"))
     suite_runs = len(expand(load_suite("quick")))
-    # the worker's first run carries its one-off costs (first Trainer, first kernels): once in a sweep, not per run
-    process, first, pooled = statistics.mean(process_walls), pool_walls[0], statistics.mean(pool_walls[1:])
+    # the worker's first run carries its one-off costs (first Trainer, first kernels): once in a sweep, not per run;
+    # medians: a run that met a load spike from another process stands for none of the suite's 125
+    process, first, pooled = statistics.median(process_walls), pool_walls[0], statistics.median(pool_walls[1:])
     rows.append(Row("3 sweep", f"  projected to the whole quick suite ({suite_runs} runs): one process each / one worker",
                     suite_runs * process / (start_up + first + (suite_runs - 1) * pooled), ">= 10",
                     f"{suite_runs} x {process:.2f} s vs {start_up:.1f} s worker start-up + its first run {first:.2f} s "
