@@ -849,9 +849,12 @@ class _Served:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                for i in range(0, len(body), 65536):  # in pieces, slowly where asked: downloads overlap
-                    self.wfile.write(body[i : i + 65536])
-                    time.sleep(delay)
+                try:
+                    for i in range(0, len(body), 65536):  # in pieces, slowly where asked: downloads overlap
+                        self.wfile.write(body[i : i + 65536])
+                        time.sleep(delay)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a download's timeout)
+                    pass
 
             def log_message(self, *args):
                 pass
