@@ -33,6 +33,7 @@ from bench.store import STATUSES
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean score within +-this "sits at the memoryless baseline"; below -this is worse than it
 CI_LEVEL = 0.95  # the effects' and interactions' intervals (mean_ci)
+TIE_DIGITS = 12  # values equal to this many decimals are a tie (a seed mean's last bit depends on its seeds' order)
 
 
 def task_order(labels) -> list[str]:
@@ -50,9 +51,8 @@ def seed_score(df: pd.DataFrame) -> pd.Series:
 
 
 def _rank(scores: pd.Series, by) -> pd.Series:
-    """Ranks by descending score within groups, ties sharing the best rank, no score last; equal to 12 digits counts
-    as tied (a seed mean's last bit depends on the order of its seeds)."""
-    return scores.round(12).groupby(by).rank(ascending=False, method="min", na_option="bottom")
+    """Ranks by descending score within groups, ties (TIE_DIGITS) sharing the best rank, no score last."""
+    return scores.round(TIE_DIGITS).groupby(by).rank(ascending=False, method="min", na_option="bottom")
 
 
 def task_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     table["unscored"] = table["n_tasks"] - table["tasks_scored"]
     table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
                                             ascending=[True, False, True, True], na_position="last", kind="stable",
-                                            ignore_index=True, key=lambda c: c.round(12) if c.dtype.kind == "f" else c)
+                                            ignore_index=True, key=lambda c: c.round(TIE_DIGITS) if c.dtype.kind == "f" else c)
     return table.drop(columns="unscored")
 
 
@@ -438,7 +438,7 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
             # where no combo has a score)
             raw = raw.where((table["tasks_scored"] == table["tasks_scored"].max()) & (table["tasks_scored"] > 0))
         if numeric:
-            raw = raw.round(12)  # equal to 12 digits is a tie, as in the ranks
+            raw = raw.round(TIE_DIGITS)  # a tie, as in the ranks
         target = raw.max() if best == "max" else raw.min() if best == "min" else np.nan
         bold[c] = raw.eq(target) & raw.notna() if pd.notna(target) else pd.Series(False, index=table.index)
     return headers, pd.DataFrame(texts, index=table.index), pd.DataFrame(keys, index=table.index), pd.DataFrame(bold, index=table.index)
