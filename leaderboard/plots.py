@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from bench.axes import BASELINE_LEVELS
-from leaderboard.tables import AT_BASELINE, CI_LEVEL, overall_table, remedy_levels, task_order, task_table
+from leaderboard.tables import CI_LEVEL, overall_table, remedy_levels, task_order, task_table
 
 MAX_LEGEND = 16  # more combos than this: the best MAX_LEGEND - 1 and the all-baseline one in colour, the rest grey
 OTHERS = "#c4c4c4"  # the colour of the combos left out of the legend
@@ -172,28 +172,24 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
 
 
 def heatmap(df: pd.DataFrame) -> Figure:
-    """Score (tables.seed_score's seed mean) per combo (rows, best overall first) and task (columns);
-    the colour scale spans [-0.1, 1], a score below it (worse than the memoryless baseline, as the findings say) is
-    red; a cell without a score (every run failed) is blank and marked '—'."""
+    """Score (tables.seed_score's seed mean, bounded to [0, 1]) per combo (rows, best overall first) and task
+    (columns); a cell without a score (every run failed) is blank and marked '—'."""
     scores = task_table(df).pivot(index="combo", columns="task_label", values="score")
     scores = scores.reindex(index=overall_table(df)["combo"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
     fig = _figure(min(6 + 1.4 * n_cols, 40), min(2 + 0.35 * n_rows, 80))
     ax = fig.subplots()
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"].with_extremes(under="tab:red")  # worse than the memoryless baseline (findings' rule)
-    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap=cmap, vmin=-AT_BASELINE, vmax=1,
+    image = ax.imshow(np.ma.masked_invalid(scores.to_numpy(dtype=float)), cmap="viridis", vmin=0, vmax=1,
                       aspect="auto")
     ax.set_xticks(range(n_cols), [_plain(c) for c in scores.columns], rotation=30, ha="right")
     ax.set_yticks(range(n_rows), [_plain(c) for c in scores.index])
     if n_rows * n_cols <= 600:
         for (i, j), v in np.ndenumerate(scores.to_numpy(dtype=float)):
-            dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6 (and red below 0): white there
+            dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6: white text there
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize="small",
                     color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label=f"score (0 baseline, 1 perfect; red: below -{AT_BASELINE:g}, worse than the "
-                 "baseline)", extend="both")
+    fig.colorbar(image, ax=ax, label="score (each run's clipped to [0, 1]: 0 the memoryless baseline or worse, "
+                 "1 perfect)")
     if scores.isna().to_numpy().any():
         ax.set_title("— : no score (every run failed)", fontsize="small", loc="left")
     return fig

@@ -29,6 +29,7 @@ from leaderboard.collect import load_results
 from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     CI_LEVEL,
+    SCORE_RULE,
     _num,
     findings,
     frontier,
@@ -92,10 +93,10 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     tasks, overall = task_table(df), overall_table(df)
-    sections = [Section("overall", "Overall", "Per combo: the mean over tasks of its mean normalized score (1 perfect, "
-                        "0 memoryless baseline; a diverged seed counts as 0, a failed run is left out, and so is a "
-                        "task where every run failed, counted in 'tasks scored'), its mean rank over tasks, and its "
-                        "diverged/failed runs out of all runs.", overall)]
+    sections = [Section("overall", "Overall", "Per combo: the mean over tasks (equal weight per task) of its score on "
+                        "each task, the mean over its seeds of the bounded score (scoring rule: "
+                        f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'), its "
+                        "mean rank over tasks, and its diverged/failed runs out of all runs.", overall)]
     taken: set[str] = set()
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
@@ -106,8 +107,8 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
         memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
         note = (f"Test {name or 'metric'}{about} of the best checkpoint{direction}{memoryless}: mean ± sample "
-                "std (ddof=1) over ok seeds. Score: mean normalized score over seeds (1 perfect, 0 memoryless; a "
-                "diverged seed counts as 0, a failed run is left out). Steps to best: mean over ok seeds of the step "
+                "std (ddof=1) over ok seeds, raw. Score: the mean over seeds of the bounded score (scoring rule: "
+                f"{SCORE_RULE}). Steps to best: mean over ok seeds of the step "
                 "of the best validation loss. Diverged and failed runs are counted out of all seeds; combos "
                 "without a score (every run failed) rank last.")
         slug = _slug(label, taken)
@@ -131,7 +132,7 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     verdicts = check(df)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
                             "checked on every setting of the results within the lengths it is stated for "
-                            "(leaderboard.known; scores are seed means, a diverged seed counting as 0): agrees, "
+                            "(leaderboard.known; scores are seed means of the bounded score): agrees, "
                             "disagrees (under this budget: the literature often trained far longer) or unchecked (a "
                             "run it needs is missing or failed, or the setting gives the claim nothing to test: no "
                             "unclipped run diverged for clipping to prevent).", known_table(verdicts)))

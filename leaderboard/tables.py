@@ -1,17 +1,27 @@
 """Aggregate runs into leaderboard tables (pandas) and render them as md / csv / tex / html.
 
 Conventions, in one place:
-- Scores (seed_score): an `ok` run's normalized score; a `diverged` run scores 0, the memoryless baseline's score
-  (it left no usable model; leaving it out would let one surviving seed of three stand for its combo, and hide
-  what clipping prevents); a `failed` run has no result and is left out. A combo's score on a task is the mean
-  over its seeds; the counts per row say how many diverged or failed ("1/3 diverged").
-- The primary metric's mean and spread (and the steps to the best checkpoint) are over `ok` seeds only: a diverged
-  run has no test metric. The spread is the sample standard deviation (ddof=1, pandas' default), so it is blank for
-  a single ok seed.
+- Scores are bounded (seed_score, SCORE_RULE): a run counts its normalized score clipped to [0, 1] wherever runs are
+  averaged, ranked or compared, so that one run far worse than the memoryless baseline (an exploded Adam run scores
+  about -1.2e7) cannot decide a mean. An `ok` run counts its best checkpoint's score; a `diverged` run the score of its
+  best validated weights before the divergence, where its record has one, else 0, the memoryless baseline's score (it
+  diverged before any validation: it left no usable model; leaving it out would let one surviving seed of three stand
+  for its combo, and hide what clipping prevents); a `failed` run has no result and is left out. A combo's score on a
+  task is the mean over its seeds; the counts per row say how many diverged or failed ("1/3 diverged").
+- The primary metric's mean and spread (and the steps to the best checkpoint) are raw, over `ok` seeds only. The
+  spread is the sample standard deviation (ddof=1, pandas' default), so it is blank for a single ok seed.
 - A combo's rank on a task is by its score (1 = best, ties share the best rank); combos without a score (every
   run failed) share the last rank.
-- Remedy effects compare matched cells: the same task_label and the same levels on every other
-  axis, each cell being a combo's score.
+- Remedy effects (effects_by_task, remedy_effects, interactions) compare runs matched on the task (task_label), the
+  levels of every other axis (the context) and the seed (matched seeds share their data). Per task: each seed's
+  differences are averaged over the contexts it has scored pairs at (equal weight per context), then the effect is
+  the mean over seeds with its t-interval over seeds (none for one seed). Pooled: the mean of the per-task effects
+  (equal weight per task) with a t-interval over tasks, df = tasks - 1 (the task is the cluster: a task random
+  effect by the summary-statistics method); with one task the pooled effect is that task's, with its interval over
+  seeds. A pair where both runs diverged before any validation (both 0 by the score rule) enters as a difference
+  of 0: leaving pairs out by their outcome would change the estimand; such pairs are counted apart. Each family
+  (pooled effects, per-task effects, interactions) gets Holm's adjustment of its p-values; a verdict (helps, hurts)
+  needs an adjusted p below 1 - CI_LEVEL. Intervals are marginal (unadjusted).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
 from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
-AT_BASELINE = 0.1  # a mean score within +-this "sits at the memoryless baseline"; below -this is worse than it
+AT_BASELINE = 0.1  # a mean (bounded) score at most this "sits at the memoryless baseline"
 CI_LEVEL = 0.95  # the effects' and interactions' intervals (mean_ci)
 TIE_DIGITS = 12  # values equal to this many decimals are a tie (a seed mean's last bit depends on its seeds' order)
 
@@ -44,10 +54,18 @@ def task_order(labels) -> list[str]:
     return sorted(set(labels), key=key)
 
 
+SCORE_RULE = ("each run's normalized score is clipped to [0, 1] (1 perfect, 0 the memoryless baseline or worse); a "
+              "diverged run counts the score of its best validated weights before the divergence, clipped alike, or 0 "
+              "where it diverged before any validation; a failed run is left out")
+
+
 def seed_score(df: pd.DataFrame) -> pd.Series:
-    """Each run's score as the leaderboard counts it: an ok run's normalized score, 0 for a diverged run, NaN for a
-    failed one (the module's conventions)."""
-    return df["normalized_score"].where(df["status"] == "ok", 0.0).where(df["status"] != "failed")
+    """Each run's score as every aggregate counts it (SCORE_RULE): the normalized score clipped to [0, 1] for an ok
+    run and for a diverged run that recorded one (its best weights before the divergence), 0 for a diverged run
+    without one, NaN for a failed run and for an ok run without a score."""
+    bounded = df["normalized_score"].clip(0.0, 1.0)
+    bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
+    return bounded.where(df["status"] != "failed")
 
 
 def _rank(scores: pd.Series, by) -> pd.Series:
@@ -288,8 +306,7 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
         solved = t[t["score"] >= threshold]
         unscored = t[t["n_ok"] == 0]  # every seed diverged (score 0) or failed: said apart, not "at the baseline"
-        at_base = t[(t["score"].abs() <= AT_BASELINE) & (t["n_ok"] > 0)]
-        below = t[t["score"] < -AT_BASELINE]
+        at_base = t[(t["score"] <= AT_BASELINE) & (t["n_ok"] > 0)]
         if len(solved):
             verb = "solves" if len(solved) == 1 else "solve"
             s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
@@ -300,12 +317,8 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
             s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
         if len(at_base):
             verb = "combo sits" if len(at_base) == 1 else "combos sit"
-            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score within ±{AT_BASELINE:g}): "
+            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
                   + _names([f"{r.combo} ({_num(r.score)})" for r in at_base.itertuples()]) + ".")
-        if len(below):
-            verb = "combo does" if len(below) == 1 else "combos do"
-            s += (f" {len(below)} {verb} worse than the memoryless baseline (mean score < -{AT_BASELINE:g}): "
-                  + _names([f"{r.combo} ({_num(r.score)})" for r in below.sort_values("score").itertuples()]) + ".")
         if len(unscored):
             s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
                   + _names([f"{r.combo} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
