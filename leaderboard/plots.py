@@ -195,26 +195,35 @@ def heatmap(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def effects_plot(effects: pd.DataFrame) -> Figure:
-    """The remedy effects table (tables.remedy_effects) as a forest plot: one row per axis level, grouped by axis,
-    its mean change in score against the axis's baseline level as a dot with its interval (CI_LEVEL) as a bar; green where
-    the interval lies above 0, red below, grey where it spans 0 (or there is none: a single pair)."""
+VERDICT_COLORS = {"helps": "tab:green", "hurts": "tab:red"}  # the others ("unclear", "no interval"): grey
+
+
+def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> Figure:
+    """The pooled remedy effects (tables.remedy_effects) as a forest plot: one row per axis level, grouped by axis,
+    its pooled effect as a dot with its unadjusted interval (CI_LEVEL) as a bar, coloured by its Holm-adjusted
+    verdict (green helps, red hurts, grey unclear or no interval); each task's own effect (tables.effects_by_task,
+    where given) as a small open circle on the same row, so the spread the pooled interval accounts for shows."""
     rows = effects[effects["n_pairs"] > 0].iloc[::-1]  # matplotlib counts rows from the bottom
-    fig = _figure(8, 1.2 + 0.32 * max(len(rows), 1))
+    fig = _figure(10, 1.4 + 0.36 * max(len(rows), 1))
     ax = fig.subplots()
     ax.axvline(0, color="black", linewidth=0.8)
     for y, r in enumerate(rows.itertuples()):
-        color = "tab:green" if r.ci_low > 0 else "tab:red" if r.ci_high < 0 else "grey"
+        color = VERDICT_COLORS.get(r.verdict, "grey")
+        if by_task is not None:
+            own = by_task[(by_task["axis"] == r.axis) & (by_task["level"] == r.level)]["effect"]
+            ax.plot(own, [y] * len(own), "o", markersize=4, markerfacecolor="none", color="grey", gid="task")
         if pd.notna(r.ci_low):
             ax.plot([r.ci_low, r.ci_high], [y, y], color=color, linewidth=2, solid_capstyle="butt", gid="interval")
         ax.plot([r.effect], [y], "o", color=color, gid="mean")
-    labels = [_plain(f"{r.axis}={r.level} vs {r.baseline} ({r.n_pairs} pair{'s' * (r.n_pairs != 1)})")
-              for r in rows.itertuples()]
-    ax.set_yticks(range(len(rows)), labels)
+    labels = [_plain(f"{r.axis}={r.level} vs {r.baseline} ({r.tasks_paired} task{'s' * (r.tasks_paired != 1)}; "
+                     f"{r.measured_at})") for r in rows.itertuples()]
+    ax.set_yticks(range(len(rows)), [textwrap.fill(label, 60) for label in labels])
     for y in [i - 0.5 for i in range(1, len(rows)) if rows["axis"].iloc[i] != rows["axis"].iloc[i - 1]]:
         ax.axhline(y, color=OTHERS, linewidth=0.6)  # between axes
-    ax.set(xlabel=f"mean change in normalized score vs the baseline level ({CI_LEVEL:.0%} t-interval)",
-           title="Remedy effects, everything else equal")
+    ax.set(xlabel=f"change in bounded score vs the baseline level: mean over tasks (dot) with its {CI_LEVEL:.0%} "
+           "t-interval over tasks (bar; colour: Holm verdict), each task's own effect (open circles)",
+           title="Remedy effects, runs matched on task, the other axes' levels and seed")
+    ax.xaxis.label.set_wrap(True)
     if rows.empty:
         ax.text(0.5, 0.5, "no scored pair of runs", ha="center", transform=ax.transAxes)
     return fig

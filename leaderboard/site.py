@@ -1,7 +1,9 @@
 """Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
 
     out_dir/leaderboard.md             findings, overall, per-task, effects and known-results tables, for a README
-    out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, interactions, known, frontier
+    out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, effects-by-task, interactions, known,
+                                              frontier
+    out_dir/tables/interactions-all.csv every interaction (the page shows the largest)
     out_dir/tables/tasks.csv           every task's rows in one file
     out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>
     out_dir/index.html                 everything above, no network: inline CSS/JS, PNGs as data URIs
@@ -29,8 +31,11 @@ from leaderboard.collect import load_results
 from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     CI_LEVEL,
+    EFFECT_ESTIMAND,
+    EFFECT_INTERVAL,
     SCORE_RULE,
     _num,
+    effects_by_task,
     findings,
     frontier,
     interactions,
@@ -42,6 +47,7 @@ from leaderboard.tables import (
 )
 
 FORMATS = ("md", "csv", "tex", "html")
+INTERACTIONS_SHOWN = 10  # the largest interactions on the page, chosen after every one's interval and adjustment
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Section:
     plot: str | None = None  # key of a plot shown under the table (plots/<key>.png)
     draw: Callable[[], Figure] | None = None  # the plot
     alt: str = ""  # its alternative text on the page
+    every_row: pd.DataFrame | None = None  # where the page shows a selection: the whole family, as tables/<key>-all.csv
 
 
 def _slug(text: str, taken: set[str]) -> str:
@@ -93,10 +100,10 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     tasks, overall = task_table(df), overall_table(df)
-    sections = [Section("overall", "Overall", "Per combo: the mean over tasks (equal weight per task) of its score on "
-                        "each task, the mean over its seeds of the bounded score (scoring rule: "
-                        f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'), its "
-                        "mean rank over tasks, and its diverged/failed runs out of all runs.", overall)]
+    sections = [Section("overall", "Overall", "Per combo: its mean score, the mean over tasks (equal weight per "
+                        "task) of its score on each, the mean over its seeds of the bounded score (scoring rule: "
+                        f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'); its "
+                        "mean rank over tasks; and its diverged/failed runs out of all runs.", overall)]
     taken: set[str] = set()
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
@@ -114,21 +121,43 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
-    effects = remedy_effects(df)
-    sections.append(Section("effects", "Remedy effects", "Mean change in normalized score when an axis moves from "
-                            "its baseline level to this level with everything else equal (same task, same other "
-                            f"levels; seed-mean scores), with its {CI_LEVEL:.0%} t-interval over the matched pairs "
-                            "(how consistently the level helps across this grid's tasks and other axes' levels, seed "
-                            "noise included; the pairs count as independent, though pairs on one task share it, so "
-                            "it says less about other tasks; none for a single pair). Better "
-                            "in / worse in: the pairs where the level scored higher / lower (the others scored the "
-                            "same: the level changed nothing there). Unscored pairs: one side had no score (every "
-                            "run failed).", effects,
-                            plot="effects", draw=functools.partial(effects_plot, effects),
-                            alt=f"each remedy level's mean change in score with its {CI_LEVEL:.0%} interval"))
-    sections.append(Section("interactions", "Interactions", "The 10 strongest 2x2 interactions: how much the effect "
-                            "of level A (vs its baseline) changes when level B replaces B's baseline, with its "
-                            f"{CI_LEVEL:.0%} t-interval over the matched quadruples.", interactions(df)))
+    effects, by_task, every_interaction = remedy_effects(df), effects_by_task(df), interactions(df)
+    alpha = f"{1 - CI_LEVEL:.2g}"
+    sections.append(Section("effects", "Remedy effects", "Per axis level, against the axis's baseline level. Runs are "
+                            "matched on the task, the levels of every other axis (the context) and the seed (matched "
+                            "seeds share their data); a pair's difference is in bounded score (scoring rule: "
+                            f"{SCORE_RULE}). Mean Δ score: the {EFFECT_ESTIMAND}. Its interval: the {EFFECT_INTERVAL}"
+                            "; the task is the cluster (a task random effect by the summary-statistics method). Where "
+                            "measured: the contexts with a scored pair, out of those where the baseline level ran; "
+                            "an effect measured at one context is the effect at that context (one factor moved at a "
+                            "time), not a main effect over the grid. Holm p: the two-sided t-test's p-value against "
+                            f"no effect, Holm-adjusted across the {int(effects['p'].notna().sum())} levels with one; "
+                            f"verdict: helps or hurts where it is below {alpha}, else unclear (the interval is not "
+                            "adjusted, so it may exclude 0 where the verdict is unclear). Pairs: matched run pairs "
+                            "scored on both sides; better in / worse in: those where the level scored higher / "
+                            "lower; unscored: pairs with a failed run, left out; both diverged: pairs whose runs "
+                            "both diverged before any validation, each scored 0, which enter as a difference of 0 "
+                            "(leaving pairs out by their outcome would change what is estimated).", effects,
+                            plot="effects", draw=functools.partial(effects_plot, effects, by_task),
+                            alt=f"each remedy level's pooled effect with its {CI_LEVEL:.0%} interval, and its effect "
+                            "on each task"))
+    sections.append(Section("effects-by-task", "Remedy effects per task", "Per axis level and task: the mean over "
+                            "seeds of each seed's difference in bounded score to the baseline level, averaged over the "
+                            "contexts at which both levels ran with that seed (equal weight per context; 'contexts' "
+                            f"counts them), with its {CI_LEVEL:.0%} t-interval over seeds (df = seeds - 1), which "
+                            "covers the level's mean effect on this task over the training's randomness at those "
+                            "contexts; none with one seed. Holm p: adjusted across the "
+                            f"{int(by_task['p'].notna().sum())} rows with a p-value; verdict as in Remedy effects.",
+                            by_task))
+    shown = every_interaction.head(INTERACTIONS_SHOWN)
+    sections.append(Section("interactions", "Interactions", "How much level A's effect (against A's baseline) changes "
+                            "when level B replaces B's baseline: per matched quadruple (task, the other axes' levels, "
+                            "seed) [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)] in bounded score, estimated like the "
+                            f"remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}). All "
+                            f"{len(every_interaction)} interactions were estimated and Holm-adjusted together "
+                            f"(verdict: positive or negative where Holm p is below {alpha}); the {len(shown)} largest by "
+                            "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
+                            every_row=every_interaction))
     verdicts = check(df)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
                             "checked on every setting of the results within the lengths it is stated for "
@@ -206,7 +235,7 @@ def _markdown(prov: dict[str, str], found: list[str], sections: list[Section]) -
             if s.key.startswith("task-") and "## Tasks" not in lines:
                 lines += ["", "## Tasks"]
             lines += ["", f"{level} {md_escape(s.title)}", "", md_escape(s.note), "", render(s.table, "md")]
-    lines += ["", "Interactions and the length frontier: see `tables/` and `index.html`.", ""]
+    lines += ["", "Remedy effects per task, interactions and the length frontier: see `tables/` and `index.html`.", ""]
     return "\n".join(lines)
 
 
@@ -267,6 +296,9 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
         for fmt in FORMATS:
             write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key))
     write("tables/tasks.csv", render(tasks, "csv"))
+    for s in sections:
+        if s.every_row is not None:
+            write(f"tables/{s.key}-all.csv", render(s.every_row, "csv"))
 
     plots = {"heatmap": _png(heatmap(df)), "gradient_flow": _png(gradient_flow_plot(df))}
     plots.update({s.plot: _png(s.draw()) for s in sections if s.plot})

@@ -31,7 +31,7 @@ import html
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -43,6 +43,11 @@ from bench.store import STATUSES
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean (bounded) score at most this "sits at the memoryless baseline"
 CI_LEVEL = 0.95  # the effects' and interactions' intervals (mean_ci)
+EFFECT_ESTIMAND = ("pooled change in bounded score when one axis leaves its baseline level, runs matched on task, "
+                   "the other axes' levels and seed: per task the mean over seeds of each seed's mean over its "
+                   "contexts (equal weight per context), then the mean over tasks (equal weight per task)")
+EFFECT_INTERVAL = (f"{CI_LEVEL:.0%} t-interval over tasks, df = tasks - 1, covering the mean effect over tasks like "
+                   "these at the measured contexts (with one task: its interval over seeds)")
 TIE_DIGITS = 12  # values equal to this many decimals are a tie (a seed mean's last bit depends on its seeds' order)
 
 
@@ -120,114 +125,270 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="unscored")
 
 
+def _t_upper(u: float, df: int) -> float:
+    """P(T > sqrt(df) tan u) for Student's t with df degrees of freedom, 0 <= u <= pi/2: with x = sqrt(df) tan v
+    the tail is K * integral_u^(pi/2) cos^(df-1) v dv (K = Gamma((df+1)/2) / (sqrt(pi) Gamma(df/2))), a smooth
+    integrand on a bounded range: Simpson's rule on 2000 panels."""
+    k = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(math.pi)
+    y = np.cos(np.linspace(u, math.pi / 2, 4001)) ** (df - 1)
+    return k * float(y[0] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum() + y[-1]) * (math.pi / 2 - u) / 4000 / 3
+
+
+def t_sf(x: float, df: int) -> float:
+    """P(T > x) for Student's t with df degrees of freedom, without SciPy (_t_upper); 0.025 at x=12.706, df=1."""
+    if df < 1:
+        raise ValueError(f"t_sf needs df >= 1, got {df}")
+    tail = _t_upper(math.atan(abs(x) / math.sqrt(df)), df)
+    return tail if x >= 0 else 1.0 - tail
+
+
+@functools.lru_cache(maxsize=None)
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile (0.5 <= p < 1) of Student's t with df degrees of freedom, without SciPy: the upper tail
+    (_t_upper) solved for 1 - p by bisection on u = arctan(x / sqrt(df)). 12.706 for p=0.975, df=1; 1.960 as df
+    grows."""
+    if not 0.5 <= p < 1 or df < 1:
+        raise ValueError(f"t_quantile needs 0.5 <= p < 1 and df >= 1, got p={p}, df={df}")
+    low, high = 0.0, math.pi / 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if _t_upper(mid, df) > 1 - p else (low, mid)
+    return math.sqrt(df) * math.tan((low + high) / 2)
+
+
 def remedy_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
     """Each run's level on every remedy axis; an axis a record leaves null (say, activation on a gated cell) takes
     the baseline level."""
     return {a: df.get(f"remedies.{a}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[a]) for a in AXES}
 
 
-def _cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean score (seed_score) per (task_label, remedy levels, as remedy_levels reads them); NaN where every
-    run failed."""
-    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df), "score": seed_score(df)})
-    return frame.groupby(["task_label", *AXES], dropna=False)["score"].mean().reset_index()
+def _runs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task_label, remedy levels, seed): the bounded score (seed_score; NaN where the run failed) and
+    `blank`, whether the run diverged before any validation (it scores 0 without a measurement). Runs that share all
+    of these (records merged from elsewhere) are averaged."""
+    for column in ("task_label", "status", "normalized_score"):
+        if column not in df:
+            raise ValueError(f"remedy effects need the runs' {column!r} column (leaderboard.load_results' frame)")
+    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df),
+                          "seed": df["seed"] if "seed" in df else np.nan, "score": seed_score(df),
+                          "blank": (df["status"] == "diverged") & df["normalized_score"].isna()})
+    return frame.groupby(["task_label", *AXES, "seed"], dropna=False, sort=False).agg(
+        score=("score", "mean"), blank=("blank", "all")).reset_index()
 
 
-def _pairs(cells: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
-    """Cells at `level` matched to the baseline level of `axis`, all else equal; `delta` = difference."""
-    others = ["task_label"] + [a for a in AXES if a != axis]
-    hi = cells[cells[axis] == level].drop(columns=axis)
-    lo = cells[cells[axis] == BASELINE_LEVELS[axis]].drop(columns=axis)
-    matched = hi.merge(lo, on=others, suffixes=("", "_base"))
-    return matched[others].assign(delta=matched["score"] - matched["score_base"])
+def _levels(runs: pd.DataFrame, axis: str) -> list[str]:
+    return sorted(set(runs[axis]) - {BASELINE_LEVELS[axis]})
 
 
-@functools.lru_cache(maxsize=None)
-def t_quantile(p: float, df: int) -> float:
-    """The p-quantile (0.5 <= p < 1) of Student's t with df degrees of freedom, without SciPy: with x = sqrt(df) tan u
-    its CDF is 1/2 + K * integral_0^u cos^(df-1) (K = Gamma((df+1)/2) / (sqrt(pi) Gamma(df/2))), a smooth integrand
-    on a bounded range (Simpson's rule), solved for u by bisection. 12.706 for p=0.975, df=1; 1.960 as df grows."""
-    if not 0.5 <= p < 1 or df < 1:
-        raise ValueError(f"t_quantile needs 0.5 <= p < 1 and df >= 1, got p={p}, df={df}")
-    k = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(math.pi)
+def matched_pairs(runs: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
+    """The runs at `level` of `axis` matched to the runs at its baseline level on the same task, the same levels of
+    every other axis (the context) and the same seed: one row per pair with the task, the context, the seed,
+    `delta` (level minus baseline, NaN where a run failed) and `both_blank` (both diverged before any validation)."""
+    keys = ["task_label", *(a for a in AXES if a != axis), "seed"]
+    at_level = runs[runs[axis] == level].drop(columns=axis)
+    at_base = runs[runs[axis] == BASELINE_LEVELS[axis]].drop(columns=axis)
+    m = at_level.merge(at_base, on=keys, suffixes=("", "_base"))
+    return m[keys].assign(delta=m["score"] - m["score_base"], both_blank=m["blank"] & m["blank_base"])
 
-    def cdf(u: float) -> float:  # P(T <= sqrt(df) tan u), by Simpson's rule on 2000 panels
-        y = np.cos(np.linspace(0.0, u, 4001)) ** (df - 1)
-        return 0.5 + k * float(y[0] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum() + y[-1]) * u / 4000 / 3
 
-    low, high = 0.0, math.pi / 2
-    for _ in range(60):
-        mid = (low + high) / 2
-        low, high = (mid, high) if cdf(mid) < p else (low, mid)
-    return math.sqrt(df) * math.tan((low + high) / 2)
+@dataclass(frozen=True)
+class TTest:
+    """A mean with its t-interval and two-sided p-value against 0, over `n` values counted as independent."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    p: float
+    n: int
+
+
+def t_test(values, level: float = CI_LEVEL) -> TTest:
+    """The one-sample t-test of mean 0 on `values` (NaNs left out): mean +- t(n-1) s / sqrt(n) and p = P(|T| >= |t|).
+    No interval or p for fewer than two values; values all equal give a point and p 1 (mean 0) or 0."""
+    if not 0 < level < 1:
+        raise ValueError(f"a t-interval needs 0 < level < 1, got {level}")
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    mean = float(v.mean()) if n else np.nan
+    if n < 2:
+        return TTest(mean, np.nan, np.nan, np.nan, n)
+    se = float(v.std(ddof=1)) / math.sqrt(n)
+    half = t_quantile(0.5 + level / 2, n - 1) * se
+    p = (1.0 if mean == 0 else 0.0) if se == 0 else min(1.0, 2 * t_sf(abs(mean) / se, n - 1))
+    return TTest(mean, mean - half, mean + half, p, n)
 
 
 def mean_ci(values, level: float = CI_LEVEL) -> tuple[float, float]:
-    """The t-interval of the mean of `values` (NaNs left out): mean +- t(n-1) s / sqrt(n), the paired-difference
-    interval, which holds its level at a few values where a bootstrap's falls short (about 76% at n=3 for a
-    nominal 95%). It counts the values as independent. (NaN, NaN) for fewer than two values."""
-    if not 0 < level < 1:
-        raise ValueError(f"mean_ci needs 0 < level < 1, got {level}")
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) < 2:
-        return np.nan, np.nan
-    half = t_quantile(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean() - half), float(v.mean() + half)
+    """The t-interval of the mean of `values` (NaNs left out; t_test): it holds its level at a few values where a
+    bootstrap's falls short (about 76% at n=3 for a nominal 95%). (NaN, NaN) for fewer than two values."""
+    test = t_test(values, level)
+    return test.ci_low, test.ci_high
 
 
-def _levels(cells: pd.DataFrame, axis: str) -> list[str]:
-    return sorted(set(cells[axis]) - {BASELINE_LEVELS[axis]})
+def holm(p: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment of a family of p-values (NaN: not in the family, kept NaN): the i-th smallest of
+    m becomes max over j <= i of min(1, (m - j + 1) p_(j)). It controls the chance of any false rejection in the
+    family at the nominal level, whatever the dependence between the tests."""
+    family = p.dropna().sort_values(kind="stable")
+    adjusted = (family * (len(family) - np.arange(len(family)))).cummax().clip(upper=1.0)
+    return adjusted.reindex(p.index)
+
+
+def verdict(effect: float, p_adjusted: float, above: str = "helps", below: str = "hurts") -> str:
+    """The adjusted decision: `above` / `below` 0 where the adjusted p is below 1 - CI_LEVEL (by the effect's
+    sign), "unclear" where it is not, "no interval" where there is no p (one seed of one task)."""
+    if pd.isna(p_adjusted):
+        return "no interval"
+    if p_adjusted < 1 - CI_LEVEL:
+        return above if effect > 0 else below
+    return "unclear"
+
+
+def task_effects(units: pd.DataFrame) -> pd.DataFrame:
+    """Per task, the effect of a family of matched units (columns task_label, seed, delta; one row per context, NaN
+    delta: unscored, left out): each seed's deltas averaged over its scored contexts (equal weight per context),
+    then the t-test over seeds. Columns task_label, effect, ci_low, ci_high, p, n_seeds."""
+    scored = units.dropna(subset=["delta"])
+    per_seed = scored.groupby(["task_label", "seed"], dropna=False, sort=False)["delta"].mean()
+    rows = [{"task_label": label, **asdict(t_test(seeds))} for label, seeds in per_seed.groupby(level="task_label",
+                                                                                              sort=False)]
+    return pd.DataFrame(rows, columns=["task_label", "mean", "ci_low", "ci_high", "p", "n"]).rename(
+        columns={"mean": "effect", "n": "n_seeds"})
+
+
+def pool_tasks(per_task: pd.DataFrame) -> TTest:
+    """The pooled effect over tasks (task_effects' table): the t-test over the per-task effects (equal weight per
+    task, df = tasks - 1: the task is the cluster, a task random effect by the summary-statistics method), whose
+    interval covers the mean effect over tasks like these; with one task, that task's own test over its seeds."""
+    if len(per_task) == 1:
+        row = per_task.iloc[0]
+        return TTest(float(row["effect"]), float(row["ci_low"]), float(row["ci_high"]), float(row["p"]), 1)
+    return t_test(per_task["effect"])
+
+
+def _pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per task, the matched pairs (matched_pairs) by outcome: scored, better, worse, unscored, both diverged."""
+    delta = pairs["delta"]
+    flags = pd.DataFrame({"n_pairs": delta.notna(), "n_better": delta > 0, "n_worse": delta < 0,
+                          "n_unscored": delta.isna(), "n_both_diverged": pairs["both_blank"].astype(bool)})
+    return flags.groupby(pairs["task_label"], sort=False).sum().astype(int)
+
+
+def _context_text(levels: dict[str, str]) -> str:
+    shown = [f"{a}={v}" for a, v in levels.items() if v != BASELINE_LEVELS[a]]
+    return ", ".join(shown) or "every other axis at its baseline level"
+
+
+def measured_at(pairs: pd.DataFrame, runs: pd.DataFrame, axis: str) -> str:
+    """Where an effect was measured: its contexts (levels of the other axes) with a scored pair, out of those where
+    the axis's baseline level ran. One context: "only at <its levels>", an effect at that context and not a main
+    effect; a subset: "at k of m contexts", naming the levels all of them share where the grid has others."""
+    others = [a for a in AXES if a != axis]
+    measured = pairs.dropna(subset=["delta"])[others].drop_duplicates()
+    possible = runs[runs[axis] == BASELINE_LEVELS[axis]][others].drop_duplicates()
+    k, m = len(measured), len(possible)
+    if k == 0:
+        return "measured nowhere (no scored pair)"
+    if k == 1:
+        return f"measured only at {_context_text(measured.iloc[0].to_dict())} (1 of {m} context{'s' * (m != 1)})"
+    if k >= m:
+        return f"measured at all {m} contexts"
+    shared = {a: measured[a].iloc[0] for a in others if measured[a].nunique() == 1 and possible[a].nunique() > 1}
+    return f"measured at {k} of {m} contexts" + (f", all with {', '.join(f'{a}={v}' for a, v in shared.items())}"
+                                                  if shared else "")
+
+
+EFFECT_COLUMNS = ["axis", "level", "baseline", "measured_at", "effect", "ci_low", "ci_high", "p", "p_holm", "verdict",
+                  "tasks_paired", "n_pairs", "n_better", "n_worse", "n_unscored", "n_both_diverged"]
+TASK_EFFECT_COLUMNS = ["axis", "level", "baseline", "task_label", "effect", "ci_low", "ci_high", "p", "p_holm",
+                       "verdict", "n_seeds", "n_contexts", "n_pairs", "n_better", "n_worse", "n_unscored",
+                       "n_both_diverged"]
+
+
+def _effect_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pooled and the per-task effect of every non-baseline level (the module's conventions), each family with
+    Holm-adjusted p-values and verdicts."""
+    runs = _runs(df)
+    pooled_rows, task_tables = [], []
+    for axis in AXES:
+        contexts = [a for a in AXES if a != axis]
+        for level in _levels(runs, axis):
+            pairs = matched_pairs(runs, axis, level)
+            per_task = task_effects(pairs)
+            pooled = pool_tasks(per_task)
+            counts = _pair_counts(pairs)
+            named = {"axis": axis, "level": level, "baseline": BASELINE_LEVELS[axis]}
+            pooled_rows.append({**named, "measured_at": measured_at(pairs, runs, axis), "effect": pooled.mean,
+                                "ci_low": pooled.ci_low, "ci_high": pooled.ci_high, "p": pooled.p,
+                                "tasks_paired": len(per_task), **counts.sum().to_dict()})
+            n_contexts = pairs.dropna(subset=["delta"]).drop_duplicates(["task_label", *contexts]).groupby(
+                "task_label", sort=False).size().rename("n_contexts")
+            task_tables.append(per_task.join(n_contexts, on="task_label").join(counts, on="task_label").assign(**named))
+    pooled = pd.DataFrame(pooled_rows, columns=[c for c in EFFECT_COLUMNS if c not in ("p_holm", "verdict")])
+    by_task = pd.concat(task_tables, ignore_index=True) if task_tables else pd.DataFrame(columns=TASK_EFFECT_COLUMNS)
+    position = {label: i for i, label in enumerate(task_order(by_task["task_label"]))}
+    by_task = by_task.sort_values("task_label", key=lambda c: c.map(position), kind="stable", ignore_index=True)
+    tables = []
+    for table, columns in ((pooled, EFFECT_COLUMNS), (by_task, TASK_EFFECT_COLUMNS)):
+        table = table.assign(p_holm=holm(table["p"].astype(float)))
+        table["verdict"] = [verdict(e, p) for e, p in zip(table["effect"], table["p_holm"])]
+        tables.append(table[columns])
+    return tables[0], tables[1]
 
 
 def remedy_effects(df: pd.DataFrame) -> pd.DataFrame:
-    """Per axis and non-baseline level: mean change in normalized score vs the axis's baseline level
-    over matched pairs, with its t-interval over those pairs (`ci_low`, `ci_high`: mean_ci; how consistently the
-    level helps across the grid's tasks and other axes' levels, seed noise included); `n_pairs`
-    scored pairs, `n_better` / `n_worse` of them where the level scored higher / lower (the rest scored the
-    same: a level that changed nothing there), `n_unscored` pairs where a side had no score (every run failed)."""
-    cells = _cells(df)
-    rows = []
-    for axis in AXES:
-        for level in _levels(cells, axis):
-            delta = _pairs(cells, axis, level)["delta"]
-            low, high = mean_ci(delta)
-            rows.append({"axis": axis, "level": level, "baseline": BASELINE_LEVELS[axis], "effect": delta.mean(),
-                         "ci_low": low, "ci_high": high, "n_pairs": int(delta.count()),
-                         "n_better": int((delta > 0).sum()), "n_worse": int((delta < 0).sum()),
-                         "n_unscored": int(delta.isna().sum())})
-    return pd.DataFrame(rows, columns=["axis", "level", "baseline", "effect", "ci_low", "ci_high", "n_pairs",
-                                       "n_better", "n_worse", "n_unscored"])
+    """Per axis and non-baseline level, its pooled effect on the bounded score against the axis's baseline level:
+    the mean over tasks (equal weight) of the per-task effects (effects_by_task), with its CI_LEVEL t-interval over
+    tasks (df = tasks - 1; with one task, that task's interval over seeds), which covers the mean effect over tasks
+    like these at the contexts in `measured_at`; `p` its two-sided p-value against no effect, `p_holm` Holm's
+    adjustment over this family (every level), `verdict` the adjusted decision. Counts over matched run pairs:
+    `n_pairs` scored, `n_better` / `n_worse` where the level scored higher / lower, `n_unscored` where a run failed
+    (left out), `n_both_diverged` where both diverged before any validation (in, as a difference of 0)."""
+    return _effect_tables(df)[0]
 
 
-def interactions(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """The strongest 2x2 interactions: for levels a (axis A) and b (axis B), the mean over matched
-    quadruples of [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)], a0/b0 the baseline levels, with its t-interval
-    over the quadruples (`ci_low`, `ci_high`, as in remedy_effects); `n` scored quadruples,
-    `n_unscored` those where a corner had no score (left out of the mean, as in remedy_effects)."""
-    cells = _cells(df)
+def effects_by_task(df: pd.DataFrame) -> pd.DataFrame:
+    """Per axis, non-baseline level and task (task_label): the mean over seeds of each seed's difference in bounded
+    score to the baseline level, averaged over the contexts (equal weight per context) at which both ran with that
+    seed, with its CI_LEVEL t-interval over seeds (none for one seed): it covers the level's mean effect on that task
+    over training randomness, at those contexts. `p_holm` and `verdict`: Holm over every (level, task) row."""
+    return _effect_tables(df)[1]
+
+
+def interactions(df: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """Every 2x2 interaction of levels a (axis A) and b (axis B): per matched quadruple (task, other axes' levels,
+    seed), [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)] (a0, b0 the baseline levels), estimated like the remedy
+    effects (task_effects per task over seeds, pool_tasks over tasks, with its interval), `p_holm` Holm's
+    adjustment over every interaction with a p-value; then sorted by size, largest first, and cut to the `top`
+    largest (None: all), so the shown rows' intervals and adjustment are those of the whole family. `n` scored
+    quadruples, `n_unscored` those with a failed corner (left out)."""
+    runs = _runs(df)
     rows = []
     for axis_a, axis_b in itertools.combinations(AXES, 2):
-        for level_a in _levels(cells, axis_a):
-            pairs = _pairs(cells, axis_a, level_a)  # effect of level_a, at every level of axis_b
-            keys = ["task_label"] + [a for a in AXES if a not in (axis_a, axis_b)]
+        for level_a in _levels(runs, axis_a):
+            pairs = matched_pairs(runs, axis_a, level_a)  # level_a's effect, at every level of axis_b
+            keys = ["task_label", *(a for a in AXES if a not in (axis_a, axis_b)), "seed"]
             at_base = pairs[pairs[axis_b] == BASELINE_LEVELS[axis_b]].drop(columns=axis_b)
-            for level_b in _levels(cells, axis_b):
+            for level_b in _levels(runs, axis_b):
                 at_b = pairs[pairs[axis_b] == level_b].drop(columns=axis_b)
                 m = at_b.merge(at_base, on=keys, suffixes=("", "_base"))
                 contrast = m["delta"] - m["delta_base"]
-                if contrast.count():
-                    rows.append({"axis_a": axis_a, "level_a": level_a, "axis_b": axis_b, "level_b": level_b,
-                                 "interaction": contrast.mean(), "contrast": contrast, "n": int(contrast.count()),
-                                 "n_unscored": int(contrast.isna().sum())})
-    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "contrast", "n",
-                                        "n_unscored"])
-    order = table["interaction"].abs().sort_values(ascending=False, kind="stable").index
-    table = table.loc[order].head(top).reset_index(drop=True)  # the intervals of the rows shown only
-    bounds = pd.DataFrame([mean_ci(c) for c in table.pop("contrast")], columns=["ci_low", "ci_high"], dtype=float)
-    table.insert(5, "ci_low", bounds["ci_low"])
-    table.insert(6, "ci_high", bounds["ci_high"])
-    return table
+                if not contrast.count():
+                    continue
+                per_task = task_effects(m[keys].assign(delta=contrast))
+                pooled = pool_tasks(per_task)
+                rows.append({"axis_a": axis_a, "level_a": level_a, "axis_b": axis_b, "level_b": level_b,
+                             "interaction": pooled.mean, "ci_low": pooled.ci_low, "ci_high": pooled.ci_high,
+                             "p": pooled.p, "tasks_paired": len(per_task), "n": int(contrast.count()),
+                             "n_unscored": int(contrast.isna().sum())})
+    table = pd.DataFrame(rows, columns=["axis_a", "level_a", "axis_b", "level_b", "interaction", "ci_low", "ci_high",
+                                        "p", "tasks_paired", "n", "n_unscored"])
+    table.insert(8, "p_holm", holm(table["p"].astype(float)))
+    table.insert(9, "verdict", [verdict(e, p, "positive", "negative") for e, p in zip(table["interaction"],
+                                                                                       table["p_holm"])])
+    table = table.loc[table["interaction"].abs().sort_values(ascending=False, kind="stable").index]
+    return table.head(top).reset_index(drop=True) if top is not None else table.reset_index(drop=True)
 
 
 def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
@@ -270,25 +431,30 @@ def _names(items: list[str], limit: int = 6) -> str:
 
 
 def effect_finding(effects: pd.DataFrame) -> str | None:
-    """One sentence on the remedy effects (remedy_effects' table): the levels whose interval lies above 0, below 0,
-    or spans it, each with its mean change and interval. None where no level has a scored pair."""
+    """One sentence on the pooled remedy effects (remedy_effects' table), the levels grouped by their Holm-adjusted
+    verdict, each with its effect, interval, adjusted p, tasks and contexts. None where no level has a scored pair."""
     scored = effects[effects["n_pairs"] > 0]
     if scored.empty:
         return None
 
-    def named(rows: pd.DataFrame) -> str:
-        return _names([f"{r.axis}={r.level} {_signed(r.effect)}" + ("" if pd.isna(r.ci_low) else
-                       f" {_interval(r.ci_low, r.ci_high)}") + f" (better in {r.n_better}, worse in {r.n_worse} of {r.n_pairs} pairs)"
-                       for r in rows.itertuples()])
+    def described(r) -> str:
+        interval = "" if pd.isna(r.ci_low) else f" {_interval(r.ci_low, r.ci_high)}"
+        adjusted = "" if pd.isna(r.p_holm) else f"Holm p {_num(r.p_holm)}; "
+        tasks = f"{r.tasks_paired} task{'s' * (r.tasks_paired != 1)}"
+        return f"{r.axis}={r.level} {_signed(r.effect)}{interval} ({adjusted}{tasks}; {r.measured_at})"
 
-    groups = [("helps (interval above 0)", scored[scored["ci_low"] > 0].sort_values("effect", ascending=False)),
-              ("hurts (interval below 0)", scored[scored["ci_high"] < 0].sort_values("effect")),
-              ("no clear effect (interval spans 0)",
-               scored[(scored["ci_low"] <= 0) & (scored["ci_high"] >= 0)].sort_values("effect", key=abs, ascending=False)),
-              ("too few pairs to tell", scored[scored["ci_low"].isna()])]
+    def named(rows: pd.DataFrame) -> str:
+        return _names([described(r) for r in rows.itertuples()])
+
+    by_size = dict(key=abs, ascending=False)
+    groups = [("helps", scored[scored["verdict"] == "helps"].sort_values("effect", ascending=False)),
+              ("hurts", scored[scored["verdict"] == "hurts"].sort_values("effect")),
+              ("no clear effect", scored[scored["verdict"] == "unclear"].sort_values("effect", **by_size)),
+              ("one seed of one task, no interval", scored[scored["verdict"] == "no interval"])]
     parts = [f"{what}: {named(rows)}" for what, rows in groups if len(rows)]
-    return (f"Remedy effects (mean change in score when one axis leaves its baseline level, all else equal, with its "
-            f"{CI_LEVEL:.0%} t-interval over the matched pairs): " + "; ".join(parts) + ".")
+    family = int(scored["p_holm"].notna().sum())
+    return (f"Remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}; verdicts by Holm-adjusted p below {1 - CI_LEVEL:.2g} "
+            f"over the {family} levels with an interval): " + "; ".join(parts) + ".")
 
 
 def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float = 0.9,
@@ -414,8 +580,16 @@ COLUMNS: dict[str, Column] = {
     "level_b": Column("level B"),
     "interaction": Column(f"interaction (Δ of Δ score) {INTERVAL}", text=_with_interval),
     "n": Column("quadruples"),
+    "measured_at": Column("where measured"),
+    "p_holm": Column("Holm p"),
+    "verdict": Column("verdict (Holm)"),
+    "tasks_paired": Column("tasks"),
+    "n_seeds": Column("seeds"),
+    "n_contexts": Column("contexts"),
+    "n_both_diverged": Column("both diverged"),  # pairs whose runs both diverged before any validation
 }
-HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_low", "ci_high"}  # shown inside others
+HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_low", "ci_high",  # shown inside others
+          "p"}  # the unadjusted p-value: in the csv
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",

@@ -25,6 +25,7 @@ from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
     BASELINE_LEVELS,
     effect_finding,
+    effects_by_task,
     findings,
     frontier,
     interactions,
@@ -361,12 +362,12 @@ def test_malformed_record_is_skipped_with_warning(small, tmp_path):
 
 def factorial(root: Path) -> dict:
     """rnn on two tasks, clip {none, norm} x lr {constant, warmup_cosine, plateau}, two seeds each;
-    plateau without clipping fails (no score: its pairs unscored). Returns the seed-mean score of each cell."""
+    plateau without clipping fails (no score: its pairs unscored). Returns each cell's bounded score per seed."""
     mse = {  # (task seq_len, clip, lr) -> the two seeds' MSE
         (100, "none", "constant"): (0.16, 0.14), (100, "norm", "constant"): (0.06, 0.08),
-        (100, "none", "warmup_cosine"): (0.12, 0.10), (100, "norm", "warmup_cosine"): (0.01, 0.03),
+        (100, "none", "warmup_cosine"): (0.12, 0.10), (100, "norm", "warmup_cosine"): (0.01, 0.04),
         (200, "none", "constant"): (0.17, 0.16), (200, "norm", "constant"): (0.10, 0.12),
-        (200, "none", "warmup_cosine"): (0.15, 0.15), (200, "norm", "warmup_cosine"): (0.02, 0.02),
+        (200, "none", "warmup_cosine"): (0.15, 0.15), (200, "norm", "warmup_cosine"): (0.02, 0.035),
         (100, "none", "plateau"): None, (100, "norm", "plateau"): (0.05, 0.05),
         (200, "none", "plateau"): None, (200, "norm", "plateau"): (0.09, 0.07),
     }
@@ -375,37 +376,67 @@ def factorial(root: Path) -> dict:
         for seed in range(2):
             write_record(root, params={"seq_len": seq_len}, seed=seed, remedy=remedies(clip=clip, lr=lr),
                          status="ok" if values else "failed", value=values[seed] if values else None)
-        cells[seq_len, clip, lr] = statistics.mean(max(0.0, 1 - v / ADD_BASE) for v in values) if values else None
+        cells[seq_len, clip, lr] = [max(0.0, 1 - v / ADD_BASE) for v in values] if values else None
     return cells
 
 
-def test_remedy_effects_equal_hand_computation(tmp_path):
-    s = factorial(tmp_path)
-    effects = remedy_effects(load_results([tmp_path])).set_index(["axis", "level"])
-    clip = [s[t, "norm", lr] - s[t, "none", lr] for t in (100, 200) for lr in ("constant", "warmup_cosine")]
-    assert effects.loc[("clip", "norm"), "effect"] == pytest.approx(statistics.mean(clip))
-    assert effects.loc[("clip", "norm"), ["n_pairs", "n_unscored"]].tolist() == [4, 2]  # plateau/none failed
-    wc = [s[t, c, "warmup_cosine"] - s[t, c, "constant"] for t in (100, 200) for c in ("none", "norm")]
-    assert effects.loc[("lr", "warmup_cosine"), "effect"] == pytest.approx(statistics.mean(wc))
-    plateau = [s[t, "norm", "plateau"] - s[t, "norm", "constant"] for t in (100, 200)]
-    assert effects.loc[("lr", "plateau"), "effect"] == pytest.approx(statistics.mean(plateau))
-    assert effects.loc[("lr", "plateau"), ["n_pairs", "n_unscored"]].tolist() == [2, 2]
-    assert set(effects.index.get_level_values("axis")) == {"clip", "lr"}  # the only axes that vary
-    for (axis, level), deltas in {("clip", "norm"): clip, ("lr", "warmup_cosine"): wc, ("lr", "plateau"): plateau}.items():
-        row = effects.loc[(axis, level)]
-        assert [row.n_better, row.n_worse] == [sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)]
-        half = t_quantile(0.975, len(deltas) - 1) * statistics.stdev(deltas) / math.sqrt(len(deltas))
-        assert (row.ci_low, row.ci_high) == pytest.approx((row.effect - half, row.effect + half))  # over these pairs
-    assert effects.loc[("clip", "norm"), ["n_better", "n_worse"]].tolist() == [4, 0]  # norm clipping: better each time
+def t_test_by_hand(values: list[float]) -> tuple[float, float, float, float]:
+    """Mean, 95% interval and two-sided p of two values by Cauchy's closed forms (t with df = 1: t(0.975) =
+    tan(0.475 pi) = 12.706, p = 1 - 2 atan(|t|) / pi)."""
+    mean, se = statistics.mean(values), statistics.stdev(values) / math.sqrt(2)
+    half = math.tan(0.475 * math.pi) * se
+    return mean, mean - half, mean + half, 1 - 2 * math.atan(abs(mean / se)) / math.pi
 
-    inter = interactions(load_results([tmp_path]))
-    row = inter[(inter.axis_a == "clip") & (inter.level_a == "norm") & (inter.level_b == "warmup_cosine")].iloc[0]
-    by_hand = [(s[t, "norm", "warmup_cosine"] - s[t, "none", "warmup_cosine"])
-               - (s[t, "norm", "constant"] - s[t, "none", "constant"]) for t in (100, 200)]
-    assert row["interaction"] == pytest.approx(statistics.mean(by_hand)) and (row["n"], row["n_unscored"]) == (2, 0)
-    half = 12.706 * statistics.stdev(by_hand) / math.sqrt(2)  # two quadruples: t(0.975, 1)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((row["interaction"] - half, row["interaction"] + half), rel=1e-4)
+
+def test_remedy_effects_equal_hand_computation(tmp_path):
+    """Each seed's differences averaged over its scored contexts, the task's effect the mean over its two seeds (its
+    interval over seeds), the pooled effect the mean over the two tasks (its interval over tasks, df = 1); Holm over
+    the three levels; the contexts each level was measured at; the one interaction with a score, likewise."""
+    s = factorial(tmp_path)
+    df = load_results([tmp_path])
+    effects = remedy_effects(df).set_index(["axis", "level"])
+    by_task = effects_by_task(df).set_index(["axis", "level", "task_label"])
+    contexts = {  # level -> [(level's cell, baseline's cell)] per task; plateau without clipping failed: left out
+        ("clip", "norm"): lambda t: [((t, "norm", lr), (t, "none", lr)) for lr in ("constant", "warmup_cosine")],
+        ("lr", "warmup_cosine"): lambda t: [((t, c, "warmup_cosine"), (t, c, "constant")) for c in ("none", "norm")],
+        ("lr", "plateau"): lambda t: [((t, "norm", "plateau"), (t, "norm", "constant"))]}
+    p_values = {}
+    for key, cells_of in contexts.items():
+        task_effects = []
+        for t in (100, 200):
+            per_seed = [statistics.mean(s[hi][seed] - s[lo][seed] for hi, lo in cells_of(t)) for seed in (0, 1)]
+            mean, low, high, p = t_test_by_hand(per_seed)
+            row = by_task.loc[(*key, f"adding(seq_len={t})")]
+            assert (row.effect, row.ci_low, row.ci_high, row.p) == pytest.approx((mean, low, high, p), rel=1e-4)
+            assert (row.n_seeds, row.n_contexts) == (2, len(cells_of(t)))
+            task_effects.append(mean)
+        mean, low, high, p_values[key] = t_test_by_hand(task_effects)
+        row = effects.loc[key]
+        assert (row.effect, row.ci_low, row.ci_high, row.p) == pytest.approx((mean, low, high, p_values[key]), rel=1e-4)
+        assert row.tasks_paired == 2
+    order = sorted(p_values, key=p_values.get)  # Holm: the i-th smallest times (3 - i), then a running maximum
+    running = 0.0
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (3 - i) * p_values[key]))
+        assert effects.loc[key, "p_holm"] == pytest.approx(running, rel=1e-4)
+    assert effects.loc[("clip", "norm"), ["n_pairs", "n_unscored", "n_both_diverged"]].tolist() == [8, 4, 0]
+    assert effects.loc[("lr", "plateau"), ["n_pairs", "n_unscored"]].tolist() == [4, 4]
+    assert set(effects.index.get_level_values("axis")) == {"clip", "lr"}  # the only axes that vary
+    assert effects.loc[("clip", "norm"), "measured_at"] == "measured at 2 of 3 contexts"  # plateau's failed
+    assert effects.loc[("lr", "warmup_cosine"), "measured_at"] == "measured at all 2 contexts"
+    assert effects.loc[("lr", "plateau"), "measured_at"] == "measured only at clip=norm (1 of 2 contexts)"
+    assert effects.loc[("clip", "norm"), ["n_better", "n_worse"]].tolist() == [8, 0]  # norm clipping: better each time
+
+    inter = interactions(df)
     assert len(inter) == 1  # clip=norm x lr=plateau has no scored quadruple: not reported
+    row = inter.iloc[0]
+    assert (row.axis_a, row.level_a, row.axis_b, row.level_b) == ("clip", "norm", "lr", "warmup_cosine")
+    per_task = [statistics.mean((s[t, "norm", "warmup_cosine"][seed] - s[t, "none", "warmup_cosine"][seed])
+                                - (s[t, "norm", "constant"][seed] - s[t, "none", "constant"][seed]) for seed in (0, 1))
+                for t in (100, 200)]
+    mean, low, high, p = t_test_by_hand(per_task)
+    assert (row.interaction, row.ci_low, row.ci_high, row.p, row.p_holm) == pytest.approx((mean, low, high, p, p), rel=1e-4)
+    assert (row.n, row.n_unscored, row.tasks_paired) == (4, 0, 2)
 
 
 def test_mean_ci_is_the_t_interval_and_holds_its_level_at_few_values():
@@ -432,31 +463,39 @@ def test_mean_ci_is_the_t_interval_and_holds_its_level_at_few_values():
     assert mean_ci([0.1, float("nan"), 0.3, 0.2]) == mean_ci([0.1, 0.3, 0.2])
 
 
-def test_findings_say_which_remedies_help_hurt_or_are_unclear(tmp_path):
-    """The effects sentence sorts the levels by where their interval lies: norm clipping better on each of four tasks
-    (helps), value clipping worse on each (hurts), plateau both ways (no clear effect); leaderboard.md carries it
-    and the effects table with its intervals."""
+def test_findings_say_which_remedies_help_hurt_or_are_unclear_after_holm(tmp_path):
+    """The effects sentence groups the levels by their Holm-adjusted verdict over the four levels: norm clipping
+    better on each of four tasks (helps), value clipping worse on each (hurts), plateau both ways, and a temporal
+    skip whose own interval lies above 0 (raw p 0.03) but whose adjusted p does not clear 0.05 (no clear effect);
+    each measured only where every other axis is at its baseline (one factor at a time). leaderboard.md carries
+    the sentence and the effects table."""
     mse = {  # remedies -> MSE on adding(seq_len=100, 200, 300, 400); each level differs from the baseline in one axis
         "baseline": (0.10, 0.12, 0.14, 0.16), "clip=norm": (0.02, 0.05, 0.03, 0.06),
-        "clip=value": (0.11, 0.13, 0.15, 0.165), "lr=plateau": (0.08, 0.14, 0.12, 0.17)}
+        "clip=value": (0.11, 0.13, 0.15, 0.165), "lr=plateau": (0.08, 0.14, 0.12, 0.17),
+        "skip=temporal": tuple((1 - score) * ADD_BASE for score in (0.46, 0.30, 0.21, 0.13))}  # +.06 +.02 +.05 +.09
     for name, values in mse.items():
         remedy = remedies(**dict([name.split("=")])) if "=" in name else remedies()
         for seq_len, value in zip((100, 200, 300, 400), values):
             write_record(tmp_path, params={"seq_len": seq_len}, remedy=remedy, value=value)
     df = load_results([tmp_path])
     effects = remedy_effects(df)
+    temporal = effects.set_index(["axis", "level"]).loc[("skip", "temporal")]
+    assert temporal.ci_low > 0 and temporal.p < 0.05 < temporal.p_holm and temporal.verdict == "unclear"
     text = effect_finding(effects)
-    groups = dict(part.split(": ", 1) for part in text.split("matched pairs): ", 1)[1].removesuffix(".").split("; "))
-    assert list(groups) == ["helps (interval above 0)", "hurts (interval below 0)", "no clear effect (interval spans 0)"]
-    helps, hurts, unclear = groups.values()
-    assert re.fullmatch(r"clip=norm \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] \(better in 4, worse in 0 of 4 pairs\)", helps)
-    assert re.fullmatch(r"clip=value -[\d.]+ \[-[\d.]+, -[\d.]+\] \(better in 0, worse in 4 of 4 pairs\)", hurts)
-    assert re.fullmatch(r"lr=plateau \S+ \[-[\d.]+, \+[\d.]+\] \(better in 2, worse in 2 of 4 pairs\)", unclear)
+    assert text.startswith("Remedy effects (pooled change in bounded score when one axis leaves its baseline level")
+    assert "over the 4 levels with an interval): " in text
+    where = r" \(Holm p [\d.e-]+; 4 tasks; measured only at every other axis at its baseline level \(1 of [34] contexts\)\)"
+    number, interval = r"[+-][\d.]+", r" \[[+-][\d.]+, [+-][\d.]+\]"
+    assert re.search("helps: clip=norm " + number + interval + where + "; hurts: clip=value " + number + interval
+                     + where + "; no clear effect: skip=temporal " + number + interval + where + ", lr=plateau "
+                     + number + interval + where + r"\.$", text), text
     assert text in findings(task_table(df), overall_table(df), effects=effects)
     assert effect_finding(effects.assign(n_pairs=0)) is None  # nothing scored: no sentence
     md = build([tmp_path], tmp_path / "site")["leaderboard.md"].read_text()
     assert text in md and "## Remedy effects" in md and "mean Δ score [95% interval]" in md
-    assert re.search(r"\| clip +\| norm +\| none +\| \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] +\| 4 +\| 4/4 +\| 0/4 ", md)
+    assert re.search(r"\| clip +\| norm +\| none +\| measured only at every other axis at its baseline level "
+                     r"\(1 of 3 contexts\) +\| \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] +\| [\d.e-]+ +\| helps +\| 4 +\| 4 +\| 4/4 "
+                     r"+\| 0/4 +\| 0 +\| 0 +\|", md), md
 
 
 def test_frontier_longest_solved_length(tmp_path):
@@ -536,27 +575,39 @@ def test_plots(tmp_path):
     assert "over seeds" not in learning_curves(one_seed, "adding(seq_len=100)").axes[0].get_ylabel()
 
 
-def test_effects_plot_draws_each_level_with_its_interval(tmp_path):
-    """The forest plot: one row per scored level (the table's order, top down), a dot at the mean and a bar over
-    the interval, green above 0, red below, grey across; a level scored on one pair: a dot, no bar."""
+def test_effects_plot_draws_each_level_with_its_interval_coloured_by_its_holm_verdict(tmp_path):
+    """The forest plot: one row per scored level (the table's order, top down), labelled with its tasks and where it
+    was measured; a dot at the pooled effect and a bar over its interval, coloured by the Holm verdict (green helps,
+    red hurts, grey otherwise, even where the unadjusted interval lies above 0); each task's effect an open circle
+    on its row; a level without an interval: a dot, no bar."""
     from matplotlib.colors import to_rgba
 
     from leaderboard.plots import effects_plot
 
-    effects = pd.DataFrame([  # axis, level, baseline, effect, interval, pairs
-        ("cell", "gru", "rnn", 0.4, 0.2, 0.6, 15), ("clip", "norm", "none", 0.1, -0.2, 0.4, 5),
-        ("lr", "plateau", "constant", -0.3, -0.5, -0.1, 10), ("skip", "temporal", "none", 0.2, np.nan, np.nan, 1),
-        ("init", "identity", "default", np.nan, np.nan, np.nan, 0)],  # no scored pair: not drawn
-        columns=["axis", "level", "baseline", "effect", "ci_low", "ci_high", "n_pairs"])
-    ax = effects_plot(effects).axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()][::-1]  # top down
-    assert labels == ["cell=gru vs rnn (15 pairs)", "clip=norm vs none (5 pairs)", "lr=plateau vs constant (10 pairs)",
-                      "skip=temporal vs none (1 pair)"]
+    effects = pd.DataFrame([  # axis, level, baseline, effect, interval, verdict, tasks, where measured, pairs
+        ("cell", "gru", "rnn", 0.4, 0.2, 0.6, "helps", 2, "measured at all 9 contexts", 15),
+        ("clip", "norm", "none", 0.1, 0.02, 0.18, "unclear", 2, "measured only at init=identity (1 of 9 contexts)", 5),
+        ("lr", "plateau", "constant", -0.3, -0.5, -0.1, "hurts", 2, "measured at all 9 contexts", 10),
+        ("skip", "temporal", "none", 0.2, np.nan, np.nan, "no interval", 1, "measured at all 1 contexts", 1),
+        ("init", "identity", "default", np.nan, np.nan, np.nan, "no interval", 0, "measured nowhere", 0)],
+        columns=["axis", "level", "baseline", "effect", "ci_low", "ci_high", "verdict", "tasks_paired", "measured_at",
+                 "n_pairs"])  # the last, without a scored pair: not drawn
+    by_task = pd.DataFrame([("cell", "gru", "a", 0.3), ("cell", "gru", "b", 0.5), ("lr", "plateau", "a", -0.3)],
+                           columns=["axis", "level", "task_label", "effect"])
+    ax = effects_plot(effects, by_task).axes[0]
+    labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()][::-1]  # top down
+    assert labels == ["cell=gru vs rnn (2 tasks; measured at all 9 contexts)",
+                      "clip=norm vs none (2 tasks; measured only at init=identity (1 of 9 contexts))",
+                      "lr=plateau vs constant (2 tasks; measured at all 9 contexts)",
+                      "skip=temporal vs none (1 task; measured at all 1 contexts)"]
     bars = {line.get_ydata()[0]: line for line in ax.lines if line.get_gid() == "interval"}
     means = {line.get_ydata()[0]: line.get_xdata()[0] for line in ax.lines if line.get_gid() == "mean"}
     assert sorted(bars) == [1, 2, 3] and means == {3: 0.4, 2: 0.1, 1: -0.3, 0: 0.2}  # rows from the bottom
-    assert [list(bars[y].get_xdata()) for y in (3, 2, 1)] == [[0.2, 0.6], [-0.2, 0.4], [-0.5, -0.1]]
+    assert [list(bars[y].get_xdata()) for y in (3, 2, 1)] == [[0.2, 0.6], [0.02, 0.18], [-0.5, -0.1]]
     assert [to_rgba(bars[y].get_color()) for y in (3, 2, 1)] == [to_rgba(c) for c in ("tab:green", "grey", "tab:red")]
+    circles = sorted((float(x), float(y)) for line in ax.lines if line.get_gid() == "task"
+                     for x, y in zip(line.get_xdata(), line.get_ydata()))
+    assert circles == [(-0.3, 1.0), (0.3, 3.0), (0.5, 3.0)]
 
 
 def test_build_writes_site(small, tmp_path):
