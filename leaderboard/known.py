@@ -2,76 +2,180 @@
 
     python -m leaderboard.known results [more results ...]
 
-Each claim (the "known results to agree with" of the project's design) is checked on every setting of its task
-in the results within the lengths it is stated for, and gets a verdict with the numbers: `agrees`, `disagrees`, or
-`unchecked` (a run it needs is missing or failed, or the setting gives it nothing to test: no unclipped run
-diverged for clipping to prevent). Scores are seed means over the runs that finished, a diverged seed counting as
-0 (it learned nothing usable: the memoryless baseline's score), so one surviving seed of three does not "solve" a
-task; failed runs are no result and left out. A disagreement is a finding to read, not an error of the suite: the
-literature trained longer than a suite's budget may (Le et al. 2015 ran the adding problem for 10^5-10^6 steps),
-so a claim that fails under one budget and holds under a larger one says the budget is what decided it.
-Exit status 1 where a claim disagrees, else 0.
+Each claim is checked on every setting of its task in the results within the lengths it is stated for, on the runs
+its sources speak of: one remedy combination per subject (like against like), trained as its sources trained it where
+their result depends on it (the IRNN and clipping claims: SGD, one layer). A claim is a few bounds on its subjects'
+values, and each value comes with its 95% interval over seeds, so a verdict says how sure it is (VERDICTS):
+`agrees`, `disagrees`, `inconclusive` or `unchecked`. An inconclusive verdict is not a disagreement: more seeds would
+decide it. A disagreement is a finding to read, not an error of the suite: the literature trained longer than a
+suite's budget may (Le et al. 2015 ran the adding problem for 10^5-10^6 steps), so a claim that fails under one
+budget and holds under a larger one says the budget is what decided it. One check is an implementation check, not
+a literature finding: the gradient vanishing at initialisation follows from PyTorch's default initialisation, so it
+tests that the probe measures what it says.
+Exit status 1 where a claim disagrees (an inconclusive or unchecked one does not), 2 on bad input, else 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
-from leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, _num, remedy_levels, seed_score
+from leaderboard.tables import AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, _num, mean_ci, remedy_levels, seed_score
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
+MOSTLY = 0.5  # a divergence rate above this: the runs mostly diverge
 SCORE, PROBE, DIVERGED = "normalized_score", "grad.probe.start.log10_ratio", "diverged"
-MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "diverged"}  # what a claim reads, in words
+MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "divergence rate"}  # what a claim reads, in words
+# the record's training columns a claim's subject may require, and the setting's training in its evidence
+OPTIMIZER, LEARNING_RATE = "config.budget.optimizer", "config.budget.learning_rate"
+NUM_LAYERS, HIDDEN_SIZE = "config.model.num_layers", "config.model.hidden_size"
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD"}
+VERDICTS = {
+    "agrees": "every bound of the claim holds with its subject's 95% interval on the claim's side of the threshold",
+    "disagrees": "some bound fails with its subject's 95% interval on the other side of the threshold",
+    "inconclusive": "no bound fails, but an interval straddles its threshold or a subject has fewer than 2 seeds "
+                    "(no interval): more seeds would decide it; not a disagreement",
+    "unchecked": "a subject has no result here (no run of its combination, every run failed, an ok run without a "
+                 "score, or no run trained as the claim needs), or the setting gives the claim nothing to test (the "
+                 "unclipped runs do not diverge)",
+}
+INTERVALS = (f"intervals ({CI_LEVEL:.0%}): a score's or a log10 ratio's is the t-interval of its mean over seeds; a "
+             "divergence rate's the Wilson score interval")
 
 
 @dataclass(frozen=True)
+class Training:
+    """How a claim's sources trained its subject, where their result depends on it; None: any."""
+
+    optimizer: str | None = None
+    num_layers: int | None = None
+
+    def matches(self, runs: pd.DataFrame) -> pd.Series:
+        ok = pd.Series(True, index=runs.index)
+        if self.optimizer is not None:
+            ok &= runs.get(OPTIMIZER, pd.Series(index=runs.index, dtype=object)) == self.optimizer
+        if self.num_layers is not None:
+            ok &= pd.to_numeric(runs.get(NUM_LAYERS, pd.Series(index=runs.index, dtype=float)),
+                                errors="coerce") == self.num_layers
+        return ok
+
+    def __str__(self) -> str:
+        said = [OPTIMIZER_NAMES.get(self.optimizer, self.optimizer)] if self.optimizer else []
+        said += [f"{self.num_layers} layer{'s' * (self.num_layers != 1)}"] if self.num_layers is not None else []
+        return ", ".join(said)
+
+
+ANY_TRAINING = Training()
+SGD_ONE_LAYER = Training(optimizer="sgd", num_layers=1)  # Le et al. 2015's IRNN, Pascanu et al. 2013's clipping
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: each subject is its own key (its levels are a dict)
 class Subject:
-    """The runs a claim speaks of: these remedy levels, every other axis at its baseline level except those named in
-    `free` (any level). Where several combos match, the best seed mean counts (e.g. the IRNN with any clipping)."""
+    """The runs a claim speaks of: one remedy combination (these levels, every other axis at its baseline level),
+    trained as `training` says."""
 
     name: str
     levels: dict[str, str]
-    free: tuple[str, ...] = ()
+    training: Training = ANY_TRAINING
 
     def matches(self, levels: pd.DataFrame) -> pd.Series:
         want = {**BASELINE_LEVELS, **self.levels}
-        return pd.concat([levels[a] == want[a] for a in AXIS_NAMES if a not in self.free], axis=1).all(axis=1)
+        return pd.concat([levels[a] == want[a] for a in AXIS_NAMES], axis=1).all(axis=1)
+
+    @property
+    def label(self) -> str:
+        """The name with the training it needs: "IRNN [SGD, 1 layer]"."""
+        return f"{self.name} [{self.training}]" if str(self.training) else self.name
 
 
 TANH_RNN = Subject("tanh RNN", {})
 LSTM, GRU = Subject("LSTM", {"cell": "lstm"}), Subject("GRU", {"cell": "gru"})
-IRNN = Subject("IRNN", {"activation": "relu", "init": "identity"}, free=("clip",))
-UNCLIPPED_IRNN, CLIPPED_IRNN = (Subject(f"{name} IRNN", {"activation": "relu", "init": "identity", "clip": clip})
-                                for name, clip in (("unclipped", "none"), ("norm-clipped", "norm")))
-ORTHOGONAL_RNN = Subject("orthogonal RNN", {"init": "orthogonal"}, free=("activation", "clip"))
+CHRONO_LSTM = Subject("chrono LSTM", {"cell": "lstm", "init": "chrono"})
+IRNN = Subject("IRNN", {"activation": "relu", "init": "identity"})
+ORTHOGONAL_RNN = Subject("orthogonal tanh RNN", {"init": "orthogonal"})
+SGD_TANH_RNN = Subject("norm-clipped tanh RNN", {"clip": "norm"}, SGD_ONE_LAYER)
+SGD_IRNN = Subject("norm-clipped IRNN", {"activation": "relu", "init": "identity", "clip": "norm"}, SGD_ONE_LAYER)
+SGD_UNCLIPPED_IRNN = Subject("unclipped IRNN", {"activation": "relu", "init": "identity"}, SGD_ONE_LAYER)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One part of a claim: the subject's value is at least (`at_least`) or at most `threshold`."""
+
+    subject: Subject
+    at_least: bool
+    threshold: float
+
+    def holds(self, low: float, high: float) -> bool | None:
+        """True where the interval [low, high] lies on the claim's side of the threshold, False where it lies on the
+        other side, None where it straddles it or is not known (NaN: fewer than two seeds)."""
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return None
+        if self.at_least:
+            return True if low >= self.threshold else False if high < self.threshold else None
+        return True if high <= self.threshold else False if low > self.threshold else None
+
+    def words(self, measure: str) -> str:
+        return f"{self.subject.label} {MEASURES[measure]} {'≥' if self.at_least else '≤'} {self.threshold:g}"
+
+
+def at_least(subject: Subject, threshold: float) -> Bound:
+    return Bound(subject, True, threshold)
+
+
+def at_most(subject: Subject, threshold: float) -> Bound:
+    return Bound(subject, False, threshold)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What the literature reports for `task` at lengths from `min_length` to `max_length`: `holds` tells, from the
-    subjects' values of `measure`, whether a setting agrees (None: the claim does not apply to it, e.g. nothing diverged for
-    clipping to prevent); `expects` says in words what it checks."""
+    """What the literature reports for `task` at lengths from `min_length` to `max_length`: every bound holds.
+    `shown` subjects are reported beside the bounded ones for comparison, not checked. `applies`, where given, must
+    hold for the setting to test the claim at all (clipping needs unclipped runs that diverge)."""
 
     key: str
-    says: str  # the claim and its sources
+    says: str  # the claim, naming what is tested
     task: str
     min_length: int
-    subjects: tuple[Subject, ...]
-    holds: Callable[[dict[str, float]], bool | None]
-    expects: str
-    sources: tuple[str, ...] = ()
+    bounds: tuple[Bound, ...]
+    sources: tuple[str, ...]
     measure: str = SCORE  # a record column (MEASURES)
     max_length: int | None = None  # None: no upper length (longer only gets harder for the claim's subject)
+    shown: tuple[Subject, ...] = ()
+    applies: Bound | None = None
+    implementation_check: bool = False  # true by construction: it tests the measurement, not the literature
+
+    @property
+    def needed(self) -> tuple[Subject, ...]:
+        """The subjects whose values decide the verdict, each once, in order."""
+        subjects = [b.subject for b in self.bounds] + ([self.applies.subject] if self.applies else [])
+        return tuple(dict.fromkeys(subjects))
+
+    @property
+    def subjects(self) -> tuple[Subject, ...]:
+        return tuple(dict.fromkeys(self.needed + self.shown))
+
+    @property
+    def expects(self) -> str:
+        said = "; ".join(b.words(self.measure) for b in self.bounds)
+        return said + (f", where {self.applies.words(self.measure)}" if self.applies else "")
+
+    @property
+    def title(self) -> str:
+        """The claim and its sources, in words; an implementation check says so first."""
+        kind = "Implementation check: " if self.implementation_check else ""
+        return f"{kind}{self.says} ({'; '.join(self.sources)})"
 
     def covers(self, length: int) -> bool:
         return self.min_length <= length and (self.max_length is None or length <= self.max_length)
@@ -82,35 +186,45 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("gradient-vanishes-at-init", "at initialisation the gradient reaching h_1 of a tanh RNN, and of LSTM and "
-          "GRU at their default gate biases, is below 1e-10 of the one reaching h_T at T ≥ 100, while an IRNN's stays "
-          "within two orders of magnitude", "adding", 100, (TANH_RNN, LSTM, GRU, IRNN),
-          lambda s: max(s["tanh RNN"], s["LSTM"], s["GRU"]) < -10 < -2 < s["IRNN"],
-          "log10 ratio < -10 for the tanh RNN, LSTM and GRU, > -2 for the IRNN",
+    Claim("gradient-vanishes-at-init", "true by construction, so a test of the probe rather than a finding: at "
+          "PyTorch's default initialisation a tanh RNN's recurrent matrix has a spectral radius of about 1/√3 ≈ 0.58 "
+          "and a gated cell's keep gate is about σ(0) = 0.5, so the gradient shrinks geometrically with distance: at "
+          "T ≥ 100 the probe must read the gradient of the dependency's loss reaching the input's position below "
+          "1e-10 of the one reaching the last step for the tanh RNN, LSTM and GRU at default initialisation, and an "
+          "IRNN's within two orders of magnitude", "adding", 100,
+          (at_most(TANH_RNN, -10), at_most(LSTM, -10), at_most(GRU, -10), at_least(IRNN, -2)),
           ("Hochreiter 1991 and Bengio et al. 1994 (tanh RNN)", "Jozefowicz et al. 2015 and Tallec & Ollivier 2018 "
-           "(gated cells forget at default gate biases)", "Le et al. 2015 (IRNN)"), measure=PROBE),
+           "(gated cells forget at default gate biases)", "Le et al. 2015 (IRNN)"),
+          measure=PROBE, implementation_check=True),
     Claim("tanh-rnn-fails-adding", "a tanh RNN does not learn the adding problem at T ≥ 150: it stays at the "
-          "memoryless baseline", "adding", 150, (TANH_RNN,), lambda s: s["tanh RNN"] <= AT_BASELINE,
-          f"tanh RNN score ≤ {AT_BASELINE:g}", ("Hochreiter & Schmidhuber 1997", "Le et al. 2015")),
-    Claim("gated-cells-solve-adding", "LSTM and GRU solve the adding problem at T = 150-200 (at longer T the evidence "
-          "splits: Bai et al. 2018 report the LSTM at the baseline at T = 600, the GRU solving it)", "adding", 150,
-          (LSTM, GRU), lambda s: min(s.values()) >= SOLVED, f"LSTM and GRU scores ≥ {SOLVED:g}",
-          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015", "Arjovsky et al. 2016"), max_length=200),
-    Claim("irnn-solves-adding", "an identity-initialised ReLU RNN (IRNN) solves the adding problem at T = 150-200, "
-          "where the tanh RNN fails", "adding", 150, (IRNN, TANH_RNN),
-          lambda s: s["IRNN"] >= SOLVED and s["IRNN"] > s["tanh RNN"], f"IRNN score ≥ {SOLVED:g} (any clipping)",
-          ("Le et al. 2015",), max_length=200),
-    Claim("clipping-stops-divergence", "gradient norm clipping keeps a ReLU RNN with identity recurrence from "
-          "diverging where it diverges unclipped", "adding", 100, (UNCLIPPED_IRNN, CLIPPED_IRNN),
-          lambda s: s["norm-clipped IRNN"] < s["unclipped IRNN"] if s["unclipped IRNN"] > 0 else None,
-          "fewer norm-clipped than unclipped runs diverge (where unclipped ones do)",
-          ("Pascanu et al. 2013",), measure=DIVERGED),
-    Claim("gated-cells-at-copy-baseline", "on the copy task at long delays (T ≥ 500) LSTM and GRU sit at the "
-          "memoryless baseline while an orthogonally initialised RNN does better", "copy", 500,
-          (LSTM, GRU, ORTHOGONAL_RNN),
-          lambda s: max(s["LSTM"], s["GRU"]) <= AT_BASELINE < s["orthogonal RNN"],
-          f"LSTM and GRU scores ≤ {AT_BASELINE:g} < the orthogonal RNN's (any activation and clipping)",
-          ("Arjovsky et al. 2016", "Henaff et al. 2016", "Bai et al. 2018")),
+          "memoryless baseline", "adding", 150, (at_most(TANH_RNN, AT_BASELINE),),
+          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015")),
+    Claim("gated-cells-solve-adding", "an LSTM with its forget gate opened at initialisation (here init=chrono: "
+          "Tallec & Ollivier 2018's gate biases) and a GRU solve the adding problem at T = 150-200; PyTorch's default "
+          "LSTM (forget bias ≈ 0) is shown beside them, not claimed: the sources' LSTMs keep the gate open "
+          "(Hochreiter & Schmidhuber's has no forget gate; Jozefowicz et al. 2015 set its bias to 1)", "adding", 150,
+          (at_least(CHRONO_LSTM, SOLVED), at_least(GRU, SOLVED)),
+          ("Hochreiter & Schmidhuber 1997", "Le et al. 2015", "Arjovsky et al. 2016", "Tallec & Ollivier 2018",
+           "at longer T the evidence splits: Bai et al. 2018 report the LSTM at the baseline at T = 600, the GRU "
+           "solving it"), max_length=200, shown=(LSTM,)),
+    Claim("irnn-solves-adding", "an identity-initialised ReLU RNN (IRNN) trained as its paper trained it (SGD, one "
+          "layer, gradient norm clipping) solves the adding problem at T = 150-200; the tanh RNN trained alike, which "
+          "the paper reports failing, is shown beside it", "adding", 150, (at_least(SGD_IRNN, SOLVED),),
+          ("Le et al. 2015",), max_length=200, shown=(SGD_TANH_RNN,)),
+    Claim("clipping-stops-divergence", "under SGD, gradient norm clipping keeps an RNN from diverging where it mostly "
+          "diverges unclipped (here the IRNN, whose identity recurrence SGD's first steps blow up)", "adding", 100,
+          (at_most(SGD_IRNN, MOSTLY),), ("Pascanu et al. 2013",), measure=DIVERGED,
+          applies=at_least(SGD_UNCLIPPED_IRNN, MOSTLY)),
+    Claim("orthogonal-rnn-beats-gated-cells-on-copy", "on the copy task at long delays (T ≥ 500) the LSTM and GRU "
+          "(default initialisation) sit at the memoryless baseline while a tanh RNN with an orthogonal recurrence "
+          "does better, one combination each (Arjovsky et al. 2016's better model, the unitary RNN, is not in this "
+          "grid)", "copy", 500,
+          (at_most(LSTM, AT_BASELINE), at_most(GRU, AT_BASELINE), at_least(ORTHOGONAL_RNN, AT_BASELINE)),
+          ("Henaff et al. 2016", "Arjovsky et al. 2016 (the LSTM at the baseline)",
+           "Bai et al. 2018 (LSTM and GRU at the baseline)")),
+    Claim("chrono-lstm-beats-copy-baseline", "on the copy task at long delays (T ≥ 500) the LSTM at default "
+          "initialisation sits at the memoryless baseline while the LSTM with chrono gate biases does better", "copy",
+          500, (at_most(LSTM, AT_BASELINE), at_least(CHRONO_LSTM, AT_BASELINE)), ("Tallec & Ollivier 2018",)),
 )
 
 
@@ -118,8 +232,19 @@ CLAIMS: tuple[Claim, ...] = (
 class Verdict:
     claim: Claim
     setting: str | None  # the task label, None where the results hold no setting the claim applies to
-    verdict: str  # agrees | disagrees | unchecked
+    verdict: str  # agrees | disagrees | inconclusive | unchecked (VERDICTS)
     evidence: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A subject's value: its mean over seeds (a fraction for divergence) with its interval (NaN: fewer than two
+    seeds), None where it has no result, and how it came about, in words."""
+
+    value: float | None
+    said: str
+    low: float = math.nan
+    high: float = math.nan
 
 
 def _length(params: dict) -> int | None:
@@ -131,47 +256,89 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' * (n != 1)}"
 
 
-def _measure(runs: pd.DataFrame, measure: str) -> tuple[float | None, str]:
-    """A subject's value (the best of its combos' seed means; None where it has none) and how it came about.
-    The score: seed means over the runs that finished, a diverged one counting as 0; failed runs left out (a combo
-    whose every run failed leaves the subject unknown: it might have been the best). The
-    fraction that diverged counts the runs that finished; the probe at initialisation (taken before training) every
-    run that has it."""
+def _interval(low: float, high: float) -> str:
+    return f"[{_num(low)}, {_num(high)}]" if np.isfinite(low) else "[no interval]"
+
+
+def wilson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n: it keeps near its level at a few runs and never collapses to a
+    point at 0 or n (the normal interval does: 3 of 3 would read [1, 1])."""
+    z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+    p, z2 = k / n, z * z
+    centre, half = p + z2 / (2 * n), z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    low, high = (centre - half) / (1 + z2 / n), (centre + half) / (1 + z2 / n)
+    return (0.0 if k == 0 else low), (1.0 if k == n else high)  # exact where rounding would leave 3e-17
+
+
+def _mean(values: pd.Series, what: str) -> Estimate:
+    low, high = mean_ci(values)
+    return Estimate(float(values.mean()), f"{_num(values.mean())} {_interval(low, high)} ({what})", low, high)
+
+
+def estimate(runs: pd.DataFrame, measure: str) -> Estimate:
+    """A subject's value on its runs (one combination, one setting). The score: the mean over seeds of each run's
+    counted score (seed_score); failed runs left out, an ok run without a score leaves it unknown. The probe at
+    initialisation (taken before training): the mean log10 ratio over every run that has it. The divergence rate:
+    the fraction of the runs that finished (ok or diverged) that diverged."""
     finished = runs[runs["status"] != "failed"]  # failed runs are no result
     failed = len(runs) - len(finished)
+    left_out = f", {failed} failed left out" if failed else ""
+    if runs.empty:
+        return Estimate(None, "(no run)")
+    if measure == PROBE:
+        values = pd.to_numeric(runs.get(PROBE, pd.Series(index=runs.index, dtype=float)), errors="coerce").dropna()
+        if values.empty:
+            return Estimate(None, f"(no {MEASURES[PROBE]} in its {_runs(len(runs))})")
+        return _mean(values, _runs(len(values)))
     if finished.empty:
-        return None, f"({_runs(failed)}, all failed)" if failed else "(no run)"
+        return Estimate(None, f"({_runs(failed)}, all failed)")
     if measure == DIVERGED:
         lost = int((finished["status"] == "diverged").sum())
-        return lost / len(finished), f"diverged {lost}/{len(finished)}" + (f", {failed} failed left out" if failed else "")
-    if measure != SCORE:
-        values = pd.to_numeric(runs.get(measure, pd.Series(index=runs.index, dtype=float)), errors="coerce")
-        means = values.groupby(runs["combo"]).mean().dropna()
-        if means.empty:
-            return None, f"(no {MEASURES[measure]} in its {_runs(len(runs))})"
-        n = int(values[runs["combo"] == means.idxmax()].notna().sum())
-        return float(means.max()), f"{MEASURES[measure]} {_num(means.max())} ({_runs(n)})"
-    lost = sorted(set(runs["combo"]) - set(finished["combo"]))
-    if lost:  # a combo of the subject without a result: its best is unknown
-        return None, f"({lost[0]}: its {_runs(int((runs['combo'] == lost[0]).sum()))} all failed)"
-    scores = seed_score(finished)  # a diverged seed scores 0, as on the whole page
-    means = scores.groupby(finished["combo"]).mean()
-    unknown = finished[(finished["status"] == "ok") & finished[SCORE].isna()]["combo"].unique()
-    means = means.drop(index=unknown).dropna()  # a combo with a scoreless ok run: its mean is not known
-    if means.empty:
-        return None, f"(no score in its {_runs(len(runs))}: {len(unknown)} scoreless, {failed} failed)"
-    best = runs[runs["combo"] == means.idxmax()]
-    counts = {k: int(v) for k, v in best["status"].value_counts().items()}
-    said = [f"{counts.get('ok', 0)} ok seed{'s' * (counts.get('ok', 0) != 1)}"]
-    said += [f"{counts['diverged']} diverged (counted as 0)"] if counts.get("diverged") else []
-    said += [f"{counts['failed']} failed"] if counts.get("failed") else []
-    others = failed - counts.get("failed", 0)
-    said += [f"{others} failed in its other combos"] if others else []
-    return float(means.max()), f"{_num(means.max())} ({', '.join(said)})"
+        low, high = wilson(lost, len(finished))
+        return Estimate(lost / len(finished), f"diverged {lost}/{len(finished)} {_interval(low, high)}{left_out}",
+                        low, high)
+    scores = seed_score(finished)
+    if scores.isna().any():
+        return Estimate(None, f"(no score in {int(scores.isna().sum())} of its {_runs(len(finished))} that finished)")
+    ok, lost = int((finished["status"] == "ok").sum()), int((finished["status"] == "diverged").sum())
+    said = f"{ok} ok seed{'s' * (ok != 1)}" + (f", {lost} diverged" if lost else "") + left_out
+    return _mean(scores, said)
+
+
+def training(runs: pd.DataFrame) -> str:
+    """How a setting's runs trained, in words: "Adam 0.01, 1 layer of 64" (the fields the records hold)."""
+    def values(column: str) -> list:
+        return sorted(runs[column].dropna().unique()) if column in runs else []
+
+    said = []
+    optimizers = [OPTIMIZER_NAMES.get(v, v) for v in values(OPTIMIZER)]
+    rates = "/".join(f"{v:g}" for v in values(LEARNING_RATE))
+    if optimizers or rates:
+        said.append(" ".join(filter(None, ("/".join(optimizers), rates))))
+    layers, sizes = values(NUM_LAYERS), values(HIDDEN_SIZE)
+    if layers:
+        said.append(f"{'/'.join(str(int(v)) for v in layers)} layer{'s' * (layers != [1])}"
+                    + (f" of {'/'.join(str(int(v)) for v in sizes)}" if sizes else ""))
+    return ", ".join(said)
+
+
+def _verdict(claim: Claim, estimates: dict[Subject, Estimate]) -> str:
+    """agrees, disagrees, inconclusive or unchecked (VERDICTS) from the subjects' estimates."""
+    if any(estimates[s].value is None for s in claim.needed):
+        return "unchecked"
+    def holds(bound: Bound) -> bool | None:
+        return bound.holds(estimates[bound.subject].low, estimates[bound.subject].high)
+
+    if claim.applies is not None and holds(claim.applies) is False:
+        return "unchecked"
+    parts = [holds(b) for b in claim.bounds] + ([holds(claim.applies)] if claim.applies else [])
+    return "disagrees" if False in parts else "agrees" if all(parts) else "inconclusive"
 
 
 def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]:
-    """Every claim's verdict on every setting of its task at or above its length (one `unchecked` where none)."""
+    """Every claim's verdict on every setting of its task within its lengths where its subjects ran: the settings
+    holding a run of every subject it needs (any training: a subject trained otherwise is reported unchecked, with
+    what it needs), else those holding a run of any; one `unchecked` verdict where none does."""
     levels = pd.DataFrame(remedy_levels(df))
     params = [c for c in df.columns if c.startswith("config.task.params.")]
     out = []
@@ -185,30 +352,44 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
             out.append(Verdict(claim, None, "unchecked", f"no {claim.task} setting at {claim.lengths} in these "
                                                          f"results (tested: {tested})"))
             continue
-        for label in applies:
+        combos = {s: s.matches(levels) for s in claim.subjects}
+        ran = {label: [bool((combos[s] & (df["task_label"] == label)).any()) for s in claim.needed] for label in applies}
+        checked = [label for label in applies if all(ran[label])] or [label for label in applies if any(ran[label])]
+        if not checked:
+            names = ", ".join(s.label for s in claim.needed)
+            out.append(Verdict(claim, None, "unchecked", f"no run of {names} at {claim.task} {claim.lengths} in "
+                                                         f"these results (tested: {', '.join(sorted(applies))})"))
+            continue
+        for label in checked:
             at = df["task_label"] == label
-            scores, evidence = {}, []
+            estimates = {}
             for subject in claim.subjects:
-                value, said = _measure(df[at & subject.matches(levels)], claim.measure)
-                if value is not None:
-                    scores[subject.name] = value
-                evidence.append(f"{subject.name} {said}")
-            holds = claim.holds(scores) if len(scores) == len(claim.subjects) else None
-            verdict = "unchecked" if holds is None else "agrees" if holds else "disagrees"
-            out.append(Verdict(claim, label, verdict, f"{label}: " + ", ".join(evidence)))
+                combo = df[at & combos[subject]]
+                trained = combo[subject.training.matches(combo)]
+                if len(combo) and trained.empty:
+                    estimates[subject] = Estimate(None, f"(needs {subject.training}; its {_runs(len(combo))} here: "
+                                                        f"{training(combo) or 'training not recorded'})")
+                else:
+                    estimates[subject] = estimate(trained, claim.measure)
+            verdict = _verdict(claim, estimates)
+            evidence = ", ".join(f"{s.label} {e.said}" for s, e in estimates.items())
+            if verdict == "unchecked" and all(estimates[s].value is not None for s in claim.needed):
+                evidence += f"; nothing to test: not {claim.applies.words(claim.measure)}"
+            how = training(df[at])
+            out.append(Verdict(claim, label, verdict, f"{label}{f' ({how})' if how else ''}: {evidence}"))
     return out
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
     """The verdicts as a leaderboard table: one row per claim and setting."""
-    return pd.DataFrame([{"verdict": v.verdict, "claim": f"{v.claim.says} ({'; '.join(v.claim.sources)})",
-                          "expects": v.claim.expects, "evidence": v.evidence} for v in verdicts],
+    return pd.DataFrame([{"verdict": v.verdict, "claim": v.claim.title, "expects": v.claim.expects,
+                          "evidence": v.evidence} for v in verdicts],
                         columns=["verdict", "claim", "expects", "evidence"])
 
 
 def finding(verdicts: list[Verdict]) -> str | None:
-    """One sentence for the leaderboard's findings: how many checks agree, and each claim that disagrees somewhere
-    (once, with its first such setting's numbers and how many more settings)."""
+    """One sentence for the leaderboard's findings: how many checks agree and how many are inconclusive, and each
+    claim that disagrees somewhere (once, with its first such setting's numbers and how many more settings)."""
     checked = [v for v in verdicts if v.verdict != "unchecked"]
     if not checked:
         return None
@@ -219,24 +400,32 @@ def finding(verdicts: list[Verdict]) -> str | None:
     said = [f"{vs[0].claim.says} ({vs[0].evidence}" + (f"; and {len(vs) - 1} more setting{'s' * (len(vs) > 2)}" if len(vs) > 1 else "")
             + ")" for vs in against.values()]
     agree = sum(v.verdict == "agrees" for v in checked)
+    unsure = sum(v.verdict == "inconclusive" for v in checked)
     return (f"Known results (the literature's claims, checked where these results reach them): {agree} of "
-            f"{len(checked)} checks agree" + (f"; disagree: {'; '.join(said)}" if said else "") + ".")
+            f"{len(checked)} checks agree" + (f", {unsure} inconclusive (more seeds would decide)" if unsure else "")
+            + (f"; disagree: {'; '.join(said)}" if said else "") + ".")
 
 
 def report(verdicts: list[Verdict]) -> str:
     lines = []
     for v in verdicts:
-        c = v.claim
-        lines.append(f"{v.verdict:<9}  {c.says} ({'; '.join(c.sources)})")
-        lines.append(f"           expects {c.expects}; {v.evidence}")
+        lines.append(f"{v.verdict:<12}  {v.claim.title}")
+        lines.append(f"              expects {v.claim.expects}; {v.evidence}")
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
-    lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in ("agrees", "disagrees", "unchecked"))
-                 + " (normalized score: 1 perfect, 0 the memoryless baseline; seed means, a diverged seed as 0)")
+    lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS))
+    lines.append(f"Scores: normalized, 1 perfect, 0 the memoryless baseline; {SCORE_RULE}. Values: means over seeds "
+                 f"with their {INTERVALS} in brackets.")
     return "\n".join(lines)
 
 
+def _epilog() -> str:
+    return "verdicts:\n" + "\n".join(f"  {k}: {v}" for k, v in VERDICTS.items()) + \
+        "\nexit status: 1 where a claim disagrees (inconclusive and unchecked claims do not), 2 on bad input, else 0"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leaderboard.known", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leaderboard.known", description=__doc__.splitlines()[0],
+                                epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", type=Path, help="result folders")
     args = p.parse_args(argv)
     try:

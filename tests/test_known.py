@@ -1,0 +1,311 @@
+"""The literature's claims (leaderboard.known) against hand-made result records: each claim's subjects, the training
+its sources need, and the verdict's band from the seed spread, with the intervals computed here by hand.
+
+Records carry what the runner's do: the remedies, the config (task, model, budget with optimizer and learning rate,
+seed), the status, the normalized score and the gradient-flow probe at initialisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench.axes import BASELINE_LEVELS
+from bench.config import expand, load_suite
+from leaderboard import load_results
+from leaderboard.known import CLAIMS, VERDICTS, check, main, table, wilson
+
+T_2 = 4.302652729911275  # Student's t, 0.975 quantile, 2 degrees of freedom (three seeds)
+Z = 1.959963984540054  # the normal's 0.975 quantile
+
+TANH = {}
+LSTM, GRU = {"cell": "lstm"}, {"cell": "gru"}
+CHRONO_LSTM = {"cell": "lstm", "init": "chrono"}
+IRNN = {"activation": "relu", "init": "identity"}
+CLIPPED_IRNN = {**IRNN, "clip": "norm"}
+ADAM = {"optimizer": "adam", "learning_rate": 0.01}
+SGD = {"optimizer": "sgd", "learning_rate": 0.03}
+
+
+def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score: float | None = None,
+           task: str = "adding", length: int = 150, budget: dict | None = None, num_layers: int = 1,
+           probe: float | None = None, suite: str = "known") -> None:
+    """A result.json as the runner writes it (a failed run, and a diverged one here, carry no score)."""
+    remedies = {**BASELINE_LEVELS, **levels}
+    params = {"seq_len" if task == "adding" else "delay": length}
+    config = {"task": {"name": task, "params": params, "version": 3},
+              "model": {"cell": remedies["cell"], "hidden_size": 64, "num_layers": num_layers,
+                        "activation": remedies["activation"], "init": remedies["init"], "skip": remedies["skip"]},
+              "clip": remedies["clip"], "lr": remedies["lr"], "seed": seed,
+              "budget": {"max_steps": 2000, **(budget or ADAM)}}
+    run_id = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    rec = {"run_id": run_id, "suite": suite, "created": "2026-12-06T12:00:00+00:00", "config": config, "task": task,
+           "task_label": f"{task}({next(iter(params))}={length})", "remedies": remedies,
+           "combo": "·".join(remedies[a] if a in ("cell", "activation", "init") else f"{a}={remedies[a]}"
+                             for a in remedies),
+           "status": status, "metrics": {}, "primary_metric": "mse", "higher_is_better": False,
+           "normalized_score": score if status == "ok" else None,
+           "grad": {"probe": {"start": {"log10_ratio": probe}} if probe is not None else {}}}
+    path = root / "runs" / run_id / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+
+
+def seeds(root: Path, levels: dict, scores: list[float], **kw) -> None:
+    for seed, score in enumerate(scores):
+        record(root, levels, seed=seed, score=score, **kw)
+
+
+def verdicts(root: Path) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for v in check(load_results([root])):
+        out.setdefault(v.claim.key, []).append(v)
+    return out
+
+
+def only(root: Path, key: str):
+    [v] = verdicts(root)[key]
+    return v
+
+
+def t_interval(values: list[float]) -> tuple[float, float]:
+    half = T_2 * statistics.stdev(values) / math.sqrt(len(values))
+    return statistics.mean(values) - half, statistics.mean(values) + half
+
+
+def test_a_verdict_is_inconclusive_where_the_seed_interval_straddles_the_threshold_or_one_seed_ran(tmp_path):
+    """The tanh RNN at the adding baseline (score <= 0.1): three seeds near 0 agree, three near 0.5 disagree, three
+    spread across 0.1 are inconclusive, and so is one seed alone (no interval); the evidence shows the t-interval."""
+    cases = {"low": [0.01, 0.02, 0.03], "high": [0.48, 0.5, 0.52], "spread": [0.0, 0.05, 0.3], "one": [0.01]}
+    for name, scores in cases.items():
+        seeds(tmp_path / name, TANH, scores)
+    got = {name: only(tmp_path / name, "tanh-rnn-fails-adding") for name in cases}
+    assert {name: v.verdict for name, v in got.items()} == {"low": "agrees", "high": "disagrees",
+                                                            "spread": "inconclusive", "one": "inconclusive"}
+    low, high = t_interval(cases["spread"])
+    assert low < 0.1 < high
+    assert f"tanh RNN {statistics.mean(cases['spread']):.3g} [{low:.3g}, {high:.3g}] (3 ok seeds)" in got["spread"].evidence
+    assert "tanh RNN 0.01 [no interval] (1 ok seed)" in got["one"].evidence
+    assert got["low"].evidence.startswith("adding(seq_len=150) (Adam 0.01, 1 layer of 64): ")
+
+
+def test_a_diverged_seed_counts_as_the_leaderboard_counts_it_and_a_failed_one_is_left_out(tmp_path):
+    """Scores are seed_score's: a diverged seed without a score counts 0, so one surviving seed of three does not
+    solve the task (its mean 0.33, whose interval at three seeds is too wide to say more); a failed run is no
+    result; a subject whose every run failed leaves the claim unchecked."""
+    for name, other in (("diverged", "diverged"), ("failed", "failed")):
+        root = tmp_path / name
+        record(root, CHRONO_LSTM, seed=0, score=0.99)
+        for seed in (1, 2):
+            record(root, CHRONO_LSTM, seed=seed, status=other)
+        seeds(root, GRU, [0.97, 0.98, 0.99])
+    diverged = only(tmp_path / "diverged", "gated-cells-solve-adding")
+    low, high = t_interval([0.99, 0.0, 0.0])
+    assert diverged.verdict == "inconclusive" and low < 0.9 < high
+    assert f"chrono LSTM 0.33 [{low:.3g}, {high:.3g}] (1 ok seed, 2 diverged)" in diverged.evidence
+    failed = only(tmp_path / "failed", "gated-cells-solve-adding")
+    assert failed.verdict == "inconclusive"  # one seed left: no interval
+    assert "chrono LSTM 0.99 [no interval] (1 ok seed, 2 failed left out)" in failed.evidence
+    root = tmp_path / "all-failed"
+    for seed in range(3):
+        record(root, CHRONO_LSTM, seed=seed, status="failed")
+    seeds(root, GRU, [0.97, 0.98, 0.99])
+    assert only(root, "gated-cells-solve-adding").verdict == "unchecked"
+    assert "chrono LSTM (3 runs, all failed)" in only(root, "gated-cells-solve-adding").evidence
+
+
+def test_the_gated_cell_claim_is_about_the_gate_opened_lstm_with_the_default_one_shown(tmp_path):
+    """PyTorch's default LSTM at the baseline does not make the claim disagree: the claim's LSTM is the chrono one;
+    the default LSTM's numbers are shown beside it. Without a chrono LSTM run the claim is unchecked."""
+    seeds(tmp_path, LSTM, [0.01, 0.02, 0.015])
+    seeds(tmp_path, GRU, [0.97, 0.98, 0.99])
+    assert only(tmp_path, "gated-cells-solve-adding").verdict == "unchecked"
+    assert "chrono LSTM (no run)" in only(tmp_path, "gated-cells-solve-adding").evidence
+    seeds(tmp_path, CHRONO_LSTM, [0.995, 0.997, 0.999])
+    v = only(tmp_path, "gated-cells-solve-adding")
+    assert v.verdict == "agrees"
+    assert "LSTM 0.015 [" in v.evidence and "chrono LSTM 0.997 [" in v.evidence
+    assert v.claim.expects == "chrono LSTM score ≥ 0.9; GRU score ≥ 0.9"
+
+
+@pytest.mark.parametrize("budget, num_layers, verdict, said", [
+    (SGD, 1, "agrees", "norm-clipped IRNN [SGD, 1 layer] 0.96 ["),
+    (ADAM, 1, "unchecked", "norm-clipped IRNN [SGD, 1 layer] (needs SGD, 1 layer; its 3 runs here: Adam 0.01, 1 layer of 64)"),
+    (SGD, 2, "unchecked", "norm-clipped IRNN [SGD, 1 layer] (needs SGD, 1 layer; its 3 runs here: SGD 0.03, 2 layers of 64)"),
+])
+def test_the_irnn_claim_reads_only_runs_trained_as_its_paper_trained_them(tmp_path, budget, num_layers, verdict, said):
+    """Le et al. trained the IRNN with SGD, one layer: an IRNN that solves adding under Adam, or with two layers, is
+    not their result, and the claim says what it needs instead of a verdict."""
+    seeds(tmp_path, CLIPPED_IRNN, [0.95, 0.96, 0.97], budget=budget, num_layers=num_layers)
+    v = only(tmp_path, "irnn-solves-adding")
+    assert v.verdict == verdict and said in v.evidence, v.evidence
+
+
+@pytest.mark.parametrize("unclipped, clipped, verdict", [
+    (["diverged"] * 5, ["ok"] * 5, "agrees"),
+    (["diverged"] * 5, ["diverged"] * 5, "disagrees"),
+    (["diverged"] * 3, ["ok"] * 3, "inconclusive"),  # 3 of 3 against 0 of 3: neither interval clears 1/2
+    (["diverged"] * 5, ["ok", "ok", "ok", "ok", "diverged"], "inconclusive"),
+    (["ok"] * 5, ["ok"] * 5, "unchecked"),  # the unclipped runs do not diverge: nothing to prevent
+    (["diverged", "ok"], ["ok", "ok"], "inconclusive"),
+    (["diverged"] * 5 + ["failed"], ["failed"] * 5, "unchecked"),  # the clipped runs are no result
+])
+def test_the_clipping_claim_needs_enough_seeds_to_say_anything(tmp_path, unclipped, clipped, verdict):
+    """Divergence rates with their Wilson intervals against 1/2: most unclipped runs diverge (else the setting tests
+    nothing), most clipped ones do not; under SGD, one layer."""
+    for levels, statuses in ((IRNN, unclipped), (CLIPPED_IRNN, clipped)):
+        for seed, status in enumerate(statuses):
+            record(tmp_path, levels, seed=seed, status=status, score=0.01, budget=SGD)
+    v = only(tmp_path, "clipping-stops-divergence")
+    assert v.verdict == verdict, v.evidence
+
+
+def test_the_clipping_claims_evidence_gives_the_wilson_interval_and_needs_sgd(tmp_path):
+    for levels, status in ((IRNN, "diverged"), (CLIPPED_IRNN, "ok")):
+        for seed in range(5):
+            record(tmp_path / "sgd", levels, seed=seed, status=status, score=0.01, budget=SGD)
+            record(tmp_path / "adam", levels, seed=seed, status=status, score=0.01, budget=ADAM)
+    sgd = only(tmp_path / "sgd", "clipping-stops-divergence")
+    low = 5 / (5 + Z * Z)  # Wilson at 5 of 5: n / (n + z^2)
+    assert f"unclipped IRNN [SGD, 1 layer] diverged 5/5 [{low:.3g}, 1]" in sgd.evidence
+    assert f"norm-clipped IRNN [SGD, 1 layer] diverged 0/5 [0, {1 - low:.3g}]" in sgd.evidence
+    assert wilson(5, 5)[0] == pytest.approx(low) and wilson(0, 5) == pytest.approx((0, 1 - low))
+    adam = only(tmp_path / "adam", "clipping-stops-divergence")
+    assert adam.verdict == "unchecked" and "needs SGD, 1 layer; its 5 runs here: Adam 0.01" in adam.evidence
+
+
+def test_the_copy_claims_compare_one_combination_against_one(tmp_path):
+    """The orthogonal tanh RNN against the default LSTM and GRU, and the chrono LSTM against the default one: an
+    orthogonal ReLU RNN that solves copy is not the claim's subject; a shorter delay is not checked."""
+    copy = dict(task="copy", length=500)
+    seeds(tmp_path, LSTM, [0.0, 0.01, 0.02], **copy)
+    seeds(tmp_path, GRU, [0.01, 0.02, 0.03], **copy)
+    seeds(tmp_path, {"activation": "relu", "init": "orthogonal"}, [0.9, 0.92, 0.94], **copy)
+    seeds(tmp_path, {"init": "orthogonal"}, [0.02, 0.03, 0.04], **copy)
+    seeds(tmp_path, CHRONO_LSTM, [0.6, 0.62, 0.64], **copy)
+    got = verdicts(tmp_path)
+    [orthogonal] = got["orthogonal-rnn-beats-gated-cells-on-copy"]
+    assert orthogonal.verdict == "disagrees" and "orthogonal tanh RNN 0.03 [" in orthogonal.evidence
+    assert "relu" not in orthogonal.evidence
+    [chrono] = got["chrono-lstm-beats-copy-baseline"]
+    assert chrono.verdict == "agrees" and chrono.setting == "copy(delay=500)"
+    short = tmp_path / "short"
+    seeds(short, LSTM, [0.0, 0.01, 0.02], task="copy", length=100)
+    seeds(short, CHRONO_LSTM, [0.6, 0.62, 0.64], task="copy", length=100)
+    assert only(short, "chrono-lstm-beats-copy-baseline").verdict == "unchecked"
+    assert "no copy setting at T ≥ 500" in only(short, "chrono-lstm-beats-copy-baseline").evidence
+
+
+def test_the_vanishing_gradient_is_an_implementation_check_with_its_interval(tmp_path):
+    """The probe's ratios: the default-initialised cells far below 1e-10, the IRNN near 1; the table says it is an
+    implementation check, not a finding."""
+    for levels, ratios in ((TANH, [-30.5, -31.0, -30.0]), (LSTM, [-20.5, -21.0, -20.0]), (GRU, [-19.0, -19.5, -18.5]),
+                           (IRNN, [-0.15, -0.2, -0.1])):
+        for seed, ratio in enumerate(ratios):
+            record(tmp_path, levels, seed=seed, score=0.0, probe=ratio)
+    v = only(tmp_path, "gradient-vanishes-at-init")
+    assert v.verdict == "agrees"
+    low, high = t_interval([-0.15, -0.2, -0.1])
+    assert f"IRNN -0.15 [{low:.3g}, {high:.3g}] (3 runs)" in v.evidence
+    row = table([v]).iloc[0]
+    assert row["claim"].startswith("Implementation check: true by construction")
+    assert [c.implementation_check for c in CLAIMS].count(True) == 1
+
+
+def test_claims_are_checked_where_their_subjects_ran(tmp_path):
+    """The Adam and the SGD suites' results together: adding(seq_len=150) is two settings, told apart by suite; each
+    claim is checked at the setting holding its subjects (the IRNN's and clipping's at the SGD one, the gated cells'
+    at the Adam one), the tanh RNN's at both; a claim whose task is absent gets one `unchecked`."""
+    adam, sgd = tmp_path / "known", tmp_path / "known_sgd"
+    seeds(adam, TANH, [0.01, 0.02, 0.03])
+    seeds(adam, CHRONO_LSTM, [0.995, 0.997, 0.999])
+    seeds(adam, GRU, [0.97, 0.98, 0.99])
+    seeds(sgd, TANH, [0.01, 0.011, 0.012], budget=SGD, suite="known_sgd")
+    seeds(sgd, CLIPPED_IRNN, [0.01, 0.012, 0.014], budget=SGD, suite="known_sgd")
+    with pytest.warns(UserWarning, match="settings"):
+        got = {}
+        for v in check(load_results([adam, sgd])):
+            got.setdefault(v.claim.key, []).append(v)
+    settings = {k: [v.setting for v in vs] for k, vs in got.items()}
+    assert settings["gated-cells-solve-adding"] == ["adding(seq_len=150) [known]"]
+    assert settings["irnn-solves-adding"] == ["adding(seq_len=150) [known_sgd]"]
+    assert sorted(settings["tanh-rnn-fails-adding"]) == ["adding(seq_len=150) [known]", "adding(seq_len=150) [known_sgd]"]
+    assert got["irnn-solves-adding"][0].verdict == "disagrees"  # 0.012, its interval far below 0.9
+    assert settings["chrono-lstm-beats-copy-baseline"] == [None]
+    assert got["chrono-lstm-beats-copy-baseline"][0].verdict == "unchecked"
+
+
+def test_exit_status_is_1_only_where_a_claim_disagrees(tmp_path, capsys):
+    """Inconclusive is not a disagreement: exit 0; a disagreement: exit 1; the help lists the verdicts."""
+    seeds(tmp_path / "unsure", TANH, [0.0, 0.05, 0.3])
+    assert main([str(tmp_path / "unsure")]) == 0
+    assert "inconclusive" in capsys.readouterr().out
+    seeds(tmp_path / "against", TANH, [0.48, 0.5, 0.52])
+    assert main([str(tmp_path / "against")]) == 1
+    assert main([str(tmp_path / "nothing")]) == 2
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    assert all(name in shown for name in VERDICTS) and "1 where a claim disagrees" in shown
+
+
+def test_the_known_suites_train_every_subject_of_the_adding_claims_as_it_needs(tmp_path):
+    """Records shaped from the `known` and `known_sgd` suites' grids (their configs as the runner writes them, no
+    training): every adding claim reaches a verdict somewhere, none left unchecked for a missing or
+    otherwise-trained subject; the clipping claim has the seeds its interval needs."""
+    for name in ("known", "known_sgd"):
+        suite = load_suite(name)
+        for rc in expand(suite):
+            remedies = rc.remedies
+            diverges = name == "known_sgd" and remedies["init"] == "identity" and remedies["clip"] == "none"
+            config = rc.to_dict()
+            rec = {"run_id": rc.run_id, "suite": suite.name, "created": "2026-12-06T12:00:00+00:00",
+                   "config": config, "task": rc.task, "task_label": rc.task_label, "remedies": remedies,
+                   "combo": rc.combo, "status": "diverged" if diverges else "ok", "metrics": {},
+                   "primary_metric": "mse", "higher_is_better": False,
+                   "normalized_score": None if diverges else 0.95 + 0.01 * rc.seed,
+                   "grad": {"probe": {"start": {"log10_ratio": -0.1 if remedies["init"] == "identity" else -30.0 - rc.seed}}}}
+            path = tmp_path / name / "runs" / rc.run_id / "result.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(rec))
+    with pytest.warns(UserWarning):
+        got = check(load_results([tmp_path / "known", tmp_path / "known_sgd"]))
+    adding = [v for v in got if v.claim.task == "adding"]
+    assert {v.claim.key for v in adding} == {c.key for c in CLAIMS if c.task == "adding"}
+    assert all(v.verdict != "unchecked" for v in adding), [v.evidence for v in adding if v.verdict == "unchecked"]
+    [clipping] = [v for v in adding if v.claim.key == "clipping-stops-divergence"]
+    assert clipping.verdict == "agrees"
+
+
+def test_an_ok_run_without_a_score_leaves_its_subject_unknown(tmp_path):
+    """An ok run whose test metric was not finite (its score written as null) has no counted score: its subject's
+    mean is unknown, so the claim is unchecked, not decided by the other seeds."""
+    seeds(tmp_path, TANH, [0.01, 0.02, 0.03])
+    record(tmp_path, TANH, seed=3, score=None)
+    v = only(tmp_path, "tanh-rnn-fails-adding")
+    assert v.verdict == "unchecked" and "tanh RNN (no score in 1 of its 4 runs that finished)" in v.evidence
+
+
+def test_the_leaderboard_page_and_the_readme_carry_the_verdicts(tmp_path):
+    """The findings sentence counts the agreeing and the inconclusive checks and names the claim that disagrees, with
+    its numbers; the page's known-results table has a row per verdict."""
+    from leaderboard import build
+    from leaderboard.readme import section
+    from leaderboard.tables import md_escape
+
+    seeds(tmp_path, TANH, [0.0, 0.05, 0.3])  # inconclusive
+    seeds(tmp_path, CHRONO_LSTM, [0.995, 0.997, 0.999])
+    seeds(tmp_path, GRU, [0.3, 0.32, 0.34])  # the GRU does not solve it: disagrees
+    [gated] = verdicts(tmp_path)["gated-cells-solve-adding"]
+    assert gated.verdict == "disagrees"
+    sentence = ("Known results (the literature's claims, checked where these results reach them): 0 of 2 checks agree, "
+                f"1 inconclusive (more seeds would decide); disagree: {gated.claim.says} ({gated.evidence}).")
+    md = build([tmp_path], tmp_path / "site")["leaderboard.md"].read_text()
+    assert md_escape(sentence) in md and "## Known results" in md
+    assert md.count("| disagrees ") == 1 and md.count("| inconclusive ") == 1
+    assert md_escape(sentence) in section([tmp_path])
