@@ -204,14 +204,15 @@ def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> 
     verdict (green helps, red hurts, grey unclear or no interval); each task's own effect (tables.effects_by_task,
     where given) as a small open circle on the same row, so the spread the pooled interval accounts for shows."""
     rows = effects[effects["n_pairs"] > 0].iloc[::-1]  # matplotlib counts rows from the bottom
-    fig = _figure(10, 1.4 + 0.36 * max(len(rows), 1))
+    fig = _figure(10, 1.6 + 0.5 * max(len(rows), 1))
     ax = fig.subplots()
     ax.axvline(0, color="black", linewidth=0.8)
     for y, r in enumerate(rows.itertuples()):
         color = VERDICT_COLORS.get(r.verdict, "grey")
         if by_task is not None:
             own = by_task[(by_task["axis"] == r.axis) & (by_task["level"] == r.level)]["effect"]
-            ax.plot(own, [y] * len(own), "o", markersize=4, markerfacecolor="none", color="grey", gid="task")
+            ax.plot(own, [y + 0.22] * len(own), "o", markersize=4, markerfacecolor="white", color="black",
+                    linestyle="none", zorder=3, gid="task")  # just above the bar, so a grey bar does not hide them
         if pd.notna(r.ci_low):
             ax.plot([r.ci_low, r.ci_high], [y, y], color=color, linewidth=2, solid_capstyle="butt", gid="interval")
         ax.plot([r.effect], [y], "o", color=color, gid="mean")
@@ -222,7 +223,7 @@ def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> 
         ax.axhline(y, color=OTHERS, linewidth=0.6)  # between axes
     ax.set(xlabel=f"change in bounded score vs the baseline level: mean over tasks (dot) with its {CI_LEVEL:.0%} "
            "t-interval over tasks (bar; colour: Holm verdict), each task's own effect (open circles)",
-           title="Remedy effects, runs matched on task, the other axes' levels and seed")
+           title="Remedy effects (runs matched on task, context and seed)")
     ax.xaxis.label.set_wrap(True)
     if rows.empty:
         ax.text(0.5, 0.5, "no scored pair of runs", ha="center", transform=ax.transAxes)

@@ -6,7 +6,9 @@ Spreads are the sample standard deviation (ddof=1), as the leaderboard documents
 from __future__ import annotations
 
 import hashlib
+import html
 import io
+import itertools
 import json
 import math
 import re
@@ -28,6 +30,7 @@ from leaderboard.tables import (
     effects_by_task,
     findings,
     frontier,
+    holm,
     interactions,
     mean_ci,
     overall_table,
@@ -439,6 +442,89 @@ def test_remedy_effects_equal_hand_computation(tmp_path):
     assert (row.n, row.n_unscored, row.tasks_paired) == (4, 0, 2)
 
 
+def test_effects_pair_runs_by_seed_and_one_task_pools_to_itself(tmp_path):
+    """Matched seeds share their data, so seed-to-seed spread (scores 0.2, 0.5, 0.8) cancels in the pairs: the level
+    adds about 0.1 on each seed and the interval over seeds is narrow; a seed run at one level only has no pair.
+    With one task the pooled effect and interval are that task's."""
+    for seed, (base, level) in enumerate([(0.2, 0.31), (0.5, 0.59), (0.8, 0.92)]):
+        write_record(tmp_path, seed=seed, value=(1 - base) * ADD_BASE, remedy=RNN)
+        write_record(tmp_path, seed=seed, value=(1 - level) * ADD_BASE, remedy=LSTM)
+    write_record(tmp_path, seed=3, value=0.5 * ADD_BASE, remedy=LSTM)  # no baseline run with this seed
+    df = load_results(tmp_path)
+    task = effects_by_task(df).iloc[0]
+    mean, half = statistics.mean([0.11, 0.09, 0.12]), 4.303 * statistics.stdev([0.11, 0.09, 0.12]) / math.sqrt(3)
+    assert (task.effect, task.ci_low, task.ci_high) == pytest.approx((mean, mean - half, mean + half), abs=1e-4)
+    assert (task.n_seeds, task.n_pairs, task.verdict) == (3, 3, "helps")
+    pooled = remedy_effects(df).iloc[0]
+    assert (pooled.effect, pooled.ci_low, pooled.ci_high, pooled.p) == (task.effect, task.ci_low, task.ci_high, task.p)
+    assert pooled.tasks_paired == 1
+
+
+def test_one_seed_of_one_task_gives_an_effect_without_an_interval(tmp_path):
+    """One seed on one task: the effect is its pair's difference; no interval, no p, the verdict says so, and the
+    findings list it apart."""
+    write_record(tmp_path, value=0.5 * ADD_BASE, remedy=RNN)
+    write_record(tmp_path, value=0.2 * ADD_BASE, remedy=LSTM)
+    effects = remedy_effects(load_results(tmp_path))
+    row = effects.iloc[0]
+    assert row.effect == pytest.approx(0.3) and np.isnan(row.ci_low) and np.isnan(row.p_holm)
+    assert row.verdict == "no interval"
+    assert "one seed of one task, no interval: cell=lstm +0.3 (1 task; measured only at" in effect_finding(effects)
+
+
+def test_pairs_where_both_runs_diverged_before_validating_enter_as_zero_and_are_counted(tmp_path):
+    """Seed 0: +0.4; seed 1: both runs diverged before any validation (both 0: a difference of 0, counted apart);
+    seed 2: the level diverged after validating (its best weights scored 0.5) and the baseline before (0): +0.5."""
+    write_record(tmp_path, seed=0, value=0.8 * ADD_BASE, remedy=RNN)
+    write_record(tmp_path, seed=0, value=0.4 * ADD_BASE, remedy=LSTM)
+    for remedy in (RNN, LSTM):
+        write_record(tmp_path, seed=1, status="diverged", remedy=remedy)
+    write_record(tmp_path, seed=2, status="diverged", remedy=RNN)
+    write_record(tmp_path, seed=2, status="diverged", best_value=0.5 * ADD_BASE, remedy=LSTM)
+    row = remedy_effects(load_results(tmp_path)).iloc[0]
+    assert row.effect == pytest.approx((0.4 + 0 + 0.5) / 3)
+    assert (row.n_pairs, row.n_both_diverged, row.n_better, row.n_worse) == (3, 1, 2, 0)
+
+
+def test_each_effect_says_at_which_contexts_it_was_measured(tmp_path):
+    """Clipping run only on the IRNN is an effect at that context; relu run with two inits of the RNN but never with
+    the LSTM (which has no activation level) is measured at 2 of the 3 contexts where tanh ran, all with cell=rnn;
+    the LSTM run only beside the plain RNN, at 1 of the RNN's 6 contexts."""
+    grid = [RNN, LSTM, remedies(init="orthogonal"), RELU, remedies(activation="relu", init="orthogonal"),
+            remedies(activation="relu", init="identity"), remedies(activation="relu", init="identity", clip="norm")]
+    for remedy in grid:
+        write_record(tmp_path, value=0.5 * ADD_BASE, remedy=remedy)
+    effects = remedy_effects(load_results(tmp_path)).set_index(["axis", "level"])["measured_at"]
+    assert effects[("clip", "norm")] == "measured only at activation=relu, init=identity (1 of 6 contexts)"
+    assert effects[("activation", "relu")] == "measured at 2 of 3 contexts, all with cell=rnn"
+    assert effects[("cell", "lstm")] == "measured only at every other axis at its baseline level (1 of 6 contexts)"
+
+
+def test_every_interaction_is_estimated_and_adjusted_before_the_largest_are_shown(tmp_path):
+    """Five interactions (clip x two lr levels, clip x skip, two lr levels x skip) on two tasks with two seeds: the
+    table holds them all, largest first, Holm over all five; the top two are the first two rows of it, with the
+    whole family's adjusted p-values, not a family of two."""
+    rng = np.random.default_rng(5)
+    for seq_len in (100, 200):
+        for clip, lr, skip in itertools.product(("none", "norm"), ("constant", "warmup_cosine", "plateau"),
+                                                ("none", "temporal")):
+            for seed in range(2):
+                write_record(tmp_path, params={"seq_len": seq_len}, seed=seed, value=rng.uniform(0.1, 0.9) * ADD_BASE,
+                             remedy=remedies(clip=clip, lr=lr, skip=skip))
+    df = load_results(tmp_path)
+    every = interactions(df)
+    assert len(every) == 5 and every["tasks_paired"].eq(2).all()
+    assert every.set_index(["level_a", "level_b"])["n"].to_dict() == {  # 2 tasks x 2 seeds x the third axis's levels
+        ("norm", "warmup_cosine"): 8, ("norm", "plateau"): 8, ("norm", "temporal"): 12, ("warmup_cosine", "temporal"): 8,
+        ("plateau", "temporal"): 8}
+    assert list(every["interaction"].abs()) == sorted(every["interaction"].abs(), reverse=True)
+    assert every["p_holm"].tolist() == pytest.approx(holm(every["p"]).tolist())
+    pd.testing.assert_frame_equal(interactions(df, top=2), every.head(2))
+    site = build([tmp_path], tmp_path / "site")
+    assert len(pd.read_csv(site["tables/interactions-all.csv"])) == 5
+    assert len(pd.read_csv(site["tables/interactions.csv"])) == 5  # fewer than the 10 shown: all of them
+
+
 def test_mean_ci_is_the_t_interval_and_holds_its_level_at_few_values():
     """The interval of a mean: Student's t quantiles equal the printed tables'; over normal samples of 3 and of 5 the
     95% interval contains the true mean in 95% of them (a percentile bootstrap: 76% and 85%); constant values give
@@ -607,14 +693,15 @@ def test_effects_plot_draws_each_level_with_its_interval_coloured_by_its_holm_ve
     assert [to_rgba(bars[y].get_color()) for y in (3, 2, 1)] == [to_rgba(c) for c in ("tab:green", "grey", "tab:red")]
     circles = sorted((float(x), float(y)) for line in ax.lines if line.get_gid() == "task"
                      for x, y in zip(line.get_xdata(), line.get_ydata()))
-    assert circles == [(-0.3, 1.0), (0.3, 3.0), (0.5, 3.0)]
+    assert [(x, round(y, 2)) for x, y in circles] == [(-0.3, 1.22), (0.3, 3.22), (0.5, 3.22)]  # above their row
 
 
 def test_build_writes_site(small, tmp_path):
     written = build([small], tmp_path / "site")
     for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/gradient_flow.png", "plots/effects.png",
                 "tables/overall.tex", "tables/overall.csv", "tables/effects.md", "tables/tasks.csv",
-                "tables/task-adding-seq-len-100.html", "plots/curves-adding-seq-len-100.png"]:
+                "tables/task-adding-seq-len-100.html", "plots/curves-adding-seq-len-100.png", "tables/effects-by-task.md",
+                "tables/interactions-all.csv"]:
         assert written[rel].is_file() and written[rel].stat().st_size > 0, rel
     md = written["leaderboard.md"].read_text()
     assert "## Overall" in md and "### adding(seq_len=100)" in md and "### copy(delay=100)" in md
@@ -629,6 +716,13 @@ def test_build_writes_site(small, tmp_path):
     lstm_copy = 1 - 0.001 / COPY_BASE
     assert f"copy(delay=100): 2 of 2 combos solve it (mean score ≥ 0.9): {combo_of(LSTM)} ({lstm_copy:.3g})" in md
     assert f"had no ok run: {combo_of(RELU)} (3/3 diverged, 0/3 failed)" in md
+    from leaderboard.tables import SCORE_RULE
+
+    notes = re.sub(r"\s+", " ", html.unescape(page))  # each number's estimand, stated on the page
+    assert notes.count(SCORE_RULE) >= 3  # the overall, task and effects notes
+    for stated in ("equal weight per context", "equal weight per task", "df = tasks - 1", "df = seeds - 1",
+                   "Holm-adjusted", "not a main effect", "enter as a difference of 0"):
+        assert stated in notes, stated
 
 
 def test_build_refuses_an_empty_store(tmp_path):
