@@ -26,13 +26,14 @@ class Diverged(RuntimeError):
 
 class GradStats:
     """Gradient statistics of one run: the norm before clipping (mean, max), the fraction of steps the
-    clip remedy changed, and the best validation loss with its step and weights."""
+    clip remedy changed, and the best validation (TaskSpec.checkpoint_key: the primary metric, ties by the loss)
+    with its step and weights."""
 
     def __init__(self, clip: str, clip_value: float):
         self.clip, self.clip_value = clip, clip_value
         self.steps = self.clipped = 0
         self.norm_sum, self.norm_max = 0.0, 0.0
-        self.best_loss, self.best_step, self.best_state = math.inf, None, None
+        self.best_key, self.best_step, self.best_state = (math.inf, math.inf), None, None
 
     def record_step(self, norm: float, max_abs: float) -> None:
         """One optimizer step: the total gradient norm and the largest |gradient| entry, before clipping."""
@@ -43,6 +44,11 @@ class GradStats:
             self.clipped += norm > self.clip_value
         elif self.clip == "value":
             self.clipped += max_abs > self.clip_value
+
+    def is_best(self, key: tuple[float, float]) -> bool:
+        """Whether a validation ranked `key` (TaskSpec.checkpoint_key) beats the best so far: strictly, so a tie keeps
+        the earlier checkpoint."""
+        return key < self.best_key
 
     def stats(self) -> dict:
         return {
@@ -59,7 +65,8 @@ class TrainingMonitor(GradStats, L.Callback):
     - gradient norm before clipping (Lightning calls on_before_optimizer_step before it clips), its
       mean and max, and the fraction of steps the clip remedy changed;
     - divergence guard: a non-finite training loss, gradient or validation loss raises Diverged;
-    - keeps an in-memory copy of the weights at the best validation loss (the best checkpoint).
+    - keeps an in-memory copy of the weights at the best validation (the best checkpoint: by the task's primary
+      metric, ties by the validation loss; TaskSpec.checkpoint_key).
 
     Each step's numbers stay on the device until `check_every` steps have gathered (and always before a
     validation and at the end of training): reading a GPU value makes the CPU wait for the GPU, and one
@@ -115,9 +122,10 @@ class TrainingMonitor(GradStats, L.Callback):
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
-        loss = float(trainer.callback_metrics["val_loss"])
-        if not math.isfinite(loss):
+        values = {name[len("val_"):]: float(v) for name, v in trainer.callback_metrics.items() if name.startswith("val_")}
+        if not math.isfinite(values["loss"]):
             raise Diverged(trainer.global_step, "validation loss")
-        if loss < self.best_loss:
-            self.best_loss, self.best_step = loss, int(trainer.global_step)
+        key = pl_module.spec.checkpoint_key(values)
+        if self.is_best(key):
+            self.best_key, self.best_step = key, int(trainer.global_step)
             self.best_state = copy.deepcopy(pl_module.model.state_dict())

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from bench.axes import BASELINE_LEVELS
@@ -27,6 +28,7 @@ from tasks import TASKS
 from tasks.base import SyntheticSizes
 
 SUITES_DIR = Path(__file__).parent / "suites"
+SEED_STREAMS = ("data", "init", "order")  # RunConfig.seeds
 # the remedy axes and their levels, read from what implements each level
 AXES: dict[str, tuple[str, ...]] = {
     "cell": tuple(CELLS.names()),
@@ -77,6 +79,14 @@ class RunConfig:
 
     def build_task(self):
         return TASKS.get(self.task).from_params(self.task_params)
+
+    @property
+    def seeds(self) -> dict[str, int]:
+        """The run seed's three independent streams (numpy's SeedSequence(seed).spawn): `data` (the training split),
+        `init` (the initial weights) and `order` (the order of training batches), so that each can vary alone;
+        validation and test data come from tasks.base.EVAL_SEED for every run seed."""
+        streams = np.random.SeedSequence(self.seed).spawn(len(SEED_STREAMS))
+        return {name: int(s.generate_state(1)[0]) for name, s in zip(SEED_STREAMS, streams)}
 
     @property
     def remedies(self) -> dict[str, str]:

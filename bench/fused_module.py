@@ -23,14 +23,14 @@ import torch
 
 from bench.callbacks import Diverged, GradStats
 from bench.config import RunConfig
-from bench.module import BenchModule, TaskMetrics, task_loss
+from bench.module import BenchModule, TaskMetrics
 from bench.optim import LR_SCHEDULES
 from bench.registry import check
-from bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, make_trainer,
-                          new_record, prepare_run, quiet_lightning, record_diverged, record_failed)
+from bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, last_result,
+                          make_trainer, new_record, prepare_run, probe_flow, quiet_lightning, record_diverged,
+                          record_failed)
 from bench.steps import steps_for, train_steps
 from bench.store import ResultStore
-from models import gradient_flow
 from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
 
 
@@ -177,8 +177,8 @@ class FusedModule(L.LightningModule):
             loss = values["loss"]
             if not math.isfinite(loss):
                 self._freeze(k, step, "validation loss")
-            elif loss < run.best_loss:
-                run.best_loss, run.best_step = loss, step
+            elif run.is_best(key := self.spec.checkpoint_key(values)):
+                run.best_key, run.best_step = key, step
                 run.best_state = [p[k].detach().clone() for p, _ in self.fused.stacked_pairs()]
 
     def best_models(self) -> list:
@@ -237,16 +237,24 @@ def execute_fused(
         trainer.fit(module, datamodule=grouped)
         if any(r.diverged is None and r.best_state is None for r in module.runs):  # fewer steps than one interval
             trainer.validate(module, datamodule=data, verbose=False)
-        loss_fn = task_loss(spec)
-        for cfg, record, run, model, prep in zip(configs, records, module.runs, module.best_models(), prepared):
-            if run.diverged is not None:
+        def test(model, cfg, prep) -> dict:  # the normal test path: BenchModule on the run's own data module
+            bench = BenchModule(model, spec, cfg.lr, cfg.budget)
+            make_trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
+            return bench.test_results
+
+        last_models = module.fused.unfuse()  # the last weights (a diverged run's are zeroed: not tested)
+        for cfg, record, run, model, last, prep in zip(configs, records, module.runs, module.best_models(),
+                                                       last_models, prepared):
+            if model is None:  # diverged before its first validation
                 record_diverged(record, run.diverged)
                 continue
-            try:  # the normal test path: BenchModule on the run's own data module
-                bench = BenchModule(model, spec, cfg.lr, cfg.budget)
-                make_trainer(accelerator, devices, cfg.budget, root).test(bench, datamodule=prep.data, verbose=False)
-                finish_record(record, spec, bench.test_results, run.best_step)
-                record["grad"]["probe"]["end"] = gradient_flow(model, *prep.probe, loss_fn)
+            try:
+                if run.diverged is None:
+                    record["last"] = last_result(spec, test(last, cfg, prep), run.steps)
+                finish_record(record, spec, test(model, cfg, prep), run.best_step, run.diverged)
+                record["grad"]["probe"]["end"] = probe_flow(model, spec, prep.probe)
+                if run.diverged is not None:
+                    record_diverged(record, run.diverged)
             except Diverged as err:  # its best weights' test outputs are not finite (finish_record)
                 record_diverged(record, err)
             except Exception as err:  # noqa: BLE001 - this run's failure; its group mates are recorded on

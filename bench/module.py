@@ -38,6 +38,11 @@ def _token_ce(spec: TaskSpec, out, y):
     return (F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none"),)
 
 
+def _recall_ce(spec: TaskSpec, out, y):
+    """The metric steps' cross-entropy, (B*M,)."""
+    return (F.cross_entropy(*_metric_slice(spec, out, y), reduction="none"),)
+
+
 class MeanExp(torchmetrics.MeanMetric):
     """exp of the mean: perplexity as exp(mean cross-entropy over every scored token), from log-softmax.
     (torchmetrics' Perplexity takes the softmax, then its log, in float32: one target ~104 nats below its
@@ -52,8 +57,10 @@ class MeanExp(torchmetrics.MeanMetric):
 # guard sees it in the validation loss
 METRIC_IMPLS: dict[str, tuple[Callable, Callable]] = {
     "ce": (lambda spec: torchmetrics.MeanMetric(nan_strategy="disable"), _token_ce),
+    "recall_ce": (lambda spec: torchmetrics.MeanMetric(nan_strategy="disable"), _recall_ce),
     "perplexity": (lambda spec: MeanExp(nan_strategy="disable"), _token_ce),
-    "accuracy": (lambda spec: torchmetrics.classification.MulticlassAccuracy(spec.num_classes, average="micro"),
+    "accuracy": (lambda spec: torchmetrics.classification.MulticlassAccuracy(spec.num_classes, average="micro",
+                                                                            ignore_index=spec.ignore_class),
                  _metric_slice),
     "mse": (lambda spec: torchmetrics.MeanSquaredError(), lambda spec, out, y: (out, y)),
 }

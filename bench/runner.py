@@ -27,6 +27,7 @@ from bench import tracking
 from bench.store import ResultStore
 from models import SKIPS, SequenceModel, gradient_flow
 from tasks import METRICS, TaskSpec, normalized_score
+from tasks.base import EVAL_SEED
 
 
 def quiet_lightning() -> None:
@@ -95,9 +96,11 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
         "status": "failed",
         "error": None,
         "diverged_at_step": None,
+        "seeds": {"run": cfg.seed, **cfg.seeds, "eval": EVAL_SEED},
         "metrics": {},
         "normalized_score": None,
         "best_step": None,
+        "last": None,
         "steps_trained": 0,
         "wall_seconds": None,
         "history": [],
@@ -120,8 +123,9 @@ def execute(
     callbacks: tuple[L.Callback, ...] = (),
     steps_per_batch: int | None = None,
 ) -> dict:
-    """Train one run, evaluate the best checkpoint on test, and write result.json. Never raises for
-    a run's own failure: the record says `ok`, `diverged` (with the step) or `failed` (with the error).
+    """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
+    Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
+    the best checkpoint validated before it, where there is one) or `failed` (with the error).
     `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch."""
     quiet_lightning()
@@ -148,13 +152,22 @@ def execute(
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
                                            strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])
         record["world_size"] = trainer.world_size
-        trainer.fit(module, datamodule=grouped)
-        if monitor.best_state is None:  # fewer steps than one evaluation interval
-            trainer.validate(module, datamodule=data, verbose=False)
-        module.model.load_state_dict(monitor.best_state)
-        trainer.test(module, datamodule=data, verbose=False)
-        finish_record(record, spec, module.test_results, monitor.best_step)
-        record["grad"]["probe"]["end"] = gradient_flow(module.model, px, py, module.loss_fn)
+        diverged = None
+        try:
+            trainer.fit(module, datamodule=grouped)
+            if monitor.best_state is None:  # fewer steps than one evaluation interval
+                trainer.validate(module, datamodule=data, verbose=False)
+            trainer.test(module, datamodule=data, verbose=False)
+            record["last"] = last_result(spec, module.test_results, monitor.steps)
+        except Diverged as err:  # the best checkpoint before it is still tested
+            diverged = err
+        if monitor.best_state is not None:
+            module.model.load_state_dict(monitor.best_state)
+            trainer.test(module, datamodule=data, verbose=False)
+            finish_record(record, spec, module.test_results, monitor.best_step, diverged)
+            record["grad"]["probe"]["end"] = probe_flow(module.model, spec, (px, py))
+        if diverged is not None:
+            raise diverged
     except Diverged as err:
         record_diverged(record, err)
     except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the sweep goes on
@@ -213,9 +226,10 @@ class PreparedRun:
 
 
 def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
-    """Seed, build the task, its data and the model (in this order: the model's init draws from the seeded
-    global generator), fill the task's fields of `record` and probe the gradient flow at the start."""
-    L.seed_everything(cfg.seed, verbose=False)
+    """Build the task, its data (the training split from the run's data seed, its order from the order seed) and
+    the model (its initial weights drawn from the global generator, seeded with the init seed: RunConfig.seeds),
+    fill the task's fields of `record` and probe the gradient flow at the start."""
+    seeds = cfg.seeds
     task = cfg.build_task()
     spec = task.spec()
     k = cfg.model.skip_k  # the model computes k >= T (no skip at all); as a run's remedy it would report a no-op
@@ -225,27 +239,47 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
     record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
                   baseline=spec.baselines, task_data=spec.data_digest)
     record["versions"]["task_version"] = task.version
-    data = task.datamodule(cfg.budget.batch_size, cfg.seed)
+    data = task.datamodule(cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
     data.setup()
+    L.seed_everything(seeds["init"], verbose=False)
     model = SequenceModel(spec, cfg.model)
     px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
-    record["grad"]["probe"]["start"] = gradient_flow(model, px, py, task_loss(spec))
+    record["grad"]["probe"]["start"] = probe_flow(model, spec, (px, py))
     return PreparedRun(spec, data, model, (px, py))
 
 
-def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None) -> None:
-    """A run that trained to the end: status ok, its test metrics (without `loss`) and normalized score.
-    Raises Diverged where a test metric is not finite: the best weights' outputs overflow on the test data."""
+def probe_flow(model: SequenceModel, spec: TaskSpec, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """The gradient-flow probe (models.probe.gradient_flow) of the task's dependency steps' loss on `batch`: from
+    the last dependency step back to the step that holds the information (TaskSpec.probe_steps, source_step)."""
+    return gradient_flow(model, *batch, task_loss(spec), steps=spec.probe_slice, source=spec.source_step,
+                         target=spec.probe_steps.stop - 1)
+
+
+def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None,
+                  diverged: Diverged | None = None) -> None:
+    """The best checkpoint's test metrics (without `loss`), its step and normalized score; status ok, or diverged
+    where training diverged after it (`diverged`: raised again by the caller, it keeps the step it diverged at).
+    Raises Diverged where a test metric is not finite: the best weights' outputs overflow on the test data (for a
+    run that diverged in training, that divergence, its metrics left empty)."""
     metrics = {k: v for k, v in test_results.items() if k != "loss"}
     for name, value in metrics.items():
         if not math.isfinite(value):
-            raise Diverged(best_step, f"test {name} (the best weights, validated)")
+            raise diverged or Diverged(best_step, f"test {name} (the best weights, validated)")
     record.update(
-        status="ok",
+        status="ok" if diverged is None else "diverged",
         metrics=metrics,
         best_step=best_step,
         normalized_score=normalized_score(spec.primary, metrics[spec.primary], spec.baselines[spec.primary]),
     )
+
+
+def last_result(spec: TaskSpec, test_results: dict, step: int) -> dict:
+    """The last weights' test metrics and normalized score at `step` (reported beside the best checkpoint's;
+    null where not finite: the last weights may overflow where the best did not)."""
+    metrics = {k: (v if math.isfinite(v) else None) for k, v in test_results.items() if k != "loss"}
+    value = metrics[spec.primary]
+    score = None if value is None else normalized_score(spec.primary, value, spec.baselines[spec.primary])
+    return {"step": step, "metrics": metrics, "normalized_score": score}
 
 
 def record_diverged(record: dict, err: Diverged) -> None:

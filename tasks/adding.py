@@ -24,7 +24,7 @@ from tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
 @dataclass(frozen=True)
 class AddingTask(SyntheticSizes, Task):
     name = "adding"
-    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
+    version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; 2: one order generator per run
     seq_len: int = 100  # T
 
     def __post_init__(self):

@@ -36,6 +36,8 @@ class MetricInfo:
 METRICS: dict[str, MetricInfo] = {
     "ce": MetricInfo(higher_is_better=False, perfect=0.0,
                      description="mean cross-entropy over the scored steps, in nats"),
+    "recall_ce": MetricInfo(higher_is_better=False, perfect=0.0,
+                            description="mean cross-entropy over the metric steps (copy: the recall steps), in nats"),
     "mse": MetricInfo(higher_is_better=False, perfect=0.0, description="mean squared error over the scored steps"),
     "accuracy": MetricInfo(higher_is_better=True, perfect=1.0,
                            description="fraction of the metric steps whose most likely class is the target"),
@@ -76,6 +78,9 @@ class TaskSpec:
     num_classes: int | None = None
     data_digest: str | None = None  # the data's identity where it comes from files (a text corpus); None where
     # the task's parameters and the seed define it
+    ignore_class: int | None = None
+    dependency_steps: range | None = None  # None: the metric steps
+    source_step: int = 0
 
     def __post_init__(self):
         assert (self.vocab_size is None) != (self.input_dim is None), "tokens or real channels, not both"
@@ -84,6 +89,27 @@ class TaskSpec:
         assert s.start <= m.start < m.stop <= s.stop, "metric steps must lie within the scored steps"
         assert self.primary in self.metrics and all(k in METRICS for k in self.metrics)
         assert set(self.baselines) == set(self.metrics)
+        d = self.probe_steps
+        assert s.start <= d.start < d.stop <= s.stop and d.step == 1, "dependency steps must lie within the scored steps"
+        assert 0 <= self.source_step < d.stop, "the source step must come before the last dependency step"
+
+    @property
+    def probe_steps(self) -> range:
+        """The steps whose loss the gradient-flow probe differentiates (dependency_steps, default the metric steps)."""
+        return self.metric_steps if self.dependency_steps is None else self.dependency_steps
+
+    @property
+    def probe_slice(self) -> slice:
+        """The probe's steps as a slice into the scored steps."""
+        off = self.scored_steps.start
+        return slice(self.probe_steps.start - off, self.probe_steps.stop - off)
+
+    def checkpoint_key(self, values: dict[str, float]) -> tuple[float, float]:
+        """How validations rank (lower is better): by the primary metric in its direction, ties by the task loss.
+        The best checkpoint is chosen on what the task is scored on (an accuracy task's answer step may be a small
+        part of its loss)."""
+        primary = values[self.primary]
+        return (-primary if METRICS[self.primary].higher_is_better else primary, values["loss"])
 
     @property
     def input_kind(self) -> str:
@@ -108,8 +134,13 @@ class TaskSpec:
         return slice(self.metric_steps.start - off, self.metric_steps.stop - off)
 
 
+EVAL_SEED = 0  # the data seed of every validation and test split: the same samples for every run seed, so the
+# spread over seeds is the training's, not the test sample's
+
+
 def split_seed(seed: int, split: str) -> int:
-    """Independent, stable generator seeds for the three splits of one data seed."""
+    """Independent, stable generator seeds for the three splits of one data seed (7919 and 104729 are primes: no
+    seed's train split shares a generator seed with EVAL_SEED's validation or test split)."""
     return seed * 7919 + 104729 * (SPLITS.index(split) + 1)
 
 
@@ -126,10 +157,12 @@ class Task:
         """The (x, y) tensors of one split, the same for the same seed on any machine."""
         raise NotImplementedError
 
-    def datamodule(self, batch_size: int, seed: int) -> "TaskDataModule":
+    def datamodule(self, batch_size: int, seed: int, order_seed: int | None = None) -> "TaskDataModule":
+        """The splits served to Lightning: training data from `seed`, validation and test from EVAL_SEED, the
+        training order from `order_seed` (default `seed`)."""
         from tasks.data import TaskDataModule  # Lightning: imported by what trains, not by what reads configs
 
-        return TaskDataModule(self, batch_size=batch_size, seed=seed)
+        return TaskDataModule(self, batch_size=batch_size, seed=seed, order_seed=order_seed)
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

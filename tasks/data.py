@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from bench.registry import check
-from tasks.base import SPLITS, Task, positive_int
+from tasks.base import EVAL_SEED, SPLITS, Task, positive_int
 
 
 class _Batches(Dataset):
@@ -67,18 +67,21 @@ class _BatchIndices(Sampler):
 
 
 class TaskDataModule(L.LightningDataModule):
-    """Seeded, deterministic train/val/test splits of any task, served as whole-batch gathers."""
+    """Seeded, deterministic train/val/test splits of any task, served as whole-batch gathers: the training split
+    from `seed`, validation and test from EVAL_SEED (the same samples whatever the run's seed), the training
+    order from `order_seed` (default `seed`)."""
 
-    def __init__(self, task: Task, batch_size: int, seed: int):
+    def __init__(self, task: Task, batch_size: int, seed: int, order_seed: int | None = None):
         super().__init__()
         positive_int(task.name, "batch_size", batch_size)
         self.task, self.batch_size, self.seed = task, batch_size, seed
+        self.order_seed = seed if order_seed is None else order_seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         for split in SPLITS:
             if split not in self.splits:
-                self.splits[split] = self.task.make_split(split, self.seed)
+                self.splits[split] = self.task.make_split(split, self.seed if split == "train" else EVAL_SEED)
 
     def shard(self) -> tuple[int, int]:
         """(this process's rank, the number of processes) of the attached trainer: (0, 1) but under DDP."""
@@ -98,7 +101,7 @@ class TaskDataModule(L.LightningDataModule):
         x, y = (t.to(device) for t in self.splits[split])  # self.splits stay on the CPU (probe, other runs)
         rank, world = self.shard()
         check(len(x) >= world, f"the {split} split has {len(x)} samples: fewer than the {world} DDP processes")
-        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.seed, device=device,
+        sampler = _BatchIndices(len(x), self.batch_size, shuffle=split == "train", seed=self.order_seed, device=device,
                                 rank=rank, world=world, pad=split == "train")
         return DataLoader(_Batches(x, y), sampler=sampler, batch_size=None)
 

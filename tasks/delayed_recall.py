@@ -32,7 +32,7 @@ MODES = ("cue", "stream")
 @dataclass(frozen=True)
 class DelayedRecallTask(SyntheticSizes, Task):
     name = "delayed_recall"
-    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
+    version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; 2: one order generator per run
     delay: int = 50  # D: distractors (cue mode) or lag (stream mode)
     num_cues: int = 8  # V
     num_distractors: int = 16  # M, distractor vocabulary (cue mode)

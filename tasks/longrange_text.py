@@ -9,7 +9,8 @@ x is the sequence without its last token, y the sequence shifted by one; every s
 (perplexity over all steps) and accuracy is measured on the one step whose target is the dependent
 word (`punjabi`): chance is 1/num_facts, since the filler says nothing about it.
 The memoryless perplexity baseline is the unigram perplexity of the generator's token distribution,
-computed exactly from its slot lists (each slot draws one word uniformly).
+computed exactly from its slot lists (each slot draws one word uniformly). The gradient-flow probe differentiates
+the answer step's loss, back to the place word (x[4]).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ FILLER = [  # one filler sentence: six slots, each a uniform choice
 @dataclass(frozen=True)
 class LongRangeTextTask(SyntheticSizes, Task):
     name = "longrange_text"
-    version = 2  # 2: the training order from the second epoch on (tasks.data: one generator per run, not per epoch)
+    version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; the probe reads the answer step's loss back to the place word; 2: one order
+    # generator per run
     delay: int = 5  # D: filler sentences between the fact and the query
     num_facts: int = 8  # how many place -> language facts (chance accuracy 1/num_facts)
 
@@ -85,6 +87,7 @@ class LongRangeTextTask(SyntheticSizes, Task):
             primary="accuracy",
             baselines={"perplexity": self._unigram_perplexity(), "accuracy": 1 / self.num_facts},
             version=self.version,
+            source_step=self._linked()[0],  # x[4] is the place word: the information the answer needs
         )
 
     def _unigram_perplexity(self) -> float:

@@ -33,7 +33,7 @@ from tests.conftest import DEVICES, REPO, cli
 CONTRACT_FIELDS = {
     "run_id", "config", "status", "error", "metrics", "baseline", "normalized_score", "steps_trained",
     "wall_seconds", "grad", "versions", "git_commit", "device", "best_step", "history", "task_label", "combo",
-    "remedies", "primary_metric", "diverged_at_step", "created", "suite",
+    "remedies", "primary_metric", "diverged_at_step", "created", "suite", "seeds", "last",
 }
 
 
@@ -98,9 +98,12 @@ def test_tiny_suite_end_to_end_then_resume(tiny_suite, tmp_path, capsys):
         assert set(rec["metrics"]) >= {rec["primary_metric"]}
         assert rec["baseline"][rec["primary_metric"]] > 0
         assert len(rec["grad"]["probe"]["start"]["norms"]) == RunConfig.from_dict(rec["config"]).build_task().spec().seq_len
-        # the reported checkpoint is the best validation, not the last
-        losses = [h["val_loss"] for h in rec["history"]]
-        assert rec["best_step"] == rec["history"][losses.index(min(losses))]["step"]
+        # the reported checkpoint is the best validation on the task's primary metric (ties: the loss), not the last
+        spec = RunConfig.from_dict(rec["config"]).build_task().spec()
+        keys = [spec.checkpoint_key({k[len("val_"):]: v for k, v in h.items() if k.startswith("val_")})
+                for h in rec["history"]]
+        assert rec["best_step"] == rec["history"][keys.index(min(keys))]["step"]
+        assert rec["last"]["step"] == 4 and rec["primary_metric"] in rec["last"]["metrics"]
     assert (out / "leaderboard" / "index.html").is_file()
     capsys.readouterr()
     assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2", "--no-leaderboard"]) == 0
@@ -683,7 +686,8 @@ def test_reading_a_suite_does_not_import_lightning():
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["run", "--suite", "nosuch"], "valid choices: full, known, quick, standard"),
+        (["run", "--suite", "nosuch"], "unknown suite 'nosuch'; valid choices: " + ", ".join(
+            sorted(p.stem for p in (REPO / "bench" / "suites").glob("*.yaml")))),
         (["run", "--suite", "quick", "--tasks", "nosuchtask"], "valid choices:"),
         (["run", "--suite", "BAD_AXIS"], "valid choices:"),
         (["run", "--suite", "BAD_LEVEL"], "valid choices:"),

@@ -470,7 +470,8 @@ def test_text_targets_are_inputs_shifted_by_one(tiny_corpus, seed):
 def counted_unigram(train_lines: list[str], test_lines: list[str], vocab_size: int,
                     bptt: int) -> tuple[list[str], float, float]:
     """Vocabulary, and the train split's add-one unigram model scored on the test windows' targets (perplexity,
-    and the accuracy of always predicting the train split's most frequent word), counted directly with Counter."""
+    and the accuracy of always predicting the train split's most frequent word other than <unk>, on the targets that
+    are not <unk>), counted directly with Counter."""
     def tokens(lines):
         return [w for line in lines for w in line.split() + [EOS]]
     words = tokens(train_lines)
@@ -482,8 +483,9 @@ def counted_unigram(train_lines: list[str], test_lines: list[str], vocab_size: i
     scored = test[1 : (len(test) - 1) // bptt * bptt + 1]  # y of the non-overlapping windows
     total = len(words) + len(vocab)
     ppl = math.exp(-sum(math.log((mapped[w] + 1) / total) for w in scored) / len(scored))
-    top = min(vocab, key=lambda w: (-mapped[w], vocab.index(w)))  # most frequent; ties: the lowest id
-    return vocab, ppl, sum(w == top for w in scored) / len(scored)
+    top = min(vocab[1:], key=lambda w: (-mapped[w], vocab.index(w)))  # most frequent known word; ties: the lowest id
+    known = [w for w in scored if w != UNK]
+    return vocab, ppl, sum(w == top for w in known) / len(known)
 
 
 def _check_text_task(task: TextTask, train_lines, test_lines, split_lines: dict[str, list[str]] | None = None):
