@@ -42,7 +42,7 @@ from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean (bounded) score at most this "sits at the memoryless baseline"
-CI_LEVEL = 0.95  # the effects' and interactions' intervals (mean_ci)
+CI_LEVEL = 0.95  # the level of every interval (t_test) and of the verdicts (adjusted p below 1 - CI_LEVEL)
 EFFECT_ESTIMAND = ("pooled change in bounded score when one axis leaves its baseline level, runs matched on task, "
                    "the other axes' levels and seed: per task the mean over seeds of each seed's mean over its "
                    "contexts (equal weight per context), then the mean over tasks (equal weight per task)")
@@ -180,7 +180,7 @@ def _levels(runs: pd.DataFrame, axis: str) -> list[str]:
     return sorted(set(runs[axis]) - {BASELINE_LEVELS[axis]})
 
 
-def matched_pairs(runs: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
+def _matched_pairs(runs: pd.DataFrame, axis: str, level: str) -> pd.DataFrame:
     """The runs at `level` of `axis` matched to the runs at its baseline level on the same task, the same levels of
     every other axis (the context) and the same seed: one row per pair with the task, the context, the seed,
     `delta` (level minus baseline, NaN where a run failed) and `both_blank` (both diverged before any validation)."""
@@ -268,7 +268,7 @@ def pool_tasks(per_task: pd.DataFrame) -> TTest:
 
 
 def _pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per task, the matched pairs (matched_pairs) by outcome: scored, better, worse, unscored, both diverged."""
+    """Per task, the matched pairs (_matched_pairs) by outcome: scored, better, worse, unscored, both diverged."""
     delta = pairs["delta"]
     flags = pd.DataFrame({"n_pairs": delta.notna(), "n_better": delta > 0, "n_worse": delta < 0,
                           "n_unscored": delta.isna(), "n_both_diverged": pairs["both_blank"].astype(bool)})
@@ -280,7 +280,7 @@ def _context_text(levels: dict[str, str]) -> str:
     return ", ".join(shown) or "every other axis at its baseline level"
 
 
-def measured_at(pairs: pd.DataFrame, runs: pd.DataFrame, axis: str) -> str:
+def _measured_at(pairs: pd.DataFrame, runs: pd.DataFrame, axis: str) -> str:
     """Where an effect was measured: its contexts (levels of the other axes) with a scored pair, out of those where
     the axis's baseline level ran. One context: "only at <its levels>", an effect at that context and not a main
     effect; a subset: "at k of m contexts", naming the levels all of them share where the grid has others."""
@@ -314,12 +314,12 @@ def _effect_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for axis in AXES:
         contexts = [a for a in AXES if a != axis]
         for level in _levels(runs, axis):
-            pairs = matched_pairs(runs, axis, level)
+            pairs = _matched_pairs(runs, axis, level)
             per_task = task_effects(pairs)
             pooled = pool_tasks(per_task)
             counts = _pair_counts(pairs)
             named = {"axis": axis, "level": level, "baseline": BASELINE_LEVELS[axis]}
-            pooled_rows.append({**named, "measured_at": measured_at(pairs, runs, axis), "effect": pooled.mean,
+            pooled_rows.append({**named, "measured_at": _measured_at(pairs, runs, axis), "effect": pooled.mean,
                                 "ci_low": pooled.ci_low, "ci_high": pooled.ci_high, "p": pooled.p,
                                 "tasks_paired": len(per_task), **counts.sum().to_dict()})
             n_contexts = pairs.dropna(subset=["delta"]).drop_duplicates(["task_label", *contexts]).groupby(
@@ -367,7 +367,7 @@ def interactions(df: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     rows = []
     for axis_a, axis_b in itertools.combinations(AXES, 2):
         for level_a in _levels(runs, axis_a):
-            pairs = matched_pairs(runs, axis_a, level_a)  # level_a's effect, at every level of axis_b
+            pairs = _matched_pairs(runs, axis_a, level_a)  # level_a's effect, at every level of axis_b
             keys = ["task_label", *(a for a in AXES if a not in (axis_a, axis_b)), "seed"]
             at_base = pairs[pairs[axis_b] == BASELINE_LEVELS[axis_b]].drop(columns=axis_b)
             for level_b in _levels(runs, axis_b):
