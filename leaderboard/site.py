@@ -113,11 +113,11 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         about = f" ({info.description})" if info and info.description else ""
         base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
         memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
-        note = (f"Test {name or 'metric'}{about} of the best checkpoint{direction}{memoryless}: mean ± sample "
-                "std (ddof=1) over ok seeds, raw. Score: the mean over seeds of the bounded score (scoring rule: "
-                f"{SCORE_RULE}). Steps to best: mean over ok seeds of the step "
-                "of the best validation loss. Diverged and failed runs are counted out of all seeds; combos "
-                "without a score (every run failed) rank last.")
+        note = (f"Test {name or 'metric'}{about} of the best checkpoint (the best validated {name or 'metric'})"
+                f"{direction}{memoryless}: mean ± sample std (ddof=1) over ok seeds, raw. Score: the mean over "
+                f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Steps to best: mean over ok seeds of the "
+                "best checkpoint's step. Diverged and failed runs are counted out of all seeds; combos without a "
+                "score (every run failed) rank last.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
