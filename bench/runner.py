@@ -26,7 +26,7 @@ from bench.steps import steps_for, with_steps
 from bench import tracking
 from bench.store import ResultStore
 from models import SKIPS, SequenceModel, gradient_flow
-from tasks import METRICS, TaskSpec, normalized_score
+from tasks import METRICS, TaskSpec
 from tasks.base import EVAL_SEED
 
 
@@ -101,6 +101,7 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
         "normalized_score": None,
         "best_step": None,
         "last": None,
+        "model_size": None,
         "steps_trained": 0,
         "wall_seconds": None,
         "history": [],
@@ -237,12 +238,14 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
           f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
           f"every step t < k); use skip_k < {spec.seq_len}")
     record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
-                  baseline=spec.baselines, task_data=spec.data_digest)
+                  baseline=spec.baselines, reference={m: spec.reference(m) for m in spec.metrics},
+                  task_data=spec.data_digest)
     record["versions"]["task_version"] = task.version
     data = task.datamodule(cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
     data.setup()
     L.seed_everything(seeds["init"], verbose=False)
     model = SequenceModel(spec, cfg.model)
+    record["model_size"] = model.sizes()
     px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
     record["grad"]["probe"]["start"] = probe_flow(model, spec, (px, py))
     return PreparedRun(spec, data, model, (px, py))
@@ -269,7 +272,7 @@ def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: i
         status="ok" if diverged is None else "diverged",
         metrics=metrics,
         best_step=best_step,
-        normalized_score=normalized_score(spec.primary, metrics[spec.primary], spec.baselines[spec.primary]),
+        normalized_score=spec.score(metrics[spec.primary]),
     )
 
 
@@ -278,7 +281,7 @@ def last_result(spec: TaskSpec, test_results: dict, step: int) -> dict:
     null where not finite: the last weights may overflow where the best did not)."""
     metrics = {k: (v if math.isfinite(v) else None) for k, v in test_results.items() if k != "loss"}
     value = metrics[spec.primary]
-    score = None if value is None else normalized_score(spec.primary, value, spec.baselines[spec.primary])
+    score = None if value is None else spec.score(value)
     return {"step": step, "metrics": metrics, "normalized_score": score}
 
 

@@ -115,6 +115,7 @@ def check_fusable_config(config) -> None:
     """Raise ConfigError unless a model with this ModelConfig can be fused."""
     check(config.cell in FUSED_STEPS,
           f"horizontal fusion supports cells {', '.join(FUSED_STEPS)}, got cell {config.cell!r}")
+    check(not config.param_budget, "horizontal fusion takes a fixed hidden size: run a param_budget suite unfused")
     check(config.skip in FUSED_SKIPS,
           f"horizontal fusion supports skip {' or '.join(map(repr, FUSED_SKIPS))}, got skip {config.skip!r}; "
           f"run it unfused")

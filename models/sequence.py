@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.config import ModelConfig
+from models.config import ModelConfig, input_size, recurrent_layers
 from models.inits import INITS
-from models.layer import SKIPS, RecurrentLayer
 from tasks.base import TaskSpec
 
 
@@ -23,29 +22,21 @@ class SequenceModel(nn.Module):
     def __init__(self, spec: TaskSpec, config: ModelConfig):
         super().__init__()
         config.validate()
+        config = config.sized_for(spec)  # the hidden size a parameter budget gives this cell and skip
         self.spec, self.config = spec, config
-        H, skip = config.hidden_size, SKIPS[config.skip]
-        if spec.input_kind == "tokens":
-            self.embed = nn.Embedding(spec.vocab_size, config.embed_dim or H)
-            input_size = self.embed.embedding_dim
-        else:
-            self.embed = None
-            input_size = spec.input_dim
-        self.layers = nn.ModuleList(
-            RecurrentLayer(
-                config.cell,
-                input_size if l == 0 else H,
-                H,
-                activation=config.activation,
-                leaky_slope=config.leaky_slope,
-                skip_k=config.skip_k if skip.temporal else 0,
-                residual=skip.residual and l > 0,
-            )
-            for l in range(config.num_layers)
-        )
+        H = config.hidden_size
+        self.embed = nn.Embedding(spec.vocab_size, config.embed_dim or H) if spec.input_kind == "tokens" else None
+        self.layers = recurrent_layers(config, input_size(spec, config))
         self.readout = nn.Linear(H, spec.output_dim)
         for layer in self.layers:
             INITS.get(config.init).apply(layer, spec.seq_len)
+
+    def sizes(self) -> dict[str, int]:
+        """The hidden size and the parameter counts: the recurrent layers' (what a parameter budget matches) and
+        the whole model's (with the embedding and the readout)."""
+        return {"hidden_size": self.config.hidden_size,
+                "recurrent_params": sum(p.numel() for p in self.layers.parameters()),
+                "params": sum(p.numel() for p in self.parameters())}
 
     @property
     def fused(self) -> bool:

@@ -46,13 +46,15 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 
-def normalized_score(metric: str, value: float, baseline: float) -> float:
-    """1 at the perfect value, 0 at the memoryless baseline (log space for perplexity); may be < 0."""
+def normalized_score(metric: str, value: float, baseline: float, reference: float | None = None) -> float:
+    """1 at the reference (default: the metric's perfect value), 0 at the memoryless baseline (log space for
+    perplexity); < 0 below the baseline, > 1 beyond a reference that is not the perfect value."""
     info = METRICS[metric]
     f = math.log if info.log_scale else (lambda v: v)
     if value is None or not math.isfinite(value):
         return float("nan")
-    return (f(value) - f(baseline)) / (f(info.perfect) - f(baseline))
+    top = info.perfect if reference is None else reference
+    return (f(value) - f(baseline)) / (f(top) - f(baseline))
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class TaskSpec:
     data_digest: str | None = None  # the data's identity where it comes from files (a text corpus); None where
     # the task's parameters and the seed define it
     ignore_class: int | None = None
+    references: dict[str, float] | None = None  # a metric's value that scores 1 where it is not the perfect value
+    # (text: a Kneser-Ney trigram's perplexity: perplexity 1 is out of any model's reach)
     dependency_steps: range | None = None  # None: the metric steps
     source_step: int = 0
 
@@ -103,6 +107,14 @@ class TaskSpec:
         """The probe's steps as a slice into the scored steps."""
         off = self.scored_steps.start
         return slice(self.probe_steps.start - off, self.probe_steps.stop - off)
+
+    def reference(self, metric: str) -> float:
+        """The value of `metric` that scores 1: the task's stated reference, else the metric's perfect value."""
+        return (self.references or {}).get(metric, METRICS[metric].perfect)
+
+    def score(self, value: float) -> float:
+        """The normalized score of a value of the primary metric: 0 at the memoryless baseline, 1 at the reference."""
+        return normalized_score(self.primary, value, self.baselines[self.primary], self.reference(self.primary))
 
     def checkpoint_key(self, values: dict[str, float]) -> tuple[float, float]:
         """How validations rank (lower is better): by the primary metric in its direction, ties by the task loss.

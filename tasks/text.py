@@ -27,7 +27,11 @@ accuracy over the targets that are not `<unk>` (predicting `<unk>`, a quarter of
 vocabulary, is no skill). Memoryless baseline: the unigram model of the train split (add-one smoothed), scored on
 the test windows' targets, which the test metrics score: its perplexity there, and the accuracy of
 always predicting the train split's most frequent word other than `<unk>`, on the targets that are not `<unk>`. The
-gradient-flow probe differentiates the last step's loss, back to the window's first word. (Scored on the train split itself, as until
+normalized score runs from 0 at that unigram perplexity to 1 at a reference a model can reach: an interpolated
+Kneser-Ney trigram of the train split (KneserNey) on the test windows, each target with the context a model sees
+there (perplexity 1, the metric's perfect value, is out of any model's reach: on that scale a model a third better
+than the unigram scored 0.1). The gradient-flow probe differentiates the last step's loss, back to the window's
+first word. (Scored on the train split itself, as until
 task version 2, a memoryless predictor learnt from the train split scored 0.09 on tinyshakespeare's
 test split instead of 0: the splits' word frequencies differ.)
 """
@@ -47,6 +51,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bench.registry import ConfigError, check
@@ -301,6 +306,105 @@ def unigram_baselines(train_ids: torch.Tensor, scored_ids: torch.Tensor, vocab_s
             "accuracy": (known == top).double().mean().item() if len(known) else float("nan")}
 
 
+KN_DISCOUNT = 0.75  # the absolute discount of every order (Chen & Goodman 1999's usual value)
+
+
+class KneserNey:
+    """An interpolated Kneser-Ney trigram model of a token stream (Chen & Goodman 1999, with one discount D for every
+    order): the top order on raw counts, the lower orders on continuation counts (how many distinct tokens precede),
+    the unigram interpolated with the uniform distribution over the vocabulary, so every token has a probability.
+
+        P(w | u v) = max(c(uvw) - D, 0) / c(uv.) + D N(uv.) / c(uv.) P2(w | v)      (P2(w | v) where c(uv.) = 0)
+        P2(w | v)  = max(N(.vw) - D, 0) / N(.v.) + D N(v.) / N(.v.) P1(w)           (P1(w) where N(.v.) = 0)
+        P1(w)      = max(N(.w) - D, 0) / N(..) + D |{w: N(.w) > 0}| / N(..) / V
+
+    c: counts, N(...): numbers of distinct tokens at the dots' places. A context of one token (the second word of a
+    window) takes the bigram as its top order, on raw counts. Counted with numpy over n-gram codes, so a corpus of a
+    few million tokens takes seconds."""
+
+    def __init__(self, ids: torch.Tensor, vocab_size: int, discount: float = KN_DISCOUNT):
+        self.V, self.D = vocab_size, discount
+        t = ids.numpy().astype(np.int64)
+        V = np.int64(vocab_size)
+        tri_codes, tri_counts = np.unique((t[:-2] * V + t[1:-1]) * V + t[2:], return_counts=True)
+        bi_codes, bi_counts = np.unique(t[:-1] * V + t[1:], return_counts=True)
+        # top order, trigram: c(uvw), c(uv.), N(uv.)
+        self.c_uvw = (tri_codes, tri_counts)
+        self.c_uv = self._sums(tri_codes // V, tri_counts)
+        self.n_uv = self._sums(tri_codes // V, np.ones_like(tri_counts))
+        # top order, bigram: c(vw), c(v.), N(v.)
+        self.c_vw = (bi_codes, bi_counts)
+        self.c_v = self._sums(bi_codes // V, bi_counts)
+        self.n_v = self._sums(bi_codes // V, np.ones_like(bi_counts))
+        # middle order, continuation counts: N(.vw) = distinct u before vw, N(.v.), N(v.) over the distinct (v, w)
+        # that follow some u
+        cont_codes, cont_counts = np.unique(tri_codes % (V * V), return_counts=True)
+        self.n_vw = (cont_codes, cont_counts)
+        self.n_dotv = self._sums(cont_codes // V, cont_counts)
+        self.n_v_types = self._sums(cont_codes // V, np.ones_like(cont_counts))
+        # unigram: N(.w) = distinct v before w
+        self.n_w = np.bincount((bi_codes % V).astype(np.int64), minlength=vocab_size).astype(np.float64)
+
+    @staticmethod
+    def _sums(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes, inverse = np.unique(keys, return_inverse=True)
+        return codes, np.bincount(inverse, weights=values).astype(np.float64)
+
+    @staticmethod
+    def _look(table: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray:
+        """table's value at each key, 0 where absent."""
+        codes, values = table
+        at = np.clip(np.searchsorted(codes, keys), 0, max(len(codes) - 1, 0))
+        found = (codes[at] == keys) if len(codes) else np.zeros(len(keys), bool)
+        return np.where(found, values[at] if len(codes) else 0.0, 0.0).astype(np.float64)
+
+    def unigram(self, w: np.ndarray) -> np.ndarray:
+        total, seen = self.n_w.sum(), (self.n_w > 0).sum()
+        return np.maximum(self.n_w[w] - self.D, 0) / total + self.D * seen / total / self.V
+
+    def _middle(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        V, D = np.int64(self.V), self.D
+        denom = self._look(self.n_dotv, v)
+        safe = np.maximum(denom, 1)
+        p = (np.maximum(self._look(self.n_vw, v * V + w) - D, 0) / safe
+             + D * self._look(self.n_v_types, v) / safe * self.unigram(w))
+        return np.where(denom > 0, p, self.unigram(w))
+
+    def _bigram_top(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        V, D = np.int64(self.V), self.D
+        denom = self._look(self.c_v, v)
+        safe = np.maximum(denom, 1)
+        p = (np.maximum(self._look(self.c_vw, v * V + w) - D, 0) / safe
+             + D * self._look(self.n_v, v) / safe * self.unigram(w))
+        return np.where(denom > 0, p, self.unigram(w))
+
+    def prob(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """P(w | u v) for arrays of token ids; u = -1 where the context holds one token (v) only."""
+        V, D = np.int64(self.V), self.D
+        uv = np.where(u >= 0, u, 0) * V + v
+        denom = self._look(self.c_uv, uv)
+        safe = np.maximum(denom, 1)
+        tri = (np.maximum(self._look(self.c_uvw, uv * V + w) - D, 0) / safe
+               + D * self._look(self.n_uv, uv) / safe * self._middle(v, w))
+        tri = np.where(denom > 0, tri, self._middle(v, w))
+        return np.where(u >= 0, tri, self._bigram_top(v, w))
+
+    def perplexity(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Perplexity on windows x -> y (y[:, t] follows x[:, t]): each target's context is the up to two tokens
+        before it in its window, the context the models see there (a window's first target has one)."""
+        x, y = x.numpy().astype(np.int64), y.numpy().astype(np.int64)
+        u = np.concatenate([np.full((len(x), 1), -1), x[:, :-1]], axis=1)
+        return float(np.exp(-np.log(self.prob(u.ravel(), x.ravel(), y.ravel())).mean()))
+
+
+@lru_cache(maxsize=4)
+def reference_perplexity(corpus: str, vocab_size: int, bptt: int) -> float:
+    """The text task's reference, the perplexity that scores 1: a Kneser-Ney trigram of the train split (KneserNey),
+    on the test windows, each target with the context a model sees there."""
+    vocab, ids = load_corpus(corpus, vocab_size)
+    return KneserNey(ids["train"], len(vocab)).perplexity(*windows(ids["test"], bptt))
+
+
 def windows(ids: torch.Tensor, bptt: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-overlapping (x, y) windows of `bptt` tokens, y shifted by one."""
     ids = ids[offset:]
@@ -316,7 +420,8 @@ def windows(ids: torch.Tensor, bptt: int, offset: int = 0) -> tuple[torch.Tensor
 class TextTask(Task):
     name = "text"
     version = 4  # 4: training data and order from separate streams of the run seed; accuracy leaves `<unk>`
-    # targets out; 3: one order generator per run; 2: the baseline is scored on the test split
+    # targets out; the score's top is the Kneser-Ney reference; 3: one order generator per run; 2: the baseline is
+    # scored on the test split
     corpus: str = "tinyshakespeare"  # a named corpus (see CORPORA) or a path to a folder or a file
     bptt: int = 35  # window length: the gradient's and the context's reach (no state carried between windows)
     vocab_size: int = 10_000  # vocabulary cap, `<unk>` included
@@ -345,6 +450,7 @@ class TextTask(Task):
             metrics=("perplexity", "accuracy"),
             primary="perplexity",
             baselines=unigram_baselines(ids["train"], self.make_split("test", seed=0)[1].reshape(-1), len(vocab)),
+            references={"perplexity": reference_perplexity(self.corpus, self.vocab_size, self.bptt)},
             version=self.version,
             data_digest=corpus_digest(self.corpus),
             ignore_class=UNK_ID,

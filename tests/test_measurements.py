@@ -4,6 +4,7 @@ real models, tiny sizes)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import lightning as L
 import pytest
@@ -179,3 +180,110 @@ def test_a_record_names_its_seeds_and_the_init_stream_alone_sets_the_weights(tmp
     L.seed_everything(cfg.seeds["init"], verbose=False)
     again = SequenceModel(run.spec, cfg.model)
     assert all(torch.equal(p, q) for p, q in zip(run.model.state_dict().values(), again.state_dict().values()))
+
+
+def _naive_kneser_ney(tokens: list[int], V: int, D: float = 0.75):
+    """Interpolated Kneser-Ney by the formulas, with Counters: P(w | u v), and P(w | v) for a one-token context."""
+    tri = Counter(zip(tokens, tokens[1:], tokens[2:]))
+    bi = Counter(zip(tokens, tokens[1:]))
+    n_w = Counter(w for (_, w) in bi)  # distinct v before w
+    n_vw = Counter((v, w) for (_, v, w) in tri)  # distinct u before v w
+
+    def interpolate(counts: Counter, context: tuple, w: int, lower) -> float:
+        row = {k[-1]: c for k, c in counts.items() if k[:-1] == context}
+        total = sum(row.values())
+        if total == 0:
+            return lower(w)
+        return max(row.get(w, 0) - D, 0) / total + D * len(row) / total * lower(w)
+
+    def p1(w):
+        total = sum(n_w.values())
+        return max(n_w[w] - D, 0) / total + D * len(n_w) / total / V
+
+    def p2(v, w):
+        return interpolate(n_vw, (v,), w, p1)
+
+    def p3(u, v, w):
+        return interpolate(tri, (u, v), w, lambda w: p2(v, w))
+
+    def p_bigram(v, w):
+        return interpolate(bi, (v,), w, p1)
+
+    return p3, p_bigram
+
+
+def test_the_text_reference_is_kneser_ney_as_its_formulas_say():
+    """KneserNey against the formulas computed with Counters on a small skewed stream: every P(w | context), for
+    contexts seen and unseen, equal, and each context's distribution sums to 1 over the vocabulary."""
+    import itertools
+    import random
+
+    import numpy as np
+
+    from tasks.text import KneserNey
+
+    rng = random.Random(0)
+    V = 6
+    tokens = [rng.choice([0, 1, 2, 2, 3, 3, 3, 4]) for _ in range(300)]  # 5 never occurs
+    kn = KneserNey(torch.tensor(tokens), V)
+    p3, p_bigram = _naive_kneser_ney(tokens, V)
+    u, v, w = map(np.array, zip(*itertools.product(range(-1, V), range(V), range(V))))
+    got = kn.prob(u, v, w)
+    want = np.array([p_bigram(b, c) if a < 0 else p3(a, b, c) for a, b, c in zip(u, v, w)])
+    assert np.allclose(got, want, rtol=1e-12, atol=0)
+    assert np.allclose(got.reshape(V + 1, V, V).sum(-1), 1.0)
+    assert got.min() > 0  # the unseen token too
+
+
+def test_text_is_scored_from_the_unigram_to_a_kneser_ney_reference(tmp_path):
+    """The text score: 0 at the unigram perplexity, 1 at the Kneser-Ney trigram's, which a model can reach (on
+    perplexity 1 as the top, a model a third better than unigram scored 0.1)."""
+    corpus = tmp_path / "c.txt"
+    rng = torch.Generator().manual_seed(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
+    lines = []
+    for _ in range(400):  # a stream with bigram structure: each word mostly followed by the next in the list
+        i = int(torch.randint(0, len(words), (), generator=rng))
+        lines.append(" ".join(words[(i + k) % len(words)] for k in range(6)))
+    corpus.write_text("\n".join(lines) + "\n")
+    spec = TASKS.get("text")(corpus=str(corpus), bptt=6, vocab_size=20).spec()
+    unigram, reference = spec.baselines["perplexity"], spec.reference("perplexity")
+    assert 1 < reference < unigram / 2
+    assert spec.score(unigram) == pytest.approx(0.0) and spec.score(reference) == pytest.approx(1.0)
+    assert spec.score(math.exp((math.log(unigram) + math.log(reference)) / 2)) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_a_parameter_budget_gives_every_cell_and_skip_about_the_same_capacity(task, tmp_path):
+    """At one hidden size the LSTM has ~4x and the GRU ~3x the tanh RNN's recurrent parameters and a temporal skip
+    adds ~50%; under a param_budget each gets the largest hidden size within it: all within a few percent of it."""
+    spec = TASKS.get(task)().spec()
+    budget = 50_000
+    counts = {}
+    for cell in ("rnn", "lstm", "gru"):
+        for skip in ("none", "temporal"):
+            model = SequenceModel(spec, ModelConfig(cell=cell, skip=skip, num_layers=2, param_budget=budget))
+            sizes = model.sizes()
+            counts[cell, skip] = sizes["recurrent_params"]
+            assert sizes["recurrent_params"] <= budget
+            bigger = SequenceModel(spec, ModelConfig(cell=cell, skip=skip, num_layers=2,
+                                                     hidden_size=sizes["hidden_size"] + 1))
+            assert bigger.sizes()["recurrent_params"] > budget  # the largest hidden size within the budget
+    assert min(counts.values()) >= 0.9 * budget
+    unmatched = {cell: SequenceModel(spec, ModelConfig(cell=cell, num_layers=2)).sizes()["recurrent_params"]
+                 for cell in ("rnn", "lstm")}
+    assert unmatched["lstm"] > 3 * unmatched["rnn"]  # what the budget corrects
+
+
+def test_a_record_carries_its_model_size_and_a_budget_too_small_is_one_line(tmp_path):
+    from bench.registry import ConfigError
+
+    cfg = RunConfig("adding", {"seq_len": 8, "train_size": 32, "val_size": 8, "test_size": 8},
+                    ModelConfig(cell="lstm", hidden_size=64, num_layers=1, param_budget=2000),
+                    budget=Budget(max_steps=2, batch_size=8, eval_every=2, probe_batch=4))
+    record = execute(cfg, tmp_path)
+    assert record["status"] == "ok"
+    assert record["model_size"]["hidden_size"] < 64 and record["model_size"]["recurrent_params"] <= 2000
+    spec = cfg.build_task().spec()
+    with pytest.raises(ConfigError, match="param_budget 10 is below the"):
+        SequenceModel(spec, ModelConfig(cell="lstm", param_budget=10))
