@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
 from leaderboard.site import _provenance, _sections
-from leaderboard.tables import md_escape, render
+from leaderboard.tables import SCORE_RULE, md_escape, render
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
@@ -39,7 +39,7 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
-             "a diverged seed counts as 0, a failed run is left out.", ""]
+             f"{SCORE_RULE}.", ""]
     lines += [f"- {md_escape(s)}" for s in found]
     lines += ["", render(sections[0].table, "md")]
     return "\n".join(lines)

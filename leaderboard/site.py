@@ -113,11 +113,17 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         about = f" ({info.description})" if info and info.description else ""
         base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
         memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
+        top = df.loc[df["task_label"] == label, f"reference.{name}"].dropna() if f"reference.{name}" in df else []
+        if len(top) and info and top.iloc[0] != info.perfect:  # a reference a model can reach, not the perfect value
+            memoryless += f", the task's reference {_num(top.iloc[0])} (score 1)"
         note = (f"Test {name or 'metric'}{about} of the best checkpoint (the best validated {name or 'metric'})"
                 f"{direction}{memoryless}: mean ± sample std (ddof=1) over ok seeds, raw. Score: the mean over "
-                f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Steps to best: mean over ok seeds of the "
-                "best checkpoint's step. Diverged and failed runs are counted out of all seeds; combos without a "
-                "score (every run failed) rank last.")
+                f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Last-step score: the mean over ok seeds "
+                "of the last weights' score, clipped alike (beside the best checkpoint's: what early stopping on "
+                "validation adds). Steps to best: mean over ok seeds of the best checkpoint's step. Recurrent "
+                "params: the recurrent layers' parameter count (a suite's param_budget matches it across cells and "
+                "skips). Diverged and failed runs are counted out of all seeds; combos without a score (every run "
+                "failed) rank last.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))

@@ -78,16 +78,28 @@ def _rank(scores: pd.Series, by) -> pd.Series:
     return scores.round(TIE_DIGITS).groupby(by).rank(ascending=False, method="min", na_option="bottom")
 
 
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column of the runs' frame, NaN where records lack it (older records, failed runs)."""
+    return pd.to_numeric(df[name], errors="coerce") if name in df else pd.Series(np.nan, index=df.index)
+
+
 def task_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (task_label, combo): primary metric mean/std over ok seeds, the score (seed_score's mean over
-    seeds), mean steps to the best checkpoint over ok seeds, run counts by status, and the rank within the task."""
+    seeds), the last weights' score (`last_score`: the mean over ok seeds of each run's last-step score, clipped to
+    [0, 1] as the score is), mean steps to the best checkpoint over ok seeds, the recurrent layers' parameter count
+    (`params`, the mean over runs: one number unless merged records differ), run counts by status, and the rank
+    within the task."""
     keys = ["task_label", "combo"]
+    df = df.assign(last_score=_column(df, "last.normalized_score").clip(0.0, 1.0),
+                   params=_column(df, "model_size.recurrent_params"))
     ok = df[df["status"] == "ok"]
     stats = ok.groupby(keys).agg(
         mean=("value", "mean"),
         std=("value", "std"),  # ddof=1
+        last_score=("last_score", "mean"),
         steps_to_best=("best_step", "mean"),
-    ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].mean(), how="outer")
+    ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].mean(), how="outer") \
+        .join(df.groupby(keys)["params"].mean(), how="outer")
     counts = pd.crosstab([df["task_label"], df["combo"]], df["status"]).reindex(columns=list(STATUSES), fill_value=0)
     counts = counts.rename(columns=lambda s: f"n_{s}").assign(n_runs=lambda c: c.sum(axis=1))
     # the task's metric and direction, from any run that got far enough to record them
@@ -97,8 +109,8 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     position = {label: i for i, label in enumerate(task_order(table["task_label"]))}
     table = table.sort_values(["task_label", "rank", "combo"], kind="stable", ignore_index=True,
                               key=lambda c: c.map(position) if c.name == "task_label" else c)
-    columns = ["task_label", "combo", "metric", "higher_is_better", "mean", "std", "score", "steps_to_best",
-               "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
+    columns = ["task_label", "combo", "metric", "higher_is_better", "mean", "std", "score", "last_score",
+               "steps_to_best", "params", "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
     return table[columns]
 
 
@@ -162,14 +174,31 @@ def remedy_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
     return {a: df.get(f"remedies.{a}", pd.Series(index=df.index, dtype=object)).fillna(BASELINE_LEVELS[a]) for a in AXES}
 
 
+# levels that are another remedy on another cell, so their effects are estimated per cell: init=identity on the
+# vanilla RNN is the IRNN (Le et al. 2015), on a gated cell an identity matrix in each gate's recurrence, named
+# "identity@lstm" in the effects (pooling the two would report neither)
+PER_CELL_LEVELS = {"init": ("identity",)}
+
+
+def effect_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """remedy_levels as the remedy effects compare them: a PER_CELL_LEVELS level on a cell other than the baseline
+    cell is named with its cell ("identity@gru")."""
+    levels = remedy_levels(df)
+    other_cell = levels["cell"] != BASELINE_LEVELS["cell"]
+    for axis, names in PER_CELL_LEVELS.items():
+        split = other_cell & levels[axis].isin(names)
+        levels[axis] = levels[axis].where(~split, levels[axis] + "@" + levels["cell"])
+    return levels
+
+
 def _runs(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task_label, remedy levels, seed): the bounded score (seed_score; NaN where the run failed) and
-    `blank`, whether the run diverged before any validation (it scores 0 without a measurement). Runs that share all
-    of these (records merged from elsewhere) are averaged."""
+    """One row per (task_label, remedy levels as effect_levels names them, seed): the bounded score (seed_score; NaN
+    where the run failed) and `blank`, whether the run diverged before any validation (it scores 0 without a
+    measurement). Runs that share all of these (records merged from elsewhere) are averaged."""
     for column in ("task_label", "status", "normalized_score"):
         if column not in df:
             raise ValueError(f"remedy effects need the runs' {column!r} column (leaderboard.load_results' frame)")
-    frame = pd.DataFrame({"task_label": df["task_label"], **remedy_levels(df),
+    frame = pd.DataFrame({"task_label": df["task_label"], **effect_levels(df),
                           "seed": df["seed"] if "seed" in df else np.nan, "score": seed_score(df),
                           "blank": (df["status"] == "diverged") & df["normalized_score"].isna()})
     return frame.groupby(["task_label", *AXES, "seed"], dropna=False, sort=False).agg(
@@ -562,6 +591,8 @@ COLUMNS: dict[str, Column] = {
     "mean": Column(_mean_header, text=_mean_text, best="direction"),
     "score": Column("score ↑", best="max"),
     "steps_to_best": Column("steps to best"),
+    "last_score": Column("last-step score"),
+    "params": Column("recurrent params"),
     "n_diverged": _fraction("diverged", "n_runs"),
     "n_failed": _fraction("failed", "n_runs"),
     "rank": Column("rank"),

@@ -896,3 +896,36 @@ def test_no_bold_best_where_no_combo_has_a_score(tmp_path):
         write_record(tmp_path, status="failed", remedy=remedy)
     overall = overall_table(load_results([tmp_path]))
     assert list(overall["tasks_scored"]) == [0, 0] and "**" not in render(overall, "md")
+
+
+def _amend(path: Path, **fields) -> None:
+    rec = json.loads(path.read_text())
+    rec.update(fields)
+    path.write_text(json.dumps(rec))
+
+
+def test_task_table_shows_the_last_step_score_and_the_recurrent_parameters(tmp_path):
+    """Beside the best checkpoint's score: the last weights' (clipped to [0, 1] as the score is, over ok seeds), and
+    the recurrent parameter count a param_budget matches."""
+    for seed, (best, last) in enumerate([(0.01, 0.05), (0.02, 0.5)]):
+        path = write_record(tmp_path, seed=seed, value=best, remedy=LSTM)
+        _amend(path, last={"step": 300, "metrics": {"mse": last}, "normalized_score": score(last, ADD_BASE)},
+               model_size={"hidden_size": 63, "recurrent_params": 49140, "params": 49204})
+    diverged = write_record(tmp_path, seed=2, status="diverged", remedy=LSTM)
+    _amend(diverged, model_size={"hidden_size": 63, "recurrent_params": 49140, "params": 49204})
+    row = task_table(load_results([tmp_path])).iloc[0]
+    assert row["last_score"] == pytest.approx((score(0.05, ADD_BASE) + 0.0) / 2)  # 0.5 is below the baseline: 0
+    assert row["params"] == 49140
+    md = render(task_table(load_results([tmp_path])), "md")
+    assert "last-step score" in md and "recurrent params" in md and "49140" in md
+
+
+def test_identity_on_a_gated_cell_is_not_pooled_with_the_irnn(tmp_path):
+    """init=identity on the vanilla RNN (the IRNN) and on an LSTM are two remedies: their effects are apart."""
+    for seed in range(2):
+        write_record(tmp_path, seed=seed, value=0.16, remedy=remedies(activation="relu"))
+        write_record(tmp_path, seed=seed, value=0.01, remedy=remedies(activation="relu", init="identity"))
+        write_record(tmp_path, seed=seed, value=0.01, remedy=LSTM)
+        write_record(tmp_path, seed=seed, value=0.16, remedy=remedies(cell="lstm", init="identity"))
+    effects = remedy_effects(load_results([tmp_path])).set_index("level")
+    assert effects.loc["identity", "effect"] > 0.5 and effects.loc["identity@lstm", "effect"] < -0.5
