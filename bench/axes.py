@@ -13,3 +13,12 @@ BASELINE_LEVELS = {
     "skip": "none",
 }
 AXIS_NAMES = tuple(BASELINE_LEVELS)
+
+# the budget fields a suite's tuning grid may vary: the optimizer and the rate's magnitude are tuning (each combination
+# is compared at its best setting, chosen on validation); the rate's schedule, the `lr` axis, is a remedy
+TUNABLE = ("optimizer", "learning_rate")
+
+
+def tuning_label(optimizer: str, learning_rate: float) -> str:
+    """A run's tuning setting as the dry run and the leaderboard show it: "adam lr=0.001"."""
+    return f"{optimizer} lr={learning_rate:g}"

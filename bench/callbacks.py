@@ -34,6 +34,7 @@ class GradStats:
         self.steps = self.clipped = 0
         self.norm_sum, self.norm_max = 0.0, 0.0
         self.best_key, self.best_step, self.best_state = (math.inf, math.inf), None, None
+        self.best_values: dict[str, float] | None = None  # the best validation's metrics (and loss)
 
     def record_step(self, norm: float, max_abs: float) -> None:
         """One optimizer step: the total gradient norm and the largest |gradient| entry, before clipping."""
@@ -127,5 +128,5 @@ class TrainingMonitor(GradStats, L.Callback):
             raise Diverged(trainer.global_step, "validation loss")
         key = pl_module.spec.checkpoint_key(values)
         if self.is_best(key):
-            self.best_key, self.best_step = key, int(trainer.global_step)
+            self.best_key, self.best_step, self.best_values = key, int(trainer.global_step), values
             self.best_state = copy.deepcopy(pl_module.model.state_dict())

@@ -214,10 +214,11 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     for cfg in runs:
         state = store.state(cfg)
         states[state] += 1
-        print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  seed={cfg.seed}")
-    combos = {c.combo for c in runs}
+        print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  {cfg.tuning}  seed={cfg.seed}")
+    combos, tunings = {c.combo for c in runs}, {c.tuning for c in runs}
+    tuned = f"{len(tunings)} tuning settings x " if len(tunings) > 1 else ""
     settings = (f"{len({c.task_label for c in runs})} task settings x {len(combos)} remedy combinations x "
-                f"{len({c.seed for c in runs})} seeds")
+                f"{tuned}{len({c.seed for c in runs})} seeds")
     print(f"suite {suite}: {len(runs)} runs of this shard, across {settings}" if sharded else
           f"suite {suite}: {len(runs)} runs = {settings}")
     finished = sum(states[s] for s in FINISHED)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.axes import BASELINE_LEVELS
+from bench.axes import BASELINE_LEVELS, TUNABLE, tuning_label
 from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
 from bench.registry import ConfigError, check, choice, typed_params
 from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
@@ -100,6 +100,11 @@ class RunConfig:
         return f"{r['cell']}·{r['activation']}·{r['init']}·clip={r['clip']}·lr={r['lr']}·skip={r['skip']}"
 
     @property
+    def tuning(self) -> str:
+        """The run's optimizer setting (the TUNABLE budget fields), as the leaderboard shows it: "adam lr=0.001"."""
+        return tuning_label(self.budget.optimizer, self.budget.learning_rate)
+
+    @property
     def task_label(self) -> str:
         task = self.build_task()
         sizes = {f.name for f in dataclasses.fields(SyntheticSizes)}  # how much data, not which task (vocab_size is)
@@ -143,6 +148,12 @@ class Suite:
     seeds: int = 1
     model: dict = field(default_factory=dict)  # ModelConfig settings shared by every run
     budget: Budget = field(default_factory=Budget)
+    tune: list[dict[str, Any]] = field(default_factory=lambda: [{}])  # the tuning grid: budget overrides, each
+    # trained for every remedy combination and seed (tuning_settings)
+
+    def budgets(self) -> list[Budget]:
+        """The budget of each tuning setting, in the suite's order (one: the suite's budget, without a grid)."""
+        return [dataclasses.replace(self.budget, **setting) for setting in self.tune]
 
 
 def _as_list(value) -> list:
@@ -173,7 +184,7 @@ def load_suite(name_or_path: str) -> Suite:
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"malformed suite YAML {path}{where}: {getattr(err, 'problem', err)}") from None
     check(isinstance(raw, dict), f"suite {path} must be a mapping with keys name, tasks, axes, seeds, model, budget")
-    keys = ("name", "tasks", "axes", "seeds", "model", "budget")
+    keys = ("name", "tasks", "axes", "seeds", "model", "budget", "tune")
     for key in raw:
         check(key in keys, f"unknown suite key {key!r} in {path}; valid keys: {', '.join(keys)}")
     tasks = raw.get("tasks") or {}
@@ -203,17 +214,43 @@ def load_suite(name_or_path: str) -> Suite:
     for axis in ("cell", "activation", "init", "skip"):
         check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
     budget = Budget(**typed_params(Budget, raw.get("budget") or {}, "budget"))
-    if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
-        idle = plateau_idle(budget)
-        check(idle is None, f"suite {path}: {idle}")
-    return Suite(
+    suite = Suite(
         name=str(raw.get("name", path.stem)),
         tasks=tasks,
         grids=grids,
         seeds=seeds,
         model=model,
         budget=budget,
+        tune=tuning_settings(raw.get("tune"), f"suite {path}"),
     )
+    for b in suite.budgets():
+        if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
+            idle = plateau_idle(b)
+            check(idle is None, f"suite {path}: {idle}")
+    return suite
+
+
+def tuning_settings(tune, what: str) -> list[dict[str, Any]]:
+    """A suite's `tune` as a list of budget overrides: a mapping of TUNABLE fields to value lists is their product
+    ({optimizer: [adam, sgd], learning_rate: [0.001, 0.01]}: 4 settings), a list of such mappings the union of their
+    products (rates per optimizer); none: one setting, the suite's budget. Each value is checked as the budget
+    checks it."""
+    if tune is None:
+        return [{}]
+    grids = [tune] if isinstance(tune, dict) else tune
+    check(isinstance(grids, list) and grids and all(isinstance(g, dict) and g for g in grids),
+          f"{what}: 'tune' must map budget fields ({', '.join(TUNABLE)}) to value lists, or be a list of such maps")
+    settings: list[dict[str, Any]] = []
+    for grid in grids:
+        for key in grid:
+            check(key in TUNABLE, f"{what}: unknown tuning field {key!r}; valid fields: {', '.join(TUNABLE)}")
+        values = {k: _levels(v, f"{what}: tuning field {k!r}") for k, v in grid.items()}
+        for combo in itertools.product(*values.values()):
+            setting = typed_params(Budget, dict(zip(values, combo)), "tune")
+            Budget(**setting)  # each value checked as the budget checks it
+            if setting not in settings:
+                settings.append(setting)
+    return settings
 
 
 def remedy_combinations(grids: list[dict[str, list[str]]]) -> list[dict[str, str]]:
@@ -252,6 +289,7 @@ def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = Non
                     **suite.model, cell=r["cell"], activation=r["activation"], init=r["init"], skip=r["skip"]
                 )
                 model.validate()
-                for seed in range(n_seeds):
-                    runs.append(RunConfig(task, task_params, model, r["clip"], r["lr"], seed, suite.budget))
+                for budget in suite.budgets():
+                    for seed in range(n_seeds):
+                        runs.append(RunConfig(task, task_params, model, r["clip"], r["lr"], seed, budget))
     return runs

@@ -178,7 +178,7 @@ class FusedModule(L.LightningModule):
             if not math.isfinite(loss):
                 self._freeze(k, step, "validation loss")
             elif run.is_best(key := self.spec.checkpoint_key(values)):
-                run.best_key, run.best_step = key, step
+                run.best_key, run.best_step, run.best_values = key, step, values
                 run.best_state = [p[k].detach().clone() for p, _ in self.fused.stacked_pairs()]
 
     def best_models(self) -> list:
@@ -251,7 +251,7 @@ def execute_fused(
             try:
                 if run.diverged is None:
                     record["last"] = last_result(spec, test(last, cfg, prep), run.steps)
-                finish_record(record, spec, test(model, cfg, prep), run.best_step, run.diverged)
+                finish_record(record, spec, test(model, cfg, prep), run.best_step, run.diverged, run.best_values)
                 record["grad"]["probe"]["end"] = probe_flow(model, spec, prep.probe)
                 if run.diverged is not None:
                     record_diverged(record, run.diverged)

@@ -145,7 +145,8 @@ def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig
 def summarize(record: dict) -> dict:
     """What the sweep process needs of a finished run's record (for the progress line)."""
     keys = ("run_id", "status", "normalized_score", "wall_seconds", "error", "task_label", "combo")
-    return {k: record[k] for k in keys} | {"wall_seconds": record["wall_seconds"] or 0.0}
+    return {k: record[k] for k in keys} | {"wall_seconds": record["wall_seconds"] or 0.0,
+                                           "tuning": record.get("tuning")}
 
 
 # ---------------------------------------------------------------- sweep side
@@ -180,9 +181,9 @@ class Progress:
         self.run_seconds += summary.get("wall_seconds") or 0.0
         self.counts[summary["status"]] = self.counts.get(summary["status"], 0) + 1
         score = summary.get("normalized_score")
-        line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}"
-                f" score={score:.3f}" if score is not None else
-                f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}")
+        tuning = f" {summary['tuning']}" if summary.get("tuning") else ""
+        line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}{tuning}"
+                + (f" score={score:.3f}" if score is not None else ""))
         line += f" ({summary['wall_seconds']:.1f}s, ETA {self.eta()})"
         if summary["status"] == "failed" and summary.get("error"):
             line += f"\n    error: {summary['error']}"

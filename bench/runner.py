@@ -93,6 +93,7 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
         "task_label": cfg.task_label,
         "remedies": cfg.remedies,
         "combo": cfg.combo,
+        "tuning": cfg.tuning,
         "status": "failed",
         "error": None,
         "diverged_at_step": None,
@@ -102,6 +103,8 @@ def new_record(cfg: RunConfig, suite: str) -> dict:
         "best_step": None,
         "last": None,
         "model_size": None,
+        "val_metrics": {},
+        "val_score": None,
         "steps_trained": 0,
         "wall_seconds": None,
         "history": [],
@@ -165,7 +168,7 @@ def execute(
         if monitor.best_state is not None:
             module.model.load_state_dict(monitor.best_state)
             trainer.test(module, datamodule=data, verbose=False)
-            finish_record(record, spec, module.test_results, monitor.best_step, diverged)
+            finish_record(record, spec, module.test_results, monitor.best_step, diverged, monitor.best_values)
             record["grad"]["probe"]["end"] = probe_flow(module.model, spec, (px, py))
         if diverged is not None:
             raise diverged
@@ -259,15 +262,21 @@ def probe_flow(model: SequenceModel, spec: TaskSpec, batch: tuple[torch.Tensor, 
 
 
 def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None,
-                  diverged: Diverged | None = None) -> None:
+                  diverged: Diverged | None = None, validated: dict[str, float] | None = None) -> None:
     """The best checkpoint's test metrics (without `loss`), its step and normalized score; status ok, or diverged
     where training diverged after it (`diverged`: raised again by the caller, it keeps the step it diverged at).
+    `validated`: the best checkpoint's validation metrics, recorded with their score (`val_metrics`, `val_score`:
+    what the leaderboard's tuning protocol chooses an optimizer setting on; test metrics never choose).
     Raises Diverged where a test metric is not finite: the best weights' outputs overflow on the test data (for a
     run that diverged in training, that divergence, its metrics left empty)."""
     metrics = {k: v for k, v in test_results.items() if k != "loss"}
     for name, value in metrics.items():
         if not math.isfinite(value):
             raise diverged or Diverged(best_step, f"test {name} (the best weights, validated)")
+    if validated is not None:
+        val_metrics = {k: v for k, v in validated.items() if k != "loss"}
+        val_score = spec.score(val_metrics[spec.primary])
+        record.update(val_metrics=val_metrics, val_score=val_score if math.isfinite(val_score) else None)
     record.update(
         status="ok" if diverged is None else "diverged",
         metrics=metrics,

@@ -3,7 +3,8 @@
 The store is `<results_dir>/runs/<run_id>/result.json`, one file per run (bench/store.py). Nested
 dicts become dotted columns (`config.task.params.seq_len`, `remedies.cell`, `metrics.mse`,
 `versions.torch`); lists (`history`, `grad.probe.start.norms`) stay as Python lists in their cell.
-Two derived columns are added: `seed` (from the config) and `value`, the primary metric's test value.
+Derived columns: `seed` (from the config), `value` (the primary metric's test value) and `tuning` (the run's
+optimizer setting, "adam lr=0.001": what the tuning protocol chooses among, tables.select_tuned).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
-from bench.axes import AXIS_NAMES
+from bench.axes import AXIS_NAMES, TUNABLE, tuning_label
 from bench.store import FINISHED, STATUSES
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
@@ -84,8 +86,12 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     for col in ("primary_metric", "higher_is_better"):  # absent when every run failed before its task was built
         if col not in df:
             df[col] = None
-    for col in ("normalized_score", "best_step", "steps_trained", "wall_seconds", "value"):
+    for col in ("normalized_score", "val_score", "best_step", "steps_trained", "wall_seconds", "value"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df else float("nan")
+    df["tuning"] = [tuning_label(o, float(r)) if isinstance(o, str) and pd.notna(r) else "" for o, r in
+                    zip(df.get("config.budget.optimizer", [None] * len(df)),
+                        pd.to_numeric(df.get("config.budget.learning_rate", pd.Series(np.nan, index=df.index)),
+                                      errors="coerce"))]
     df["created"] = pd.to_datetime(df.get("created"), utc=True, errors="coerce", format="ISO8601")
     df["finished"] = df["status"].isin(FINISHED)
     df = df.sort_values(["finished", "created"], kind="stable", na_position="first")
@@ -109,9 +115,11 @@ def newest_task_versions(df: pd.DataFrame) -> pd.DataFrame:
     return df[~old]
 
 
-# the config's fields that vary within one measurement: the seed, and every remedy axis (in the record's config the
-# optimisation axes, clip and lr, sit at the top, the model's under model)
-REMEDY_FIELDS = {"config.seed", *(f"config.{where}{axis}" for axis in AXIS_NAMES for where in ("", "model."))}
+# the config's fields that vary within one measurement: the seed, every remedy axis (in the record's config the
+# optimisation axes, clip and lr, sit at the top, the model's under model) and the tuning grid's budget fields (the
+# leaderboard picks each combination's setting on validation: tables.select_tuned)
+REMEDY_FIELDS = {"config.seed", *(f"config.{where}{axis}" for axis in AXIS_NAMES for where in ("", "model.")),
+                 *(f"config.budget.{name}" for name in TUNABLE)}
 
 
 def separate_settings(df: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,7 @@ from leaderboard.tables import (
     overall_table,
     remedy_effects,
     render,
+    select_tuned,
     task_table,
 )
 
@@ -94,16 +95,34 @@ def _provenance(df: pd.DataFrame) -> dict[str, str]:
     }
 
 
+def tuning_note(tuned: pd.DataFrame, every_run: int) -> str:
+    """What the tuning protocol did, in a sentence: how many settings each combination tried and the runs it cost
+    (empty where every combination trained one setting)."""
+    if tuned.empty or tuned["tuning_settings"].max() <= 1:
+        return ""
+    counts = sorted(tuned["tuning_settings"].unique())
+    settings = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return (f" Tuning: each combination on each task is shown at its best of {settings} optimizer settings (optimizer "
+            "and learning rate; the 'tuning' column), the one with the highest mean over seeds of the bounded "
+            "validation score (the best checkpoint's; a diverged run without one counts 0; test metrics never choose; "
+            f"ties to the first in optimizer, rate order): {len(tuned)} of the {every_run} runs are the chosen "
+            "settings' (the tuning cost the rest).")
+
+
 def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
-    """The page's sections (the overall table first), the task table (every task's rows) and the findings."""
+    """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
+    holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
+    choose within each claim's optimizer (leaderboard.known)."""
     from leaderboard.known import check, finding as known_finding, table as known_table  # (its own -m entry point)
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
+    every_run, df = df, select_tuned(df)
     tasks, overall = task_table(df), overall_table(df)
     sections = [Section("overall", "Overall", "Per combo: its mean score, the mean over tasks (equal weight per "
                         "task) of its score on each, the mean over its seeds of the bounded score (scoring rule: "
                         f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'); its "
-                        "mean rank over tasks; and its diverged/failed runs out of all runs.", overall)]
+                        "mean rank over tasks; and its diverged/failed runs out of all runs."
+                        + tuning_note(df, len(every_run)), overall)]
     taken: set[str] = set()
     for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
@@ -164,7 +183,7 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                             f"(verdict: positive or negative where Holm p is below {alpha}); the {len(shown)} largest by "
                             "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
                             every_row=every_interaction))
-    verdicts = check(df)
+    verdicts = check(every_run)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
                             "checked on every setting of the results within the lengths it is stated for "
                             "(leaderboard.known; scores are seed means of the bounded score): agrees, "
@@ -306,7 +325,8 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
         if s.every_row is not None:
             write(f"tables/{s.key}-all.csv", render(s.every_row, "csv"))
 
-    plots = {"heatmap": _png(heatmap(df)), "gradient_flow": _png(gradient_flow_plot(df))}
+    tuned = select_tuned(df)
+    plots = {"heatmap": _png(heatmap(tuned)), "gradient_flow": _png(gradient_flow_plot(tuned))}
     plots.update({s.plot: _png(s.draw()) for s in sections if s.plot})
     for key, png in plots.items():
         write(f"plots/{key}.png", png)

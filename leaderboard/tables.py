@@ -73,6 +73,38 @@ def seed_score(df: pd.DataFrame) -> pd.Series:
     return bounded.where(df["status"] != "failed")
 
 
+def validation_score(df: pd.DataFrame) -> pd.Series:
+    """Each run's bounded validation score, what the tuning protocol chooses on (test metrics never choose): its best
+    checkpoint's validation score (`val_score`) clipped to [0, 1]; 0 for a diverged run without one, as the score
+    rule counts it; NaN for a failed run and for a record without one."""
+    bounded = df["val_score"].clip(0.0, 1.0) if "val_score" in df else pd.Series(np.nan, index=df.index)
+    bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
+    return bounded.where(df["status"] != "failed")
+
+
+def select_tuned(df: pd.DataFrame) -> pd.DataFrame:
+    """The tuning protocol: for each (task_label, combo) only the runs of its best tuning setting (optimizer and
+    learning rate: the `tuning` column), the one with the highest mean over seeds of the bounded validation score
+    (validation_score; ties to the first setting in (optimizer, learning rate) order; a setting without a validation
+    score in any run ranks last), so every combination is compared at its own best setting. Adds the columns
+    `tuning_settings` (how many settings its runs tried) and `tuning_runs` (the runs of all of them: what tuning
+    cost). A frame with one setting per (task_label, combo) comes back whole."""
+    if df.empty:
+        return df
+    keys = ["task_label", "combo"]
+    tuning = df["tuning"] if "tuning" in df else pd.Series("", index=df.index)
+    df = df.assign(tuning=tuning, _val=validation_score(df),
+                   _opt=df.get("config.budget.optimizer", pd.Series("", index=df.index)).fillna(""),
+                   _rate=_column(df, "config.budget.learning_rate"))
+    means = df.groupby([*keys, "tuning"], sort=False).agg(_mean=("_val", "mean"), _opt=("_opt", "first"),
+                                                           _rate=("_rate", "first")).reset_index()
+    means["_key"] = -means["_mean"].round(TIE_DIGITS).fillna(-np.inf)  # best first, a setting without a score last
+    best = means.sort_values([*keys, "_key", "_opt", "_rate"], kind="stable").drop_duplicates(keys)
+    cost = df.groupby(keys).agg(tuning_settings=("tuning", "nunique"), tuning_runs=("tuning", "size"))
+    chosen = df.merge(best[[*keys, "tuning"]], on=[*keys, "tuning"], how="inner", sort=False)
+    return chosen.join(cost, on=keys).drop(columns=["_val", "_opt", "_rate"]).reset_index(drop=True)
+
+
 def _rank(scores: pd.Series, by) -> pd.Series:
     """Ranks by descending score within groups, ties (TIE_DIGITS) sharing the best rank, no score last."""
     return scores.round(TIE_DIGITS).groupby(by).rank(ascending=False, method="min", na_option="bottom")
@@ -87,8 +119,8 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (task_label, combo): primary metric mean/std over ok seeds, the score (seed_score's mean over
     seeds), the last weights' score (`last_score`: the mean over ok seeds of each run's last-step score, clipped to
     [0, 1] as the score is), mean steps to the best checkpoint over ok seeds, the recurrent layers' parameter count
-    (`params`, the mean over runs: one number unless merged records differ), run counts by status, and the rank
-    within the task."""
+    (`params`, the mean over runs: one number unless merged records differ), the optimizer setting(s) its runs
+    trained with (`tuning`: after select_tuned, the chosen one), run counts by status, and the rank within the task."""
     keys = ["task_label", "combo"]
     df = df.assign(last_score=_column(df, "last.normalized_score").clip(0.0, 1.0),
                    params=_column(df, "model_size.recurrent_params"))
@@ -99,7 +131,9 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
         last_score=("last_score", "mean"),
         steps_to_best=("best_step", "mean"),
     ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].mean(), how="outer") \
-        .join(df.groupby(keys)["params"].mean(), how="outer")
+        .join(df.groupby(keys)["params"].mean(), how="outer") \
+        .join(df.assign(tuning=df["tuning"] if "tuning" in df else "").groupby(keys)["tuning"]
+              .agg(lambda s: ", ".join(sorted(set(s) - {""}))), how="outer")
     counts = pd.crosstab([df["task_label"], df["combo"]], df["status"]).reindex(columns=list(STATUSES), fill_value=0)
     counts = counts.rename(columns=lambda s: f"n_{s}").assign(n_runs=lambda c: c.sum(axis=1))
     # the task's metric and direction, from any run that got far enough to record them
@@ -109,7 +143,7 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     position = {label: i for i, label in enumerate(task_order(table["task_label"]))}
     table = table.sort_values(["task_label", "rank", "combo"], kind="stable", ignore_index=True,
                               key=lambda c: c.map(position) if c.name == "task_label" else c)
-    columns = ["task_label", "combo", "metric", "higher_is_better", "mean", "std", "score", "last_score",
+    columns = ["task_label", "combo", "tuning", "metric", "higher_is_better", "mean", "std", "score", "last_score",
                "steps_to_best", "params", "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
     return table[columns]
 
@@ -592,6 +626,7 @@ COLUMNS: dict[str, Column] = {
     "score": Column("score ↑", best="max"),
     "steps_to_best": Column("steps to best"),
     "last_score": Column("last-step score"),
+    "tuning": Column("tuning"),
     "params": Column("recurrent params"),
     "n_diverged": _fraction("diverged", "n_runs"),
     "n_failed": _fraction("failed", "n_runs"),

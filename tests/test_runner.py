@@ -147,7 +147,8 @@ def test_a_sweep_with_a_failed_run_exits_1_and_its_rerun_retries_it(tmp_path, ca
     # a dry run says what a run would do with each run of the grid (here widened by a second seed, not yet run)
     assert main([*args, "--seeds", "2", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    states = {(line.split()[1], line.split()[-2].rsplit("=", 1)[1], line.split()[-1]) for line in lines[:4]}
+    assert all(" adam lr=0.001 " in line for line in lines[:4])  # each run's optimizer setting (the tuning)
+    states = {(line.split()[1], line.split()[-4].rsplit("=", 1)[1], line.split()[-1]) for line in lines[:4]}
     assert states == {("ok", "none", "seed=0"), ("failed", "temporal", "seed=0"), ("todo", "none", "seed=1"),
                       ("todo", "temporal", "seed=1")}
     assert lines[-1] == (f"in {tmp_path / 'res'}/runs/: 1 finished (1 ok, 0 diverged: kept), 3 to train (2 todo, "
