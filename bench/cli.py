@@ -78,12 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
     lb = sub.add_parser("leaderboard", help="build tables, plots and index.html from result folders",
-                        description="Read every results/runs/*/result.json (never W&B), merge folders (one record "
-                        "per run id) and write Markdown/CSV/LaTeX/HTML tables, plots and a self-contained index.html.")
+                        description="Read every results/runs/*/result.json and records.jsonl.gz (never W&B), merge "
+                        "folders (one record per run id) and write Markdown/CSV/LaTeX/HTML tables, plots and a "
+                        "self-contained index.html. With --publish, first copy every record (diverged and failed "
+                        "ones too) into OUT/records.jsonl.gz, one JSON line a run, gzipped, and build the page from "
+                        "that file alone: a folder to commit, which `rnnbench leaderboard --results OUT` rebuilds.")
     lb.add_argument("--results", nargs="+", default=[Path("results")], type=Path, metavar="DIR",
                     help="result folders to merge (default: results)")
     lb.add_argument("--out", type=Path, help="output folder (default: RESULTS/leaderboard of the first folder)")
     lb.add_argument("--threshold", type=float, default=0.9, help="normalized score that counts as solved (default: 0.9)")
+    lb.add_argument("--publish", action="store_true", help="also write OUT/records.jsonl.gz (every record, compact) "
+                    "and build the page from it: e.g. --out leaderboard/published/reference")
 
     sub.add_parser("list", help="list tasks (with parameters), remedy axes and levels, and suites")
     return p
@@ -258,9 +263,16 @@ def cmd_leaderboard(args) -> int:
             raise ConfigError(f"--results {folder}: no such folder")
     out = args.out or args.results[0] / "leaderboard"
     _make_folder(out, "--out")
-    paths = build(args.results, out, threshold=args.threshold)
+    results = args.results
+    if args.publish:
+        from leaderboard.collect import write_published
+
+        path, n = write_published(results, out)
+        print(f"published {n} records to {path}")
+        results = [out]  # the page comes from the published records alone
+    paths = build(results, out, threshold=args.threshold)
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `python -m leaderboard.readme "
-          f"{' '.join(map(str, args.results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
+          f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
     return 0
 
 

@@ -9,7 +9,9 @@ optimizer setting, "adam lr=0.001": what the tuning protocol chooses among, tabl
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import warnings
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.axes import AXIS_NAMES, TUNABLE, tuning_label
-from bench.store import FINISHED, STATUSES
+from bench.store import FINISHED, STATUSES, atomic_write
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
@@ -36,6 +38,9 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+PUBLISHED = "records.jsonl.gz"  # a results folder's compact copy of its records: one JSON object a line, gzipped
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     """The record in `path`, or None (with a warning naming the file) when it cannot be used."""
     try:
@@ -43,6 +48,11 @@ def _read(path: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, ValueError) as err:
         warnings.warn(f"skipping unreadable result file {path}: {err}", stacklevel=3)
         return None
+    return _checked(record, path)
+
+
+def _checked(record: Any, path: Path | str) -> dict[str, Any] | None:
+    """`record` where it is a usable record, else None with a warning naming where it came from."""
     if not isinstance(record, dict):
         warnings.warn(f"skipping result file {path}: not a JSON object", stacklevel=3)
         return None
@@ -56,8 +66,60 @@ def _read(path: Path) -> dict[str, Any] | None:
     return record
 
 
+def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, dict[str, Any]]]:
+    """(source, record) for every usable record under the folders: each `runs/<run_id>/result.json` (the store's)
+    and each line of a `records.jsonl.gz` (a published copy: write_published), in a stable order."""
+    found = []
+    for d in dirs:
+        for path in sorted(Path(d).glob("runs/*/result.json")):
+            if (record := _read(path)) is not None:
+                found.append((str(path), record))
+        published = Path(d) / PUBLISHED
+        if published.is_file():
+            try:
+                with gzip.open(published, "rt", encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, EOFError, UnicodeDecodeError) as err:
+                warnings.warn(f"skipping unreadable records file {published}: {err}", stacklevel=3)
+                continue
+            for i, line in enumerate(lines, 1):
+                try:
+                    record = json.loads(line)
+                except ValueError as err:
+                    warnings.warn(f"skipping {published} line {i}: {err}", stacklevel=3)
+                    continue
+                if (record := _checked(record, f"{published} line {i}")) is not None:
+                    found.append((f"{published}:{i}", record))
+    return found
+
+
+def newest_records(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One record per run_id: its newest finished (ok or diverged) record, else its newest failed one (a failed
+    retry elsewhere does not hide a result)."""
+    best: dict[str, tuple[tuple, str, dict]] = {}
+    for source, record in found:
+        key = (record["status"] in FINISHED, str(record.get("created") or ""))
+        if record["run_id"] not in best or key >= best[record["run_id"]][0]:
+            best[record["run_id"]] = (key, source, record)
+    return [(source, record) for _, source, record in best.values()]
+
+
+def write_published(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:
+    """Every run's record under `dirs` (newest_records: diverged and failed ones included) into `out/records.jsonl.gz`,
+    one JSON object a line, sorted by run_id, gzipped without a timestamp: the same records give the same bytes, so
+    a published folder's diff shows what changed. Returns the file and the number of records."""
+    records = sorted((r for _, r in newest_records(read_records(dirs))), key=lambda r: r["run_id"])
+    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=9) as f:
+        f.write(text.encode("utf-8"))
+    path = Path(out) / PUBLISHED
+    atomic_write(path, buffer.getvalue())
+    return path, len(records)
+
+
 def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
-    """One row per run_id over every `<dir>/runs/*/result.json`.
+    """One row per run_id over every `<dir>/runs/*/result.json` and `<dir>/records.jsonl.gz` (read_records).
 
     A run found in several dirs (or twice) keeps its newest finished (ok or diverged) record, else its newest
     failed one: a failed retry elsewhere does not hide a result. Of a task measured under several task versions
@@ -68,18 +130,14 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
     rows = []
-    for d in dirs:
-        for path in sorted(Path(d).glob("runs/*/result.json")):
-            record = _read(path)
-            if record is None:
-                continue
-            row = _flatten(record)
-            row["source"] = str(path)
-            row["seed"] = (record.get("config") or {}).get("seed")
-            metrics = record.get("metrics") or {}
-            value = metrics.get(record.get("primary_metric"))
-            row["value"] = float(value) if value is not None else float("nan")
-            rows.append(row)
+    for source, record in newest_records(read_records(dirs)):
+        row = _flatten(record)
+        row["source"] = source
+        row["seed"] = (record.get("config") or {}).get("seed")
+        metrics = record.get("metrics") or {}
+        value = metrics.get(record.get("primary_metric"))
+        row["value"] = float(value) if value is not None else float("nan")
+        rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -93,9 +151,6 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
                         pd.to_numeric(df.get("config.budget.learning_rate", pd.Series(np.nan, index=df.index)),
                                       errors="coerce"))]
     df["created"] = pd.to_datetime(df.get("created"), utc=True, errors="coerce", format="ISO8601")
-    df["finished"] = df["status"].isin(FINISHED)
-    df = df.sort_values(["finished", "created"], kind="stable", na_position="first")
-    df = df.drop_duplicates("run_id", keep="last").drop(columns="finished")
     df = separate_settings(newest_task_versions(df))
     return df.sort_values(["task_label", "combo", "seed", "run_id"], kind="stable").reset_index(drop=True)
 

@@ -929,3 +929,41 @@ def test_identity_on_a_gated_cell_is_not_pooled_with_the_irnn(tmp_path):
         write_record(tmp_path, seed=seed, value=0.16, remedy=remedies(cell="lstm", init="identity"))
     effects = remedy_effects(load_results([tmp_path])).set_index("level")
     assert effects.loc["identity", "effect"] > 0.5 and effects.loc["identity@lstm", "effect"] < -0.5
+
+
+def test_published_records_rebuild_the_same_leaderboard(small, tmp_path, capsys):
+    """--publish copies every record (diverged and failed too) into one gzipped JSON-lines file, byte for byte the
+    same for the same records, and the page built from that file alone equals the one built from the store."""
+    import gzip
+
+    from bench.cli import main
+
+    out = tmp_path / "published"
+    assert main(["leaderboard", "--results", str(small), "--out", str(out), "--publish"]) == 0
+    lines = gzip.decompress((out / "records.jsonl.gz").read_bytes()).decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(list(small.glob("runs/*/result.json")))
+    assert {r["status"] for r in records} == {"ok", "diverged", "failed"}
+    first = (out / "records.jsonl.gz").read_bytes()
+    assert main(["leaderboard", "--results", str(small), "--out", str(out), "--publish"]) == 0
+    assert (out / "records.jsonl.gz").read_bytes() == first  # no timestamp in the gzip: the same bytes
+    again = tmp_path / "again"
+    assert main(["leaderboard", "--results", str(out), "--out", str(again)]) == 0
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("- **built**")]  # noqa: E731
+    assert strip((out / "leaderboard.md").read_text()) == strip((again / "leaderboard.md").read_text())
+    pd.testing.assert_frame_equal(task_table(load_results([out])), task_table(load_results([small])))
+
+
+def test_a_damaged_line_of_published_records_is_skipped_with_a_warning(small, tmp_path):
+    import gzip
+
+    from leaderboard.collect import write_published
+
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    path, n = write_published([small], pub)
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    path.write_bytes(gzip.compress(("\n".join(["{not json", *lines[1:]]) + "\n").encode()))
+    with pytest.warns(UserWarning, match=r"records.jsonl.gz line 1"):
+        df = load_results([pub])
+    assert len(df) == n - 1
