@@ -4,7 +4,9 @@
 
 Each claim is checked on every setting of its task in the results within the lengths it is stated for, on the runs
 its sources speak of: one remedy combination per subject (like against like), trained as its sources trained it where
-their result depends on it (the IRNN and clipping claims: SGD, one layer). A claim is a few bounds on its subjects'
+their result depends on it (the IRNN and clipping claims: SGD, one layer). Where a suite tuned the optimizer, each
+subject is read at its best setting among those it may use, chosen on validation (tables.select_tuned), except where
+a claim compares its subjects at one setting (clipping: clipped against unclipped at the same learning rate). A claim is a few bounds on its subjects'
 values, and each value comes with its 95% interval over seeds, so a verdict says how sure it is (VERDICTS):
 `agrees`, `disagrees`, `inconclusive` or `unchecked`. An inconclusive verdict is not a disagreement: more seeds would
 decide it. A disagreement is a finding to read, not an error of the suite: the literature trained longer than a
@@ -31,16 +33,16 @@ import pandas as pd
 from bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
-from leaderboard.tables import AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, _num, mean_ci, remedy_levels, seed_score
+from leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, _num, mean_ci, remedy_levels,
+                                seed_score, select_tuned)
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
 MOSTLY = 0.5  # a divergence rate above this: the runs mostly diverge
 SCORE, PROBE, DIVERGED = "normalized_score", "grad.probe.start.log10_ratio", "diverged"
 MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "divergence rate"}  # what a claim reads, in words
-# the record's training columns a claim's subject may require, and the setting's training in its evidence
-OPTIMIZER, LEARNING_RATE = "config.budget.optimizer", "config.budget.learning_rate"
+# the record's training columns a claim's subject may require or its evidence shows
+OPTIMIZER = "config.budget.optimizer"
 NUM_LAYERS, HIDDEN_SIZE = "config.model.num_layers", "config.model.hidden_size"
-OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD"}
 VERDICTS = {
     "agrees": "every bound of the claim holds with its subject's 95% interval on the claim's side of the threshold",
     "disagrees": "some bound fails with its subject's 95% interval on the other side of the threshold",
@@ -50,8 +52,8 @@ VERDICTS = {
                  "score, or no run trained as the claim needs), or the setting gives the claim nothing to test (the "
                  "unclipped runs do not diverge)",
 }
-INTERVALS = (f"intervals ({CI_LEVEL:.0%}): a score's or a log10 ratio's is the t-interval of its mean over seeds; a "
-             "divergence rate's the Wilson score interval")
+INTERVALS = (f"Each value is a mean over seeds followed by its {CI_LEVEL:.0%} interval in brackets: the t-interval of "
+             "the mean for a score or a log10 ratio, the Wilson score interval for a divergence rate")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Training:
         return ok
 
     def __str__(self) -> str:
-        said = [OPTIMIZER_NAMES.get(self.optimizer, self.optimizer)] if self.optimizer else []
+        said = [self.optimizer] if self.optimizer else []
         said += [f"{self.num_layers} layer{'s' * (self.num_layers != 1)}"] if self.num_layers is not None else []
         return ", ".join(said)
 
@@ -95,7 +97,7 @@ class Subject:
 
     @property
     def label(self) -> str:
-        """The name with the training it needs: "IRNN [SGD, 1 layer]"."""
+        """The name with the training it needs: "IRNN [sgd, 1 layer]"."""
         return f"{self.name} [{self.training}]" if str(self.training) else self.name
 
 
@@ -154,6 +156,7 @@ class Claim:
     max_length: int | None = None  # None: no upper length (longer only gets harder for the claim's subject)
     shown: tuple[Subject, ...] = ()
     applies: Bound | None = None
+    matched: bool = False  # its subjects compared at one optimizer setting (else each at its own best: select_tuned)
     implementation_check: bool = False  # true by construction: it tests the measurement, not the literature
 
     @property
@@ -214,7 +217,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("clipping-stops-divergence", "under SGD, gradient norm clipping keeps an RNN from diverging where it mostly "
           "diverges unclipped (here the IRNN, whose identity recurrence SGD's first steps blow up)", "adding", 100,
           (at_most(SGD_IRNN, MOSTLY),), ("Pascanu et al. 2013",), measure=DIVERGED,
-          applies=at_least(SGD_UNCLIPPED_IRNN, MOSTLY)),
+          applies=at_least(SGD_UNCLIPPED_IRNN, MOSTLY), matched=True),
     Claim("orthogonal-rnn-beats-gated-cells-on-copy", "on the copy task at long delays (T ≥ 500) the LSTM and GRU "
           "(default initialisation) sit at the memoryless baseline while a tanh RNN with an orthogonal recurrence "
           "does better, one combination each (Arjovsky et al. 2016's better model, the unitary RNN, is not in this "
@@ -305,21 +308,32 @@ def estimate(runs: pd.DataFrame, measure: str) -> Estimate:
     return _mean(scores, said)
 
 
-def training(runs: pd.DataFrame) -> str:
-    """How a setting's runs trained, in words: "Adam 0.01, 1 layer of 64" (the fields the records hold)."""
-    def values(column: str) -> list:
-        return sorted(runs[column].dropna().unique()) if column in runs else []
+def _settings(runs: pd.DataFrame) -> list[str]:
+    """The optimizer settings the runs trained at ("adam lr=0.01": collect's `tuning` column), in order."""
+    return sorted(set(runs["tuning"].dropna()) - {""}) if "tuning" in runs else []
 
-    said = []
-    optimizers = [OPTIMIZER_NAMES.get(v, v) for v in values(OPTIMIZER)]
-    rates = "/".join(f"{v:g}" for v in values(LEARNING_RATE))
-    if optimizers or rates:
-        said.append(" ".join(filter(None, ("/".join(optimizers), rates))))
-    layers, sizes = values(NUM_LAYERS), values(HIDDEN_SIZE)
+
+def training(runs: pd.DataFrame) -> str:
+    """How runs trained, in words, as far as their records say: "adam lr=0.01, 1 layer of 64"; "3 optimizer
+    settings, ..." where they tried several (each subject then names the one chosen for it)."""
+    tried = _settings(runs)
+    said = [tried[0] if len(tried) == 1 else f"{len(tried)} optimizer settings"] if tried else []
+    layers = sorted(runs[NUM_LAYERS].dropna().unique()) if NUM_LAYERS in runs else []
+    sizes = sorted(runs[HIDDEN_SIZE].dropna().unique()) if HIDDEN_SIZE in runs else []
     if layers:
-        said.append(f"{'/'.join(str(int(v)) for v in layers)} layer{'s' * (layers != [1])}"
+        said.append(f"{'/'.join(str(int(v)) for v in layers)} layer{'s' * (list(layers) != [1])}"
                     + (f" of {'/'.join(str(int(v)) for v in sizes)}" if sizes else ""))
     return ", ".join(said)
+
+
+def _chosen(runs: pd.DataFrame, several: bool) -> tuple[pd.DataFrame, str]:
+    """The runs of a subject's best optimizer setting (select_tuned: the best mean validation score, so test metrics
+    never choose) and, where the setting's runs tried several, which one, in words."""
+    chosen = select_tuned(runs)
+    if not several or chosen.empty:
+        return chosen, ""
+    tried = int(chosen["tuning_settings"].iloc[0])
+    return chosen, f" at {chosen['tuning'].iloc[0]}" + (f" (best of {tried} on validation)" if tried > 1 else "")
 
 
 def _verdict(claim: Claim, estimates: dict[Subject, Estimate]) -> str:
@@ -361,23 +375,41 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
                                                          f"these results (tested: {', '.join(sorted(applies))})"))
             continue
         for label in checked:
-            at = df["task_label"] == label
-            estimates = {}
-            for subject in claim.subjects:
-                combo = df[at & combos[subject]]
-                trained = combo[subject.training.matches(combo)]
-                if len(combo) and trained.empty:
-                    estimates[subject] = Estimate(None, f"(needs {subject.training}; its {_runs(len(combo))} here: "
-                                                        f"{training(combo) or 'training not recorded'})")
-                else:
-                    estimates[subject] = estimate(trained, claim.measure)
-            verdict = _verdict(claim, estimates)
-            evidence = ", ".join(f"{s.label} {e.said}" for s, e in estimates.items())
-            if verdict == "unchecked" and all(estimates[s].value is not None for s in claim.needed):
-                evidence += f"; nothing to test: not {claim.applies.words(claim.measure)}"
-            how = training(df[at])
-            out.append(Verdict(claim, label, verdict, f"{label}{f' ({how})' if how else ''}: {evidence}"))
+            for rows_at in _groups(df, df["task_label"] == label, claim, combos):
+                out.append(_check_at(df[rows_at], label, claim, {s: m[rows_at] for s, m in combos.items()}))
     return out
+
+
+def _groups(df: pd.DataFrame, at: pd.Series, claim: Claim, combos: dict[Subject, pd.Series]) -> list[pd.Series]:
+    """The runs of a setting the claim reads together: all of them, each subject at its own best optimizer setting;
+    for a claim that compares its subjects at one setting (`matched`), each optimizer setting at which every subject
+    it needs has runs trained as it needs (all of them where none has)."""
+    if not claim.matched:
+        return [at]
+    tuning = df["tuning"] if "tuning" in df else pd.Series("", index=df.index)
+    tried = [at & (tuning == t) for t in _settings(df[at])]
+    tried = [rows for rows in tried if all((rows & combos[s] & s.training.matches(df)).any() for s in claim.needed)]
+    return tried or [at]
+
+
+def _check_at(runs: pd.DataFrame, label: str, claim: Claim, combos: dict[Subject, pd.Series]) -> Verdict:
+    """The claim's verdict on the runs of one setting (`label`), with its evidence."""
+    several = len(_settings(runs)) > 1
+    estimates, notes = {}, {}
+    for subject in claim.subjects:
+        combo = runs[combos[subject]]
+        trained, notes[subject] = _chosen(combo[subject.training.matches(combo)], several)
+        if len(combo) and trained.empty:
+            estimates[subject] = Estimate(None, f"(needs {subject.training}; its {_runs(len(combo))} here: "
+                                                f"{training(combo) or 'training not recorded'})")
+        else:
+            estimates[subject] = estimate(trained, claim.measure)
+    verdict = _verdict(claim, estimates)
+    evidence = ", ".join(f"{s.label} {e.said}{notes[s] if e.value is not None else ''}" for s, e in estimates.items())
+    if verdict == "unchecked" and all(estimates[s].value is not None for s in claim.needed):
+        evidence += f"; nothing to test: not {claim.applies.words(claim.measure)}"
+    how = training(runs)
+    return Verdict(claim, label, verdict, f"{label}{f' ({how})' if how else ''}: {evidence}")
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -413,8 +445,7 @@ def report(verdicts: list[Verdict]) -> str:
         lines.append(f"              expects {v.claim.expects}; {v.evidence}")
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
     lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS))
-    lines.append(f"Scores: normalized, 1 perfect, 0 the memoryless baseline; {SCORE_RULE}. Values: means over seeds "
-                 f"with their {INTERVALS} in brackets.")
+    lines.append(f"Scores: {SCORE_RULE}. {INTERVALS}.")
     return "\n".join(lines)
 
 

@@ -33,16 +33,17 @@ SGD = {"optimizer": "sgd", "learning_rate": 0.03}
 
 
 def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score: float | None = None,
-           task: str = "adding", length: int = 150, budget: dict | None = None, num_layers: int = 1,
-           probe: float | None = None, suite: str = "known") -> None:
-    """A result.json as the runner writes it (a failed run, and a diverged one here, carry no score)."""
+           val_score: float | None = None, task: str = "adding", length: int = 150, budget: dict | None = None,
+           max_steps: int = 2000, num_layers: int = 1, probe: float | None = None, suite: str = "known") -> None:
+    """A result.json as the runner writes it (a failed run, and a diverged one here, carry no score); its validation
+    score (what the tuning protocol chooses on) is its test score unless given."""
     remedies = {**BASELINE_LEVELS, **levels}
     params = {"seq_len" if task == "adding" else "delay": length}
     config = {"task": {"name": task, "params": params, "version": 3},
               "model": {"cell": remedies["cell"], "hidden_size": 64, "num_layers": num_layers,
                         "activation": remedies["activation"], "init": remedies["init"], "skip": remedies["skip"]},
               "clip": remedies["clip"], "lr": remedies["lr"], "seed": seed,
-              "budget": {"max_steps": 2000, **(budget or ADAM)}}
+              "budget": {"max_steps": max_steps, **(budget or ADAM)}}
     run_id = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     rec = {"run_id": run_id, "suite": suite, "created": "2026-12-06T12:00:00+00:00", "config": config, "task": task,
            "task_label": f"{task}({next(iter(params))}={length})", "remedies": remedies,
@@ -50,6 +51,7 @@ def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score
                              for a in remedies),
            "status": status, "metrics": {}, "primary_metric": "mse", "higher_is_better": False,
            "normalized_score": score if status == "ok" else None,
+           "val_score": (score if val_score is None else val_score) if status == "ok" else None,
            "grad": {"probe": {"start": {"log10_ratio": probe}} if probe is not None else {}}}
     path = root / "runs" / run_id / "result.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ def test_a_verdict_is_inconclusive_where_the_seed_interval_straddles_the_thresho
     assert low < 0.1 < high
     assert f"tanh RNN {statistics.mean(cases['spread']):.3g} [{low:.3g}, {high:.3g}] (3 ok seeds)" in got["spread"].evidence
     assert "tanh RNN 0.01 [no interval] (1 ok seed)" in got["one"].evidence
-    assert got["low"].evidence.startswith("adding(seq_len=150) (Adam 0.01, 1 layer of 64): ")
+    assert got["low"].evidence.startswith("adding(seq_len=150) (adam lr=0.01, 1 layer of 64): ")
 
 
 def test_a_diverged_seed_counts_as_the_leaderboard_counts_it_and_a_failed_one_is_left_out(tmp_path):
@@ -134,9 +136,9 @@ def test_the_gated_cell_claim_is_about_the_gate_opened_lstm_with_the_default_one
 
 
 @pytest.mark.parametrize("budget, num_layers, verdict, said", [
-    (SGD, 1, "agrees", "norm-clipped IRNN [SGD, 1 layer] 0.96 ["),
-    (ADAM, 1, "unchecked", "norm-clipped IRNN [SGD, 1 layer] (needs SGD, 1 layer; its 3 runs here: Adam 0.01, 1 layer of 64)"),
-    (SGD, 2, "unchecked", "norm-clipped IRNN [SGD, 1 layer] (needs SGD, 1 layer; its 3 runs here: SGD 0.03, 2 layers of 64)"),
+    (SGD, 1, "agrees", "norm-clipped IRNN [sgd, 1 layer] 0.96 ["),
+    (ADAM, 1, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: adam lr=0.01, 1 layer of 64)"),
+    (SGD, 2, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: sgd lr=0.03, 2 layers of 64)"),
 ])
 def test_the_irnn_claim_reads_only_runs_trained_as_its_paper_trained_them(tmp_path, budget, num_layers, verdict, said):
     """Le et al. trained the IRNN with SGD, one layer: an IRNN that solves adding under Adam, or with two layers, is
@@ -172,11 +174,11 @@ def test_the_clipping_claims_evidence_gives_the_wilson_interval_and_needs_sgd(tm
             record(tmp_path / "adam", levels, seed=seed, status=status, score=0.01, budget=ADAM)
     sgd = only(tmp_path / "sgd", "clipping-stops-divergence")
     low = 5 / (5 + Z * Z)  # Wilson at 5 of 5: n / (n + z^2)
-    assert f"unclipped IRNN [SGD, 1 layer] diverged 5/5 [{low:.3g}, 1]" in sgd.evidence
-    assert f"norm-clipped IRNN [SGD, 1 layer] diverged 0/5 [0, {1 - low:.3g}]" in sgd.evidence
+    assert f"unclipped IRNN [sgd, 1 layer] diverged 5/5 [{low:.3g}, 1]" in sgd.evidence
+    assert f"norm-clipped IRNN [sgd, 1 layer] diverged 0/5 [0, {1 - low:.3g}]" in sgd.evidence
     assert wilson(5, 5)[0] == pytest.approx(low) and wilson(0, 5) == pytest.approx((0, 1 - low))
     adam = only(tmp_path / "adam", "clipping-stops-divergence")
-    assert adam.verdict == "unchecked" and "needs SGD, 1 layer; its 5 runs here: Adam 0.01" in adam.evidence
+    assert adam.verdict == "unchecked" and "needs sgd, 1 layer; its 5 runs here: adam lr=0.01" in adam.evidence
 
 
 def test_the_copy_claims_compare_one_combination_against_one(tmp_path):
@@ -218,15 +220,17 @@ def test_the_vanishing_gradient_is_an_implementation_check_with_its_interval(tmp
 
 
 def test_claims_are_checked_where_their_subjects_ran(tmp_path):
-    """The Adam and the SGD suites' results together: adding(seq_len=150) is two settings, told apart by suite; each
-    claim is checked at the setting holding its subjects (the IRNN's and clipping's at the SGD one, the gated cells'
-    at the Adam one), the tanh RNN's at both; a claim whose task is absent gets one `unchecked`."""
+    """The Adam and the SGD suites' results together (their budgets differ beyond the optimizer: two settings of
+    adding(seq_len=150), told apart by suite): each claim is checked at the setting holding its subjects (the IRNN's
+    at the SGD one, the gated cells' at the Adam one), the tanh RNN's at both; a claim whose task is absent gets one
+    `unchecked`."""
     adam, sgd = tmp_path / "known", tmp_path / "known_sgd"
     seeds(adam, TANH, [0.01, 0.02, 0.03])
     seeds(adam, CHRONO_LSTM, [0.995, 0.997, 0.999])
     seeds(adam, GRU, [0.97, 0.98, 0.99])
-    seeds(sgd, TANH, [0.01, 0.011, 0.012], budget=SGD, suite="known_sgd")
-    seeds(sgd, CLIPPED_IRNN, [0.01, 0.012, 0.014], budget=SGD, suite="known_sgd")
+    sgd_suite = dict(budget=SGD, max_steps=3000, suite="known_sgd")
+    seeds(sgd, TANH, [0.01, 0.011, 0.012], **sgd_suite)
+    seeds(sgd, CLIPPED_IRNN, [0.01, 0.012, 0.014], **sgd_suite)
     with pytest.warns(UserWarning, match="settings"):
         got = {}
         for v in check(load_results([adam, sgd])):
@@ -238,6 +242,34 @@ def test_claims_are_checked_where_their_subjects_ran(tmp_path):
     assert got["irnn-solves-adding"][0].verdict == "disagrees"  # 0.012, its interval far below 0.9
     assert settings["chrono-lstm-beats-copy-baseline"] == [None]
     assert got["chrono-lstm-beats-copy-baseline"][0].verdict == "unchecked"
+
+
+def test_a_tuned_suite_gives_each_subject_its_best_setting_on_validation_within_the_training_it_needs(tmp_path):
+    """A tuning grid (Adam and SGD runs in one setting): the IRNN claim reads the SGD setting with the best validation
+    score, though an Adam one validated better and another SGD one tested better (test metrics never choose)."""
+    for budget, val, test in ((ADAM, 0.99, 0.99), ({"optimizer": "sgd", "learning_rate": 0.01}, 0.2, 0.95),
+                              (SGD, 0.5, 0.4)):
+        for seed in range(3):
+            record(tmp_path, CLIPPED_IRNN, seed=seed, score=test + 0.01 * seed, val_score=val, budget=budget)
+    v = only(tmp_path, "irnn-solves-adding")
+    assert v.verdict == "disagrees"
+    assert v.evidence.startswith("adding(seq_len=150) (3 optimizer settings, 1 layer of 64): ")
+    assert "norm-clipped IRNN [sgd, 1 layer] 0.41 [" in v.evidence
+    assert "(3 ok seeds) at sgd lr=0.03 (best of 2 on validation)" in v.evidence
+
+
+def test_the_clipping_claim_compares_clipped_and_unclipped_runs_at_one_learning_rate(tmp_path):
+    """Clipping against no clipping at the same SGD setting, each tuning setting its own check: at 0.03 the unclipped
+    IRNN diverges and the clipped one does not (agrees); at 0.01 neither diverges (nothing to test)."""
+    for budget, unclipped in (({"optimizer": "sgd", "learning_rate": 0.01}, "ok"), (SGD, "diverged")):
+        for seed in range(5):
+            record(tmp_path, IRNN, seed=seed, status=unclipped, score=0.05, budget=budget)
+            record(tmp_path, CLIPPED_IRNN, seed=seed, score=0.05, budget=budget)
+    got = verdicts(tmp_path)["clipping-stops-divergence"]
+    assert [(v.verdict, v.evidence.split(":")[0]) for v in got] == [
+        ("unchecked", "adding(seq_len=150) (sgd lr=0.01, 1 layer of 64)"),
+        ("agrees", "adding(seq_len=150) (sgd lr=0.03, 1 layer of 64)")]
+    assert got[0].evidence.endswith("nothing to test: not unclipped IRNN [sgd, 1 layer] divergence rate ≥ 0.5")
 
 
 def test_exit_status_is_1_only_where_a_claim_disagrees(tmp_path, capsys):
