@@ -6,14 +6,14 @@ Each claim is checked on every setting of its task in the results within the len
 its sources speak of: one remedy combination per subject (like against like), trained as its sources trained it where
 their result depends on it (the IRNN and clipping claims: SGD, one layer). Where a suite tuned the optimizer, each
 subject is read at its best setting among those it may use, chosen on validation (tables.select_tuned), except where
-a claim compares its subjects at one setting (clipping: clipped against unclipped at the same learning rate). A claim is a few bounds on its subjects'
-values, and each value comes with its 95% interval over seeds, so a verdict says how sure it is (VERDICTS):
-`agrees`, `disagrees`, `inconclusive` or `unchecked`. An inconclusive verdict is not a disagreement: more seeds would
-decide it. A disagreement is a finding to read, not an error of the suite: the literature trained longer than a
-suite's budget may (Le et al. 2015 ran the adding problem for 10^5-10^6 steps), so a claim that fails under one
-budget and holds under a larger one says the budget is what decided it. One check is an implementation check, not
-a literature finding: the gradient vanishing at initialisation follows from PyTorch's default initialisation, so it
-tests that the probe measures what it says.
+a claim compares its subjects at one setting (clipping: clipped against unclipped at the same learning rate). A claim
+is a few bounds on its subjects' values, and each value comes with its 95% interval over seeds (INTERVALS), so a
+verdict says how sure it is (VERDICTS): `agrees`, `disagrees`, `inconclusive` or `unchecked`. An inconclusive
+verdict is not a disagreement: more seeds would decide it. A disagreement is a finding to read, not an error of
+the suite: the literature trained longer than a suite's budget may (Le et al. 2015 ran the adding problem for
+10^5-10^6 steps), so a claim that fails under one budget and holds under a larger one says the budget is what
+decided it. One check is an implementation check, not a literature finding: the gradient vanishing at
+initialisation follows from PyTorch's default initialisation, so it tests that the probe measures what it says.
 Exit status 1 where a claim disagrees (an inconclusive or unchecked one does not), 2 on bad input, else 0.
 """
 
@@ -44,8 +44,9 @@ MEASURES = {SCORE: "score", PROBE: "log10 ratio", DIVERGED: "divergence rate"}  
 OPTIMIZER = "config.budget.optimizer"
 NUM_LAYERS, HIDDEN_SIZE = "config.model.num_layers", "config.model.hidden_size"
 VERDICTS = {
-    "agrees": "every bound of the claim holds with its subject's 95% interval on the claim's side of the threshold",
-    "disagrees": "some bound fails with its subject's 95% interval on the other side of the threshold",
+    "agrees": f"every bound of the claim holds with its subject's {CI_LEVEL:.0%} interval on the claim's side of the "
+              "threshold",
+    "disagrees": f"some bound fails with its subject's {CI_LEVEL:.0%} interval on the other side of the threshold",
     "inconclusive": "no bound fails, but an interval straddles its threshold or a subject has fewer than 2 seeds "
                     "(no interval): more seeds would decide it; not a disagreement",
     "unchecked": "a subject has no result here (no run of its combination, every run failed, an ok run without a "
@@ -367,7 +368,8 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
                                                          f"results (tested: {tested})"))
             continue
         combos = {s: s.matches(levels) for s in claim.subjects}
-        ran = {label: [bool((combos[s] & (df["task_label"] == label)).any()) for s in claim.needed] for label in applies}
+        ran = {label: [bool((combos[s] & (df["task_label"] == label)).any()) for s in claim.needed]
+               for label in applies}
         checked = [label for label in applies if all(ran[label])] or [label for label in applies if any(ran[label])]
         if not checked:
             names = ", ".join(s.label for s in claim.needed)
@@ -429,8 +431,9 @@ def finding(verdicts: list[Verdict]) -> str | None:
     for v in checked:
         if v.verdict == "disagrees":
             against.setdefault(v.claim.key, []).append(v)
-    said = [f"{vs[0].claim.says} ({vs[0].evidence}" + (f"; and {len(vs) - 1} more setting{'s' * (len(vs) > 2)}" if len(vs) > 1 else "")
-            + ")" for vs in against.values()]
+    said = [f"{vs[0].claim.says} ({vs[0].evidence}"
+            + (f"; and {len(vs) - 1} more setting{'s' * (len(vs) > 2)}" if len(vs) > 1 else "") + ")"
+            for vs in against.values()]
     agree = sum(v.verdict == "agrees" for v in checked)
     unsure = sum(v.verdict == "inconclusive" for v in checked)
     return (f"Known results (the literature's claims, checked where these results reach them): {agree} of "

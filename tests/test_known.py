@@ -91,7 +91,8 @@ def test_a_verdict_is_inconclusive_where_the_seed_interval_straddles_the_thresho
                                                             "spread": "inconclusive", "one": "inconclusive"}
     low, high = t_interval(cases["spread"])
     assert low < 0.1 < high
-    assert f"tanh RNN {statistics.mean(cases['spread']):.3g} [{low:.3g}, {high:.3g}] (3 ok seeds)" in got["spread"].evidence
+    mean = statistics.mean(cases["spread"])
+    assert f"tanh RNN {mean:.3g} [{low:.3g}, {high:.3g}] (3 ok seeds)" in got["spread"].evidence
     assert "tanh RNN 0.01 [no interval] (1 ok seed)" in got["one"].evidence
     assert got["low"].evidence.startswith("adding(seq_len=150) (adam lr=0.01, 1 layer of 64): ")
 
@@ -137,8 +138,10 @@ def test_the_gated_cell_claim_is_about_the_gate_opened_lstm_with_the_default_one
 
 @pytest.mark.parametrize("budget, num_layers, verdict, said", [
     (SGD, 1, "agrees", "norm-clipped IRNN [sgd, 1 layer] 0.96 ["),
-    (ADAM, 1, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: adam lr=0.01, 1 layer of 64)"),
-    (SGD, 2, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: sgd lr=0.03, 2 layers of 64)"),
+    (ADAM, 1, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: adam lr=0.01, "
+                           "1 layer of 64)"),
+    (SGD, 2, "unchecked", "norm-clipped IRNN [sgd, 1 layer] (needs sgd, 1 layer; its 3 runs here: sgd lr=0.03, "
+                          "2 layers of 64)"),
 ])
 def test_the_irnn_claim_reads_only_runs_trained_as_its_paper_trained_them(tmp_path, budget, num_layers, verdict, said):
     """Le et al. trained the IRNN with SGD, one layer: an IRNN that solves adding under Adam, or with two layers, is
@@ -238,7 +241,8 @@ def test_claims_are_checked_where_their_subjects_ran(tmp_path):
     settings = {k: [v.setting for v in vs] for k, vs in got.items()}
     assert settings["gated-cells-solve-adding"] == ["adding(seq_len=150) [known]"]
     assert settings["irnn-solves-adding"] == ["adding(seq_len=150) [known_sgd]"]
-    assert sorted(settings["tanh-rnn-fails-adding"]) == ["adding(seq_len=150) [known]", "adding(seq_len=150) [known_sgd]"]
+    assert sorted(settings["tanh-rnn-fails-adding"]) == ["adding(seq_len=150) [known]",
+                                                         "adding(seq_len=150) [known_sgd]"]
     assert got["irnn-solves-adding"][0].verdict == "disagrees"  # 0.012, its interval far below 0.9
     assert settings["chrono-lstm-beats-copy-baseline"] == [None]
     assert got["chrono-lstm-beats-copy-baseline"][0].verdict == "unchecked"
@@ -301,7 +305,8 @@ def test_the_known_suites_train_every_subject_of_the_adding_claims_as_it_needs(t
                    "combo": rc.combo, "status": "diverged" if diverges else "ok", "metrics": {},
                    "primary_metric": "mse", "higher_is_better": False,
                    "normalized_score": None if diverges else 0.95 + 0.01 * rc.seed,
-                   "grad": {"probe": {"start": {"log10_ratio": -0.1 if remedies["init"] == "identity" else -30.0 - rc.seed}}}}
+                   "grad": {"probe": {"start": {"log10_ratio": -0.1 if remedies["init"] == "identity"
+                                                else -30.0 - rc.seed}}}}
             path = tmp_path / name / "runs" / rc.run_id / "result.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(rec))
