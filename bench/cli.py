@@ -17,7 +17,8 @@ EPILOG = """examples:
   rnnbench run --suite quick --out results          # trains, then writes results/leaderboard/
   rnnbench run --suite standard --shard 0/4         # one of four SLURM array jobs
   rnnbench leaderboard --results results other_machine/results --out site
-  rnnbench run --suite known --out known && python -m leaderboard.known known   # the literature's claims, checked
+  rnnbench run --suite known --out known && rnnbench run --suite known_sgd --out known_sgd
+  python -m leaderboard.known known known_sgd      # the literature's claims, checked
 """
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from bench.registry import ConfigError
 from leaderboard.collect import load_results
-from leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, _num, mean_ci, remedy_levels,
+from leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, number_text, mean_ci, remedy_levels,
                                 seed_score, select_tuned)
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
@@ -261,7 +261,7 @@ def _runs(n: int) -> str:
 
 
 def _interval(low: float, high: float) -> str:
-    return f"[{_num(low)}, {_num(high)}]" if np.isfinite(low) else "[no interval]"
+    return f"[{number_text(low)}, {number_text(high)}]" if np.isfinite(low) else "[no interval]"
 
 
 def wilson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -276,7 +276,7 @@ def wilson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
 
 def _mean(values: pd.Series, what: str) -> Estimate:
     low, high = mean_ci(values)
-    return Estimate(float(values.mean()), f"{_num(values.mean())} {_interval(low, high)} ({what})", low, high)
+    return Estimate(float(values.mean()), f"{number_text(values.mean())} {_interval(low, high)} ({what})", low, high)
 
 
 def estimate(runs: pd.DataFrame, measure: str) -> Estimate:

@@ -34,7 +34,7 @@ from leaderboard.tables import (
     EFFECT_ESTIMAND,
     EFFECT_INTERVAL,
     SCORE_RULE,
-    _num,
+    number_text,
     effects_by_task,
     findings,
     frontier,
@@ -113,7 +113,8 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
     holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
     choose within each claim's optimizer (leaderboard.known)."""
-    from leaderboard.known import check, finding as known_finding, table as known_table  # (its own -m entry point)
+    from leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
+    # own -m entry point)
     from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     every_run, df = df, select_tuned(df)
@@ -131,10 +132,10 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
         info = METRICS.get(name)
         about = f" ({info.description})" if info and info.description else ""
         base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
-        memoryless = f"; the memoryless baseline scores {_num(base.iloc[0])} (score 0)" if len(base) else ""
+        memoryless = f"; the memoryless baseline scores {number_text(base.iloc[0])} (score 0)" if len(base) else ""
         top = df.loc[df["task_label"] == label, f"reference.{name}"].dropna() if f"reference.{name}" in df else []
         if len(top) and info and top.iloc[0] != info.perfect:  # a reference a model can reach, not the perfect value
-            memoryless += f", the task's reference {_num(top.iloc[0])} (score 1)"
+            memoryless += f", the task's reference {number_text(top.iloc[0])} (score 1)"
         note = (f"Test {name or 'metric'}{about} of the best checkpoint (the best validated {name or 'metric'})"
                 f"{direction}{memoryless}: mean ± sample std (ddof=1) over ok seeds, raw. Score: the mean over "
                 f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Last-step score: the mean over ok seeds "
@@ -186,10 +187,10 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     verdicts = check(every_run)
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
                             "checked on every setting of the results within the lengths it is stated for "
-                            "(leaderboard.known; scores are seed means of the bounded score): agrees, "
-                            "disagrees (under this budget: the literature often trained far longer) or unchecked (a "
-                            "run it needs is missing or failed, or the setting gives the claim nothing to test: no "
-                            "unclipped run diverged for clipping to prevent).", known_table(verdicts)))
+                            "(leaderboard.known; scores are seed means of the bounded score; a disagreement may be "
+                            "the budget's: the literature often trained far longer). "
+                            + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items()) + f". {INTERVALS}.",
+                            known_table(verdicts)))
     front = frontier(df, threshold)
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "

@@ -455,7 +455,7 @@ def interactions(df: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
 
 
 def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
-    tested = "/".join(_num(v) for v in lengths)
+    tested = "/".join(number_text(v) for v in lengths)
     label, n = re.subn(rf"\b{param}=[^,)]*", f"{param}={tested}", task_label)
     return label if n else f"{task}({param}={tested})"
 
@@ -502,7 +502,7 @@ def effect_finding(effects: pd.DataFrame) -> str | None:
 
     def described(r) -> str:
         interval = "" if pd.isna(r.ci_low) else f" {_interval(r.ci_low, r.ci_high)}"
-        adjusted = "" if pd.isna(r.p_holm) else f"Holm p {_num(r.p_holm)}; "
+        adjusted = "" if pd.isna(r.p_holm) else f"Holm p {number_text(r.p_holm)}; "
         tasks = f"{r.tasks_paired} task{'s' * (r.tasks_paired != 1)}"
         return f"{r.axis}={r.level} {_signed(r.effect)}{interval} ({adjusted}{tasks}; {r.measured_at})"
 
@@ -528,8 +528,8 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
     if len(scored):
         best = scored.iloc[0]  # the table puts combos scored on every task they ran on first
         beaten = "" if best.mean_score > AT_BASELINE else " (no combo beats the memoryless baseline on average)"
-        out.append(f"Best overall: {best.combo}, mean score {_num(best.mean_score)} over "
-                   f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {_num(best.mean_rank)}{beaten}.")
+        out.append(f"Best overall: {best.combo}, mean score {number_text(best.mean_score)} over "
+                   f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {number_text(best.mean_rank)}{beaten}.")
     if effects is not None and (sentence := effect_finding(effects)):
         out.append(sentence)
     for label, t in task_tbl.groupby("task_label", sort=False):  # the table's (natural) order
@@ -539,15 +539,15 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
         if len(solved):
             verb = "solves" if len(solved) == 1 else "solve"
             s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
-                 + _names([f"{r.combo} ({_num(r.score)})" for r in solved.itertuples()]) + ".")
+                 + _names([f"{r.combo} ({number_text(r.score)})" for r in solved.itertuples()]) + ".")
         else:
             top = t.dropna(subset=["score"])
-            best = f"; the best is {top.iloc[0].combo} at {_num(top.iloc[0].score)}" if len(top) else ""
+            best = f"; the best is {top.iloc[0].combo} at {number_text(top.iloc[0].score)}" if len(top) else ""
             s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
         if len(at_base):
             verb = "combo sits" if len(at_base) == 1 else "combos sit"
             s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
-                  + _names([f"{r.combo} ({_num(r.score)})" for r in at_base.itertuples()]) + ".")
+                  + _names([f"{r.combo} ({number_text(r.score)})" for r in at_base.itertuples()]) + ".")
         if len(unscored):
             s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
                   + _names([f"{r.combo} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
@@ -560,7 +560,7 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
 # rendering
 
 
-def _num(x) -> str:
+def number_text(x) -> str:
     """Three significant figures; whole numbers of 1000 and more in full; NaN as an em dash."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "—"
@@ -569,7 +569,7 @@ def _num(x) -> str:
 
 
 def _signed(x) -> str:
-    return _num(x) if pd.isna(x) or x <= 0 else "+" + _num(x)
+    return number_text(x) if pd.isna(x) or x <= 0 else "+" + number_text(x)
 
 
 def _arrow(higher_is_better) -> str:
@@ -581,7 +581,7 @@ class Column:
     """How a table column is shown: header, cell text, sort key and which value is best."""
 
     header: str | Callable[[pd.DataFrame], str]
-    text: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: numbers via _num
+    text: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: numbers via number_text
     key: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: the raw column
     best: str | None = None  # "max", "min", or "direction" (the table's higher_is_better)
 
@@ -603,7 +603,7 @@ def _mean_header(t: pd.DataFrame) -> str:
 
 
 def _mean_text(t: pd.DataFrame, c: str) -> pd.Series:
-    return pd.Series([_num(m) if pd.isna(s) else f"{_num(m)} ± {_num(s)}" for m, s in zip(t["mean"], t["std"])],
+    return pd.Series([number_text(m) if pd.isna(s) else f"{number_text(m)} ± {number_text(s)}" for m, s in zip(t["mean"], t["std"])],
                      index=t.index)
 
 
@@ -681,7 +681,7 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
         headers.append(col.header(table) if callable(col.header) else col.header)
         raw = table[c]
         numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-        texts[c] = col.text(table, c) if col.text else (raw.map(_num) if numeric else raw.astype(str))
+        texts[c] = col.text(table, c) if col.text else (raw.map(number_text) if numeric else raw.astype(str))
         keys[c] = col.key(table, c) if col.key else raw
         best = col.best
         if best == "direction":

@@ -882,13 +882,13 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
 
 def test_readme_rewrite_keeps_a_crlf_files_other_lines_and_numbers_near_1000_stay_whole(tmp_path):
     from leaderboard.readme import END, START, update
-    from leaderboard.tables import _num
+    from leaderboard.tables import number_text
 
     readme = tmp_path / "README.md"
     readme.write_bytes(f"Title\r\nkeep me\r\n{START}\r\nold\r\n{END}\r\ntail line\r\n".encode())
     update(readme, "new table")
     assert readme.read_bytes() == f"Title\r\nkeep me\r\n{START}\nnew table\n{END}\r\ntail line\r\n".encode()
-    assert [_num(x) for x in (999.4, 999.5, 999.99, 1234.4, 0.01234)] == ["999", "1000", "1000", "1234", "0.0123"]
+    assert [number_text(x) for x in (999.4, 999.5, 999.99, 1234.4, 0.01234)] == ["999", "1000", "1000", "1234", "0.0123"]
 
 
 def test_no_bold_best_where_no_combo_has_a_score(tmp_path):
