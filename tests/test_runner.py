@@ -41,8 +41,9 @@ def results(out: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")}
 
 
-def test_quick_suite_dry_run_covers_every_task_and_level(capsys):
-    suite = load_suite("quick")
+@pytest.mark.parametrize("name", ["quick", "reference"])
+def test_a_one_factor_suite_covers_every_task_and_level(name, capsys):
+    suite = load_suite(name)
     runs = expand(suite)
     assert {r.task for r in runs} == set(TASKS.names())
     for axis, levels in AXES.items():
@@ -63,9 +64,10 @@ def test_quick_suite_dry_run_covers_every_task_and_level(capsys):
     task_settings = sum(
         len(list(itertools.product(*params.values()))) if params else 1 for params in suite.tasks.values()
     )
-    assert len(runs) == len(combos) * task_settings * suite.seeds
+    assert len(runs) == len(combos) * task_settings * len(suite.tune) * suite.seeds
     assert len({r.run_id for r in runs}) == len(runs)
-    assert main(["run", "--suite", "quick", "--dry-run"]) == 0
+    assert suite.seeds >= (3 if name == "reference" else 1)
+    assert main(["run", "--suite", name, "--dry-run"]) == 0
     size = capsys.readouterr().out.strip().splitlines()[-2]  # then the runs' states in the default --out
     assert f"{len(runs)} runs" in size
 
