@@ -362,32 +362,25 @@ class KneserNey:
         total, seen = self.n_w.sum(), (self.n_w > 0).sum()
         return np.maximum(self.n_w[w] - self.D, 0) / total + self.D * seen / total / self.V
 
-    def _middle(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-        V, D = np.int64(self.V), self.D
-        denom = self._look(self.n_dotv, v)
+    def _interpolate(self, counts, totals, types, context: np.ndarray, w: np.ndarray,
+                     lower: np.ndarray) -> np.ndarray:
+        """One order: max(c(context w) - D, 0) / c(context .) + D N(context .) / c(context .) * lower, where c and N
+        are read from the tables `counts` (by context * V + w), `totals` and `types` (by context); `lower` (the next
+        order's probability) where the context was never seen."""
+        denom = self._look(totals, context)
         safe = np.maximum(denom, 1)
-        p = (np.maximum(self._look(self.n_vw, v * V + w) - D, 0) / safe
-             + D * self._look(self.n_v_types, v) / safe * self.unigram(w))
-        return np.where(denom > 0, p, self.unigram(w))
-
-    def _bigram_top(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-        V, D = np.int64(self.V), self.D
-        denom = self._look(self.c_v, v)
-        safe = np.maximum(denom, 1)
-        p = (np.maximum(self._look(self.c_vw, v * V + w) - D, 0) / safe
-             + D * self._look(self.n_v, v) / safe * self.unigram(w))
-        return np.where(denom > 0, p, self.unigram(w))
+        p = (np.maximum(self._look(counts, context * np.int64(self.V) + w) - self.D, 0) / safe
+             + self.D * self._look(types, context) / safe * lower)
+        return np.where(denom > 0, p, lower)
 
     def prob(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
         """P(w | u v) for arrays of token ids; u = -1 where the context holds one token (v) only."""
-        V, D = np.int64(self.V), self.D
-        uv = np.where(u >= 0, u, 0) * V + v
-        denom = self._look(self.c_uv, uv)
-        safe = np.maximum(denom, 1)
-        tri = (np.maximum(self._look(self.c_uvw, uv * V + w) - D, 0) / safe
-               + D * self._look(self.n_uv, uv) / safe * self._middle(v, w))
-        tri = np.where(denom > 0, tri, self._middle(v, w))
-        return np.where(u >= 0, tri, self._bigram_top(v, w))
+        unigram = self.unigram(w)
+        middle = self._interpolate(self.n_vw, self.n_dotv, self.n_v_types, v, w, unigram)
+        bigram_top = self._interpolate(self.c_vw, self.c_v, self.n_v, v, w, unigram)
+        uv = np.where(u >= 0, u, 0) * np.int64(self.V) + v
+        trigram = self._interpolate(self.c_uvw, self.c_uv, self.n_uv, uv, w, middle)
+        return np.where(u >= 0, trigram, bigram_top)
 
     def perplexity(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Perplexity on windows x -> y (y[:, t] follows x[:, t]): each target's context is the up to two tokens
