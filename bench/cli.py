@@ -266,9 +266,9 @@ def cmd_leaderboard(args) -> int:
     _make_folder(out, "--out")
     results = args.results
     if args.publish:
-        from leaderboard.collect import write_published
+        from leaderboard.collect import publish
 
-        path, n = write_published(results, out)
+        path, n = publish(results, out)
         print(f"published {n} records to {path}")
         results = [out]  # the page comes from the published records alone
     paths = build(results, out, threshold=args.threshold)

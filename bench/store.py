@@ -1,7 +1,11 @@
-"""The result store: results/runs/<run_id>/result.json, one per run, written atomically."""
+"""The result store: results/runs/<run_id>/result.json, one per run, written atomically; and its published copy,
+results/records.jsonl.gz (every record, one JSON object a line, gzipped), which a store reads for a run without its
+own file: a published folder resumes its sweep."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import os
@@ -15,6 +19,32 @@ STATUSES = ("ok", "diverged", "failed")
 UMASK = os.umask(0o022)  # the process's umask, read (it can only be read by setting it) and put back at once
 os.umask(UMASK)
 STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write in progress (clean)
+PUBLISHED = "records.jsonl.gz"  # a results folder's published copy of its records
+
+
+def read_published(path: Path) -> list[tuple[int, Any]]:
+    """(line number, the line's JSON value, or the ValueError that parsing it raised) for each line of a published
+    records file. Raises OSError (and EOFError for a cut-off file) where the file cannot be read."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    out: list[tuple[int, Any]] = []
+    for i, line in enumerate(lines, 1):
+        try:
+            out.append((i, json.loads(line)))
+        except ValueError as err:
+            out.append((i, err))
+    return out
+
+
+def write_published(path: Path, records: list[dict]) -> Path:
+    """`records` into a published records file, one compact JSON object a line in the order given, gzipped without
+    a timestamp (the same records, the same bytes), atomically."""
+    text = "".join(json.dumps(_finite(r), sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
+                   for r in records)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=9) as f:
+        f.write(text.encode("utf-8"))
+    return atomic_write(path, buffer.getvalue())
 
 
 def _mtime(path: Path) -> float:
@@ -58,17 +88,36 @@ class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.runs = self.root / "runs"
+        self._published: dict[str, dict] | None = None
 
     def path(self, run_id: str) -> Path:
         return self.runs / run_id / "result.json"
 
     def read(self, run_id: str) -> dict | None:
-        """The run's record, or None when it is missing, unreadable or not a JSON object."""
+        """The run's record, or None when it is missing, unreadable or not a JSON object. A run without its own file
+        reads its record in the folder's published copy (PUBLISHED), where there is one."""
         try:
             record = json.loads(self.path(run_id).read_text())
+        except FileNotFoundError:
+            return self.published().get(run_id)
         except (OSError, ValueError):
             return None
         return record if isinstance(record, dict) else None
+
+    def published(self) -> dict[str, dict]:
+        """The records of the folder's published copy by run id (read once; empty without one or where it cannot be
+        read: its runs are then trained again, nothing is lost)."""
+        if self._published is None:
+            self._published = {}
+            path = self.root / PUBLISHED
+            try:
+                lines = read_published(path) if path.is_file() else []
+            except (OSError, EOFError):
+                lines = []
+            for _, record in lines:
+                if isinstance(record, dict) and isinstance(record.get("run_id"), str):
+                    self._published[record["run_id"]] = record
+        return self._published
 
     def state(self, cfg) -> str:
         """What a sweep does with this run (a RunConfig): 'todo' (no readable record: trained), its record's status
@@ -94,7 +143,7 @@ class ResultStore:
         return atomic_write(target, json.dumps(_finite(record), indent=1, allow_nan=False), prefix=".result.")
 
     def has_records(self) -> bool:
-        return self.runs.exists() and any(self.runs.glob("*/result.json"))
+        return (self.runs.exists() and any(self.runs.glob("*/result.json"))) or bool(self.published())
 
     def clean(self, older_than: float = STALE_SECONDS) -> int:
         """Remove temp files left by a killed writer; returns how many. Only those older than `older_than` seconds:

@@ -9,9 +9,7 @@ optimizer setting, "adam lr=0.001": what the tuning protocol chooses among, tabl
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import warnings
 from pathlib import Path
@@ -21,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bench.axes import AXIS_NAMES, TUNABLE, tuning_label
-from bench.store import FINISHED, STATUSES, atomic_write
+from bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_published
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
@@ -36,9 +34,6 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         elif not isinstance(value, dict):  # an empty dict ({} metrics of a failed run) adds no column
             flat[name] = value
     return flat
-
-
-PUBLISHED = "records.jsonl.gz"  # a results folder's compact copy of its records: one JSON object a line, gzipped
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -77,18 +72,14 @@ def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, dict[str, Any]]]
         published = Path(d) / PUBLISHED
         if published.is_file():
             try:
-                with gzip.open(published, "rt", encoding="utf-8") as f:
-                    lines = f.read().splitlines()
+                lines = read_published(published)
             except (OSError, EOFError, UnicodeDecodeError) as err:
                 warnings.warn(f"skipping unreadable records file {published}: {err}", stacklevel=3)
                 continue
-            for i, line in enumerate(lines, 1):
-                try:
-                    record = json.loads(line)
-                except ValueError as err:
-                    warnings.warn(f"skipping {published} line {i}: {err}", stacklevel=3)
-                    continue
-                if (record := _checked(record, f"{published} line {i}")) is not None:
+            for i, record in lines:
+                if isinstance(record, ValueError):
+                    warnings.warn(f"skipping {published} line {i}: {record}", stacklevel=3)
+                elif (record := _checked(record, f"{published} line {i}")) is not None:
                     found.append((f"{published}:{i}", record))
     return found
 
@@ -104,18 +95,12 @@ def newest_records(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return [(source, record) for _, source, record in best.values()]
 
 
-def write_published(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:
-    """Every run's record under `dirs` (newest_records: diverged and failed ones included) into `out/records.jsonl.gz`,
-    one JSON object a line, sorted by run_id, gzipped without a timestamp: the same records give the same bytes, so
-    a published folder's diff shows what changed. Returns the file and the number of records."""
+def publish(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:
+    """Every run's record under `dirs` (newest_records: diverged and failed ones included) into `out/records.jsonl.gz`
+    (bench.store.write_published), sorted by run_id: the same records give the same bytes, so a published folder's
+    diff shows what changed. Returns the file and the number of records."""
     records = sorted((r for _, r in newest_records(read_records(dirs))), key=lambda r: r["run_id"])
-    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=9) as f:
-        f.write(text.encode("utf-8"))
-    path = Path(out) / PUBLISHED
-    atomic_write(path, buffer.getvalue())
-    return path, len(records)
+    return write_published(Path(out) / PUBLISHED, records), len(records)
 
 
 def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:

@@ -957,11 +957,11 @@ def test_published_records_rebuild_the_same_leaderboard(small, tmp_path, capsys)
 def test_a_damaged_line_of_published_records_is_skipped_with_a_warning(small, tmp_path):
     import gzip
 
-    from leaderboard.collect import write_published
+    from leaderboard.collect import publish
 
     pub = tmp_path / "pub"
     pub.mkdir()
-    path, n = write_published([small], pub)
+    path, n = publish([small], pub)
     lines = gzip.decompress(path.read_bytes()).decode().splitlines()
     path.write_bytes(gzip.compress(("\n".join(["{not json", *lines[1:]]) + "\n").encode()))
     with pytest.warns(UserWarning, match=r"records.jsonl.gz line 1"):

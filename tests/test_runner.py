@@ -1059,3 +1059,19 @@ def test_a_worker_computes_in_full_float32_on_every_path(monkeypatch):
     setup_worker_numerics(threads)  # (flush-to-zero stays on, as after any --workers 0 sweep in this process)
     assert torch.backends.cudnn.allow_tf32 is False and not torch.backends.cuda.matmul.allow_tf32
     assert torch.get_num_threads() == threads
+
+
+def test_a_published_folder_resumes_its_sweep(tiny_suite, tmp_path, capsys):
+    """A folder holding only the published records (records.jsonl.gz, as a checkout of leaderboard/published/ has
+    them) knows its finished runs: the same sweep into it trains nothing again, and a failed run is retried."""
+    out, published = tmp_path / "res", tmp_path / "published"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet",
+                 "--no-leaderboard"]) == 0
+    assert main(["leaderboard", "--results", str(out), "--out", str(published), "--publish"]) == 0
+    assert not (published / "runs").exists()
+    capsys.readouterr()
+    grid = expand(load_suite(str(tiny_suite)))
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(published), "--workers", "0", "--no-leaderboard"]) == 0
+    assert f"{len(grid)} already finished, 0 to train" in capsys.readouterr().out
+    store = ResultStore(published)
+    assert all(store.state(cfg) == "ok" for cfg in grid) and store.has_records()
