@@ -940,20 +940,25 @@ def test_a_bad_download_is_refused_and_nothing_is_kept(ptb_server, offline_cache
     _check_text_task(TextTask(corpus="ptb", bptt=5, vocab_size=50), lines["train"], lines["test"])
 
 
-def _download(name: str) -> str:
-    from tasks.text import download_corpus
+def _download(name: str, parts: dict) -> str:
+    from tasks.text import CORPORA, download_corpus
 
+    CORPORA[name] = parts  # the test server's addresses (a spawned process imports the module afresh)
     return str(download_corpus(name))
 
 
 def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cache):
     """A sweep's workers all want the corpus at their first text run: 4 processes at once (a slow server, so they
-    overlap) each get the whole corpus, every file is fetched once, and no temp file is left."""
+    overlap) each get the whole corpus, every file is fetched once, and no temp file is left. The processes are
+    spawned, not forked (a fork of this process, which holds other threads, can inherit a lock held mid-call and
+    hang), and the wait for them is bounded."""
     import multiprocessing as mp
 
+    from tasks.text import CORPORA
+
     served, _ = ptb_server
-    with mp.get_context("fork").Pool(4) as pool:  # fork: the workers see the patched CORPORA
-        folders = pool.map(_download, ["ptb"] * 4)
+    with mp.get_context("spawn").Pool(4) as pool:  # the cache folder reaches them in the environment
+        folders = pool.starmap_async(_download, [("ptb", CORPORA["ptb"])] * 4).get(timeout=120)
     folder = offline_cache / "ptb"
     assert set(folders) == {str(folder)}
     assert dict(served.hits) == {f"/ptb.{s}.txt": 1 for s in ("train", "valid", "test")}
