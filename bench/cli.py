@@ -193,8 +193,9 @@ def cmd_run(args) -> int:
     counts = run_grid(runs, opts)
     if rank > 0:
         return 0
+    elsewhere = f", {counts['elsewhere']} trained by another sweep sharing --out" if counts.get("elsewhere") else ""
     print(f"done: {counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed, "
-          f"{counts['skipped']} skipped (already finished); results in {args.out}/runs/")
+          f"{counts['skipped']} skipped (already finished){elsewhere}; results in {args.out}/runs/")
     if counts.get("failed"):
         for line in failure_summary(args.out, runs):
             print(line)

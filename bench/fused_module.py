@@ -268,5 +268,5 @@ def execute_fused(
         run = module.runs[k] if module is not None else None
         close_record(record, run.steps if run else 0, run.history if run else [],
                      run.stats() if run else {}, wall)
-        store.write(record)
+        records[k] = store.write(record)
     return records

@@ -122,13 +122,31 @@ def run_group(cfg_dicts: list[dict], opts: LaunchOptions) -> list[dict]:
         importlib.import_module("bench.runner")  # importing Lightning (seconds, a worker's first job) is not the job's
 
         _WORKER["started"].put((os.getpid(), RunConfig.from_dict(cfg_dicts[0]).run_id))
-    if len(cfg_dicts) == 1:
-        return [run_one(cfg_dicts[0], opts)]
+    configs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    if opts.strategy == "ddp":  # every process trains the same run: no claims between them
+        return _train(configs, opts)
+    store = ResultStore(opts.out_dir)
+    with store.claim([c.run_id for c in configs]) as held:
+        # another sweep sharing --out trains a run it holds, or trained one since this sweep listed its runs
+        mine = [c for c in configs if c.run_id in held and not store.finished(c)]
+        elsewhere = [elsewhere_summary(c) for c in configs if c not in mine]
+        return elsewhere + (_train(mine, opts) if mine else [])
+
+
+def _train(configs: list[RunConfig], opts: LaunchOptions) -> list[dict]:
+    """A job's runs trained in this process: one through run_one (execute), more as one fused model."""
+    if len(configs) == 1:
+        return [run_one(configs[0].to_dict(), opts)]
     from bench.fused_module import execute_fused
 
-    configs = [RunConfig.from_dict(d) for d in cfg_dicts]
     records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts))
     return [summarize(r) for r in records]
+
+
+def elsewhere_summary(cfg: RunConfig) -> dict:
+    """The progress line's summary of a run another sweep sharing --out trains or trained (status `elsewhere`)."""
+    return {"run_id": cfg.run_id, "status": "elsewhere", "normalized_score": None, "wall_seconds": 0.0,
+            "error": None, "task_label": cfg.task_label, "combo": cfg.combo, "tuning": cfg.tuning}
 
 
 def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig]]:
@@ -380,5 +398,4 @@ def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err
     record_failed(record, err)
     if wall_seconds is not None:
         record["wall_seconds"] = round(wall_seconds, 3)
-    store.write(record)
-    return summarize(record)
+    return summarize(store.write(record))  # another sweep's finished record stands (ResultStore.write)

@@ -181,7 +181,7 @@ def execute(
     if logger:
         record["wandb_error"] = tracking.finish(logger, record)
     if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
-        store.write(record)
+        return store.write(record)  # another sweep's finished record stands over this run's failure
     return record
 
 

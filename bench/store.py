@@ -4,6 +4,7 @@ own file: a published folder resumes its sweep."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -136,11 +137,48 @@ class ResultStore:
     def finished(self, cfg) -> bool:
         return self.state(cfg) in FINISHED
 
-    def write(self, record: dict) -> Path:
-        """Write atomically (atomic_write), the folder made where missing."""
+    @contextlib.contextmanager
+    def claim(self, run_ids: list[str]):
+        """Claims on runs, held for the `with` block: yields the ids this process now holds; another process (a
+        second sweep sharing this folder, on this machine or another over a shared file system) holds the others.
+        A claim is an exclusive lock (flock) on runs/<run_id>/.claim, which the operating system drops when its
+        holder exits, killed or not: a dead sweep's runs are free at once, nothing to clean. Where the file system
+        has no locks, every run is held (no claims: as without this)."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows)
+            yield set(run_ids)
+            return
+        with contextlib.ExitStack() as stack:
+            held = set()
+            for run_id in run_ids:
+                path = self.runs / run_id / ".claim"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                lock = stack.enter_context(open(path, "a"))
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # held by another process
+                except OSError:
+                    pass  # a file system without locks
+                held.add(run_id)
+            yield held
+
+    def write(self, record: dict) -> dict:
+        """Write atomically (atomic_write), the folder made where missing, and return the record that stands: a
+        `failed` record never replaces a finished one (`ok`, `diverged`: another sweep sharing this folder trained
+        the run), which is returned instead."""
+        if record.get("status") not in FINISHED:
+            try:
+                existing = json.loads(self.path(record["run_id"]).read_text())
+            except (OSError, ValueError):
+                existing = None
+            if isinstance(existing, dict) and existing.get("status") in FINISHED:
+                return existing
         target = self.path(record["run_id"])
         target.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(target, json.dumps(_finite(record), indent=1, allow_nan=False), prefix=".result.")
+        atomic_write(target, json.dumps(_finite(record), indent=1, allow_nan=False), prefix=".result.")
+        return record
 
     def has_records(self) -> bool:
         return (self.runs.exists() and any(self.runs.glob("*/result.json"))) or bool(self.published())

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -1075,3 +1076,37 @@ def test_a_published_folder_resumes_its_sweep(tiny_suite, tmp_path, capsys):
     assert f"{len(grid)} already finished, 0 to train" in capsys.readouterr().out
     store = ResultStore(published)
     assert all(store.state(cfg) == "ok" for cfg in grid) and store.has_records()
+
+
+@pytest.mark.parametrize("sweeps", [2, 4])
+def test_sweeps_sharing_one_out_train_each_run_once(tiny_suite, tmp_path, sweeps):
+    """Sweeps started at once on one --out (a job started twice, a requeued SLURM job beside the old one): each run
+    is trained by one of them (a claim per run), the others report it as trained elsewhere, nothing is lost."""
+    out = tmp_path / "res"
+    grid = expand(load_suite(str(tiny_suite)))
+    procs = [subprocess.Popen(cli("run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "1",
+                                  "--no-leaderboard", "--quiet"), cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(sweeps)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    trained = elsewhere = 0
+    for text in outputs:  # "done: 3 ok, 0 diverged, 0 failed, 0 skipped (already finished), 5 trained by another..."
+        done = next(line for line in text.splitlines() if line.startswith("done:"))
+        trained += int(re.search(r"done: (\d+) ok", done).group(1))
+        found = re.search(r"(\d+) trained by another sweep", done)
+        elsewhere += (int(found.group(1)) if found else 0) + int(re.search(r"(\d+) skipped", done).group(1))
+    assert trained == len(grid), outputs  # each run trained once over all the sweeps
+    assert elsewhere == (sweeps - 1) * len(grid)  # and every sweep accounts for every run: done here or elsewhere
+    records = results(out)
+    assert set(records) == {r.run_id for r in grid} and all(r["status"] == "ok" for r in records.values())
+
+
+def test_a_failed_record_never_replaces_a_finished_one(tmp_path):
+    store = ResultStore(tmp_path)
+    cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig())
+    ok = {**new_record(cfg, "custom"), "status": "ok", "normalized_score": 0.9}
+    assert store.write(ok) == ok
+    failed = new_record(cfg, "custom")  # another sweep's attempt at the same run
+    assert store.write(failed)["status"] == "ok" and store.read(cfg.run_id)["normalized_score"] == 0.9
+    fresh = RunConfig("adding", {"seq_len": 9}, ModelConfig())
+    assert store.write(new_record(fresh, "custom"))["status"] == "failed"  # nothing finished to keep: written
