@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,82 @@ from bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_pub
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
+
+# The bounds of a number a record may hold. Every metric is computed in float32 (largest finite value 3.4e38), so a
+# finite number beyond NUMBER_MAX cannot come from a run: e.g. 1e308 in a merged or edited file. A normalized score
+# is 1 at the task's reference and 0 at the memoryless baseline: no run beats its reference SCORE_MAX-fold, while a
+# score far below 0 is a real run's (an exploded Adam run scores about -1.2e7), which the score rule counts as 0.
+NUMBER_MAX = 1e40
+SCORE_MAX = 1e6
+
+
+def _is_number(value: Any) -> bool:
+    """A finite real number within NUMBER_MAX; a bool is not a number (JSON's true would count as 1.0)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) <= NUMBER_MAX
+
+
+# what each kind of field must hold, with the words a warning names it by; None (null) passes every kind but
+# "required" ones (REQUIRED)
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "a string"),
+    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= NUMBER_MAX,
+              "a whole number >= 0"),
+    "number": (_is_number, f"a finite number within ±{NUMBER_MAX:g}"),
+    "score": (lambda v: _is_number(v) and v <= SCORE_MAX, f"a finite number <= {SCORE_MAX:g}"),
+    "mapping": (lambda v: isinstance(v, dict), "a mapping"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "texts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+              "a mapping of names to strings"),
+    "numbers": (lambda v: isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values()),
+                f"a mapping of names to finite numbers within ±{NUMBER_MAX:g}"),
+    "number list": (lambda v: isinstance(v, list) and all(x is None or _is_number(x) for x in v),
+                    f"a list of finite numbers within ±{NUMBER_MAX:g}"),
+    "mapping list": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of mappings"),
+}
+
+# Every field a table, a plot or leaderboard.known reads, by its dotted path (a parent before its fields), and its
+# kind (KINDS). Other fields are carried as they are and read by nothing.
+FIELDS: dict[str, str] = {
+    **dict.fromkeys(("run_id", "status", "task", "task_label", "combo", "suite", "created", "tuning",
+                     "primary_metric", "error", "git_commit", "device", "task_data"), "text"),
+    "remedies": "texts",
+    "higher_is_better": "flag",
+    **dict.fromkeys(("normalized_score", "val_score"), "score"),
+    **dict.fromkeys(("metrics", "val_metrics", "baseline", "reference"), "numbers"),
+    **dict.fromkeys(("best_step", "steps_trained", "diverged_at_step", "world_size"), "count"),
+    "wall_seconds": "number",
+    "last": "mapping", "last.step": "count", "last.metrics": "numbers", "last.normalized_score": "score",
+    "model_size": "mapping", "model_size.recurrent_params": "count", "model_size.params": "count",
+    "config": "mapping", "config.seed": "count", "config.task": "mapping", "config.task.name": "text",
+    "config.task.params": "mapping", "config.task.version": "count", "config.model": "mapping",
+    "config.budget": "mapping", "config.budget.optimizer": "text", "config.budget.learning_rate": "number",
+    "versions": "mapping", "versions.rnnbench": "text", "versions.torch": "text",
+    "history": "mapping list", "seeds": "mapping",
+    "grad": "mapping", "grad.probe": "mapping",
+    **{f"grad.probe.{phase}{field}": kind for phase in ("start", "end")
+       for field, kind in (("", "mapping"), (".norms", "number list"), (".log10_ratio", "number"),
+                           (".log_slope", "number"))},
+}
+
+
+def bad_field(record: dict[str, Any]) -> str | None:
+    """The first field of `record` (FIELDS' order) that does not hold its kind, described in a few words
+    ("field 'metrics' must be a mapping of names to finite numbers ..., got a list"), or None for a usable record."""
+    for path, kind in FIELDS.items():
+        *parents, name = path.split(".")
+        holder: Any = record
+        for parent in parents:  # a parent absent or null: its fields are absent too
+            holder = holder.get(parent) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict) or holder.get(name) is None:
+            continue
+        accepts, words = KINDS[kind]
+        if not accepts(value := holder[name]):
+            shown = repr(value) if isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 40 \
+                else f"a {type(value).__name__}"
+            return f"field {path!r} must be {words}, got {shown}"
+    return None
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -54,6 +131,9 @@ def _checked(record: Any, path: Path | str) -> dict[str, Any] | None:
     missing = [k for k in REQUIRED if record.get(k) is None]
     if missing:
         warnings.warn(f"skipping result file {path}: missing {', '.join(missing)}", stacklevel=3)
+        return None
+    if (bad := bad_field(record)) is not None:
+        warnings.warn(f"skipping result file {path}: {bad}", stacklevel=3)
         return None
     if record["status"] not in STATUSES:
         warnings.warn(f"skipping result file {path}: unknown status {record['status']!r}", stacklevel=3)
