@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                      "recorded failed (a hung run cannot hold the sweep; the runs beside it start again, and the same "
                      "command retries it); default: no limit")
     run.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task)")
+    run.add_argument("--allow-large", action="store_true", help="accept a grid larger than the limit on runs (a "
+                     "larger one is refused before it is built, in one line naming the limit: most likely a typo, "
+                     "e.g. seeds: 100000000)")
     run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
     run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
@@ -142,13 +145,13 @@ def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tup
 
 
 def cmd_run(args) -> int:
-    from bench.config import expand, load_suite
+    from bench.config import GRID_LIMIT, expand, load_suite
     from bench.launch import LaunchOptions, parse_shard, run_grid, shard
 
     suite = load_suite(args.suite)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    runs = expand(suite, args.tasks, args.seeds)
+    runs = expand(suite, args.tasks, args.seeds, limit=None if args.allow_large else GRID_LIMIT)
     if args.shard:
         runs = shard(runs, *parse_shard(args.shard))
     if args.run_timeout is not None:
@@ -189,11 +192,14 @@ def cmd_run(args) -> int:
         from bench.tracking import choose_mode
 
         choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
-    _make_folder(args.out, "--out")  # before any training: a file of that name fails here, not after the first run
+    _writable_folder(args.out, "--out")  # before any training: a file of that name, a read-only or full disk
+    check_task_data(runs)
     counts = run_grid(runs, opts)
     if rank > 0:
         return 0
     elsewhere = f", {counts['elsewhere']} trained by another sweep sharing --out" if counts.get("elsewhere") else ""
+    if counts.get("recovered"):
+        elsewhere += f", {counts['recovered']} trained after a worker process died (each rerun alone)"
     print(f"done: {counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed, "
           f"{counts['skipped']} skipped (already finished){elsewhere}; results in {args.out}/runs/")
     if counts.get("failed"):
@@ -213,8 +219,9 @@ def cmd_run(args) -> int:
 
 def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     """Print the grid, each run with its state in `out` (what a real run would do with it: keep `ok` and `diverged`,
-    retry `failed` and `stale`, train `todo`: ResultStore.state), its size and the counts of those states; train
-    nothing."""
+    retry `failed` and `stale`, train `todo`: ResultStore.state), its size, a note for kept records made by another
+    rnnbench or torch version or in a dirty checkout (leaderboard.collect.provenance) and the counts of those states;
+    train nothing."""
     from collections import Counter
 
     store, states = ResultStore(out), Counter()
@@ -231,9 +238,37 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     finished = sum(states[s] for s in FINISHED)
     kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
     stale = f", {states['stale']} trained on data changed since" if states["stale"] else ""
+    if finished:  # where the kept records come from, before the last line (the counts)
+        from bench.runner import versions
+        from leaderboard.collect import provenance
+
+        kept_records = [r for cfg in runs if (r := store.read(cfg.run_id)) and r.get("status") in FINISHED]
+        for line in provenance(kept_records, here=versions()):
+            print(f"note: {line}")
     print(f"in {out}/runs/: {finished} finished ({kept}: kept), {len(runs) - finished} to train ({states['todo']} "
           f"todo, {states['failed']} failed before{stale}: retried)")
     return 0
+
+
+def check_task_data(runs) -> None:
+    """Each task setting of the grid built once, its data read (a corpus: its files, decoded, split), before any
+    training: a missing, unreadable or too short corpus fails here in one line naming the task setting and its file,
+    not in every run."""
+    seen = set()
+    for cfg in runs:
+        if cfg.task_label in seen:
+            continue
+        seen.add(cfg.task_label)
+        try:
+            cfg.build_task().spec()
+        except ConfigError as err:
+            raise ConfigError(f"task {cfg.task_label}: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"task {cfg.task_label}: its data is not UTF-8 text (byte {err.object[err.start]:#04x} "
+                              f"at offset {err.start})") from None
+        except OSError as err:
+            where = f" {err.filename}" if err.filename else ""
+            raise ConfigError(f"task {cfg.task_label}: cannot read its data{where} ({err.strerror or err})") from None
 
 
 def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:
@@ -264,7 +299,7 @@ def cmd_leaderboard(args) -> int:
         if not folder.is_dir():
             raise ConfigError(f"--results {folder}: no such folder")
     out = args.out or args.results[0] / "leaderboard"
-    _make_folder(out, "--out")
+    _writable_folder(out, "--out")
     results = args.results
     if args.publish:
         from leaderboard.collect import publish
@@ -307,6 +342,29 @@ def _make_folder(path: Path, flag: str) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a file of that name, no permission, ...
         raise ConfigError(f"{flag} {path}: cannot make that folder ({err.strerror or err})") from None
+
+
+PROBE_BYTES = 1 << 16  # written and removed at start: room for a few records (a result.json is ~10-30 KB)
+
+
+def _writable_folder(path: Path, flag: str) -> None:
+    """Make the folder and write a probe file of PROBE_BYTES into it (synced, then removed): a read-only or full file
+    system fails here in one line, before any training, not when the first run's record is written."""
+    _make_folder(path, flag)
+    probe = path / f".write-probe-{os.getpid()}.tmp"
+    try:
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot write there ({err.strerror or err}); free some space or choose "
+                          "a writable folder") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -41,6 +41,16 @@ AXES: dict[str, tuple[str, ...]] = {
 assert tuple(AXES) == tuple(BASELINE_LEVELS) and all(BASELINE_LEVELS[a] in AXES[a] for a in AXES)
 
 
+# Upper bounds of the budget's sizes: far beyond any run this benchmark trains (the full suite's longest is 4000
+# steps of 64 sequences), low enough that a typo (max_steps: 1000000000000) fails at once instead of training for
+# years or asking for terabytes.
+BUDGET_BOUNDS = {"max_steps": 10**8, "eval_every": 10**8, "warmup_steps": 10**8, "batch_size": 10**6,
+                 "probe_batch": 10**6}
+# Runs a grid may hold unless asked for explicitly (rnnbench run --allow-large): the full suite holds 130,815; a grid
+# beyond this is most likely a typo (seeds: 100000000), which would take hours to list before training anything.
+GRID_LIMIT = 200_000
+
+
 @dataclass(frozen=True)
 class Budget:
     """How long and how each run trains (the suite's training budget)."""
@@ -59,6 +69,9 @@ class Budget:
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 1, f"budget {name} must be an integer >= 1, got {value!r}")
         check(self.warmup_steps >= 0, f"budget warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        for name, bound in BUDGET_BOUNDS.items():
+            value = getattr(self, name)
+            check(value <= bound, f"budget {name} must be <= {bound:,}, got {value:,}")
         for name in ("learning_rate", "clip_value"):
             value = getattr(self, name)
             check(math.isfinite(value) and value > 0, f"budget {name} must be a finite number > 0, got {value!r}")
@@ -173,6 +186,9 @@ def load_suite(name_or_path: str) -> Suite:
     path = Path(name_or_path)
     if not path.is_file():
         names = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+        looks_like_path = "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+        check(not looks_like_path, f"suite file {name_or_path} does not exist (or is not a file); shipped suites: "
+              f"{', '.join(names)}")
         choice("suite", name_or_path, names)
         path = SUITES_DIR / f"{name_or_path}.yaml"
     try:
@@ -269,15 +285,33 @@ def remedy_combinations(grids: list[dict[str, list[str]]]) -> list[dict[str, str
     return list(seen.values())
 
 
-def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None) -> list[RunConfig]:
-    """The suite's grid: task parameters × remedy combinations × seeds, each a validated RunConfig."""
-    chosen = suite.tasks
-    if tasks:
-        for t in tasks:
-            choice("task in this suite", t, suite.tasks)
-        chosen = {t: suite.tasks[t] for t in tasks}
+def _chosen_tasks(suite: Suite, tasks: list[str] | None) -> dict[str, dict[str, list]]:
+    if not tasks:
+        return suite.tasks
+    for t in tasks:
+        choice("task in this suite", t, suite.tasks)
+    return {t: suite.tasks[t] for t in tasks}
+
+
+def grid_size(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None) -> int:
+    """The number of runs expand() gives, counted without building them: task settings × remedy combinations ×
+    tuning settings × seeds."""
+    chosen = _chosen_tasks(suite, tasks)
+    settings = sum(math.prod(len(values) for values in params.values()) for params in chosen.values())
+    return settings * len(remedy_combinations(suite.grids)) * len(suite.tune) * (seeds or suite.seeds)
+
+
+def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None,
+           limit: int | None = GRID_LIMIT) -> list[RunConfig]:
+    """The suite's grid: task parameters × remedy combinations × tuning settings × seeds, each a validated RunConfig.
+    A grid of more than `limit` runs (grid_size) is refused before any is built; None: no limit."""
+    chosen = _chosen_tasks(suite, tasks)
     n_seeds = seeds or suite.seeds
     check(n_seeds >= 1, f"seeds must be >= 1, got {n_seeds}")
+    size = grid_size(suite, tasks, seeds)
+    if limit is not None:
+        check(size <= limit, f"suite {suite.name}: the grid holds {size:,} runs, more than {limit:,}; fewer seeds, "
+              "tasks or levels, or --allow-large to train them all")
     runs = []
     combos = remedy_combinations(suite.grids)
     for task, params in chosen.items():

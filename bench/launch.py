@@ -212,6 +212,18 @@ class Progress:
         elif not self.quiet:
             print(line, flush=True)
 
+    def recovery(self, suspects: int, recovered: int, failed: int) -> None:
+        """One line for a worker death the sweep has dealt with: of the `suspects` runs in flight when it died, each
+        rerun alone, `recovered` ended as they would have without it and `failed` died again (recorded failed).
+        Counted in counts["recovered"]."""
+        self.counts["recovered"] = self.counts.get("recovered", 0) + recovered
+        line = (f"a worker process died (killed, or out of memory?) with {suspects} run(s) in flight: each rerun "
+                f"alone, {recovered} trained to the end, {failed} died again and recorded failed")
+        if self.bar is not None:
+            self.bar.console.print(line)
+        elif not self.quiet:
+            print(line, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
@@ -310,9 +322,11 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
     in flight become suspects, rerun one at a time in a fresh pool (the others wait); a suspect whose worker dies
     while it runs alone is recorded failed, the others train as if nothing happened. With opts.run_timeout, a job
     that runs past it has its worker killed (Watchdog) and is recorded failed; the jobs in flight beside it, known
-    innocent, go back to the front of the queue."""
+    innocent, go back to the front of the queue. When the last suspect has run alone, one line says how the death
+    ended (Progress.recovery)."""
     queue = list(reversed(make_jobs(todo, opts)))  # jobs: one run, or a fused group (opts.fuse)
     suspects: list[list[RunConfig]] = []  # in flight when a worker died
+    deaths = {"suspects": 0, "recovered": 0, "failed": 0}  # runs of the jobs in flight at deaths not yet reported
     watchdog = Watchdog(opts.run_timeout)
     pool = watchdog.pool(opts)
     running = {}  # future -> (job, run alone?)
@@ -344,6 +358,8 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                     for summary in future.result():  # also a killed job that finished just before its kill
                         progress.update(summary)
                     watchdog.forget(job)
+                    if alone:
+                        deaths["recovered"] += len(job)
                 except BrokenProcessPool:
                     broken = True
                     running[future] = (job, alone)  # handled with the other in-flight jobs below
@@ -362,14 +378,19 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                         queue.append(job)
                     elif not alone:
                         suspects.append(job)
+                        deaths["suspects"] += len(job)
                     else:
                         died = RuntimeError("its worker process died (killed, or out of memory?), twice: once with "
                                             "other runs in flight, then running alone")
                         for cfg in job:
                             progress.update(_record_failure(cfg, opts, store, died))
+                        deaths["failed"] += len(job)
                     watchdog.forget(job)
                 running.clear()
                 pool = watchdog.pool(opts)
+            if deaths["suspects"] and not suspects and not any(alone for _, alone in running.values()):
+                progress.recovery(**deaths)
+                deaths.update(suspects=0, recovered=0, failed=0)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -175,6 +175,33 @@ def newest_records(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return [(source, record) for _, source, record in best.values()]
 
 
+PROVENANCE = ("rnnbench", "torch")  # the versions (a record's `versions`) whose change can change a run's numbers
+
+
+def provenance(records: list[dict[str, Any]], here: dict[str, str] | None = None) -> list[str]:
+    """One line for each way `records` may not be one code's results: made by another rnnbench or torch version than
+    `here` (the running one's: bench.runner.versions()), or, without `here`, by more than one; and made in a
+    checkout with uncommitted changes (git_commit "...-dirty": its code is no commit's). Each with its counts."""
+    from collections import Counter
+
+    lines, total = [], len(records)
+    for package in PROVENANCE:
+        counts = Counter(str((r.get("versions") or {}).get(package) or "(none recorded)") for r in records)
+        shown = lambda found: ", ".join(f"{v} ({n})" for v, n in sorted(found.items()))  # noqa: E731
+        if here is not None:
+            other = {v: n for v, n in counts.items() if v != here.get(package)}
+            if other:
+                lines.append(f"{sum(other.values())} of the {total} records were made by another {package} version "
+                             f"than this one ({here.get(package)}): {shown(other)}")
+        elif len(counts) > 1:
+            lines.append(f"the {total} records were made by {len(counts)} {package} versions: {shown(counts)}")
+    dirty = sum(str(r.get("git_commit") or "").endswith("-dirty") for r in records)
+    if dirty:
+        lines.append(f"{dirty} of the {total} records were made in a checkout with uncommitted changes (git_commit "
+                     "...-dirty): their code is no commit's")
+    return lines
+
+
 def publish(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:
     """Every run's record under `dirs` (newest_records: diverged and failed ones included) into `out/records.jsonl.gz`
     (bench.store.write_published), sorted by run_id: the same records give the same bytes, so a published folder's
@@ -187,15 +214,18 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     """One row per run_id over every `<dir>/runs/*/result.json` and `<dir>/records.jsonl.gz` (read_records).
 
     A run found in several dirs (or twice) keeps its newest finished (ok or diverged) record, else its newest
-    failed one: a failed retry elsewhere does not hide a result. Of a task measured under several task versions
-    (a changed definition, baseline or metric), only the newest version's runs are kept, with a warning: scores
-    of two definitions are not comparable. A malformed or truncated file is skipped with a warning that names
-    it. Columns: see the module docstring.
+    failed one: a failed retry elsewhere does not hide a result. Records of several rnnbench or torch versions, or
+    of a dirty checkout, are named in a warning with their counts (provenance). Of a task measured under several
+    task versions (a changed definition, baseline or metric), only the newest version's runs are kept, with a
+    warning: scores of two definitions are not comparable. A malformed or truncated file, or a record with a field
+    of the wrong kind (FIELDS), is skipped with a warning that names it. Columns: see the module docstring.
     """
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
-    rows = []
-    for source, record in newest_records(read_records(dirs)):
+    rows, records = [], newest_records(read_records(dirs))
+    for line in provenance([record for _, record in records]):
+        warnings.warn(line, stacklevel=2)
+    for source, record in records:
         row = _flatten(record)
         row["source"] = source
         row["seed"] = (record.get("config") or {}).get("seed")

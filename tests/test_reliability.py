@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -72,8 +74,9 @@ def test_hostile_records_are_skipped_by_name_and_change_no_table(tmp_path):
     planted = {field: _plant(hostile, field, value) for field, value in HOSTILE.items()}
     runs = {}
     for name, folder in (("clean", clean), ("hostile", hostile)):
-        runs[name] = subprocess.run(cli("leaderboard", "--results", str(folder), "--out", str(tmp_path / f"{name}-site")),
-                                    cwd=REPO, capture_output=True, text=True, timeout=300)
+        site = tmp_path / f"{name}-site"
+        runs[name] = subprocess.run(cli("leaderboard", "--results", str(folder), "--out", str(site)), cwd=REPO,
+                                    capture_output=True, text=True, timeout=300)
         assert runs[name].returncode == 0 and "Traceback" not in runs[name].stderr, runs[name].stderr
     warned = [line for line in runs["hostile"].stderr.splitlines() if line.startswith("rnnbench: warning: skipping")]
     assert len(warned) == len(HOSTILE), runs["hostile"].stderr
@@ -121,3 +124,170 @@ def test_the_leaderboard_step_of_a_sweep_and_the_known_results_survive_a_hostile
     known = subprocess.run([*cli()[:2], "leaderboard.known", str(out)], cwd=REPO, capture_output=True, text=True,
                            timeout=300)
     assert known.returncode in (0, 1) and "Traceback" not in known.stderr, known.stderr
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2, before any training
+def _suite(tmp_path: Path, text: str, name: str = "suite.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _corpus(tmp_path: Path, content: bytes) -> str:
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(content)
+    return str(path)
+
+
+TEXT_SUITE = "tasks: {{text: {{corpus: {corpus}, bptt: 4, vocab_size: 20}}}}\nbudget: {{max_steps: 2, eval_every: 1}}\n"
+BAD_INPUTS = {  # (arguments (SUITE: a suite file of the text), what the one line says)
+    "a missing suite file": (lambda t: ["--suite", "./my_suite.yaml"], "suite file ./my_suite.yaml does not exist"),
+    "a missing suite in a folder": (lambda t: ["--suite", "suites/mine"], "suite file suites/mine does not exist"),
+    "a hundred million seeds": (lambda t: ["--suite", _suite(t, "tasks: {adding: {}}\nseeds: 100000000\n")],
+                                "the grid holds 100,000,000 runs, more than 200,000"),
+    "a hundred million seeds given as a flag": (lambda t: ["--suite", "quick", "--seeds", "100000000"],
+                                                "runs, more than 200,000; fewer seeds"),
+    "max_steps of 10^21": (lambda t: ["--suite", _suite(t, "tasks: {adding: {}}\nbudget: {max_steps: "
+                                                         "1000000000000000000000}\n")],
+                           "budget max_steps must be <= 100,000,000, got 1,000,000,000,000,000,000,000"),
+    "a batch of ten million": (lambda t: ["--suite", _suite(t, "tasks: {adding: {}}\nbudget: {batch_size: "
+                                                              "10000000}\n")],
+                               "budget batch_size must be <= 1,000,000, got 10,000,000"),
+    "a warmup of a billion steps": (lambda t: ["--suite", _suite(t, "tasks: {adding: {}}\nbudget: {warmup_steps: "
+                                                                        "1000000000}\n")],
+                                        "budget warmup_steps must be <= 100,000,000"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_fails_in_one_line_at_once_even_in_a_dry_run(case, tmp_path):
+    args, needle = BAD_INPUTS[case]
+    started = time.monotonic()
+    proc = subprocess.run(cli("run", *args(tmp_path), "--out", str(tmp_path / "out"), "--dry-run"), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert needle in lines[0], lines[0]
+    assert time.monotonic() - started < 60  # the grid's size is counted, not built
+
+
+def test_a_grid_above_the_limit_needs_the_explicit_flag(tiny_suite, tmp_path, monkeypatch, capsys):
+    import bench.config
+    from bench.cli import main
+    from bench.config import expand, grid_size, load_suite
+
+    suite = load_suite(str(tiny_suite))
+    assert grid_size(suite) == len(expand(suite)) == 6
+    assert grid_size(suite, ["copy"], 5) == len(expand(suite, ["copy"], 5)) == 15
+    monkeypatch.setattr(bench.config, "GRID_LIMIT", 5)
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "rnnbench: error: suite tiny: the grid holds 6 runs, more than 5; fewer seeds, tasks or levels" in err
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--dry-run", "--allow-large"]) == 0
+    assert "suite tiny: 6 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"the cat sat\n" * 30 + b"caf\xe9 latin-1\n", "its data is not UTF-8 text (byte 0xe9 at offset 363)"),
+    (b"five lines\n" * 5, "has 5 lines; need at least 20"),
+])
+def test_a_bad_corpus_fails_once_at_start_naming_its_file(content, needle, tmp_path):
+    corpus = _corpus(tmp_path, content)
+    suite = _suite(tmp_path, TEXT_SUITE.format(corpus=corpus))
+    out = tmp_path / "out"
+    proc = subprocess.run(cli("run", "--suite", suite, "--out", str(out), "--workers", "0"), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert needle in lines[0] and corpus in lines[0], lines[0]
+    assert not (out / "runs").exists() and "[1/" not in proc.stdout  # nothing trained, no run recorded failed
+
+
+def _in_a_small_file_system(command: list[str], setup: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`command` run with a fresh 256 KiB tmpfs at /mnt (in a user and mount namespace of its own: no root needed, and
+    nothing outside sees it), after the shell lines `setup` prepared it. Skips where namespaces are not allowed."""
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user namespaces here (unshare -rm)")
+    script = f"mount -t tmpfs -o size=256k tmpfs /mnt && {setup} && exec \"$@\""
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *command], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("setup, needle", [
+    ("mkdir /mnt/out && mount -o remount,ro /mnt", "cannot write there (Read-only file system)"),
+    ("mkdir /mnt/out && (head -c 1000000 /dev/zero > /mnt/fill 2>/dev/null || true)",
+     "cannot write there (No space left on device)"),
+])
+def test_a_read_only_or_full_out_fails_in_one_line_before_training(setup, needle, tiny_suite):
+    proc = _in_a_small_file_system(cli("run", "--suite", str(tiny_suite), "--out", "/mnt/out", "--workers", "0"),
+                                   setup)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0] == f"rnnbench: error: --out /mnt/out: {needle}; free some space or choose a writable folder"
+    assert "[1/" not in proc.stdout  # before any training
+
+
+# ---------------------------------------------------------------- where records come from; a worker's death
+def _one_run_suite(tiny_suite: Path, tmp_path: Path) -> str:
+    text = tiny_suite.read_text().replace("axes:\n  - {cell: [rnn, lstm]}\n  - {cell: [rnn], clip: [norm]}\n",
+                                          "axes: {cell: [rnn]}\n")
+    return _suite(tmp_path, text, "one.yaml")
+
+
+def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(tiny_suite, tmp_path):
+    """Three real records, one edited to another rnnbench version, one to another torch version made in a dirty
+    checkout: the dry run (against this installation) and the leaderboard (among the records) say so, with counts."""
+    from bench.runner import versions
+
+    suite, out = _one_run_suite(tiny_suite, tmp_path), tmp_path / "out"
+    args = ["run", "--suite", suite, "--tasks", "adding", "--seeds", "3", "--out", str(out), "--workers", "0"]
+    assert subprocess.run(cli(*args, "--quiet", "--no-leaderboard"), cwd=REPO, capture_output=True,
+                          timeout=300).returncode == 0
+    paths = sorted(out.glob("runs/*/result.json"))
+    assert len(paths) == 3
+    here = versions()
+    for i, path in enumerate(paths):
+        record = json.loads(path.read_text())
+        record["git_commit"] = "48207aa" + ("-dirty" if i == 1 else "")
+        record["versions"].update({0: {"rnnbench": "0.0.1"}, 1: {"torch": "1.0.0"}}.get(i, {}))
+        path.write_text(json.dumps(record))
+    dry = subprocess.run(cli(*args, "--dry-run"), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr
+    notes = [line for line in dry.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        f"note: 1 of the 3 records were made by another rnnbench version than this one ({here['rnnbench']}): 0.0.1 (1)",
+        f"note: 1 of the 3 records were made by another torch version than this one ({here['torch']}): 1.0.0 (1)",
+        "note: 1 of the 3 records were made in a checkout with uncommitted changes (git_commit ...-dirty): their code "
+        "is no commit's"]
+    board = subprocess.run(cli("leaderboard", "--results", str(out)), cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert board.returncode == 0, board.stderr
+    assert (f"rnnbench: warning: the 3 records were made by 2 rnnbench versions: 0.0.1 (1), {here['rnnbench']} (2)"
+            in board.stderr.splitlines()), board.stderr
+    assert f"2 torch versions: 1.0.0 (1), {here['torch']} (2)" in board.stderr
+    assert "rnnbench: warning: 1 of the 3 records were made in a checkout with uncommitted changes" in board.stderr
+
+
+def test_a_recovered_worker_death_is_reported_in_one_line(tiny_suite, tmp_path):
+    """A worker SIGKILLed once (through the workers' sitecustomize, as the out-of-memory killer would) breaks the pool;
+    the runs in flight, rerun alone, all train: the sweep says so in one line, and in its summary."""
+    from bench.config import expand, load_suite
+    from tests.test_runner import KILLER
+
+    grid = expand(load_suite(str(tiny_suite)))
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "inject"), str(REPO)]),
+           "RNNBENCH_TEST_KILL_RUN": grid[0].run_id, "RNNBENCH_TEST_KILL_ONCE": str(tmp_path / "killed")}
+    out = tmp_path / "res"
+    done = subprocess.run(cli("run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "2",
+                              "--no-leaderboard"), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and (tmp_path / "killed").exists(), done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("a worker process died")]
+    assert len(lines) == 1, done.stdout
+    n = int(re.search(r"with (\d+) run\(s\) in flight", lines[0]).group(1))
+    assert 1 <= n <= 4 and lines[0].endswith(f"each rerun alone, {n} trained to the end, 0 died again and recorded "
+                                              "failed"), lines[0]
+    assert f"{n} trained after a worker process died (each rerun alone)" in done.stdout
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in out.glob("runs/*/result.json"))
