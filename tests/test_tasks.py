@@ -965,3 +965,17 @@ def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cach
     for part in ("train", "valid", "test"):
         assert (folder / f"{part}.txt").read_bytes() == served.files[f"/ptb.{part}.txt"]
     assert not _leftovers(folder)
+
+
+def test_the_quick_suites_corpus_ships_with_the_package_and_needs_no_network(offline_cache):
+    """tinyshakespeare is unpacked from the package into the cache (every request would go to a closed port),
+    checked against its pinned hash: the README's main job runs its text task offline."""
+    from tasks.text import CORPORA, SHIPPED, corpus_path
+
+    assert (SHIPPED / "tinyshakespeare-all.txt.gz").is_file()
+    spec = TextTask(corpus="tinyshakespeare", bptt=20, vocab_size=1000).spec()
+    path = corpus_path("tinyshakespeare")
+    assert path == offline_cache / "tinyshakespeare" / "all.txt"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == CORPORA["tinyshakespeare"]["all"][1]
+    assert spec.vocab_size == 1000 and spec.baselines["perplexity"] > spec.reference("perplexity") > 1
+    assert not [p for p in (offline_cache / "tinyshakespeare").iterdir() if p.name.endswith(".tmp")]
