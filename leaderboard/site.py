@@ -143,7 +143,7 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
                 "validation adds). Steps to best: mean over ok seeds of the best checkpoint's step. Recurrent "
                 "params: the recurrent layers' parameter count (a suite's param_budget matches it across cells and "
                 "skips). Diverged and failed runs are counted out of all seeds; combos without a score (every run "
-                "failed) rank last.")
+                "failed) rank last, and where no combo has one the task ranks none.")
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))

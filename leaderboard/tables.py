@@ -11,7 +11,7 @@ Conventions, in one place:
 - The primary metric's mean and spread (and the steps to the best checkpoint) are raw, over `ok` seeds only. The
   spread is the sample standard deviation (ddof=1, pandas' default), so it is blank for a single ok seed.
 - A combo's rank on a task is by its score (1 = best, ties share the best rank); combos without a score (every
-  run failed) share the last rank.
+  run failed) share the last rank; a task where no combo has a score ranks none (no rank, not in any mean rank).
 - Remedy effects (effects_by_task, remedy_effects, interactions) compare runs matched on the task (task_label), the
   levels of every other axis (the context) and the seed (matched seeds share their data). Per task: each seed's
   differences are averaged over the contexts it has scored pairs at (equal weight per context), then the effect is
@@ -106,8 +106,10 @@ def select_tuned(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rank(scores: pd.Series, by) -> pd.Series:
-    """Ranks by descending score within groups, ties (TIE_DIGITS) sharing the best rank, no score last."""
-    return scores.round(TIE_DIGITS).groupby(by).rank(ascending=False, method="min", na_option="bottom")
+    """Ranks by descending score within groups, ties (TIE_DIGITS) sharing the best rank, no score last; NaN in a
+    group where nothing has a score (every run of a task failed: ranking its combos would rank nothing)."""
+    ranks = scores.round(TIE_DIGITS).groupby(by).rank(ascending=False, method="min", na_option="bottom")
+    return ranks.where(scores.notna().groupby(by).transform("any"))
 
 
 def _column(df: pd.DataFrame, name: str) -> pd.Series:

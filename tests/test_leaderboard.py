@@ -967,3 +967,18 @@ def test_a_damaged_line_of_published_records_is_skipped_with_a_warning(small, tm
     with pytest.warns(UserWarning, match=r"records.jsonl.gz line 1"):
         df = load_results([pub])
     assert len(df) == n - 1
+
+
+def test_a_task_whose_runs_all_failed_ranks_nobody_and_stays_out_of_the_mean_rank(tmp_path):
+    """Every text run failed (say, no corpus): its combos get no rank (not a shared rank 1), and each combo's mean
+    rank is over the tasks that were scored."""
+    write_record(tmp_path, seed=0, value=0.01, remedy=LSTM)
+    write_record(tmp_path, seed=0, value=0.1, remedy=RNN)
+    text = dict(task="text", params={"bptt": 20}, metric="perplexity", baseline=50.0)
+    write_record(tmp_path, **text, seed=0, status="failed", remedy=LSTM)
+    write_record(tmp_path, **text, seed=0, status="failed", remedy=RNN)
+    df = load_results([tmp_path])
+    tasks = task_table(df)
+    assert tasks[tasks["task_label"] == "text(bptt=20)"]["rank"].isna().all()
+    overall = overall_table(df).set_index("combo")
+    assert overall.loc[combo_of(LSTM), "mean_rank"] == 1 and overall.loc[combo_of(RNN), "mean_rank"] == 2
