@@ -304,6 +304,38 @@ def test_progress_eta_counts_the_runs_not_the_workers_start_up(capsys):
     assert inline.eta() == "0m04s"  # 2 left at 2 s (their own time; the rate since the start says 2.5 s)
 
 
+def _pool_workers(parent: int) -> list[int]:
+    """The pids of `parent`'s pool workers (spawned processes; not its resource tracker), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent and b"--multiprocessing-fork" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _gone(pids: list[int], within: float) -> bool:
+    """Whether every pid has exited (or is a zombie awaiting its new parent's wait) within `within` seconds:
+    a bounded poll, not a sleep standing in for the event."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        if not alive or time.monotonic() > deadline:
+            return not alive
+        time.sleep(0.05)
+
+
 def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_path):
     out = tmp_path / "res"
     grid = {r.run_id for r in expand(load_suite(str(tiny_suite)))}
@@ -312,11 +344,13 @@ def test_sigkill_mid_sweep_then_resume_records_each_run_once(tiny_suite, tmp_pat
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "runs").glob("*/result.json")):
         time.sleep(0.05)
+    workers = _pool_workers(proc.pid)
+    assert len(workers) == 1, workers  # --workers 1: the worker training the runs
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = set(results(out))
     assert 1 <= len(partial) < len(grid), "kill the sweep mid-way"
-    time.sleep(1.5)  # the orphaned worker notices its parent is gone and exits
+    assert _gone(workers, within=60), "the orphaned worker notices its parent is gone and exits"
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert set(results(out)) == grid
@@ -462,6 +496,7 @@ def test_a_broken_pools_workers_are_killed_even_deaf_to_sigterm(tmp_path):
             if (tmp_path / "started").exists():
                 break
             time.sleep(0.1)
+        assert (tmp_path / "started").exists(), "the worker never started its job"
         _kill_workers(pool)
         with pytest.raises(BrokenProcessPool):
             future.result(timeout=60)
@@ -521,12 +556,17 @@ def test_an_empty_shard_ends_without_a_leaderboard_and_an_out_that_is_a_file_bef
 
 
 def test_a_record_that_is_not_a_json_object_is_not_a_finished_run(tmp_path):
+    """A file that holds no record (not JSON, cut off, not an object) is no record: the run is `todo`; an object
+    whose status is not a finished one (or has none) is a record of a run that did not finish: `failed`. Both are
+    trained again."""
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig())
     store = ResultStore(tmp_path)
-    for text in ("[]", '"ok"', "{\"status\": \"ok\"", '{"status": "running"}'):
+    for text, state in (("[]", "todo"), ('"ok"', "todo"), ("{\"status\": \"ok\"", "todo"), ("", "todo"),
+                        ('{"status": "running"}', "failed"), ("{}", "failed"), ('{"status": "ok"}', "ok")):
         store.path(cfg.run_id).parent.mkdir(parents=True, exist_ok=True)
         store.path(cfg.run_id).write_text(text)
-        assert store.state(cfg) in ("todo", "failed") and not store.finished(cfg), text
+        assert store.state(cfg) == state, text
+        assert store.finished(cfg) is (state == "ok"), text
     assert main(["run", "--suite", "quick", "--tasks", "adding", "--out", str(tmp_path), "--dry-run"]) == 0
 
 
@@ -1050,16 +1090,33 @@ def test_a_temporal_skip_as_long_as_the_sequence_is_a_failed_run_not_a_no_op_rem
     assert trained["status"] == "ok"
 
 
-def test_a_worker_computes_in_full_float32_on_every_path(monkeypatch):
-    """A worker's numerics: flush-to-zero, and cuDNN without TF32 (torch allows it there by default, not in matmuls),
-    so a remedy's cuDNN runs compute at the precision of its loop, recurrence and fused-group runs."""
-    from bench.launch import setup_worker_numerics
+def _worker_numerics() -> dict:
+    """In a pool worker: its intra-op threads, whether a float32 denormal survives a multiplication (it is 0 with
+    flush-to-zero on, as a control shows in the same thread), and cuDNN's and matmul's TF32 flags."""
+    flushed = (torch.tensor(1e-42) * 1).item()
+    torch.set_flush_denormal(False)
+    control = (torch.tensor(1e-42) * 1).item()
+    return {"threads": torch.get_num_threads(), "denormal": flushed, "control": control,
+            "cudnn_tf32": torch.backends.cudnn.allow_tf32, "matmul_tf32": torch.backends.cuda.matmul.allow_tf32}
 
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    threads = torch.get_num_threads()
-    setup_worker_numerics(threads)  # (flush-to-zero stays on, as after any --workers 0 sweep in this process)
-    assert torch.backends.cudnn.allow_tf32 is False and not torch.backends.cuda.matmul.allow_tf32
-    assert torch.get_num_threads() == threads
+
+def test_a_worker_computes_in_full_float32_on_every_path(tmp_path, monkeypatch):
+    """A worker's numerics, read inside a real pool worker (a fresh spawned process, where torch's defaults are
+    several threads, denormals kept and TF32 allowed in cuDNN): one intra-op thread, flush-to-zero on in the thread
+    that trains, and cuDNN without TF32 (torch allows it there by default, not in matmuls), so a remedy's cuDNN runs
+    compute at the precision of its loop, recurrence and fused-group runs."""
+    from bench.launch import LaunchOptions, _make_pool
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a spawned process's default: 3 threads unless the set-up sets 1
+    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    try:
+        seen = pool.submit(_worker_numerics).result(timeout=120)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    assert seen["control"] > 0, seen  # without flush-to-zero the denormal 1e-42 survives: the probe can tell
+    assert seen["denormal"] == 0.0, seen
+    assert seen["threads"] == 1, seen
+    assert seen["cudnn_tf32"] is False and seen["matmul_tf32"] is False, seen
 
 
 def test_a_published_folder_resumes_its_sweep(tiny_suite, tmp_path, capsys):
