@@ -60,6 +60,11 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> T:
+        """Remove `name` and return its object (a test's own registration, taken back when the test is done)."""
+        choice(self.kind, name, self._items)
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         choice(self.kind, name, self._items)
         return self._items[name]

@@ -9,6 +9,12 @@ REPO = Path(__file__).resolve().parents[1]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
 SHARED_DATA = Path(os.environ.get("RNNBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+CONTRACT_FIELDS = {
+    "run_id", "config", "status", "error", "metrics", "baseline", "normalized_score", "steps_trained",
+    "wall_seconds", "grad", "versions", "git_commit", "device", "best_step", "history", "task_label", "combo",
+    "remedies", "primary_metric", "diverged_at_step", "created", "suite", "seeds", "last",
+}
+
 TINY_SUITE = """
 # tiny: a grid small enough for tests
 name: tiny

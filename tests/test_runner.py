@@ -29,13 +29,7 @@ from bench.store import ResultStore
 from models import ModelConfig, SequenceModel
 from tasks import TASKS
 from tasks.text import corpus_digest, corpus_path, load_corpus
-from tests.conftest import DEVICES, REPO, cli
-
-CONTRACT_FIELDS = {
-    "run_id", "config", "status", "error", "metrics", "baseline", "normalized_score", "steps_trained",
-    "wall_seconds", "grad", "versions", "git_commit", "device", "best_step", "history", "task_label", "combo",
-    "remedies", "primary_metric", "diverged_at_step", "created", "suite", "seeds", "last",
-}
+from tests.conftest import CONTRACT_FIELDS, DEVICES, REPO, cli
 
 
 def results(out: Path) -> dict[str, dict]:
