@@ -982,3 +982,24 @@ def test_a_task_whose_runs_all_failed_ranks_nobody_and_stays_out_of_the_mean_ran
     assert tasks[tasks["task_label"] == "text(bptt=20)"]["rank"].isna().all()
     overall = overall_table(df).set_index("combo")
     assert overall.loc[combo_of(LSTM), "mean_rank"] == 1 and overall.loc[combo_of(RNN), "mean_rank"] == 2
+
+
+def test_a_higher_is_better_metric_bolds_its_maximum_and_ranks_it_first(tmp_path):
+    """delayed_recall is scored on accuracy (higher is better): the bold mean, the bold score and rank 1 go to the
+    combo with the highest accuracy, not the lowest (the adding tests above cover lower-is-better)."""
+    recall = dict(task="delayed_recall", params={"delay": 50}, metric="accuracy", baseline=1 / 8, higher=True)
+    accuracies = {combo_of(LSTM): [0.9, 0.8], combo_of(RNN): [0.25, 0.35]}
+    for remedy in (LSTM, RNN):
+        for seed, value in enumerate(accuracies[combo_of(remedy)]):
+            write_record(tmp_path, **recall, seed=seed, value=value, remedy=remedy)
+    table = task_table(load_results([tmp_path])).set_index("combo")
+    assert table.loc[combo_of(LSTM), "rank"] == 1 and table.loc[combo_of(RNN), "rank"] == 2
+    assert table.loc[combo_of(LSTM), "score"] == pytest.approx(statistics.mean(score(a, 1 / 8, 1.0) for a in [0.9, 0.8]))
+    md = render(task_table(load_results([tmp_path])), "md")
+    assert "accuracy ↑ (mean ± std)" in md.splitlines()[0]
+    lstm, rnn = (next(line for line in md.splitlines()[2:] if line.split("|")[2].strip().startswith(cell))
+                 for cell in ("lstm", "rnn"))
+    lstm_mean = f"{statistics.mean([0.9, 0.8]):.3g} ± {statistics.stdev([0.9, 0.8]):.3g}"
+    rnn_mean = f"{statistics.mean([0.25, 0.35]):.3g} ± {statistics.stdev([0.25, 0.35]):.3g}"
+    assert f"**{lstm_mean}**" in lstm, lstm
+    assert rnn_mean in rnn and "**" not in rnn, rnn
