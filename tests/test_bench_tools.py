@@ -37,8 +37,6 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
     assert Counter(job[0].task for job in picked) == {"adding": 2, "copy": 2}  # each task setting its share
     assert sample_jobs(jobs, 4) == picked and sample_jobs(jobs, 4, seed=1) != picked  # seeded
     assert sample_jobs(jobs, 10 * len(jobs)) == jobs
-    assert {path_of(r, "cpu") for r in runs} == {"rnn recurrence", "lstm fused"}
-    assert {path_of(r, "cuda") for r in runs} == {"rnn fused", "lstm fused"}
 
 
 def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
@@ -56,11 +54,17 @@ def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
 
 
 def test_path_of_names_the_route_the_run_takes_on_the_device():
+    """path_of names the path the run's model takes (SequenceModel.path), its cell and its skip."""
+    from models import SequenceModel
+
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", skip="temporal"))
-    assert path_of(cfg, "cpu") == "rnn recurrence skip=temporal"  # models.layer.RECURRENCE_PAYS
-    assert path_of(cfg, "cuda") == "rnn chunks skip=temporal"
     leaky = dataclasses.replace(cfg, model=ModelConfig(cell="rnn", activation="leaky_relu"))
-    assert path_of(leaky, "cuda") == "rnn recurrence"
+    lstm = dataclasses.replace(cfg, model=ModelConfig(cell="lstm", num_layers=2, skip="residual"))
+    for run, suffix in ((cfg, " skip=temporal"), (leaky, ""), (lstm, " skip=residual")):
+        model = SequenceModel(run.build_task().spec(), run.model)
+        for device in ("cpu", "cuda"):
+            assert path_of(run, device) == f"{run.model.cell} {model.path(device)}{suffix}", (run.model, device)
+    assert path_of(leaky, "cuda") == "rnn recurrence"  # no fused kernel for leaky_relu: on any device
 
 
 def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):

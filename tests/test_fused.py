@@ -271,20 +271,30 @@ def run(seed=0, init="default", lr=1e-3, clip="none", clip_value=1.0, cell="rnn"
                                                                       batch_size=batch))
 
 
-def test_grouping():
+def test_grouping(monkeypatch):
+    """Which runs share a model (fusable), where fusing pays (fusion_pays reads FUSION_PAYS: a cell's entry, its
+    hidden size and batch limits, inclusive) and how group_runs partitions, against a table set here (the shipped
+    table holds measurements: bench/speed_fused.py)."""
+    import models.fused as fused
+
     same = [run(seed=0), run(seed=1, init="identity"), run(seed=2, lr=1e-2, clip="norm", clip_value=0.5)]
     assert fusable(same)
     for other in (run(hidden=32), run(cell="gru"), run(seq_len=30), run(schedule="plateau"), run(skip="temporal"),
                   run(batch=16)):
         assert not fusable([same[0], other])
     assert not fusable([run(schedule="plateau")])
-    assert fusion_pays(run(), "cpu") and not fusion_pays(run(cell="lstm"), "cpu") and not fusion_pays(run(cell="lstm"), "cuda")
-    assert fusion_pays(run(), "cuda") and not fusion_pays(run(hidden=128, batch=64), "cuda")  # measured 2.0x and 0.71x
-    assert not fusion_pays(run(hidden=256), "cpu") and fusion_pays(run(cell="gru"), "cpu")
-    assert not fusion_pays(run(cell="gru", hidden=128, batch=64), "cpu")
-    assert fusion_pays(run(hidden=128, batch=32), "cpu") and not fusion_pays(run(hidden=128, batch=64), "cpu")  # 1.6x, 0.9x
+    monkeypatch.setattr(fused, "FUSION_PAYS", {"cpu": {"rnn": fused.FusionLimit(64, 32), "gru": fused.FusionLimit(16, 8)},
+                                               "cuda": {"lstm": fused.FusionLimit(128, 64)}})
+    assert fusion_pays(run(hidden=64, batch=32), "cpu") and fusion_pays(run(hidden=8, batch=1), "cpu")
+    assert not fusion_pays(run(hidden=65, batch=32), "cpu") and not fusion_pays(run(hidden=64, batch=33), "cpu")
+    assert fusion_pays(run(cell="gru", hidden=16, batch=8), "cpu")
+    assert not fusion_pays(run(cell="gru", hidden=17, batch=8), "cpu") and not fusion_pays(run(cell="lstm"), "cpu")
+    assert fusion_pays(run(cell="lstm", hidden=128, batch=64), "cuda") and fusion_pays(run(cell="lstm"), "cuda:1")
+    assert not fusion_pays(run(), "cuda")  # no rnn entry on CUDA
+    assert not fusion_pays(run(skip="temporal"), "cpu") and not fusion_pays(run(schedule="plateau"), "cpu")  # unfusable
     configs = [run(seed=s) for s in range(10)] + [run(cell="lstm", seed=0), run(hidden=32), run(skip="temporal")]
     groups = group_runs(configs, max_k=8, device="cpu")
     assert [len(g) for g in groups] == [8, 2, 1, 1, 1]
     assert sum(groups, []) == configs[:8] + configs[8:10] + configs[10:]
-    assert [len(g) for g in group_runs(configs, max_k=8, device="cuda")] == [8, 2, 1, 1, 1]
+    assert [len(g) for g in group_runs(configs, max_k=4, device="cpu")] == [4, 4, 2, 1, 1, 1]
+    assert [len(g) for g in group_runs(configs, max_k=8, device="cuda")] == [1] * len(configs)  # nothing pays there

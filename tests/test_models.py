@@ -190,20 +190,14 @@ def test_fast_path_choice():
 
 
 @pytest.mark.parametrize("cell,activation,skip,device,loop,expected", [
-    ("rnn", "tanh", "none", "cpu", None, "recurrence"),  # RECURRENCE_PAYS: measured faster on the CPU
-    ("rnn", "relu", "none", "cuda", None, "fused"),
     ("rnn", "tanh", "none", "cpu", False, "fused"),
-    ("lstm", "tanh", "none", "cpu", None, "fused"),
-    ("rnn", "tanh", "temporal", "cpu", None, "recurrence"),
-    ("rnn", "tanh", "temporal", "cuda", None, "chunks"),
+    ("lstm", "tanh", "none", "cpu", None, "fused"),  # no whole-loop recurrence for the LSTM: its kernel
     ("rnn", "tanh", "temporal", "cpu", False, "chunks"),
     ("rnn", "leaky_relu", "none", "cuda", None, "recurrence"),  # no fused kernel
     ("rnn", "leaky_relu", "temporal", "cpu", False, "recurrence"),
     ("rnn", "tanh", "none", "cpu", True, "recurrence"),
-    ("lstm", "tanh", "temporal", "cpu", None, "chunks"),  # no whole-loop recurrence for the LSTM
+    ("lstm", "tanh", "temporal", "cpu", None, "chunks"),
     ("gru", "tanh", "none", "cpu", True, "recurrence"),
-    ("gru", "tanh", "temporal", "cpu", None, "recurrence"),
-    ("gru", "tanh", "temporal", "cuda", None, "chunks"),
     ("lstm", "tanh", "none", "cpu", True, "loop"),
 ])
 def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, expected):
@@ -213,16 +207,43 @@ def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, e
     assert route(cell, activation, skip == "temporal", device, loop, probe=True) == "loop"  # the probe reads each h_t
 
 
-def test_default_forward_takes_the_routed_path():
-    """On the CPU a vanilla RNN (here with a temporal skip) runs its recurrence by default: the same outputs
-    as forcing it, and equal to the chunked fused kernel (float64)."""
+def test_route_takes_a_cells_recurrence_by_default_exactly_where_recurrence_pays(monkeypatch):
+    """loop=None: the cell's whole-loop recurrence where RECURRENCE_PAYS lists the device, the cell and the kind of
+    layer ("plain" or "temporal"), else the fused kernel (chunked with a temporal skip); against a table set here (the
+    shipped one holds measurements: bench.perf)."""
+    import models.layer as layer
+
+    monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": {"rnn": {"plain"}}, "cuda": {"gru": {"temporal"}}})
+    expected = {
+        ("rnn", "none", "cpu"): "recurrence", ("rnn", "temporal", "cpu"): "chunks",
+        ("rnn", "none", "cuda"): "fused", ("rnn", "temporal", "cuda"): "chunks",
+        ("gru", "none", "cpu"): "fused", ("gru", "temporal", "cpu"): "chunks",
+        ("gru", "none", "cuda"): "fused", ("gru", "temporal", "cuda"): "recurrence",
+        ("lstm", "none", "cuda"): "fused",
+    }
+    for (cell, skip, device), path in expected.items():
+        assert SequenceModel(SPECS["real"], tiny(cell=cell, skip=skip)).path(device) == path, (cell, skip, device)
+    monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": {"lstm": {"plain"}}})  # listed, but no recurrence of its own
+    assert SequenceModel(SPECS["real"], tiny(cell="lstm")).path("cpu") == "fused"
+
+
+@pytest.mark.parametrize("pays", [{"rnn": {"temporal"}}, {}], ids=["recurrence pays", "nothing pays"])
+def test_default_forward_takes_the_routed_path(pays, monkeypatch):
+    """The default forward takes the path route() names: the vanilla RNN's recurrence (here with a temporal skip)
+    where RECURRENCE_PAYS lists it, the chunked fused kernel where not, each bit for bit the forced path; the two
+    paths agree (float64)."""
+    import models.layer as layer
+
+    monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": pays})
     spec = SPECS["real"]
     torch.manual_seed(0)
     model = SequenceModel(spec, tiny(cell="rnn", skip="temporal", num_layers=2)).double()
     x = inputs(spec, torch.float64)
     out = model(x)
-    torch.testing.assert_close(out, model(x, loop=True), rtol=0, atol=0)
-    torch.testing.assert_close(out, model(x, loop=False), rtol=0, atol=1e-10)
+    routed = model.path("cpu") == "recurrence"
+    assert routed is bool(pays)
+    torch.testing.assert_close(out, model(x, loop=routed), rtol=0, atol=0)
+    torch.testing.assert_close(out, model(x, loop=not routed), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("config", [tiny(cell="rnn", skip="temporal"), tiny(cell="gru", skip="residual")], ids=combo_id)

@@ -512,6 +512,20 @@ def test_run_timeout_refused_where_it_cannot_act(tiny_suite, tmp_path, flags, me
     assert not (tmp_path / "res").exists()
 
 
+def test_a_record_is_readable_by_others_as_a_plain_new_file_is(tmp_path):
+    """A record (and any file atomic_write writes: a published leaderboard) gets a plain new file's mode, 0o644
+    under umask 022, not the temp file's 0600 (a web server serving the leaderboard could not read it). In a fresh
+    process with umask 022, as the store reads the umask once at import."""
+    code = ("import os, stat, sys; os.umask(0o022); from bench.store import ResultStore; "
+            "p = ResultStore(sys.argv[1]).path(ResultStore(sys.argv[1]).write({'run_id': 'r1', 'status': 'ok'})['run_id']); "
+            "print(oct(stat.S_IMODE(p.stat().st_mode)))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0o644"], out.stdout
+    assert json.loads((tmp_path / "runs" / "r1" / "result.json").read_text())["status"] == "ok"
+
+
 def test_cleaning_the_store_spares_a_write_in_progress(tmp_path):
     """A sweep starts by removing temp files killed writers left; one a few seconds old may be another sweep's
     (shards sharing --out) about to be renamed into place, so only temp files older than an hour go."""
@@ -718,7 +732,7 @@ def test_reading_a_suite_does_not_import_lightning():
             "runs = expand(load_suite('quick')); runs[0].build_task().spec(); "
             "print(len(runs), sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torchmetrics')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
-    assert out.split() == ["125", "[]"], out
+    assert out.split() == [str(len(expand(load_suite("quick")))), "[]"], out  # the whole grid read, nothing imported
 
 
 @pytest.mark.parametrize(
