@@ -36,15 +36,15 @@ class GradStats:
         self.best_key, self.best_step, self.best_state = (math.inf, math.inf), None, None
         self.best_values: dict[str, float] | None = None  # the best validation's metrics (and loss)
 
-    def record_step(self, norm: float, max_abs: float) -> None:
-        """One optimizer step: the total gradient norm and the largest |gradient| entry, before clipping."""
+    def record_step(self, norm: float, max_abs: float) -> bool:
+        """One optimizer step: the total gradient norm and the largest |gradient| entry, before clipping. Returns
+        whether the clip remedy changed the step's gradient."""
         self.steps += 1
         self.norm_sum += norm
         self.norm_max = max(self.norm_max, norm)
-        if self.clip == "norm":
-            self.clipped += norm > self.clip_value
-        elif self.clip == "value":
-            self.clipped += max_abs > self.clip_value
+        clipped = {"norm": norm, "value": max_abs}.get(self.clip, -math.inf) > self.clip_value
+        self.clipped += clipped
+        return clipped
 
     def is_best(self, key: tuple[float, float]) -> bool:
         """Whether a validation ranked `key` (TaskSpec.checkpoint_key) beats the best so far: strictly, so a tie keeps
@@ -75,7 +75,14 @@ class TrainingMonitor(GradStats, L.Callback):
     then replayed in order, so the statistics and the step a divergence is recorded at are exactly
     those of a check every step; only the wasted steps after a divergence grow. Default: every step on
     a CPU (where reading a value costs nothing), every 25 steps on a GPU.
+
+    Where the Trainer has a logger, the replayed steps also go to it every `log_every` optimizer steps (LOG_EVERY,
+    or its largest divisor that divides eval_every, so a row lands at each validation): `train/loss` and
+    `train/grad_norm` (means over those steps; the norm before clipping), `train/grad_norm_max` and
+    `train/clipped_fraction` (of those steps).
     """
+
+    LOG_EVERY = 10
 
     plain_hooks = True  # its on_before_optimizer_step neither logs nor uses Lightning's hook context (bench.steps)
 
@@ -83,11 +90,16 @@ class TrainingMonitor(GradStats, L.Callback):
         super().__init__(clip, clip_value)
         self.check_every = check_every
         self.pending: list[tuple[int, torch.Tensor]] = []  # (step, [loss, norm(, max |grad|)])
+        self.logger, self.log_every = None, self.LOG_EVERY
+        self.window: list[tuple[float, float, bool]] = []  # (loss, norm, clipped) of the steps not yet logged
 
     def on_fit_start(self, trainer, pl_module):
         if self.check_every is None:
             self.check_every = 1 if pl_module.device.type == "cpu" else 25
         self.params = [p for p in pl_module.parameters() if p.requires_grad]  # once, not per step
+        self.logger = trainer.logger
+        budget = getattr(pl_module, "budget", None)
+        self.log_every = math.gcd(self.LOG_EVERY, budget.eval_every) if budget else self.LOG_EVERY
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -112,7 +124,19 @@ class TrainingMonitor(GradStats, L.Callback):
                 raise Diverged(step, "training loss")
             if not math.isfinite(norm):
                 raise Diverged(step, "gradient")
-            self.record_step(norm, max_abs[0] if max_abs else 0.0)
+            clipped = self.record_step(norm, max_abs[0] if max_abs else 0.0)
+            if self.logger is not None:
+                self.log_train(step, loss, norm, clipped)
+
+    def log_train(self, step: int, loss: float, norm: float, clipped: bool) -> None:
+        self.window.append((loss, norm, clipped))
+        if step % self.log_every == 0:
+            losses, grad_norms, clips = zip(*self.window)
+            self.window = []
+            self.logger.log_metrics({"train/loss": sum(losses) / len(losses),
+                                     "train/grad_norm": sum(grad_norms) / len(grad_norms),
+                                     "train/grad_norm_max": max(grad_norms),
+                                     "train/clipped_fraction": sum(clips) / len(clips)}, step=step)
 
     def on_validation_start(self, trainer, pl_module):
         self.check()

@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--threshold", type=float, default=0.9, help="normalized score that counts as solved (default: 0.9)")
     lb.add_argument("--publish", action="store_true", help="also write OUT/records.jsonl.gz (every record, compact) "
                     "and build the page from it: e.g. --out leaderboard/published/reference")
+    lb.add_argument("--wandb", action="store_true", help="also log the tables as wandb.Tables and the page as an "
+                    "artifact, in a W&B run of job_type leaderboard (offline unless logged in, in RESULTS/wandb)")
+    lb.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
 
     sub.add_parser("list", help="list tasks (with parameters), remedy axes and levels, and suites")
     return p
@@ -310,6 +313,14 @@ def cmd_leaderboard(args) -> int:
     paths = build(results, out, threshold=args.threshold)
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `python -m leaderboard.readme "
           f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
+    if args.wandb:  # after the files: W&B mirrors the page, it never decides it
+        from bench.tracking import log_leaderboard
+
+        try:
+            print(log_leaderboard(paths, out, args.results, args.wandb_project))
+        except Exception as err:  # noqa: BLE001 - the page is written; say in one line why W&B has no copy
+            print(f"W&B: the leaderboard was not logged ({type(err).__name__}: {err})".splitlines()[0], file=sys.stderr)
+            return 1
     return 0
 
 

@@ -150,7 +150,7 @@ def execute(
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
-            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project)
+            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record)
         # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
