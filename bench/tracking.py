@@ -117,11 +117,12 @@ def start(cfg, out_dir: Path, project: str, record: dict):
 
 
 def define_summaries(run, record: dict) -> None:
-    """Each validation metric's summary is its best value (by the metric's direction: the primary metric's is
-    record["higher_is_better"]), the largest gradient norm's the largest; every one against the optimizer step."""
+    """Each validation metric's summary is its best value (by the metric's direction, tasks.METRICS: every metric a
+    task may log, its loss among them; the primary metric's is record["higher_is_better"]), the largest gradient
+    norm's the largest; every one against the optimizer step."""
     from tasks import METRICS
 
-    up = {name: METRICS[name].higher_is_better for name in record.get("reference", {})}
+    up = {name: info.higher_is_better for name, info in METRICS.items()}
     if "primary_metric" in record:
         up[record["primary_metric"]] = record["higher_is_better"]
     for name, higher in {**up, "loss": False}.items():
