@@ -63,7 +63,8 @@ class OfflineRun:
         self.summary = {}
         for kind, r in kinds:
             if kind == "summary":
-                self.summary.update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.summary.update})
+                self.summary.update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                     for i in r.summary.update})
         self.artifacts = [r.artifact for kind, r in kinds if kind == "artifact"]
 
     def rows(self, key: str) -> list[dict]:
@@ -131,7 +132,7 @@ def test_each_attempt_is_a_readable_run_grouped_tagged_and_configured_by_its_rem
         assert run.config["task"]["params"] == record["config"]["task"]["params"]  # the full config is still there
         assert run.config["budget"]["max_steps"] == 4
         cell, clip = record["remedies"]["cell"], record["remedies"]["clip"]
-        expected = {"suite=tiny", f"task={record['task']}", f"cell={cell}"} | ({"clip=norm"} if clip == "norm" else set())
+        expected = {"suite=tiny", f"task={record['task']}", f"cell={cell}"} | ({f"clip={clip}"} - {"clip=none"})
         assert set(run.run.tags) == expected
         assert run.run.run_group == f"{record['task_label']} · {run.config['combo']}"
 
@@ -160,8 +161,9 @@ def test_train_val_and_test_metrics_are_in_their_sections_and_agree_with_the_rec
                 {k[len("val_"):]: v for k, v in kept.items() if k.startswith("val_")})
             assert h["train/lr"] == kept["lr"]
         (test,) = run.rows("test/normalized_score")
-        assert {k[len("test/"):]: v for k, v in test.items() if k.startswith("test/") and k != "test/normalized_score"} \
-            == pytest.approx(record["metrics"])
+        metrics = {k[len("test/"):]: v for k, v in test.items() if k.startswith("test/")}
+        assert metrics.pop("normalized_score") == pytest.approx(record["normalized_score"])
+        assert metrics == pytest.approx(record["metrics"])
         assert run.summary["test/normalized_score"] == pytest.approx(record["normalized_score"])
         assert run.summary["status"] == record["status"] == "ok" and run.summary["best_step"] == record["best_step"]
         assert run.summary["grad/norm_max"] == pytest.approx(record["grad"]["norm_max"])
@@ -193,7 +195,7 @@ def test_a_logged_best_is_kept_over_a_later_worse_value(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     run = wandb.init(project="p", dir=str(tmp_path), settings=quiet_settings(), reinit="finish_previous")
-    define_summaries(run, {"reference": {"ce": 0, "accuracy": 0}, "primary_metric": "accuracy", "higher_is_better": True})
+    define_summaries(run, {"primary_metric": "accuracy", "higher_is_better": True})
     for step, (ce, acc) in enumerate([(3.0, 0.2), (1.0, 0.9), (2.0, 0.5)]):
         run.log({"val/ce": ce, "val/accuracy": acc, "val/loss": ce, "trainer/global_step": step})
     run.finish()
@@ -232,6 +234,32 @@ def test_a_retried_run_is_a_new_wandb_run_beside_the_earlier_attempt(tiny_suite,
     assert len(runs) == 2 and len({r.run.run_id for r in runs}) == 2
     assert {r.config["run_id"] for r in runs} == {cfg.run_id}
     assert all(r.summary["status"] == "ok" for r in runs)
+
+
+def test_a_diverged_run_is_mirrored_with_its_status_and_its_start_probe_alone(tmp_path, monkeypatch):
+    """An IRNN under SGD at rate 10 diverges before its first validation: no best checkpoint, so no end probe; its
+    W&B run still closes, with the status, the step and the start of the gradient flow."""
+    from bench import tracking
+    from bench.config import Budget, RunConfig
+    from models import ModelConfig
+
+    monkeypatch.setattr(tracking, "_DOWN", {})
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = RunConfig("adding", {"seq_len": 30, "train_size": 64, "val_size": 32, "test_size": 32},
+                    ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16), "none", "constant", 0,
+                    Budget(max_steps=20, batch_size=32, eval_every=10, optimizer="sgd", learning_rate=10.0,
+                           probe_batch=4))
+    record = execute(cfg, tmp_path, "tiny", wandb_project="p")
+    assert record["status"] == "diverged" and record["wandb_error"] is None and record["diverged_at_step"] < 10
+    (run,) = offline_runs(tmp_path)
+    assert run.summary["status"] == "diverged" and run.summary["diverged_at_step"] == record["diverged_at_step"]
+    assert "test/normalized_score" not in run.summary or run.summary["test/normalized_score"] is None
+    table = run.table("gradient_flow/table")
+    assert [row[1] for row in table["data"]] == pytest.approx(record["grad"]["probe"]["start"]["norms"])
+    assert {row[2] for row in table["data"]} == {None} and "end" not in record["grad"]["probe"]
+    plot = run.table("gradient_flow/plot_table")
+    assert {row[plot["columns"].index("lineKey")] for row in plot["data"]} == {"start"}  # a line for the start alone
 
 
 def test_the_leaderboard_goes_to_wandb_as_tables_and_an_artifact(sweep, tmp_path, monkeypatch):
