@@ -147,7 +147,7 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
                               key=lambda c: c.map(position) if c.name == "task_label" else c)
     columns = ["task_label", "combo", "tuning", "metric", "higher_is_better", "mean", "std", "score", "last_score",
                "steps_to_best", "params", "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
-    return table[columns]
+    return with_levels(table[columns], df)
 
 
 def overall_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
                                             ascending=[True, False, True, True], na_position="last", kind="stable",
                                             ignore_index=True, key=lambda c: c.round(TIE_DIGITS) if c.dtype.kind == "f" else c)
-    return table.drop(columns="unscored")
+    return with_levels(table.drop(columns="unscored"), df)
 
 
 def _t_upper(u: float, df: int) -> float:
@@ -202,6 +202,28 @@ def t_quantile(p: float, df: int) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if _t_upper(mid, df) > 1 - p else (low, mid)
     return math.sqrt(df) * math.tan((low + high) / 2)
+
+
+def remedy_label(levels: dict[str, str]) -> str:
+    """A combination's short name: its cell and the levels that differ from the baselines, the activation and init
+    bare, the others as axis=level ("gru + chrono", "rnn + relu + identity + clip=norm"); the all-baseline plain RNN
+    "rnn (baseline)". Unique: every non-baseline level is named, and no two axes share a level's name."""
+    parts = [levels["cell"]] + [level if axis in ("activation", "init") else f"{axis}={level}"
+                                for axis, level in levels.items() if axis != "cell" and level != BASELINE_LEVELS[axis]]
+    return " + ".join(parts) if len(parts) > 1 or parts[0] != BASELINE_LEVELS["cell"] else f"{parts[0]} (baseline)"
+
+
+def with_levels(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """`table` (a `combo` column) with each combo's short `label` (remedy_label) and one column per remedy axis
+    (its level), read from the runs in `df`, placed before `combo`: a CSV user filters and pivots by axis. Combos
+    whose levels give one label (merged records that differ in something the axes do not say) keep their full
+    combo as their label."""
+    levels = pd.DataFrame(remedy_levels(df)).assign(combo=df["combo"]).drop_duplicates("combo").set_index("combo")
+    labels = pd.Series([remedy_label(row) for row in levels[list(AXES)].to_dict("records")], index=levels.index)
+    levels.insert(0, "label", labels.where(~labels.duplicated(keep=False), labels.index.to_series()))
+    at = list(table.columns).index("combo")
+    out = table.join(levels, on="combo")
+    return out[[*table.columns[:at], "label", *AXES, *table.columns[at:]]]
 
 
 def remedy_levels(df: pd.DataFrame) -> dict[str, pd.Series]:
@@ -530,7 +552,7 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
     if len(scored):
         best = scored.iloc[0]  # the table puts combos scored on every task they ran on first
         beaten = "" if best.mean_score > AT_BASELINE else " (no combo beats the memoryless baseline on average)"
-        out.append(f"Best overall: {best.combo}, mean score {number_text(best.mean_score)} over "
+        out.append(f"Best overall: {best.label}, mean score {number_text(best.mean_score)} over "
                    f"{best.tasks_scored}/{best.n_tasks} tasks, mean rank {number_text(best.mean_rank)}{beaten}.")
     if effects is not None and (sentence := effect_finding(effects)):
         out.append(sentence)
@@ -541,18 +563,18 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
         if len(solved):
             verb = "solves" if len(solved) == 1 else "solve"
             s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
-                 + _names([f"{r.combo} ({number_text(r.score)})" for r in solved.itertuples()]) + ".")
+                 + _names([f"{r.label} ({number_text(r.score)})" for r in solved.itertuples()]) + ".")
         else:
             top = t.dropna(subset=["score"])
-            best = f"; the best is {top.iloc[0].combo} at {number_text(top.iloc[0].score)}" if len(top) else ""
+            best = f"; the best is {top.iloc[0].label} at {number_text(top.iloc[0].score)}" if len(top) else ""
             s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
         if len(at_base):
             verb = "combo sits" if len(at_base) == 1 else "combos sit"
             s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
-                  + _names([f"{r.combo} ({number_text(r.score)})" for r in at_base.itertuples()]) + ".")
+                  + _names([f"{r.label} ({number_text(r.score)})" for r in at_base.itertuples()]) + ".")
         if len(unscored):
             s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
-                  + _names([f"{r.combo} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
+                  + _names([f"{r.label} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
                             for r in unscored.itertuples()]) + ".")
         out.append(s)
     return out
@@ -623,7 +645,8 @@ INTERVAL = f"[{CI_LEVEL:.0%} interval]"
 
 COLUMNS: dict[str, Column] = {
     "task_label": Column("task"),
-    "combo": Column("combo"),
+    "combo": Column("combo (full)"),
+    "label": Column("combo"),
     "mean": Column(_mean_header, text=_mean_text, best="direction"),
     "score": Column("score ↑", best="max"),
     "steps_to_best": Column("steps to best"),
@@ -657,7 +680,8 @@ COLUMNS: dict[str, Column] = {
     "n_both_diverged": Column("both diverged"),  # pairs whose runs both diverged before any validation
 }
 HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_low", "ci_high",  # shown inside others
-          "p"}  # the unadjusted p-value: in the csv
+          "p",  # the unadjusted p-value: in the csv
+          "combo", *AXES}  # shown by the short label; the csv has the full combo and one column per axis
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
