@@ -220,6 +220,46 @@ def test_the_gradient_flow_probe_is_a_wandb_table_of_start_and_end(sweep):
         assert sorted(plot["columns"]) == ["lineKey", "lineVal", "step"] and len(plot["data"]) == 2 * len(t)
 
 
+def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_path, monkeypatch):
+    """On a GPU TrainingMonitor reads its numbers every 25 steps, not every step: the train/ rows it logs (every 4
+    steps here: eval_every 12) are those of a read every step, whatever the delay (7 does not divide 4 or 12)."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.loggers import WandbLogger
+
+    from bench.callbacks import TrainingMonitor
+    from bench.config import Budget
+    from bench.module import BenchModule
+    from bench.tracking import quiet_settings
+    from models import ModelConfig, SequenceModel
+    from tasks import TASKS
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setattr(TrainingMonitor, "LOG_EVERY", 4)
+    rows = {}
+    for every in (1, 7):
+        torch.manual_seed(0)
+        task = TASKS.get("adding")(seq_len=10, train_size=64, val_size=32, test_size=32)
+        spec = task.spec()
+        budget = Budget(max_steps=24, batch_size=16, eval_every=12, learning_rate=0.05, optimizer="sgd")
+        module = BenchModule(SequenceModel(spec, ModelConfig(cell="rnn", hidden_size=8)), spec, "constant", budget,
+                             "norm")
+        monitor = TrainingMonitor("norm", 0.5, check_every=every)
+        logger = WandbLogger(project="p", save_dir=str(tmp_path / str(every)), settings=quiet_settings())
+        trainer = L.Trainer(max_steps=24, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, callbacks=[monitor], val_check_interval=12,
+                            check_val_every_n_epoch=None, num_sanity_val_steps=0)
+        trainer.fit(module, datamodule=task.datamodule(16, 0))
+        logger.experiment.finish()
+        (run,) = offline_runs(tmp_path / str(every), job_type="")
+        rows[every] = [{k: v for k, v in h.items() if k.startswith("train/") and k != "train/lr"}
+                       | {"step": int(h["trainer/global_step"])} for h in run.rows("train/grad_norm")]
+    assert [r["step"] for r in rows[1]] == [4, 8, 12, 16, 20, 24]
+    assert 0 < sum(r["train/clipped_fraction"] for r in rows[1]) < 6  # some windows partly clipped: fractions
+    assert rows[7] == rows[1]  # the same training (seeded), the same numbers read later
+
+
 def test_a_retried_run_is_a_new_wandb_run_beside_the_earlier_attempt(tiny_suite, tmp_path, monkeypatch):
     from bench import tracking
 
