@@ -52,16 +52,11 @@ def quiet_settings():
 
 
 def short_combo(remedies: dict[str, str]) -> str:
-    """A combination by the levels that differ from the baseline: "gru + chrono", "rnn + relu + identity + clip=norm";
-    the plain RNN "rnn (baseline)". Activation and init levels are named alone (their names are unique), clip, lr
-    and skip levels with their axis (a bare "norm" or "temporal" would not say what it is)."""
-    from bench.axes import BASELINE_LEVELS
+    """A combination by the levels that differ from the baseline, as the leaderboard names it
+    (leaderboard.tables.remedy_label): "gru + chrono", "rnn + clip=norm", the plain RNN "rnn (baseline)"."""
+    from leaderboard.tables import remedy_label
 
-    changed = [level if axis in ("activation", "init") else f"{axis}={level}"
-               for axis, level in remedies.items() if axis != "cell" and level != BASELINE_LEVELS[axis]]
-    if not changed:
-        return remedies["cell"] + (" (baseline)" if remedies["cell"] == BASELINE_LEVELS["cell"] else "")
-    return " + ".join([remedies["cell"], *changed])
+    return remedy_label(remedies)
 
 
 def run_name(cfg) -> str:
