@@ -63,9 +63,12 @@ def _line_style(color) -> dict:
     return {"color": color, "zorder": 2} if color is not None else {"color": OTHERS, "linewidth": 0.8, "zorder": 1}
 
 
-def _legend(fig: Figure, colors: dict, extra: list[Line2D] = ()) -> None:
-    handles = list(extra) + [Line2D([], [], color=col, label=_plain(c)) for c, col in sorted(colors.items())
-                             if col is not None]
+def _legend(fig: Figure, colors: dict, df: pd.DataFrame, extra: list[Line2D] = ()) -> None:
+    """The coloured combos by their short labels (tables.remedy_label, read from `df`'s runs), the grey ones as one
+    entry."""
+    names = overall_table(df).set_index("combo")["label"]
+    handles = list(extra) + [Line2D([], [], color=col, label=_plain(names.get(c, c)))
+                             for c, col in sorted(colors.items()) if col is not None]
     others = sum(col is None for col in colors.values())
     if others:
         handles.append(Line2D([], [], color=OTHERS, label=f"{others} other combos (see the tables)"))
@@ -120,7 +123,7 @@ def gradient_flow_plot(df: pd.DataFrame) -> Figure:
     for ax in axes[len(labels):]:
         ax.set_axis_off()
     styles = [Line2D([], [], color="grey", linestyle=s, label=name) for s, name in PHASES.values()]
-    _legend(fig, {c: colors[c] for c in sorted(drawn)}, styles)
+    _legend(fig, {c: colors[c] for c in sorted(drawn)}, df, styles)
     return fig
 
 
@@ -167,15 +170,15 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
     ax.set(title=_plain(task_label), xlabel="step", ylabel=f"validation {metric}{spread}")
     if not ax.lines:
         ax.text(0.5, 0.5, "no ok run with a validation history", ha="center", transform=ax.transAxes)
-    _legend(fig, colors)
+    _legend(fig, colors, df)
     return fig
 
 
 def heatmap(df: pd.DataFrame) -> Figure:
     """Score (tables.seed_score's seed mean, bounded to [0, 1]) per combo (rows, best overall first) and task
     (columns); a cell without a score (every run failed) is blank and marked '—'."""
-    scores = task_table(df).pivot(index="combo", columns="task_label", values="score")
-    scores = scores.reindex(index=overall_table(df)["combo"], columns=task_order(scores.columns))
+    scores = task_table(df).pivot(index="label", columns="task_label", values="score")
+    scores = scores.reindex(index=overall_table(df)["label"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
     fig = _figure(min(6 + 1.4 * n_cols, 40), min(2 + 0.35 * n_rows, 80))
     ax = fig.subplots()

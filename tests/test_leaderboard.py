@@ -885,9 +885,9 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
     grey = [line for line in curves if line.get_color() == OTHERS]
     assert len(curves) == 20 and len(grey) == 20 - MAX_LEGEND
     coloured = {line.get_label() for line in fig.legends[0].get_lines()} - {"4 other combos (see the tables)"}
-    assert len(coloured) == MAX_LEGEND and combo_of(RNN) in coloured  # the plain RNN kept, though last
+    assert len(coloured) == MAX_LEGEND and label_of(RNN) in coloured  # the plain RNN kept, though last
     assert "4 other combos (see the tables)" in [t.get_text() for t in fig.legends[0].get_texts()]
-    assert combo_of(combos[1]) not in coloured and combo_of(combos[19]) in coloured  # grey: the worst but the RNN
+    assert label_of(combos[1]) not in coloured and label_of(combos[19]) in coloured  # grey: the worst but the RNN
     assert ax.get_yscale() == "linear"  # within one decade: a log axis would show one or two ticks
     assert all(float(t).is_integer() for t in ax.get_xticks())
 
