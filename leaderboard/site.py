@@ -320,7 +320,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     sections, tasks, found = _sections(df, threshold)
     for s in sections:
         for fmt in FORMATS:
-            write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key))
+            write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}"))
     write("tables/tasks.csv", render(tasks, "csv"))
     for s in sections:
         if s.every_row is not None:

@@ -673,7 +673,7 @@ COLUMNS: dict[str, Column] = {
     "n": Column("quadruples"),
     "measured_at": Column("where measured"),
     "p_holm": Column("Holm p"),
-    "verdict": Column("verdict (Holm)"),
+    "verdict": Column(lambda t: "verdict (Holm)" if "p_holm" in t else "verdict"),  # effects' / known claims'
     "tasks_paired": Column("tasks"),
     "n_seeds": Column("seeds"),
     "n_contexts": Column("contexts"),
@@ -686,12 +686,17 @@ HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
         ">": r"\textgreater{}", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$",
-        "≥": r"$\geq$", "≤": r"$\leq$", "—": "---"}
+        "≥": r"$\geq$", "≤": r"$\leq$", "—": "---", "–": "--", "−": "-", "√": r"$\surd$", "≈": r"$\approx$",
+        "σ": r"$\sigma$", "½": r"$\frac{1}{2}$", "…": r"\ldots{}", "→": r"$\rightarrow$", "×": r"$\times$",
+        "∂": r"$\partial$", "‖": r"$\|$", "·": r"$\cdot$", "≠": r"$\neq$", "∞": r"$\infty$"}
+LATIN = 0x250  # characters below this (ASCII, Latin-1, Latin Extended) pdflatex's utf8 input with T1 fonts typesets
 _MD = {"\\": "\\\\", "|": "\\|", "*": "\\*", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in str(text))
+    """`text` for LaTeX: its special characters escaped, the symbols the page uses as math, any other character
+    beyond LATIN written as its code point ("[U+2202]") rather than stopping pdflatex."""
+    return "".join(_TEX.get(ch, ch if ord(ch) < LATIN else f"[U+{ord(ch):04X}]") for ch in str(text))
 
 
 def md_escape(text: str) -> str:
@@ -749,9 +754,10 @@ def _html_table(headers, texts, keys, bold, table_id: str | None, caption: str |
 
 
 def render(table: pd.DataFrame, fmt: str, table_id: str | None = None, caption: str | None = None) -> str:
-    """The table as `md` (GitHub Markdown), `csv` (raw numbers, every column), `tex` (booktabs
-    tabular) or `html` (a sortable <table> with data-sort-value on every cell). In md/tex/html the
-    best value of the score, mean-rank and primary-metric columns is bold; every cell is escaped."""
+    """The table as `md` (GitHub Markdown), `csv` (raw numbers, every column), `tex` (a `table` float with its
+    caption and label `tab:<table_id>`, booktabs rules, numbers right-aligned, long text wrapped: it pastes into a
+    paper with \\usepackage{booktabs}) or `html` (a sortable <table> with data-sort-value on every cell). In md/tex/html
+    the best value of the score, mean-rank and primary-metric columns is bold; every cell is escaped."""
     if fmt == "csv":
         return table.to_csv(index=False)
     headers, texts, keys, bold = _present(table)
@@ -763,4 +769,21 @@ def render(table: pd.DataFrame, fmt: str, table_id: str | None = None, caption: 
     body.columns = [escape(h) for h in headers]
     if fmt == "md":
         return body.to_markdown(index=False, disable_numparse=True) + "\n"
-    return body.to_latex(index=False, escape=False, column_format="l" * len(headers))
+    return body.to_latex(index=False, escape=False, column_format=_tex_columns(table[texts.columns], texts),
+                         caption=latex_escape(caption or f"rnnbench: {table_id or 'table'}"),
+                         label=f"tab:{table_id}" if table_id else None, position="tbp")
+
+
+TEX_WRAP = 40  # characters: a text column with longer cells wraps in a paragraph column (a claim, its evidence)
+
+
+def _tex_columns(raw: pd.DataFrame, texts: pd.DataFrame) -> str:
+    """LaTeX column types: numbers right-aligned (r), short text left (l), long text wrapped in a paragraph column
+    whose width is its share of the line, so a table of claims fits the page."""
+    kinds = []
+    for c in texts.columns:
+        numeric = pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])
+        longest = int(texts[c].str.len().max()) if len(texts) else 0
+        kinds.append("r" if numeric else "p" if longest > TEX_WRAP else "l")
+    wide = kinds.count("p")
+    return "".join(f"p{{{0.9 / wide:.2f}\\linewidth}}" if k == "p" else k for k in kinds)
