@@ -22,3 +22,12 @@ TUNABLE = ("optimizer", "learning_rate")
 def tuning_label(optimizer: str, learning_rate: float) -> str:
     """A run's tuning setting as the dry run and the leaderboard show it: "adam lr=0.001"."""
     return f"{optimizer} lr={learning_rate:g}"
+
+
+def remedy_label(levels: dict[str, str]) -> str:
+    """A combination's short name: its cell and the levels that differ from the baselines, the activation and init
+    bare, the others as axis=level ("gru + chrono", "rnn + relu + identity + clip=norm"); the all-baseline plain RNN
+    "rnn (baseline)". Unique: every non-baseline level is named, and no two axes share a level's name."""
+    parts = [levels["cell"]] + [level if axis in ("activation", "init") else f"{axis}={level}"
+                                for axis, level in levels.items() if axis != "cell" and level != BASELINE_LEVELS[axis]]
+    return " + ".join(parts) if len(parts) > 1 or parts[0] != BASELINE_LEVELS["cell"] else f"{parts[0]} (baseline)"

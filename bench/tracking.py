@@ -26,6 +26,8 @@ import math
 import os
 from pathlib import Path
 
+from bench.axes import remedy_label
+
 _DOWN: dict[str, str] = {}  # W&B's first failure in this process: later runs here skip it at once (no init waits)
 STEP = "trainer/global_step"  # Lightning's WandbLogger's x-axis: the optimizer step
 
@@ -51,17 +53,9 @@ def quiet_settings():
     return wandb.Settings(silent=os.environ["WANDB_SILENT"].lower() in ("true", "1", "yes"), console="off")
 
 
-def short_combo(remedies: dict[str, str]) -> str:
-    """A combination by the levels that differ from the baseline, as the leaderboard names it
-    (leaderboard.tables.remedy_label): "gru + chrono", "rnn + clip=norm", the plain RNN "rnn (baseline)"."""
-    from leaderboard.tables import remedy_label
-
-    return remedy_label(remedies)
-
-
 def run_name(cfg) -> str:
     """"adding(seq_len=100) · gru + chrono · adam lr=0.001 · seed 0"."""
-    return f"{cfg.task_label} · {short_combo(cfg.remedies)} · {cfg.tuning} · seed {cfg.seed}"
+    return f"{cfg.task_label} · {remedy_label(cfg.remedies)} · {cfg.tuning} · seed {cfg.seed}"
 
 
 def run_tags(cfg, suite: str) -> list[str]:
@@ -77,7 +71,7 @@ def run_tags(cfg, suite: str) -> list[str]:
 def run_config(cfg, record: dict) -> dict:
     """The W&B config: the run's full config plus what a workspace groups and filters by."""
     return {**cfg.to_dict(), "run_id": cfg.run_id, "suite": record["suite"], "git_commit": record["git_commit"],
-            "task_label": cfg.task_label, "combo": short_combo(cfg.remedies), "remedies": cfg.remedies,
+            "task_label": cfg.task_label, "combo": remedy_label(cfg.remedies), "remedies": cfg.remedies,
             "tuning": cfg.tuning, "model_size": record.get("model_size"), "versions": record["versions"]}
 
 
@@ -100,7 +94,7 @@ def start(cfg, out_dir: Path, project: str, record: dict):
 
     (out_dir / "wandb").mkdir(parents=True, exist_ok=True)
     try:
-        logger = WandbLogger(project=project, group=f"{cfg.task_label} · {short_combo(cfg.remedies)}",
+        logger = WandbLogger(project=project, group=f"{cfg.task_label} · {remedy_label(cfg.remedies)}",
                              name=run_name(cfg), id=attempt_id(cfg.run_id), job_type="train",
                              tags=run_tags(cfg, record["suite"]), config=run_config(cfg, record),
                              save_dir=str(out_dir), reinit="finish_previous", settings=settings)

@@ -64,7 +64,7 @@ def _line_style(color) -> dict:
 
 
 def _legend(fig: Figure, colors: dict, df: pd.DataFrame, extra: list[Line2D] = ()) -> None:
-    """The coloured combos by their short labels (tables.remedy_label, read from `df`'s runs), the grey ones as one
+    """The coloured combos by their short labels (bench.axes.remedy_label, read from `df`'s runs), the grey ones as one
     entry."""
     names = overall_table(df).set_index("combo")["label"]
     handles = list(extra) + [Line2D([], [], color=col, label=_plain(names.get(c, c)))

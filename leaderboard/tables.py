@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS
+from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS, remedy_label
 from bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
@@ -202,15 +202,6 @@ def t_quantile(p: float, df: int) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if _t_upper(mid, df) > 1 - p else (low, mid)
     return math.sqrt(df) * math.tan((low + high) / 2)
-
-
-def remedy_label(levels: dict[str, str]) -> str:
-    """A combination's short name: its cell and the levels that differ from the baselines, the activation and init
-    bare, the others as axis=level ("gru + chrono", "rnn + relu + identity + clip=norm"); the all-baseline plain RNN
-    "rnn (baseline)". Unique: every non-baseline level is named, and no two axes share a level's name."""
-    parts = [levels["cell"]] + [level if axis in ("activation", "init") else f"{axis}={level}"
-                                for axis, level in levels.items() if axis != "cell" and level != BASELINE_LEVELS[axis]]
-    return " + ".join(parts) if len(parts) > 1 or parts[0] != BASELINE_LEVELS["cell"] else f"{parts[0]} (baseline)"
 
 
 def with_levels(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:

@@ -376,6 +376,6 @@ def test_wandb_goes_offline_unless_logged_in(tmp_path, monkeypatch, capsys):
 ])
 def test_a_combination_is_named_by_the_levels_that_differ_from_the_baseline(remedies, name):
     from bench.axes import BASELINE_LEVELS
-    from bench.tracking import short_combo
+    from bench.axes import remedy_label
 
-    assert short_combo({**BASELINE_LEVELS, **remedies}) == name
+    assert remedy_label({**BASELINE_LEVELS, **remedies}) == name
