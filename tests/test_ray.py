@@ -25,29 +25,33 @@ def results(out: Path) -> dict[str, dict]:
 
 
 def test_ray_sweep_records_every_run_then_resumes_with_nothing_to_train(ray, tmp_path, capsys):
-    (tmp_path / "empty").mkdir()  # a text task whose corpus folder has no files: its runs fail, the rest finish
-    suite = tmp_path / "tiny_text.yaml"
-    suite.write_text(TINY_SUITE.replace("axes:", f"  text: {{corpus: '{tmp_path / 'empty'}', bptt: 5}}\naxes:", 1))
+    """A sub-grid whose runs fail in their worker (a temporal skip as long as the sequences: each run recorded failed
+    with the reason), the rest finish; a second sweep keeps the finished runs and retries only the failed ones."""
+    suite = tmp_path / "tiny_failing.yaml"
+    suite.write_text(TINY_SUITE.replace("seeds: 1", "  - {cell: [rnn], skip: [temporal]}\nseeds: 1", 1)
+                     .replace("model: {hidden_size: 8}", "model: {hidden_size: 8, skip_k: 50}", 1))
     grid = expand(load_suite(str(suite)))
     out = tmp_path / "res"
     args = ["run", "--suite", str(suite), "--out", str(out), "--launcher", "ray", "--workers", "2", "--no-leaderboard"]
-    assert main([*args, "--quiet"]) == 1  # the text runs failed
+    assert main([*args, "--quiet"]) == 1  # the temporal-skip runs failed
     assert not ray.is_initialized()  # the instance it started is shut down
     records = results(out)
     assert set(records) == {r.run_id for r in grid}  # one result.json per grid cell
     for cfg in grid:
         rec = records[cfg.run_id]
         assert rec["run_id"] == cfg.run_id and rec["config"] == cfg.to_dict()
-        if cfg.task == "text":
-            assert rec["status"] == "failed" and "no train file" in rec["error"]
+        if cfg.model.skip == "temporal":
+            assert rec["status"] == "failed" and "skip 'temporal' with skip_k 50" in rec["error"]
         else:
             assert rec["status"] == "ok", rec["error"]
             assert rec["steps_trained"] == 4 and rec["device"].startswith("cpu (1 thread")
-    assert capsys.readouterr().out.startswith("done: 6 ok, 0 diverged, 3 failed, 0 skipped")
-    # finished runs are skipped: nothing left to train (and no Ray instance needed)
-    assert main([*args, "--tasks", "adding", "copy"]) == 0
-    assert "6 runs in the grid, 6 already finished, 0 to train" in capsys.readouterr().out
-    assert results(out) == records
+    assert capsys.readouterr().out.startswith("done: 6 ok, 0 diverged, 2 failed, 0 skipped")
+    # finished runs are kept; only the failed ones are trained again (and fail again)
+    assert main(args) == 1
+    assert "8 runs in the grid, 6 already finished, 2 to train" in capsys.readouterr().out
+    again = results(out)
+    assert {k: v for k, v in again.items() if v["status"] == "ok"} == {k: v for k, v in records.items()
+                                                                       if v["status"] == "ok"}
 
 
 class _Raises(RunConfig):
