@@ -629,7 +629,7 @@ def test_latex_cells_are_escaped(small):
     assert r"mse $\downarrow$ (mean $\pm$ std)" in tex
     assert re.search(r"\\textbf\{[0-9.e-]+ \$\\pm\$ [0-9.e-]+\}", tex)  # best value in bold
     tex = render(task_table(df), "tex")
-    assert r"rnn\_\{x\}·clip=50\%·\$a\$" in tex and r"$\pm$" in tex and r"5\% \& \#1" in tex
+    assert r"rnn\_\{x\}$\cdot$clip=50\%$\cdot$\$a\$" in tex and r"$\pm$" in tex and r"5\% \& \#1" in tex
     assert "0.0233" in tex and "0.023333" not in tex  # three significant figures
 
 
