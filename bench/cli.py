@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                          "Runs whose result is ok or diverged are skipped, so a killed sweep resumes. Exit status 1 "
                          "where a run failed (its error is in its result.json; the same command retries it), else 0.")
     run.add_argument("--suite", default="quick", help="a shipped suite name (see `rnnbench list`) or a YAML file (default: quick)")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="suite settings to override, the value read as "
+                     "YAML: model.hidden_size=16 budget.max_steps=100 tasks.adding.seq_len=50 seeds=3 "
+                     "'tune={learning_rate: [0.001, 0.01]}' (they enter the run ids; `rnnbench show` prints the result)")
     run.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per grid cell (default: the suite's)")
     run.add_argument("--out", default="results", type=Path, help="result folder (default: results); with "
@@ -98,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
 
     sub.add_parser("list", help="list tasks (with parameters), remedy axes and levels, and suites")
+    show = sub.add_parser("show", help="print a suite as it resolves (with overrides) and its grid's size",
+                          description="Print a suite resolved: every task setting, sub-grid, tuning setting, seeds, "
+                          "model and budget field (defaults filled in), and the size of its grid; trains nothing.")
+    show.add_argument("suite", help="a shipped suite name or a YAML file")
+    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="as `rnnbench run`")
     return p
 
 
@@ -151,7 +159,7 @@ def cmd_run(args) -> int:
     from bench.config import GRID_LIMIT, expand, load_suite
     from bench.launch import LaunchOptions, parse_shard, run_grid, shard
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.overrides)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     runs = expand(suite, args.tasks, args.seeds, limit=None if args.allow_large else GRID_LIMIT)
@@ -345,7 +353,30 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+def cmd_show(args) -> int:
+    import dataclasses
+
+    import yaml
+
+    from bench.config import GRID_LIMIT, expand, grid_size, load_suite
+
+    from bench.axes import AXIS_NAMES, TUNABLE
+    from models import ModelConfig
+
+    suite = load_suite(args.suite, args.overrides)
+    model = {k: v for k, v in {**dataclasses.asdict(ModelConfig()), **suite.model}.items() if k not in AXIS_NAMES}
+    tune = [{k: getattr(b, k) for k in TUNABLE} for b in suite.budgets()]  # every setting, the budget's one included
+    budget = {k: v for k, v in dataclasses.asdict(suite.budget).items() if k not in TUNABLE}
+    resolved = {"name": suite.name, "tasks": suite.tasks, "axes": suite.grids, "tune": tune, "seeds": suite.seeds,
+                "model": model, "budget": budget}
+    print(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None).rstrip())
+    size = grid_size(suite)
+    runs = len(expand(suite)) if size <= GRID_LIMIT else size
+    print(f"# {runs} runs")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, "show": cmd_show}
 
 
 def _make_folder(path: Path, flag: str) -> None:

@@ -181,8 +181,40 @@ def _levels(value, what: str) -> list:
     return [v for i, v in enumerate(values) if v not in values[:i]]
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Read a suite by name (bench/suites/NAME.yaml) or from a YAML file path."""
+OVERRIDABLE = ("name", "seeds", "model", "budget", "tasks", "tune")  # what KEY=VALUE overrides may set (apply_overrides)
+
+
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...], where: str) -> dict:
+    """A suite's settings with KEY=VALUE overrides applied (Hydra's dotted syntax), VALUE read as YAML (16, 0.01,
+    adam, [0.001, 0.01]): `model.FIELD`, `budget.FIELD`, `tasks.TASK.PARAM` (a task the suite has), `seeds`, `name`,
+    `tune` (a whole grid). Checked as the suite file's own values are, after; the run ids take them in."""
+    raw = {**raw}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        check(bool(sep and key), f"override {item!r}: expected KEY=VALUE (e.g. model.hidden_size=16)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: value is not YAML: {getattr(err, 'problem', err)}") from None
+        head, *rest = key.split(".")
+        choice("override key", head, OVERRIDABLE)
+        if head in ("model", "budget"):
+            check(len(rest) == 1, f"override {item!r}: expected {head}.FIELD=VALUE")
+            raw[head] = {**(raw.get(head) or {}), rest[0]: value}
+        elif head == "tasks":
+            check(len(rest) == 2, f"override {item!r}: expected tasks.TASK.PARAM=VALUE")
+            tasks = raw.get("tasks") or {}
+            choice(f"task of {where} (override {item!r})", rest[0], tasks)
+            raw["tasks"] = {**tasks, rest[0]: {**(tasks[rest[0]] or {}), rest[1]: value}}
+        else:
+            check(not rest, f"override {item!r}: {head} takes no field")
+            raw[head] = value
+    return raw
+
+
+def load_suite(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Suite:
+    """Read a suite by name (bench/suites/NAME.yaml) or from a YAML file path, with KEY=VALUE overrides
+    (apply_overrides)."""
     path = Path(name_or_path)
     if not path.is_file():
         names = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
@@ -200,6 +232,7 @@ def load_suite(name_or_path: str) -> Suite:
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"malformed suite YAML {path}{where}: {getattr(err, 'problem', err)}") from None
     check(isinstance(raw, dict), f"suite {path} must be a mapping with keys name, tasks, axes, seeds, model, budget")
+    raw = apply_overrides(raw, overrides, f"suite {path}")
     keys = ("name", "tasks", "axes", "seeds", "model", "budget", "tune")
     for key in raw:
         check(key in keys, f"unknown suite key {key!r} in {path}; valid keys: {', '.join(keys)}")

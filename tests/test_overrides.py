@@ -1,0 +1,47 @@
+"""Suite settings from the command line (KEY=VALUE overrides) and `rnnbench show`, through the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import RunConfig, expand, load_suite
+from bench.registry import ConfigError
+
+
+def test_overrides_reach_every_run_and_its_id(tiny_suite):
+    base = expand(load_suite(str(tiny_suite)))
+    runs = expand(load_suite(str(tiny_suite), ["model.hidden_size=16", "budget.max_steps=6", "tasks.adding.seq_len=[8, 12]",
+                                               "seeds=2", "tune={learning_rate: [0.001, 0.01]}"]))
+    assert {r.model.hidden_size for r in runs} == {16} and {r.budget.max_steps for r in runs} == {6}
+    assert {r.task_params["seq_len"] for r in runs if r.task == "adding"} == {8, 12}
+    assert {r.budget.learning_rate for r in runs} == {0.001, 0.01} and {r.seed for r in runs} == {0, 1}
+    assert len(runs) == len(base) // 2 * 3 * 2 * 2  # adding doubled (half the grid), x 2 rates x 2 seeds
+    assert not {r.run_id for r in runs} & {r.run_id for r in base}  # an overridden value is part of the run id
+    assert all(RunConfig.from_dict(r.to_dict()).run_id == r.run_id for r in runs)
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("model.hiden=3", "unknown model parameter 'hiden'; valid parameters: cell, hidden_size"),
+    ("budget.max_steps=many", "budget parameter max_steps must be int, got 'many'"),
+    ("tasks.nosuch.delay=3", "'nosuch'; valid choices: adding, copy"),
+    ("colour=red", "unknown override key 'colour'"),
+    ("hidden_size", "expected KEY=VALUE"),
+    ("model=3", "expected model.FIELD=VALUE"),
+])
+def test_a_bad_override_is_one_line(tiny_suite, override, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_suite(str(tiny_suite), [override])
+
+
+def test_show_prints_the_resolved_suite_and_its_size(tiny_suite, tmp_path, capsys):
+    assert main(["show", str(tiny_suite), "model.hidden_size=16", "seeds=2"]) == 0
+    text = capsys.readouterr().out
+    resolved = yaml.safe_load(text)
+    assert resolved["model"]["hidden_size"] == 16 and resolved["model"]["num_layers"] == 1  # a default filled in
+    assert resolved["seeds"] == 2 and resolved["tune"] == [{"optimizer": "adam", "learning_rate": 0.001}]
+    runs = expand(load_suite(str(tiny_suite), ["model.hidden_size=16", "seeds=2"]))
+    assert text.rstrip().endswith(f"# {len(runs)} runs")
+    assert main(["run", "--suite", str(tiny_suite), "--dry-run", "--out", str(tmp_path / "res"), "seeds=2"]) == 0
+    assert f"suite tiny: {len(runs)} runs" in capsys.readouterr().out
