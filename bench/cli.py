@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                      "kept; failed, stale (its corpus files changed since): retried; todo) and the counts, train nothing")
     run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--save-checkpoints", action="store_true", help="keep each run's best weights in "
+                     "OUT/runs/<run_id>/best.pt (a state dict: torch.load(path, weights_only=True), then "
+                     "SequenceModel(spec, model_config).load_state_dict); the record's `checkpoint` names it")
 
     lb = sub.add_parser("leaderboard", help="build tables, plots and index.html from result folders",
                         description="Read every results/runs/*/result.json and records.jsonl.gz (never W&B), merge "
@@ -194,7 +197,7 @@ def cmd_run(args) -> int:
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
-                         fuse=args.fuse, run_timeout=args.run_timeout)
+                         fuse=args.fuse, run_timeout=args.run_timeout, save_checkpoints=args.save_checkpoints)
     if opts.launcher == "ray":
         from bench.ray_launch import check_ray
 

@@ -28,7 +28,7 @@ from bench.optim import LR_SCHEDULES
 from bench.registry import check
 from bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, last_result,
                           make_trainer, new_record, prepare_run, probe_flow, quiet_lightning, record_diverged,
-                          record_failed)
+                          record_failed, save_best)
 from bench.steps import steps_for, train_steps
 from bench.store import ResultStore
 from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
@@ -208,6 +208,7 @@ def execute_fused(
     suite: str = "custom",
     accelerator: str = "cpu",
     devices: int | list[int] = 1,
+    save_checkpoints: bool = False,
 ) -> list[dict]:
     """Train a fusable group of runs as one stacked model and write each run's result.json; returns the
     K records. Like execute(), never raises for the runs' own failures: a run that diverges is recorded
@@ -253,6 +254,8 @@ def execute_fused(
                     record["last"] = last_result(spec, test(last, cfg, prep), run.steps)
                 finish_record(record, spec, test(model, cfg, prep), run.best_step, run.diverged, run.best_values)
                 record["grad"]["probe"]["end"] = probe_flow(model, spec, prep.probe)
+                if save_checkpoints:
+                    save_best(record, model, out_dir)
                 if run.diverged is not None:
                     record_diverged(record, run.diverged)
             except Diverged as err:  # its best weights' test outputs are not finite (finish_record)

@@ -34,6 +34,7 @@ class LaunchOptions:
     ray_address: str | None = None  # None: start a local Ray instance with `workers` CPUs
     fuse: bool = False  # train groups of runs that share a cell and shape as one stacked model (models.fused)
     run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
+    save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.runner.save_best)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -107,7 +108,8 @@ def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
         devices = len(opts.devices) if opts.accelerator == "cpu" else list(opts.devices)
     else:
         devices = _devices(opts)
-    record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy)
+    record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy,
+                     save_checkpoint=opts.save_checkpoints)
     return summarize(record)
 
 
@@ -139,7 +141,8 @@ def _train(configs: list[RunConfig], opts: LaunchOptions) -> list[dict]:
         return [run_one(configs[0].to_dict(), opts)]
     from bench.fused_module import execute_fused
 
-    records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts))
+    records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts),
+                            save_checkpoints=opts.save_checkpoints)
     return [summarize(r) for r in records]
 
 

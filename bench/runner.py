@@ -24,7 +24,7 @@ from bench.module import BenchModule, task_loss
 from bench.registry import check
 from bench.steps import steps_for, with_steps
 from bench import tracking
-from bench.store import ResultStore
+from bench.store import ResultStore, atomic_write
 from models import SKIPS, SequenceModel, gradient_flow
 from tasks import METRICS, TaskSpec
 from tasks.base import EVAL_SEED
@@ -126,12 +126,14 @@ def execute(
     strategy: str = "auto",
     callbacks: tuple[L.Callback, ...] = (),
     steps_per_batch: int | None = None,
+    save_checkpoint: bool = False,
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
     Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
     the best checkpoint validated before it, where there is one) or `failed` (with the error).
     `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
-    (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch."""
+    (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
+    `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best)."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -170,6 +172,8 @@ def execute(
             trainer.test(module, datamodule=data, verbose=False)
             finish_record(record, spec, module.test_results, monitor.best_step, diverged, monitor.best_values)
             record["grad"]["probe"]["end"] = probe_flow(module.model, spec, (px, py))
+            if save_checkpoint and rank_zero_only.rank == 0:
+                save_best(record, module.model, out_dir)
         if diverged is not None:
             raise diverged
     except Diverged as err:
@@ -259,6 +263,23 @@ def probe_flow(model: SequenceModel, spec: TaskSpec, batch: tuple[torch.Tensor, 
     the last dependency step back to the step that holds the information (TaskSpec.probe_steps, source_step)."""
     return gradient_flow(model, *batch, task_loss(spec), steps=spec.probe_slice, source=spec.source_step,
                          target=spec.probe_steps.stop - 1)
+
+
+CHECKPOINT = "best.pt"  # a run's best weights, where the sweep keeps them (--save-checkpoints)
+
+
+def save_best(record: dict, model: torch.nn.Module, out_dir: Path) -> None:
+    """The model's weights (the best checkpoint's, loaded) as a state dict of tensors in runs/<run_id>/best.pt, which
+    `torch.load(path, weights_only=True)` reads and `SequenceModel(spec, cfg.model).load_state_dict` takes; the
+    record's `checkpoint` names the file. Written atomically, as the record."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    folder = Path(out_dir) / "runs" / record["run_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / CHECKPOINT, buffer.getvalue(), prefix=".best.")
+    record["checkpoint"] = CHECKPOINT
 
 
 def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None,

@@ -45,3 +45,32 @@ def test_show_prints_the_resolved_suite_and_its_size(tiny_suite, tmp_path, capsy
     assert text.rstrip().endswith(f"# {len(runs)} runs")
     assert main(["run", "--suite", str(tiny_suite), "--dry-run", "--out", str(tmp_path / "res"), "seeds=2"]) == 0
     assert f"suite tiny: {len(runs)} runs" in capsys.readouterr().out
+
+
+def test_saved_checkpoints_hold_each_runs_best_weights(tiny_suite, tmp_path):
+    """--save-checkpoints: each run's best weights load with torch.load(weights_only=True) into a fresh model of its
+    config, which reproduces the record's test metric on the test split."""
+    import json
+
+    import torch
+
+    from bench.module import TaskMetrics
+    from models import SequenceModel
+    from tasks.base import EVAL_SEED
+
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet", "--no-leaderboard",
+                 "--save-checkpoints", "--tasks", "adding"]) == 0
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
+    assert records and all(r["checkpoint"] == "best.pt" for r in records)
+    for record in records:
+        cfg = RunConfig.from_dict(record["config"])
+        task = cfg.build_task()
+        spec = task.spec()
+        model = SequenceModel(spec, cfg.model)
+        model.load_state_dict(torch.load(out / "runs" / record["run_id"] / "best.pt", weights_only=True))
+        x, y = task.make_split("test", EVAL_SEED)
+        metrics = TaskMetrics(spec)
+        with torch.no_grad():
+            metrics.update(model(x), y)
+        assert metrics.compute()[spec.primary] == pytest.approx(record["metrics"][spec.primary], rel=1e-4)
