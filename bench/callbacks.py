@@ -90,14 +90,14 @@ class TrainingMonitor(GradStats, L.Callback):
         super().__init__(clip, clip_value)
         self.check_every = check_every
         self.pending: list[tuple[int, torch.Tensor]] = []  # (step, [loss, norm(, max |grad|)])
-        self.logger, self.log_every = None, self.LOG_EVERY
+        self.loggers, self.log_every = [], self.LOG_EVERY
         self.window: list[tuple[float, float, bool]] = []  # (loss, norm, clipped) of the steps not yet logged
 
     def on_fit_start(self, trainer, pl_module):
         if self.check_every is None:
             self.check_every = 1 if pl_module.device.type == "cpu" else 25
         self.params = [p for p in pl_module.parameters() if p.requires_grad]  # once, not per step
-        self.logger = trainer.logger
+        self.loggers = list(trainer.loggers)
         budget = getattr(pl_module, "budget", None)
         self.log_every = math.gcd(self.LOG_EVERY, budget.eval_every) if budget else self.LOG_EVERY
 
@@ -125,7 +125,7 @@ class TrainingMonitor(GradStats, L.Callback):
             if not math.isfinite(norm):
                 raise Diverged(step, "gradient")
             clipped = self.record_step(norm, max_abs[0] if max_abs else 0.0)
-            if self.logger is not None:
+            if self.loggers:
                 self.log_train(step, loss, norm, clipped)
 
     def log_train(self, step: int, loss: float, norm: float, clipped: bool) -> None:
@@ -133,10 +133,10 @@ class TrainingMonitor(GradStats, L.Callback):
         if step % self.log_every == 0:
             losses, grad_norms, clips = zip(*self.window)
             self.window = []
-            self.logger.log_metrics({"train/loss": sum(losses) / len(losses),
-                                     "train/grad_norm": sum(grad_norms) / len(grad_norms),
-                                     "train/grad_norm_max": max(grad_norms),
-                                     "train/clipped_fraction": sum(clips) / len(clips)}, step=step)
+            row = {"train/loss": sum(losses) / len(losses), "train/grad_norm": sum(grad_norms) / len(grad_norms),
+                   "train/grad_norm_max": max(grad_norms), "train/clipped_fraction": sum(clips) / len(clips)}
+            for logger in self.loggers:
+                logger.log_metrics(row, step=step)
 
     def on_validation_start(self, trainer, pl_module):
         self.check()

@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                      "kept; failed, stale (its corpus files changed since): retried; todo) and the counts, train nothing")
     run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--csv-log", action="store_true", help="also log each run's training and validation metrics "
+                     "with Lightning's CSVLogger: OUT/runs/<run_id>/csv/metrics.csv (train/loss, train/grad_norm, "
+                     "val/<metric> by optimizer step; with --wandb, beside it)")
     run.add_argument("--save-checkpoints", action="store_true", help="keep each run's best weights in "
                      "OUT/runs/<run_id>/best.pt (a state dict: torch.load(path, weights_only=True), then "
                      "SequenceModel(spec, model_config).load_state_dict); the record's `checkpoint` names it")
@@ -177,8 +180,9 @@ def cmd_run(args) -> int:
     if args.launcher == "ray" and args.devices not in (None, "cpu"):  # checked before a dry run too
         raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
                           "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
-    if args.fuse and (args.launcher != "local" or args.strategy == "ddp" or args.wandb):  # before a dry run too
-        raise ConfigError("--fuse works with the local launcher, without --strategy ddp and without --wandb")
+    if args.fuse and (args.launcher != "local" or args.strategy == "ddp" or args.wandb or args.csv_log):  # before a
+        # dry run too: a fused group logs no per-run metrics
+        raise ConfigError("--fuse works with the local launcher, without --strategy ddp, --wandb or --csv-log")
     if args.dry_run:
         return dry_run(suite.name, runs, args.out, sharded=bool(args.shard))
     if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
@@ -197,7 +201,8 @@ def cmd_run(args) -> int:
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
-                         fuse=args.fuse, run_timeout=args.run_timeout, save_checkpoints=args.save_checkpoints)
+                         fuse=args.fuse, run_timeout=args.run_timeout, save_checkpoints=args.save_checkpoints,
+                         csv_log=args.csv_log)
     if opts.launcher == "ray":
         from bench.ray_launch import check_ray
 

@@ -137,11 +137,12 @@ class BenchModule(L.LightningModule):
         row = {f"val_{k}": v for k, v in values.items()}
         for name, value in row.items():
             self.log(name, value, logger=False)  # for callbacks (trainer.callback_metrics)
-        if self.logger and not self.trainer.sanity_checking:  # at the optimizer step: a Lightning batch is several
+        if self.loggers and not self.trainer.sanity_checking:  # at the optimizer step: a Lightning batch is several
             logged = {f"val/{k}": v for k, v in values.items()}  # a section per split in a logger's workspace
             if lr is not None:
                 logged["train/lr"] = lr
-            self.logger.log_metrics(logged, step=int(self.global_step))
+            for logger in self.loggers:  # W&B, CSV (bench.runner.execute)
+                logger.log_metrics(logged, step=int(self.global_step))
         self.history.append({"step": int(self.global_step), "lr": lr, **row})
 
     def test_step(self, batch, batch_idx):

@@ -127,13 +127,15 @@ def execute(
     callbacks: tuple[L.Callback, ...] = (),
     steps_per_batch: int | None = None,
     save_checkpoint: bool = False,
+    csv_log: bool = False,
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
     Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
     the best checkpoint validated before it, where there is one) or `failed` (with the error).
     `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
-    `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best)."""
+    `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `csv_log` logs the training and
+    validation metrics with Lightning's CSVLogger into runs/<run_id>/csv/metrics.csv (beside W&B, where both)."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -153,10 +155,12 @@ def execute(
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
             logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record)
+        loggers = [lg for lg in (logger, csv_logger(out_dir, cfg.run_id) if csv_log else None) if lg]
         # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
-                                           strategy=strategy, logger=logger, callbacks=[monitor, *callbacks])
+                                           strategy=strategy, logger=loggers or False,
+                                           callbacks=[monitor, *callbacks])
         record["world_size"] = trainer.world_size
         diverged = None
         try:
@@ -263,6 +267,13 @@ def probe_flow(model: SequenceModel, spec: TaskSpec, batch: tuple[torch.Tensor, 
     the last dependency step back to the step that holds the information (TaskSpec.probe_steps, source_step)."""
     return gradient_flow(model, *batch, task_loss(spec), steps=spec.probe_slice, source=spec.source_step,
                          target=spec.probe_steps.stop - 1)
+
+
+def csv_logger(out_dir: Path, run_id: str):
+    """Lightning's CSVLogger writing runs/<run_id>/csv/metrics.csv (train/, val/ columns by optimizer step)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(Path(out_dir) / "runs" / run_id), name="", version="csv")
 
 
 CHECKPOINT = "best.pt"  # a run's best weights, where the sweep keeps them (--save-checkpoints)

@@ -74,3 +74,21 @@ def test_saved_checkpoints_hold_each_runs_best_weights(tiny_suite, tmp_path):
         with torch.no_grad():
             metrics.update(model(x), y)
         assert metrics.compute()[spec.primary] == pytest.approx(record["metrics"][spec.primary], rel=1e-4)
+
+
+def test_a_csv_log_holds_each_runs_training_and_validation_metrics(tiny_suite, tmp_path):
+    """--csv-log: Lightning's CSVLogger per run; its train/ and val/ columns agree with the record's history."""
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet", "--no-leaderboard",
+                 "--csv-log", "--tasks", "adding"]) == 0
+    for path in (out / "runs").glob("*/result.json"):
+        record = json.loads(path.read_text())
+        log = pd.read_csv(path.parent / "csv" / "metrics.csv")
+        assert {"train/loss", "train/grad_norm", "val/mse", "step"} <= set(log.columns)
+        val = log.dropna(subset=["val/mse"]).set_index("step")["val/mse"]
+        assert val.to_dict() == pytest.approx({h["step"]: h["val_mse"] for h in record["history"]})
+        assert log["train/loss"].notna().any()
