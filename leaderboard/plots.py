@@ -1,4 +1,5 @@
-"""Leaderboard plots: each takes the runs DataFrame of `load_results` and returns a Figure.
+"""Leaderboard plots: each takes the runs DataFrame of `load_results` and returns a Figure, or None where it would
+have nothing to draw (no empty axes on the page).
 
 Figures are built on the Agg canvas directly (no pyplot, so no global state or GUI backend).
 """
@@ -92,11 +93,23 @@ def _log_norms(series: pd.Series) -> np.ndarray | None:
         return np.where(arr > 0, np.log10(np.where(arr > 0, arr, 1.0)), np.nan)
 
 
-def gradient_flow_plot(df: pd.DataFrame) -> Figure:
-    """log10 ||dL/dh_t|| against t from each run's gradient probe, one axes per task, one colour per
-    combo (geometric mean over seeds): at initialisation dashed, at the best checkpoint solid.
-    Zero norms (underflow) are left out of the line rather than drawn at -inf."""
-    labels = task_order(df["task_label"])
+def _probed(df: pd.DataFrame) -> pd.Series:
+    """Whether each run recorded a gradient probe with a nonzero norm."""
+    def has(v) -> bool:
+        return isinstance(v, list) and any(x is not None and float(x) > 0 for x in v)
+
+    cols = [f"grad.probe.{phase}.norms" for phase in PHASES if f"grad.probe.{phase}.norms" in df]
+    return df[cols].map(has).any(axis=1) if cols else pd.Series(False, index=df.index)
+
+
+def gradient_flow_plot(df: pd.DataFrame) -> Figure | None:
+    """log10 ||dL/dh_t|| against t from each run's gradient probe, one axes per task with a probe, one colour per
+    combo (geometric mean over seeds): at initialisation dashed, at the best checkpoint solid. Zero norms
+    (underflow) are left out of the line rather than drawn at -inf. None where no run recorded a probe."""
+    probed = _probed(df)
+    if not probed.any():
+        return None
+    labels = task_order(df.loc[probed, "task_label"])
     rows, cols = _grid(len(labels))
     fig = _figure(5 * cols + 4, 3.5 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -104,7 +117,6 @@ def gradient_flow_plot(df: pd.DataFrame) -> Figure:
     drawn = set()
     for ax, label in zip(axes, labels):
         runs = df[df["task_label"] == label]
-        before = len(ax.lines)
         for combo, group in runs.groupby("combo", sort=True):
             for phase, (style, _) in PHASES.items():
                 col = f"grad.probe.{phase}.norms"
@@ -118,8 +130,6 @@ def gradient_flow_plot(df: pd.DataFrame) -> Figure:
                 drawn.add(combo)
         ax.set(title=textwrap.fill(_plain(label), 48), xlabel="time step t", ylabel="log10 ||dL/dh_t||")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(ax.lines) == before:
-            ax.text(0.5, 0.5, "no gradient probe recorded", ha="center", transform=ax.transAxes)
     for ax in axes[len(labels):]:
         ax.set_axis_off()
     styles = [Line2D([], [], color="grey", linestyle=s, label=name) for s, name in PHASES.values()]
@@ -137,13 +147,16 @@ def _history(runs: pd.DataFrame, key: str) -> pd.DataFrame:
     return frame.astype({"step": float, "value": float}).dropna()
 
 
-def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
+def learning_curves(df: pd.DataFrame, task_label: str) -> Figure | None:
     """Validation primary metric against step for one task: per combo the mean over ok seeds, with
-    a band from the seeds' minimum to maximum, and the task's memoryless baseline dotted."""
+    a band from the seeds' minimum to maximum, and the task's memoryless baseline dotted. None where no ok run
+    has a validation history of the metric."""
     runs = df[(df["task_label"] == task_label) & (df["status"] == "ok")]
+    metric = runs["primary_metric"].dropna().iloc[0] if runs["primary_metric"].notna().any() else None
+    if metric is None or _history(runs, f"val_{metric}").empty:
+        return None
     fig = _figure(12, 4.5)
     ax = fig.subplots()
-    metric = runs["primary_metric"].dropna().iloc[0] if runs["primary_metric"].notna().any() else None
     ranked = [c for c in task_table(df).query("task_label == @task_label")["combo"] if c in set(runs["combo"])]
     colors = _colors(ranked, _baseline_combo(runs))
     positive, low, high = True, np.inf, 0.0
@@ -168,16 +181,16 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure:
     seeds = runs.groupby("combo")["run_id"].nunique().max() if len(runs) else 0
     spread = " (mean, min–max over seeds)" if seeds > 1 else ""
     ax.set(title=_plain(task_label), xlabel="step", ylabel=f"validation {metric}{spread}")
-    if not ax.lines:
-        ax.text(0.5, 0.5, "no ok run with a validation history", ha="center", transform=ax.transAxes)
     _legend(fig, colors, df)
     return fig
 
 
-def heatmap(df: pd.DataFrame) -> Figure:
+def heatmap(df: pd.DataFrame) -> Figure | None:
     """Score (tables.seed_score's seed mean, bounded to [0, 1]) per combo (rows, best overall first) and task
-    (columns); a cell without a score (every run failed) is blank and marked '—'."""
+    (columns); a cell without a score (every run failed) is blank and marked '—'. None where no cell has one."""
     scores = task_table(df).pivot(index="label", columns="task_label", values="score")
+    if scores.isna().to_numpy().all():
+        return None
     scores = scores.reindex(index=overall_table(df)["label"], columns=task_order(scores.columns))
     n_rows, n_cols = scores.shape
     fig = _figure(min(6 + 1.4 * n_cols, 40), min(2 + 0.35 * n_rows, 80))
@@ -201,12 +214,15 @@ def heatmap(df: pd.DataFrame) -> Figure:
 VERDICT_COLORS = {"helps": "tab:green", "hurts": "tab:red"}  # the others ("unclear", "no interval"): grey
 
 
-def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> Figure:
+def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> Figure | None:
     """The pooled remedy effects (tables.remedy_effects) as a forest plot: one row per axis level, grouped by axis,
     its pooled effect as a dot with its unadjusted interval (CI_LEVEL) as a bar, coloured by its Holm-adjusted
     verdict (green helps, red hurts, grey unclear or no interval); each task's own effect (tables.effects_by_task,
-    where given) as a small open circle on the same row, so the spread the pooled interval accounts for shows."""
+    where given) as a small open circle on the same row, so the spread the pooled interval accounts for shows.
+    None where no level has a scored pair."""
     rows = effects[effects["n_pairs"] > 0].iloc[::-1]  # matplotlib counts rows from the bottom
+    if rows.empty:
+        return None
     fig = _figure(10, 1.6 + 0.5 * max(len(rows), 1))
     ax = fig.subplots()
     ax.axvline(0, color="black", linewidth=0.8)
@@ -228,6 +244,4 @@ def effects_plot(effects: pd.DataFrame, by_task: pd.DataFrame | None = None) -> 
            "t-interval over tasks (bar; colour: Holm verdict), each task's own effect (open circles)",
            title="Remedy effects (runs matched on task, context and seed)")
     ax.xaxis.label.set_wrap(True)
-    if rows.empty:
-        ax.text(0.5, 0.5, "no scored pair of runs", ha="center", transform=ax.transAxes)
     return fig

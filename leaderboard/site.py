@@ -1,12 +1,15 @@
 """Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
 
-    out_dir/leaderboard.md             findings, overall, per-task, effects and known-results tables, for a README
+    out_dir/leaderboard.md             heat map, findings, overall, per-task, effects, known-results and failed-run
+                                       tables, for a README
     out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, effects-by-task, interactions, known,
-                                              frontier
+                                              frontier, failed (where runs failed: their errors, grouped)
     out_dir/tables/interactions-all.csv every interaction (the page shows the largest)
     out_dir/tables/tasks.csv           every task's rows in one file
-    out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>
-    out_dir/index.html                 everything above, no network: inline CSS/JS, PNGs as data URIs
+    out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>: each where it has something
+                                       to draw (a probe, a validation history, a score)
+    out_dir/index.html                 everything above, the heat map first, no network: inline CSS/JS, PNGs as data
+                                       URIs, each table sortable from the keyboard and filterable
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from bench.store import atomic_write
 from leaderboard.collect import load_results
 from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
 from leaderboard.tables import (
+    BOLD_RULE,
     CI_LEVEL,
     EFFECT_ESTIMAND,
     EFFECT_INTERVAL,
@@ -40,6 +44,7 @@ from leaderboard.tables import (
     frontier,
     interactions,
     md_escape,
+    with_levels,
     overall_table,
     remedy_effects,
     render,
@@ -58,7 +63,7 @@ class Section:
     note: str
     table: pd.DataFrame
     plot: str | None = None  # key of a plot shown under the table (plots/<key>.png)
-    draw: Callable[[], Figure] | None = None  # the plot
+    draw: Callable[[], Figure | None] | None = None  # the plot (None: nothing to draw, not shown)
     alt: str = ""  # its alternative text on the page
     every_row: pd.DataFrame | None = None  # where the page shows a selection: the whole family, as tables/<key>-all.csv
 
@@ -70,6 +75,35 @@ def _slug(text: str, taken: set[str]) -> str:
         slug, i = f"{base}-{i}", i + 1
     taken.add(slug)
     return slug
+
+
+def error_text(error) -> str:
+    """A run's error on one line (whitespace collapsed), the text failed runs are grouped by."""
+    return " ".join(str(error).split()) if isinstance(error, str) and error.strip() else "(no error recorded)"
+
+
+def failure_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The failed runs grouped by their error: how many runs it hit, the error, and one run it hit (its task, its
+    combination's label and run id), most frequent first. Empty where no run failed."""
+    failed = df[df["status"] == "failed"]
+    columns = ["runs", "error", "task_label", "label", "run_id"]
+    if failed.empty:
+        return pd.DataFrame(columns=columns)
+    failed = failed.assign(error=failed.get("error", pd.Series(None, index=failed.index)).map(error_text),
+                           label=with_levels(failed[["combo"]], df)["label"].to_numpy())
+    failed = failed.sort_values(["task_label", "label", "run_id"], kind="stable")
+    table = failed.groupby("error", sort=False).agg(runs=("run_id", "size"), task_label=("task_label", "first"),
+                                                    label=("label", "first"), run_id=("run_id", "first"))
+    return table.reset_index().sort_values("runs", ascending=False, kind="stable", ignore_index=True)[columns]
+
+
+def failure_finding(failures: pd.DataFrame) -> str | None:
+    """One sentence on the failed runs (failure_table): how many, with how many distinct errors."""
+    if failures.empty:
+        return None
+    n, kinds = int(failures["runs"].sum()), len(failures)
+    return (f"{n} run{'s' * (n != 1)} failed with {kinds} distinct error{'s' * (kinds != 1)} "
+            f"(the most frequent hit {int(failures['runs'].iloc[0])}); see Failed runs.")
 
 
 def _provenance(df: pd.DataFrame) -> dict[str, str]:
@@ -195,8 +229,14 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     if len(front.columns) > 1:
         sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
                                 f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
+    failures = failure_table(every_run)
+    if len(failures):
+        sections.append(Section("failed", "Failed runs", "Runs that ended without a result, grouped by their error "
+                                "(whitespace collapsed): how many runs each error hit and one of them (its task, "
+                                "combination and run id; its record is runs/<run id>/result.json).", failures))
     found = findings(tasks, overall, threshold, effects)
-    return sections, tasks, found + ([sentence] if (sentence := known_finding(verdicts)) else [])
+    found += [s for s in (failure_finding(failures), known_finding(verdicts)) if s]
+    return sections, tasks, found
 
 
 def _png(fig) -> bytes:
@@ -207,16 +247,25 @@ def _png(fig) -> bytes:
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}
+table{border-collapse:collapse;margin:.25rem 0 1.5rem;font-size:.9rem}
 th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
-th{cursor:pointer;background:#f4f4f4;user-select:none}
-th[aria-sort=ascending]::after{content:" ▲"} th[aria-sort=descending]::after{content:" ▼"}
+td{font-variant-numeric:tabular-nums}
+th{background:#f4f4f4;padding:0}
+th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:.25rem .6rem;cursor:pointer;
+  text-align:left;width:100%}
+th button:focus-visible{outline:2px solid #1a5fb4;outline-offset:-2px}
+th[aria-sort] .better{display:none}
+th[aria-sort=ascending] button::after{content:" \\25B2"} th[aria-sort=descending] button::after{content:" \\25BC"}
 caption{text-align:left;font-weight:600} dt{font-weight:600;float:left;clear:left;width:8rem}
 dd{margin-left:8.5rem} img{max-width:100%} .note{color:#555;font-size:.9rem}
+.filter{font:inherit;font-size:.9rem;padding:.2rem .4rem;width:18rem} .shown{color:#555;font-size:.85rem;margin-left:.5rem}
+#headline img{max-height:85vh;width:auto}
 """
 
-# Sort on header click with numeric keys (data-sort-value) where both cells have one; missing values
-# last. Test hook: a URL ending in #sort=<tableId>:<columnIndex> clicks that header after loading.
+# Sort on header activation (click, or Enter/Space on the header's button: a button is in the tab order) with
+# numeric keys (data-sort-value) where both cells have one; missing values last. Filter: each table's search box
+# hides the rows whose text does not contain what is typed (case-insensitive). Test hook: a URL ending in
+# #sort=<tableId>:<columnIndex> activates that header after loading.
 JS = """
 (function () {
   function key(cell) {
@@ -227,8 +276,9 @@ JS = """
   function sortBy(th) {
     var body = th.closest('table').tBodies[0];
     var index = Array.prototype.indexOf.call(th.parentNode.children, th);
-    var sorted = th.getAttribute('aria-sort');  // a first click: best first (a column marked higher-is-better: descending)
-    var ascending = sorted ? sorted !== 'ascending' : th.textContent.indexOf('\u2191') < 0;
+    var sorted = th.getAttribute('aria-sort');  // a first sort: best first (a column marked higher-is-better: descending)
+    var better = th.querySelector('.better');
+    var ascending = sorted ? sorted !== 'ascending' : !(better && better.textContent === '\u2191');
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (r1, r2) {
       var a = key(r1.cells[index]), b = key(r2.cells[index]);
@@ -240,64 +290,99 @@ JS = """
     Array.prototype.forEach.call(th.parentNode.children, function (h) { h.removeAttribute('aria-sort'); });
     th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
   }
-  document.querySelectorAll('table.sortable thead th').forEach(function (th) {
-    th.addEventListener('click', function () { sortBy(th); });
+  document.querySelectorAll('table.sortable thead th button').forEach(function (button) {
+    button.addEventListener('click', function () { sortBy(button.closest('th')); });
+  });
+  document.querySelectorAll('input.filter').forEach(function (input) {
+    var table = document.getElementById(input.getAttribute('aria-controls'));
+    var shown = input.nextElementSibling;
+    function filter() {
+      var q = input.value.trim().toLowerCase(), rows = table.tBodies[0].rows, n = 0;
+      Array.prototype.forEach.call(rows, function (r) {
+        r.hidden = q !== '' && r.textContent.toLowerCase().indexOf(q) < 0;
+        n += r.hidden ? 0 : 1;
+      });
+      shown.textContent = q === '' ? '' : n + ' of ' + rows.length + ' rows';
+    }
+    input.addEventListener('input', filter);
   });
   var m = /^#sort=([^:]+):(\\d+)$/.exec(location.hash);
   var table = m && document.getElementById(decodeURIComponent(m[1]));
   var th = table && table.tHead.rows[0].cells[Number(m[2])];
-  if (th) th.click();
+  if (th) th.querySelector('button').click();
 })();
 """
 
+HEADLINE = ("Score per combination and task: the mean over seeds of the bounded score (0 the memoryless baseline "
+            "or worse, 1 perfect), the best combination overall on top.")
+READING = ("Sort a table by clicking a column header, or Tab to it and press Enter or Space (again: the other way); "
+           "type in the box above a table to show only the rows containing that text. Numbers have three "
+           f"significant figures; {BOLD_RULE}.")
 
-def _markdown(prov: dict[str, str], found: list[str], sections: list[Section]) -> str:
-    lines = ["# rnnbench leaderboard", ""]
-    lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()]
-    lines += ["", "## Findings", ""] + [f"- {md_escape(s)}" for s in found]
+
+def _summary(prov: dict[str, str]) -> str:
+    """One line under the title: the suite and its runs (the provenance, in full, closes the page)."""
+    return f"Suite {prov['suite']}: {prov['runs'].replace(' (', ' runs (', 1)}."
+
+
+def _markdown(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
+    lines = ["# rnnbench leaderboard", "", md_escape(_summary(prov)), ""]
+    if "heatmap" in plots:
+        lines += [f"![{HEADLINE}](plots/heatmap.png)", ""]
+    lines += ["## Findings", ""] + [f"- {md_escape(s)}" for s in found]
+    lines += ["", md_escape(f"Numbers have three significant figures; {BOLD_RULE}.")]
     for s in sections:
-        if s.key in ("overall", "effects", "known") or s.key.startswith("task-"):
+        if s.key in ("overall", "effects", "known", "failed") or s.key.startswith("task-"):
             level = "###" if s.key.startswith("task-") else "##"
             if s.key.startswith("task-") and "## Tasks" not in lines:
                 lines += ["", "## Tasks"]
             lines += ["", f"{level} {md_escape(s.title)}", "", md_escape(s.note), "", render(s.table, "md")]
     lines += ["", "Remedy effects per task, interactions and the length frontier: see `tables/` and `index.html`.", ""]
+    lines += ["## Provenance", ""] + [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()] + [""]
     return "\n".join(lines)
 
 
 def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
     esc = html.escape
 
-    def image(key: str, alt: str) -> str:
+    def image(key: str, alt: str, caption: str = "") -> str:
         data = base64.b64encode(plots[key]).decode("ascii")
-        return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}"></figure>'
+        cap = f"<figcaption class=\"note\">{esc(caption)}</figcaption>" if caption else ""
+        return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+    def filterable(s: Section) -> str:
+        return (f'<p><input type="search" class="filter" aria-controls="{esc(s.key)}" placeholder="filter rows" '
+                f'aria-label="filter the rows of {esc(s.title)}"><span class="shown" aria-live="polite"></span></p>'
+                + render(s.table, "html", table_id=s.key))
 
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              # nothing may be fetched: the page carries its own styles, script and images
              "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
              "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
              "<title>rnnbench leaderboard</title>", f"<style>{CSS}</style></head><body>",
-             "<header><h1>rnnbench leaderboard</h1><dl>"]
-    parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
-    parts += ["</dl><p class=\"note\">Click a column header to sort.</p></header>",
-              '<section id="findings"><h2>Findings</h2><ul>']
-    parts += [f"<li>{esc(s)}</li>" for s in found]
-    parts.append("</ul></section>")
+             f"<header><h1>rnnbench leaderboard</h1><p>{esc(_summary(prov))}</p></header>"]
+    if "heatmap" in plots:
+        parts.append(f'<section id="headline">{image("heatmap", "score per combination and task", HEADLINE)}</section>')
+    parts += ['<section id="findings"><h2>Findings</h2><ul>'] + [f"<li>{esc(s)}</li>" for s in found]
+    parts.append(f'</ul><p class="note">{esc(READING)}</p></section>')
     for s in sections:
         if s.key.startswith("task-") and '<h2 id="tasks">Tasks</h2>' not in parts:
             parts.append('<h2 id="tasks">Tasks</h2>')
         heading = "h3" if s.key.startswith("task-") else "h2"
-        table = render(s.table, "html", table_id=s.key) if len(s.table) else '<p class="note">(no rows)</p>'
-        parts += [f"<section><{heading}>{esc(s.title)}</{heading}>", f'<p class="note">{esc(s.note)}</p>', table]
-        if s.plot:
+        table = filterable(s) if len(s.table) else '<p class="note">(no rows)</p>'
+        parts += [f'<section id="section-{esc(s.key)}"><{heading}>{esc(s.title)}</{heading}>',
+                  f'<p class="note">{esc(s.note)}</p>', table]
+        if s.plot in plots:
             parts.append(image(s.plot, s.alt))
         parts.append("</section>")
-    parts += ["<section><h2>Score heat map</h2>", image("heatmap", "normalized score per combo and task"),
-              "</section><section><h2>Gradient flow</h2>",
-              '<p class="note">log10 of the gradient norm reaching each hidden state, at initialisation '
-              "(dashed) and at the best checkpoint (solid); zero norms (underflow) are left out.</p>",
-              image("gradient_flow", "gradient norm against time step"), "</section>",
-              f"<script>{JS}</script></body></html>"]
+    if "gradient_flow" in plots:
+        parts += ["<section><h2>Gradient flow</h2>",
+                  '<p class="note">log10 of the gradient norm reaching each hidden state, at initialisation '
+                  "(dashed) and at the best checkpoint (solid); zero norms (underflow) are left out.</p>",
+                  image("gradient_flow", "gradient norm against time step"), "</section>"]
+    parts += ['<section id="provenance"><h2>Provenance</h2><dl>']
+    parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
+    parts += ["</dl></section>", f"<script>{JS}</script></body></html>"]
     return "\n".join(parts)
 
 
@@ -327,12 +412,13 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
             write(f"tables/{s.key}-all.csv", render(s.every_row, "csv"))
 
     tuned = select_tuned(df)
-    plots = {"heatmap": _png(heatmap(tuned)), "gradient_flow": _png(gradient_flow_plot(tuned))}
-    plots.update({s.plot: _png(s.draw()) for s in sections if s.plot})
+    figures = {"heatmap": heatmap(tuned), "gradient_flow": gradient_flow_plot(tuned)}
+    figures.update({s.plot: s.draw() for s in sections if s.plot})
+    plots = {key: _png(fig) for key, fig in figures.items() if fig is not None}  # nothing to draw: no plot
     for key, png in plots.items():
         write(f"plots/{key}.png", png)
 
     prov = _provenance(df)
-    write("leaderboard.md", _markdown(prov, found, sections))
+    write("leaderboard.md", _markdown(prov, found, sections, plots))
     write("index.html", _html(prov, found, sections, plots))
     return written

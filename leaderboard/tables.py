@@ -22,6 +22,13 @@ Conventions, in one place:
   of 0: leaving pairs out by their outcome would change the estimand; such pairs are counted apart. Each family
   (pooled effects, per-task effects, interactions) gets Holm's adjustment of its p-values; a verdict (helps, hurts)
   needs an adjusted p below 1 - CI_LEVEL. Intervals are marginal (unadjusted).
+- A "best" is bold (BOLD_RULE) only where it is separated from the runner-up by more than the noise: its mean beats
+  the runner-up's by more than the larger of their standard errors (std / sqrt(n) over seeds; a mean score over
+  tasks has the standard error of a mean of independent task means, sqrt(sum se_t^2) / tasks). A single seed has
+  no standard error; where neither row has one, or the two are within it, or they tie, nothing is bold. The mean
+  rank has no standard error and is never bold.
+- Numbers are shown to three significant figures, trailing zeros kept (0.150, 1.00), in every cell of a column; a
+  column of whole numbers (counts, ranks, steps) as whole numbers; 1000 and more in full.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ EFFECT_ESTIMAND = ("pooled change in bounded score when one axis leaves its base
                    "contexts (equal weight per context), then the mean over tasks (equal weight per task)")
 EFFECT_INTERVAL = (f"{CI_LEVEL:.0%} t-interval over tasks, df = tasks - 1, covering the mean effect over tasks like "
                    "these at the measured contexts (with one task: its interval over seeds)")
+BOLD_RULE = ("bold marks a column's best only where it beats the runner-up by more than the larger of their standard "
+             "errors (std/√n over seeds; a mean over tasks: √(Σ se²)/tasks); within that, or with no standard error "
+             "(one seed), nothing is bold")
 TIE_DIGITS = 12  # values equal to this many decimals are a tie (a seed mean's last bit depends on its seeds' order)
 
 
@@ -122,7 +132,8 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     seeds), the last weights' score (`last_score`: the mean over ok seeds of each run's last-step score, clipped to
     [0, 1] as the score is), mean steps to the best checkpoint over ok seeds, the recurrent layers' parameter count
     (`params`, the mean over runs: one number unless merged records differ), the optimizer setting(s) its runs
-    trained with (`tuning`: after select_tuned, the chosen one), run counts by status, and the rank within the task."""
+    trained with (`tuning`: after select_tuned, the chosen one), run counts by status, the rank within the task, and
+    the score's standard error over seeds (`score_se`, sample std / sqrt(scored seeds): BOLD_RULE's noise)."""
     keys = ["task_label", "combo"]
     df = df.assign(last_score=_column(df, "last.normalized_score").clip(0.0, 1.0),
                    params=_column(df, "model_size.recurrent_params"))
@@ -132,7 +143,8 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
         std=("value", "std"),  # ddof=1
         last_score=("last_score", "mean"),
         steps_to_best=("best_step", "mean"),
-    ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].mean(), how="outer") \
+    ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].agg(["mean", "sem"])
+           .rename(columns={"mean": "score", "sem": "score_se"}), how="outer") \
         .join(df.groupby(keys)["params"].mean(), how="outer") \
         .join(df.assign(tuning=df["tuning"] if "tuning" in df else "").groupby(keys)["tuning"]
               .agg(lambda s: ", ".join(sorted(set(s) - {""}))), how="outer")
@@ -145,7 +157,8 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     position = {label: i for i, label in enumerate(task_order(table["task_label"]))}
     table = table.sort_values(["task_label", "rank", "combo"], kind="stable", ignore_index=True,
                               key=lambda c: c.map(position) if c.name == "task_label" else c)
-    columns = ["task_label", "combo", "tuning", "metric", "higher_is_better", "mean", "std", "score", "last_score",
+    columns = ["task_label", "combo", "tuning", "metric", "higher_is_better", "mean", "std", "score", "score_se",
+               "last_score",
                "steps_to_best", "params", "n_runs", "n_ok", "n_diverged", "n_failed", "rank"]
     return with_levels(table[columns], df)
 
@@ -154,8 +167,9 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per combo: mean over tasks of its score (tasks without one, every run failed, left out, and
     counted in `tasks_scored` out of every task in the table, `n_tasks`: one it did not run on, in
     results merged from different grids, is not scored either), mean rank over every task it ran on, and
-    total run counts. Sorted by the tasks it has no score on (fewest first: a combo whose runs failed on four
-    tasks and solved the fifth, or ran on the easier half, does not head the table), then by mean score."""
+    total run counts; `mean_score_se`, the mean score's standard error from its tasks' (BOLD_RULE). Sorted by the
+    tasks it has no score on (fewest first: a combo whose runs failed on four tasks and solved the fifth, or ran on
+    the easier half, does not head the table), then by mean score."""
     per_task = task_table(df)
     table = per_task.groupby("combo").agg(
         mean_score=("score", "mean"),
@@ -166,6 +180,9 @@ def overall_table(df: pd.DataFrame) -> pd.DataFrame:
         n_failed=("n_failed", "sum"),
     )
     table.insert(3, "n_tasks", per_task["task_label"].nunique())
+    scored = per_task[per_task["score"].notna()]  # the standard error of a mean of independent task means
+    variance = scored.groupby("combo")["score_se"].agg(lambda se: (se ** 2).sum(skipna=False))
+    table.insert(1, "mean_score_se", np.sqrt(variance).reindex(table.index) / table["tasks_scored"])
     table["unscored"] = table["n_tasks"] - table["tasks_scored"]
     table = table.reset_index().sort_values(["unscored", "mean_score", "mean_rank", "combo"],
                                             ascending=[True, False, True, True], na_position="last", kind="stable",
@@ -503,41 +520,47 @@ def frontier(df: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
     return pd.DataFrame(columns).rename_axis("combo").reset_index()
 
 
-def _names(items: list[str], limit: int = 6) -> str:
+def _names(items: list[str], limit: int = 3) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def effect_finding(effects: pd.DataFrame) -> str | None:
-    """One sentence on the pooled remedy effects (remedy_effects' table), the levels grouped by their Holm-adjusted
-    verdict, each with its effect, interval, adjusted p, tasks and contexts. None where no level has a scored pair."""
+    """One short sentence on the pooled remedy effects (remedy_effects' table): the levels that help and hurt by
+    their Holm-adjusted verdict, each with its effect and interval (the largest three), and how many are unclear.
+    None where no level has a scored pair; the table has the rest."""
     scored = effects[effects["n_pairs"] > 0]
     if scored.empty:
         return None
 
     def described(r) -> str:
         interval = "" if pd.isna(r.ci_low) else f" {_interval(r.ci_low, r.ci_high)}"
-        adjusted = "" if pd.isna(r.p_holm) else f"Holm p {number_text(r.p_holm)}; "
-        tasks = f"{r.tasks_paired} task{'s' * (r.tasks_paired != 1)}"
-        return f"{r.axis}={r.level} {_signed(r.effect)}{interval} ({adjusted}{tasks}; {r.measured_at})"
+        return f"{r.axis}={r.level} {_signed(r.effect)}{interval}"
 
-    def named(rows: pd.DataFrame) -> str:
-        return _names([described(r) for r in rows.itertuples()])
-
-    by_size = dict(key=abs, ascending=False)
-    groups = [("helps", scored[scored["verdict"] == "helps"].sort_values("effect", ascending=False)),
-              ("hurts", scored[scored["verdict"] == "hurts"].sort_values("effect")),
-              ("no clear effect", scored[scored["verdict"] == "unclear"].sort_values("effect", **by_size)),
-              ("one seed of one task, no interval", scored[scored["verdict"] == "no interval"])]
-    parts = [f"{what}: {named(rows)}" for what, rows in groups if len(rows)]
+    helps = scored[scored["verdict"] == "helps"].sort_values("effect", ascending=False)
+    hurts = scored[scored["verdict"] == "hurts"].sort_values("effect")
+    unclear = scored[scored["verdict"] == "unclear"].sort_values("effect", key=abs, ascending=False)
+    lone = scored[scored["verdict"] == "no interval"]
+    parts = [f"{what}: {_names([described(r) for r in rows.itertuples()])}" for what, rows in
+             (("helps", helps), ("hurts", hurts)) if len(rows)]
+    if len(unclear):
+        parts.append(f"{_count(len(unclear), 'level')} without a clear effect (largest: {described(unclear.iloc[0])})")
+    if len(lone):
+        parts.append(f"{_count(len(lone), 'level')} measured on one seed of one task, without an interval")
     family = int(scored["p_holm"].notna().sum())
-    return (f"Remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}; verdicts by Holm-adjusted p below {1 - CI_LEVEL:.2g} "
-            f"over the {family} levels with an interval): " + "; ".join(parts) + ".")
+    return (f"Remedy effects, change in score pooled over tasks (Holm-adjusted p below {1 - CI_LEVEL:.2g} over "
+            f"{_count(family, 'level')}): " + "; ".join(parts) + ".")
 
 
 def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float = 0.9,
              effects: pd.DataFrame | None = None) -> list[str]:
-    """Plain sentences with numbers, read off the task and overall tables (and the remedy effects, where given)."""
+    """A few short sentences with numbers, read off the task and overall tables (and the remedy effects, where
+    given): the best combo overall, the effects that clear Holm, and per task the best combo and counts (the
+    tables name the rest)."""
     out = []
     scored = overall_tbl.dropna(subset=["mean_score"])
     if len(scored):
@@ -551,22 +574,18 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
         solved = t[t["score"] >= threshold]
         unscored = t[t["n_ok"] == 0]  # every seed diverged (score 0) or failed: said apart, not "at the baseline"
         at_base = t[(t["score"] <= AT_BASELINE) & (t["n_ok"] > 0)]
+        top = t.dropna(subset=["score"])
+        best = f"best {top.iloc[0].label} ({number_text(top.iloc[0].score)})" if len(top) else "no combo scored"
         if len(solved):
-            verb = "solves" if len(solved) == 1 else "solve"
-            s = (f"{label}: {len(solved)} of {len(t)} combos {verb} it (mean score ≥ {threshold:g}): "
-                 + _names([f"{r.label} ({number_text(r.score)})" for r in solved.itertuples()]) + ".")
+            s = f"{label}: {len(solved)} of {len(t)} combos {'solves' if len(solved) == 1 else 'solve'} it"
         else:
-            top = t.dropna(subset=["score"])
-            best = f"; the best is {top.iloc[0].label} at {number_text(top.iloc[0].score)}" if len(top) else ""
-            s = f"{label}: none of {len(t)} combos solves it (mean score ≥ {threshold:g}){best}."
+            s = f"{label}: none of {len(t)} combos solves it"
+        s += f" (mean score ≥ {threshold:g}); {best}."
         if len(at_base):
-            verb = "combo sits" if len(at_base) == 1 else "combos sit"
-            s += (f" {len(at_base)} {verb} at the memoryless baseline (mean score ≤ {AT_BASELINE:g}): "
-                  + _names([f"{r.label} ({number_text(r.score)})" for r in at_base.itertuples()]) + ".")
+            s += (f" {_count(len(at_base), 'combo')} {'sits' if len(at_base) == 1 else 'sit'} at the memoryless "
+                  f"baseline (mean score ≤ {AT_BASELINE:g}).")
         if len(unscored):
-            s += (f" {len(unscored)} {'combo' if len(unscored) == 1 else 'combos'} had no ok run: "
-                  + _names([f"{r.label} ({r.n_diverged}/{r.n_runs} diverged, {r.n_failed}/{r.n_runs} failed)"
-                            for r in unscored.itertuples()]) + ".")
+            s += f" {_count(len(unscored), 'combo')} had no ok run."
         out.append(s)
     return out
 
@@ -576,15 +595,35 @@ def findings(task_tbl: pd.DataFrame, overall_tbl: pd.DataFrame, threshold: float
 
 
 def number_text(x) -> str:
-    """Three significant figures; whole numbers of 1000 and more in full; NaN as an em dash."""
+    """A number in a sentence: three significant figures; whole numbers of 1000 and more in full; NaN as an em
+    dash."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "—"
     x = float(x)
     return f"{x:.0f}" if abs(x) >= 999.5 else f"{x:.3g}"  # 999.5 itself: .3g would write 1e+03
 
 
-def _signed(x) -> str:
-    return number_text(x) if pd.isna(x) or x <= 0 else "+" + number_text(x)
+def cell_text(x) -> str:
+    """A number in a table cell: three significant figures with their trailing zeros (0.150, 1.00, 2.50e-05), so
+    every number of a column shows as many; an integer as itself; 1000 and more in full; NaN as an em dash."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        return str(int(x))
+    x = float(x)
+    if abs(x) >= 999.5:  # 999.5 itself: .3g would write 1e+03
+        return f"{x:.0f}"
+    text = f"{x:#.3g}"  # '#' keeps the trailing zeros, and a trailing point where there is no fraction (123.)
+    return text.removesuffix(".")
+
+
+def whole_text(x) -> str:
+    """A whole number (a count, a rank, a mean of steps) as one; NaN as an em dash."""
+    return "—" if x is None or pd.isna(x) else f"{float(x):.0f}"
+
+
+def _signed(x, text: Callable[[float], str] = number_text) -> str:
+    return text(x) if pd.isna(x) or x <= 0 else "+" + text(x)
 
 
 def _arrow(higher_is_better) -> str:
@@ -593,12 +632,15 @@ def _arrow(higher_is_better) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """How a table column is shown: header, cell text, sort key and which value is best."""
+    """How a table column is shown: header, cell text, sort key, which value is best and its noise."""
 
     header: str | Callable[[pd.DataFrame], str]
-    text: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: numbers via number_text
+    text: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: numbers via cell_text, a column of
+    # whole numbers as whole numbers (but a `fraction` column: scores of 0 and 1 read 0.00 and 1.00)
     key: Callable[[pd.DataFrame, str], pd.Series] | None = None  # default: the raw column
     best: str | None = None  # "max", "min", or "direction" (the table's higher_is_better)
+    noise: Callable[[pd.DataFrame], pd.Series] | None = None  # each row's standard error (BOLD_RULE)
+    fraction: bool = False  # a measured quantity, three significant figures even where whole
 
 
 def _fraction(header: str, total: str) -> Column:
@@ -618,17 +660,17 @@ def _mean_header(t: pd.DataFrame) -> str:
 
 
 def _mean_text(t: pd.DataFrame, c: str) -> pd.Series:
-    return pd.Series([number_text(m) if pd.isna(s) else f"{number_text(m)} ± {number_text(s)}" for m, s in zip(t["mean"], t["std"])],
+    return pd.Series([cell_text(m) if pd.isna(s) else f"{cell_text(m)} ± {cell_text(s)}" for m, s in zip(t["mean"], t["std"])],
                      index=t.index)
 
 
-def _interval(low, high) -> str:
-    return f"[{_signed(low)}, {_signed(high)}]"
+def _interval(low, high, text: Callable[[float], str] = number_text) -> str:
+    return f"[{_signed(low, text)}, {_signed(high, text)}]"
 
 
 def _with_interval(t: pd.DataFrame, c: str) -> pd.Series:
     """A mean with its interval (the table's ci_low, ci_high): "+0.41 [+0.33, +0.49]"."""
-    return pd.Series([_signed(m) if pd.isna(lo) else f"{_signed(m)} {_interval(lo, hi)}"
+    return pd.Series([_signed(m, cell_text) if pd.isna(lo) else f"{_signed(m, cell_text)} {_interval(lo, hi, cell_text)}"
                       for m, lo, hi in zip(t[c], t["ci_low"], t["ci_high"])], index=t.index)
 
 
@@ -638,17 +680,17 @@ COLUMNS: dict[str, Column] = {
     "task_label": Column("task"),
     "combo": Column("combo (full)"),
     "label": Column("combo"),
-    "mean": Column(_mean_header, text=_mean_text, best="direction"),
-    "score": Column("score ↑", best="max"),
+    "mean": Column(_mean_header, text=_mean_text, best="direction", noise=lambda t: t["std"] / np.sqrt(t["n_ok"])),
+    "score": Column("score ↑", best="max", noise=lambda t: t.get("score_se"), fraction=True),
     "steps_to_best": Column("steps to best"),
-    "last_score": Column("last-step score"),
+    "last_score": Column("last-step score", fraction=True),
     "tuning": Column("tuning"),
     "params": Column("recurrent params"),
     "n_diverged": _fraction("diverged", "n_runs"),
     "n_failed": _fraction("failed", "n_runs"),
     "rank": Column("rank"),
-    "mean_score": Column("mean score ↑", best="max"),
-    "mean_rank": Column("mean rank ↓", best="min"),
+    "mean_score": Column("mean score ↑", best="max", noise=lambda t: t.get("mean_score_se"), fraction=True),
+    "mean_rank": Column("mean rank ↓"),  # no standard error: never bold (BOLD_RULE)
     "tasks_scored": _fraction("tasks scored", "n_tasks"),
     "baseline": Column("vs"),
     "effect": Column(f"mean Δ score {INTERVAL}", text=_with_interval),
@@ -671,6 +713,7 @@ COLUMNS: dict[str, Column] = {
     "n_both_diverged": Column("both diverged"),  # pairs whose runs both diverged before any validation
 }
 HIDDEN = {"metric", "higher_is_better", "std", "n_runs", "n_ok", "n_tasks", "ci_low", "ci_high",  # shown inside others
+          "score_se", "mean_score_se",  # the noise bold is judged against (BOLD_RULE): in the csv
           "p",  # the unadjusted p-value: in the csv
           "combo", *AXES}  # shown by the short label; the csv has the full combo and one column per axis
 
@@ -694,8 +737,24 @@ def md_escape(text: str) -> str:
     return "".join(_MD.get(ch, ch) for ch in str(text))
 
 
+def separated_best(values: pd.Series, noise: pd.Series | None, best: str) -> pd.Series:
+    """BOLD_RULE: a mask with the best of `values` ("max" or "min") where it beats the runner-up by more than the
+    larger of their standard errors (`noise`; one that is NaN is not counted, both NaN: no bold); else all False.
+    Values equal to TIE_DIGITS decimals tie (no bold)."""
+    none = pd.Series(False, index=values.index)
+    ranked = values.round(TIE_DIGITS).dropna().sort_values(ascending=best == "min", kind="stable")
+    if len(ranked) < 2 or noise is None:
+        return none
+    top, runner = ranked.index[0], ranked.index[1]
+    gap = abs(ranked.iloc[0] - ranked.iloc[1])
+    errors = pd.to_numeric(noise, errors="coerce").reindex([top, runner]).dropna()
+    if errors.empty or not gap > errors.max():
+        return none
+    return none.where(none.index != top, True)
+
+
 def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Headers, cell texts, sort keys and a best-value mask of the shown columns."""
+    """Headers, cell texts, sort keys and a best-value mask (BOLD_RULE) of the shown columns."""
     shown = [c for c in table.columns if c not in HIDDEN]
     headers, texts, keys, bold = [], {}, {}, {}
     for c in shown:
@@ -703,7 +762,9 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
         headers.append(col.header(table) if callable(col.header) else col.header)
         raw = table[c]
         numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-        texts[c] = col.text(table, c) if col.text else (raw.map(number_text) if numeric else raw.astype(str))
+        whole = numeric and not col.fraction and bool((raw.dropna() % 1 == 0).all())
+        texts[c] = (col.text(table, c) if col.text else raw.map(whole_text) if whole else raw.map(cell_text)
+                    if numeric else raw.astype(str))
         keys[c] = col.key(table, c) if col.key else raw
         best = col.best
         if best == "direction":
@@ -712,10 +773,8 @@ def _present(table: pd.DataFrame) -> tuple[list[str], pd.DataFrame, pd.DataFrame
         if "tasks_scored" in table:  # the overall table: the best among the combos scored on the most tasks (none
             # where no combo has a score)
             raw = raw.where((table["tasks_scored"] == table["tasks_scored"].max()) & (table["tasks_scored"] > 0))
-        if numeric:
-            raw = raw.round(TIE_DIGITS)  # a tie, as in the ranks
-        target = raw.max() if best == "max" else raw.min() if best == "min" else np.nan
-        bold[c] = raw.eq(target) & raw.notna() if pd.notna(target) else pd.Series(False, index=table.index)
+        noise = col.noise(table) if col.noise and best else None
+        bold[c] = separated_best(raw, noise, best) if numeric and best else pd.Series(False, index=table.index)
     return headers, pd.DataFrame(texts, index=table.index), pd.DataFrame(keys, index=table.index), pd.DataFrame(bold, index=table.index)
 
 
@@ -727,9 +786,19 @@ def _sort_value(v) -> str:
     return str(v)
 
 
+BETTER = {"↑": "higher is better", "↓": "lower is better"}
+
+
+def _html_header(header: str) -> str:
+    """A header's text for a sortable <th>'s button: a direction arrow (↑ higher is better) in a span of class
+    `better`, which the page hides once its column is sorted, so a header shows one arrow: ▲ or ▼ where sorted."""
+    return "".join(f'<span class="better" title="{BETTER[ch]}">{ch}</span>' if ch in BETTER else html.escape(ch)
+                   for ch in header)
+
+
 def _html_table(headers, texts, keys, bold, table_id: str | None, caption: str | None) -> str:
     esc = html.escape
-    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
+    head = "".join(f'<th scope="col"><button type="button">{_html_header(h)}</button></th>' for h in headers)
     rows = []
     for i in texts.index:
         cells = []
@@ -747,8 +816,9 @@ def _html_table(headers, texts, keys, bold, table_id: str | None, caption: str |
 def render(table: pd.DataFrame, fmt: str, table_id: str | None = None, caption: str | None = None) -> str:
     """The table as `md` (GitHub Markdown), `csv` (raw numbers, every column), `tex` (a `table` float with its
     caption and label `tab:<table_id>`, booktabs rules, numbers right-aligned, long text wrapped: it pastes into a
-    paper with \\usepackage{booktabs}) or `html` (a sortable <table> with data-sort-value on every cell). In md/tex/html
-    the best value of the score, mean-rank and primary-metric columns is bold; every cell is escaped."""
+    paper with \\usepackage{booktabs}) or `html` (a sortable <table>, a button in each header, data-sort-value on every
+    cell). In md/tex/html the best of the score and primary-metric columns is bold where BOLD_RULE separates it
+    from the runner-up; every cell is escaped."""
     if fmt == "csv":
         return table.to_csv(index=False)
     headers, texts, keys, bold = _present(table)

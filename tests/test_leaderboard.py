@@ -182,7 +182,7 @@ def test_diverged_and_failed_are_counted_not_dropped(small):
     rnn, relu = rows[label_of(RNN)], rows[label_of(RELU)]
     assert re.search(r"\|\s*1/3\s*\|\s*1/3\s*\|", rnn)  # 1/3 diverged, 1/3 failed
     assert re.search(r"\|\s*3/3\s*\|\s*0/3\s*\|", relu)
-    assert "| 0.15 " in rnn  # the mean of the single ok seed, not of three
+    assert "| 0.150 " in rnn  # the mean of the single ok seed, not of three (three significant figures)
     assert f"**{0.07 / 3:.3g} ± {statistics.stdev([0.01, 0.02, 0.04]):.3g}**" in rows[label_of(LSTM)]  # best in bold
 
 
@@ -219,22 +219,25 @@ def test_a_combo_unscored_on_some_tasks_does_not_head_the_overall_table(tmp_path
 def test_bold_best_and_findings_read_the_combos_scored_on_most_tasks(tmp_path):
     """The overall table's bold best cells follow "Best overall": a combo with no score on one task (here its
     runs failed) has the highest mean of the scores it has, and no bold. Results merged from grids that
-    differ: a combo that ran on one task only counts the others as unscored (1/2), not as a full 1/1."""
+    differ: a combo that ran on one task only counts the others as unscored (1/2), not as a full 1/1. Two seeds
+    each, close together: LSTM's mean score beats RNN's by far more than their noise, so it is bold; the mean
+    rank has no standard error and is not."""
     gru, relu = remedies(cell="gru"), RELU
     copy = dict(task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE)
-    write_record(tmp_path, value=0.0, remedy=gru)
-    write_record(tmp_path, **copy, status="failed", remedy=gru)
-    write_record(tmp_path, value=0.01, remedy=relu)  # ran on adding only (another grid)
-    write_record(tmp_path, value=0.05, remedy=LSTM)
-    write_record(tmp_path, **copy, value=0.01, remedy=LSTM)
-    write_record(tmp_path, value=0.06, remedy=RNN)
-    write_record(tmp_path, **copy, value=0.02, remedy=RNN)
+    for seed, jitter in enumerate((1.0, 1.04)):
+        write_record(tmp_path, seed=seed, value=0.0, remedy=gru)
+        write_record(tmp_path, **copy, seed=seed, status="failed", remedy=gru)
+        write_record(tmp_path, seed=seed, value=0.01 * jitter, remedy=relu)  # ran on adding only (another grid)
+        write_record(tmp_path, seed=seed, value=0.05 * jitter, remedy=LSTM)
+        write_record(tmp_path, **copy, seed=seed, value=0.01 * jitter, remedy=LSTM)
+        write_record(tmp_path, seed=seed, value=0.06 * jitter, remedy=RNN)
+        write_record(tmp_path, **copy, seed=seed, value=0.02 * jitter, remedy=RNN)
     df = load_results(tmp_path)
     overall = overall_table(df)
     assert list(overall.combo[:2]) == [combo_of(LSTM), combo_of(RNN)]
     assert overall.set_index("combo").loc[combo_of(relu), ["tasks_scored", "n_tasks"]].tolist() == [1, 2]
     rows = {line.split("|")[1].strip(): line for line in render(overall, "md").splitlines()[2:]}
-    assert rows[label_of(LSTM)].count("**") == 4  # mean score and mean rank
+    assert rows[label_of(LSTM)].count("**") == 2  # the mean score (the mean rank: never)
     assert "**" not in rows[label_of(gru)] + rows[label_of(relu)] + rows[label_of(RNN)]
 
 
@@ -246,9 +249,8 @@ def test_findings_put_scores_at_or_below_the_baseline_together(tmp_path):
     df = load_results(tmp_path)
     text = " ".join(findings(task_table(df), overall_table(df)))
     assert "no combo beats the memoryless baseline on average" in text
-    assert re.search(r"3 combos sit at the memoryless baseline \(mean score ≤ 0.1\): " + re.escape(label_of(LSTM))
-                     + r" \(0.02\), " + re.escape(label_of(RELU)) + r" \(0\), " + re.escape(label_of(RNN)) + r" \(0\)",
-                     text)
+    assert (f"adding(seq_len=100): none of 3 combos solves it (mean score ≥ 0.9); best {label_of(LSTM)} (0.02). "
+            "3 combos sit at the memoryless baseline (mean score ≤ 0.1).") in text  # counts; the table names them
     assert "worse than the memoryless baseline" not in text
     assert task_table(df).set_index("combo").loc[combo_of(RNN), "mean"] == pytest.approx(ADD_BASE * 3)  # raw
 
@@ -479,7 +481,7 @@ def test_one_seed_of_one_task_gives_an_effect_without_an_interval(tmp_path):
     row = effects.iloc[0]
     assert row.effect == pytest.approx(0.3) and np.isnan(row.ci_low) and np.isnan(row.p_holm)
     assert row.verdict == "no interval"
-    assert "one seed of one task, no interval: cell=lstm +0.3 (1 task; measured only at" in effect_finding(effects)
+    assert "1 level measured on one seed of one task, without an interval." in effect_finding(effects)
 
 
 def test_pairs_where_both_runs_diverged_before_validating_enter_as_zero_and_are_counted(tmp_path):
@@ -578,13 +580,11 @@ def test_findings_say_which_remedies_help_hurt_or_are_unclear_after_holm(tmp_pat
     temporal = effects.set_index(["axis", "level"]).loc[("skip", "temporal")]
     assert temporal.ci_low > 0 and temporal.p < 0.05 < temporal.p_holm and temporal.verdict == "unclear"
     text = effect_finding(effects)
-    assert text.startswith("Remedy effects (pooled change in bounded score when one axis leaves its baseline level")
-    assert "over the 4 levels with an interval): " in text
-    where = r" \(Holm p [\d.e-]+; 4 tasks; measured only at every other axis at its baseline level \(1 of [34] contexts\)\)"
     number, interval = r"[+-][\d.]+", r" \[[+-][\d.]+, [+-][\d.]+\]"
-    assert re.search("helps: clip=norm " + number + interval + where + "; hurts: clip=value " + number + interval
-                     + where + "; no clear effect: skip=temporal " + number + interval + where + ", lr=plateau "
-                     + number + interval + where + r"\.$", text), text
+    assert re.fullmatch(r"Remedy effects, change in score pooled over tasks \(Holm-adjusted p below 0.05 over 4 levels\): "
+                        "helps: clip=norm " + number + interval + "; hurts: clip=value " + number + interval
+                        + "; 2 levels without a clear effect \\(largest: skip=temporal " + number + interval + r"\)\.",
+                        text), text  # short: the largest unclear one (|+0.055| against lr=plateau's |+0.015|)
     assert text in findings(task_table(df), overall_table(df), effects=effects)
     assert effect_finding(effects.assign(n_pairs=0)) is None  # nothing scored: no sentence
     md = build([tmp_path], tmp_path / "site")["leaderboard.md"].read_text()
@@ -708,24 +708,31 @@ def test_effects_plot_draws_each_level_with_its_interval_coloured_by_its_holm_ve
 
 def test_build_writes_site(small, tmp_path):
     written = build([small], tmp_path / "site")
-    for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/gradient_flow.png", "plots/effects.png",
+    for rel in ["leaderboard.md", "index.html", "plots/heatmap.png", "plots/effects.png",
                 "tables/overall.tex", "tables/overall.csv", "tables/effects.md", "tables/tasks.csv",
-                "tables/task-adding-seq-len-100.html", "plots/curves-adding-seq-len-100.png", "tables/effects-by-task.md",
-                "tables/interactions-all.csv"]:
+                "tables/task-adding-seq-len-100.html", "tables/effects-by-task.md", "tables/interactions-all.csv",
+                "tables/failed.csv"]:
         assert written[rel].is_file() and written[rel].stat().st_size > 0, rel
+    # no run recorded a validation history or a gradient probe: those plots are not drawn (no empty axes)
+    assert not any(rel.startswith("plots/curves-") for rel in written) and "plots/gradient_flow.png" not in written
     md = written["leaderboard.md"].read_text()
     assert "## Overall" in md and "### adding(seq_len=100)" in md and "### copy(delay=100)" in md
+    assert md.index("![") < md.index("## Findings") < md.index("## Overall")  # the heat map first
     lstm_add = statistics.mean(1 - m / ADD_BASE for m in [0.01, 0.02, 0.04])
-    assert (f"adding(seq_len=100): none of 3 combos solves it (mean score ≥ 0.9); the best is {label_of(LSTM)} "
-            f"at {lstm_add:.3g}.") in md
+    assert (f"adding(seq_len=100): none of 3 combos solves it (mean score ≥ 0.9); best {label_of(LSTM)} "
+            f"({lstm_add:.3g}). "
+            "1 combo sits at the memoryless baseline (mean score ≤ 0.1). 1 combo had no ok run.") in md  # rnn, relu
     page = written["index.html"].read_text()
     assert "http://" not in page and "https://" not in page and "<link" not in page
     srcs = re.findall(r'src="([^"]*)"', page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "quick" in page and "torch 2.13.0" in page and "cpu (2 threads)" in page
     lstm_copy = 1 - 0.001 / COPY_BASE
-    assert f"copy(delay=100): 2 of 2 combos solve it (mean score ≥ 0.9): {label_of(LSTM)} ({lstm_copy:.3g})" in md
-    assert f"had no ok run: {label_of(RELU)} (3/3 diverged, 0/3 failed)" in md
+    assert f"copy(delay=100): 2 of 2 combos solve it (mean score ≥ 0.9); best {label_of(LSTM)} ({lstm_copy:.3g})." in md
+    assert f"| **{lstm_add:.3f}** " in md and f"{lstm_add:.3g}" == "0.86"  # a cell keeps its trailing zero: 0.860
+    assert "1 run failed with 1 distinct error" in md and "## Failed runs" in md  # the rnn seed 2's "boom"
+    assert page.index("<img") < page.index("<table")  # the headline figure before the tables
+    assert "validation None" not in page
     from leaderboard.tables import SCORE_RULE
 
     notes = re.sub(r"\s+", " ", html.unescape(page))  # each number's estimand, stated on the page
@@ -733,6 +740,97 @@ def test_build_writes_site(small, tmp_path):
     for stated in ("equal weight per context", "equal weight per task", "df = tasks - 1", "df = seeds - 1",
                    "Holm-adjusted", "not a main effect", "enter as a difference of 0"):
         assert stated in notes, stated
+
+
+def test_failed_runs_are_shown_grouped_by_their_error(tmp_path):
+    """Four failed runs with two errors (one spread over lines, one with markup): the page and leaderboard.md show
+    a Failed runs section with one row per error, most frequent first, its count and one run it hit; the error is
+    escaped on the page. Results without a failed run have no such section."""
+    from leaderboard.site import failure_table
+
+    missing = "FileNotFoundError: no corpus tinyshakespeare\n    offline: could not download it"
+    memory = "<b>CUDA</b> out of memory & more"
+    paths = [write_record(tmp_path, seed=seed, status="failed", remedy=remedy)
+             for seed, remedy in ((0, LSTM), (1, LSTM), (0, RNN), (1, RNN))]
+    for path, error in zip(paths, (missing, missing, missing, memory)):
+        _amend(path, error=error)
+    write_record(tmp_path, seed=2, value=0.05, remedy=LSTM)
+    table = failure_table(load_results(tmp_path))
+    one_line = "FileNotFoundError: no corpus tinyshakespeare offline: could not download it"
+    assert table[["runs", "error"]].values.tolist() == [[3, one_line], [1, memory]]
+    assert table["run_id"].iloc[0] in {q.parent.name for q in paths[:3]} and table["run_id"].iloc[1] == paths[3].parent.name
+    assert table["label"].iloc[1] == label_of(RNN)
+
+    written = build([tmp_path], tmp_path / "site")
+    back = pd.read_csv(written["tables/failed.csv"])
+    assert back["runs"].tolist() == [3, 1] and back["error"].tolist() == [one_line, memory]
+    md = written["leaderboard.md"].read_text()
+    assert "## Failed runs" in md and "4 runs failed with 2 distinct errors (the most frequent hit 3)" in md
+    page = written["index.html"].read_text()
+    assert memory not in page and html.escape(memory) in page  # escaped
+    rows = parse_tables(page)["failed"]["rows"]
+    assert [(r[0][0], r[1][0]) for r in rows] == [("3", one_line), ("1", memory)]
+
+    clean = tmp_path / "clean"
+    write_record(clean, value=0.05, remedy=LSTM)
+    written = build([clean], clean / "site")
+    assert "tables/failed.csv" not in written and "Failed runs" not in written["index.html"].read_text()
+
+
+def test_plots_with_nothing_to_draw_are_not_drawn(tmp_path):
+    """No validation history, no gradient probe, no score, no scored pair: no figure (the page leaves it out)."""
+    write_record(tmp_path, value=0.05, remedy=LSTM)  # no history, no probe
+    write_record(tmp_path, value=0.1, remedy=RNN)
+    df = load_results(tmp_path)
+    assert learning_curves(df, "adding(seq_len=100)") is None and gradient_flow_plot(df) is None
+    assert heatmap(df) is not None
+    from leaderboard.plots import effects_plot
+
+    assert effects_plot(remedy_effects(df).assign(n_pairs=0)) is None
+    failed = tmp_path / "failed"
+    write_record(failed, status="failed", remedy=LSTM)
+    assert heatmap(load_results(failed)) is None
+    probed = tmp_path / "probed"  # one task with a probe, one without: only the probed task gets an axes
+    write_record(probed, value=0.05, remedy=LSTM, probe={"end": {"norms": [0.1, 0.2]}})
+    write_record(probed, task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE, value=0.01)
+    axes = [ax for ax in gradient_flow_plot(load_results(probed)).axes if ax.axison]
+    assert [ax.get_title() for ax in axes] == ["adding(seq_len=100)"]
+
+
+def test_best_is_bold_only_where_it_clears_the_noise(tmp_path):
+    """Two seeds each. Overlapping: LSTM's scores 0.94 and 0.70 (mean 0.82, standard error 0.12), RNN's 0.88 and
+    0.64 (0.76): a gap of 0.06 within the noise, nothing bold. Separated: two combos 0.4 apart with standard errors
+    near 0.003: the best is bold. A tie: nothing bold. The overall mean score's standard error is that of a mean of
+    independent task means."""
+    for seed, (lstm, rnn) in enumerate([(0.01, 0.02), (0.05, 0.06)]):
+        write_record(tmp_path, seed=seed, value=lstm, remedy=LSTM)
+        write_record(tmp_path, seed=seed, value=rnn, remedy=RNN)
+    table = task_table(load_results(tmp_path)).set_index("combo")
+    lstm_scores = [1 - m / ADD_BASE for m in (0.01, 0.05)]
+    assert table.loc[combo_of(LSTM), "score_se"] == pytest.approx(statistics.stdev(lstm_scores) / math.sqrt(2))
+    assert "**" not in render(task_table(load_results(tmp_path)), "md")
+
+    apart = tmp_path / "apart"
+    for seed, (lstm, rnn) in enumerate([(0.01, 0.08), (0.011, 0.081)]):
+        write_record(apart, seed=seed, value=lstm, remedy=LSTM)
+        write_record(apart, seed=seed, value=rnn, remedy=RNN)
+        write_record(apart, task="copy", params={"delay": 100}, metric="ce", baseline=COPY_BASE, seed=seed,
+                     value=(0.01, 0.03)[seed], remedy=LSTM)
+    md = render(task_table(load_results(apart)).query("task_label == 'adding(seq_len=100)'"), "md")
+    lstm_row = next(line for line in md.splitlines() if f"| {label_of(LSTM)} " in line)
+    rnn_row = next(line for line in md.splitlines() if f"| {label_of(RNN)} " in line)
+    assert lstm_row.count("**") == 4 and "**" not in rnn_row  # its mean ± std and its score
+    copy_scores = [1 - v / COPY_BASE for v in (0.01, 0.03)]
+    add_scores = [1 - v / ADD_BASE for v in (0.01, 0.011)]
+    se = [statistics.stdev(x) / math.sqrt(2) for x in (add_scores, copy_scores)]
+    overall = overall_table(load_results(apart)).set_index("combo")
+    assert overall.loc[combo_of(LSTM), "mean_score_se"] == pytest.approx(math.hypot(*se) / 2)
+
+    tie = tmp_path / "tie"
+    for seed, value in enumerate((0.01, 0.02)):
+        write_record(tie, seed=seed, value=value, remedy=LSTM)
+        write_record(tie, seed=seed, value=value, remedy=RNN)
+    assert "**" not in render(task_table(load_results(tie)), "md")
 
 
 def test_build_refuses_an_empty_store(tmp_path):
@@ -1011,7 +1109,7 @@ def test_a_higher_is_better_metric_bolds_its_maximum_and_ranks_it_first(tmp_path
     assert "accuracy ↑ (mean ± std)" in md.splitlines()[0]
     lstm, rnn = (next(line for line in md.splitlines()[2:] if line.split("|")[2].strip().startswith(cell))
                  for cell in ("lstm", "rnn"))
-    lstm_mean = f"{statistics.mean([0.9, 0.8]):.3g} ± {statistics.stdev([0.9, 0.8]):.3g}"
-    rnn_mean = f"{statistics.mean([0.25, 0.35]):.3g} ± {statistics.stdev([0.25, 0.35]):.3g}"
+    assert statistics.stdev([0.9, 0.8]) == pytest.approx(0.0707, abs=5e-5)
+    lstm_mean, rnn_mean = "0.850 ± 0.0707", "0.300 ± 0.0707"  # three significant figures, trailing zeros kept
     assert f"**{lstm_mean}**" in lstm, lstm
     assert rnn_mean in rnn and "**" not in rnn, rnn
