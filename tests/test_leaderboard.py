@@ -16,6 +16,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -913,6 +914,131 @@ def test_html_sorts_numerically_and_escapes_in_chromium(tmp_path):
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90).stdout
     shutil.rmtree(profile, ignore_errors=True)
     assert parse_tables(dom)["overall"]["sorted"] == (overall, "descending")
+
+
+class DevTools:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: commands on its fd 3,
+    replies on fd 4, each a JSON message ended by a NUL byte), so the test sends real key presses, not synthetic
+    events; every wait is bounded."""
+
+    def __init__(self, profile: Path, timeout: float = 30.0):
+        import select
+
+        self.select, self.timeout, self.buffer, self.n = select.select, timeout, b"", 0
+        to_chromium, from_chromium = os.pipe(), os.pipe()
+
+        def fds():  # in the child: its ends of the pipes as fds 3 and 4, inherited (through fds 100 and 101, closed
+            # at exec: the pipes' own fds may be 3 or 4); every other fd Python opened is closed at exec (PEP 446)
+            os.dup2(to_chromium[0], 100, inheritable=False), os.dup2(from_chromium[1], 101, inheritable=False)
+            os.dup2(100, 3), os.dup2(101, 4)
+
+        self.proc = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                      "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
+                                     close_fds=False, preexec_fn=fds, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chromium[0]), os.close(from_chromium[1])
+        self.write, self.read, self.session = to_chromium[1], from_chromium[0], None
+
+    def send(self, method: str, **params):
+        self.n += 1
+        message = {"id": self.n, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self.write, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b"\0" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self.n:
+                    assert "error" not in reply, reply
+                    return reply["result"]
+            left = deadline - time.monotonic()
+            assert left > 0 and self.select([self.read], [], [], left)[0], f"no reply to {method}"
+            chunk = os.read(self.read, 1 << 20)
+            assert chunk, "chromium closed its pipe"
+            self.buffer += chunk
+
+    def open(self, url: str) -> None:
+        target = self.send("Target.createTarget", url=url)["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        deadline = time.monotonic() + self.timeout
+        while self.js("[location.href, document.readyState]") != [url, "complete"]:  # not the blank page before it
+            assert time.monotonic() < deadline, "the page did not load"
+            time.sleep(0.05)
+
+    def js(self, expression: str):
+        reply = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in reply, (expression, reply["exceptionDetails"])
+        return reply["result"].get("value")
+
+    def press(self, key: str, code: str, vk: int, text: str = "", shift: bool = False) -> None:
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=vk,
+                      modifiers=8 if shift else 0, **({"text": text} if text and kind == "keyDown" else {}))
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self.write), os.close(self.read)
+
+
+@pytest.mark.skipif(CHROMIUM is None and not CHROMIUM_REQUIRED,
+                    reason="needs chromium on the PATH (apt-get install -y chromium)")
+def test_the_page_sorts_from_the_keyboard_and_filters_in_chromium(tmp_path):
+    """The task table's "steps to best" header is reached with Tab alone and sorted with Enter (numeric order,
+    ascending: one arrow in the header as shown), then Space (descending); typing into the table's filter box
+    leaves the rows containing the text; the headline heat map comes before the first table."""
+    assert CHROMIUM is not None, "RNNBENCH_REQUIRE_CHROMIUM=1 (CI installed Chromium) but no chromium on the PATH"
+    for name, step in [("c100", 100), ("c9", 9), ("x50", 50), ("c10", 10)]:
+        write_record(tmp_path, seed=0, value=0.05, best_step=step, combo=name)
+    site = build([tmp_path], tmp_path / "site")["index.html"]
+    tables = parse_tables(site.read_text())
+    table_id = next(k for k in tables if k.startswith("task-adding"))
+    column = tables[table_id]["headers"].index("steps to best")
+    header = f"document.getElementById('{table_id}').tHead.rows[0].cells[{column}]"
+    body = f"document.getElementById('{table_id}').tBodies[0]"
+    visible = f"Array.from({body}.rows).filter(r => !r.hidden).map(r => r.cells[0].textContent)"
+    steps = f"Array.from({body}.rows).map(r => r.cells[{column}].textContent)"
+
+    chrome = DevTools(tmp_path / "profile")
+    try:
+        chrome.open(site.as_uri())
+        assert chrome.js("document.querySelector('#headline img').getBoundingClientRect().top < "
+                         "document.querySelector('table').getBoundingClientRect().top")
+        for _ in range(400):  # Tab through the page until the header's button has the focus
+            chrome.press("Tab", "Tab", 9)
+            if chrome.js(f"document.activeElement === {header}.querySelector('button')"):
+                break
+        else:
+            pytest.fail("the header cannot be reached with Tab")
+        chrome.press("Enter", "Enter", 13, "\r")
+        assert chrome.js(f"{header}.getAttribute('aria-sort')") == "ascending"
+        assert chrome.js(steps) == ["9", "10", "50", "100"]  # numeric, not text order
+        drawn = ("(h => h.innerText + getComputedStyle(h.querySelector('button'), '::after').content"
+                 ".replace(/^none$/, ''))")  # the header as shown: its visible text and its generated arrow
+        shown = chrome.js(f"{drawn}({header})")
+        assert sum(shown.count(arrow) for arrow in "↑↓▲▼") == 1 and "▲" in shown, shown
+        chrome.press(" ", "Space", 32, " ")
+        assert chrome.js(f"{header}.getAttribute('aria-sort')") == "descending"
+        assert chrome.js(steps) == ["100", "50", "10", "9"]
+        score = tables["overall"]["headers"].index("mean score ↑")  # a direction arrow until sorted
+        overall = f"document.getElementById('overall').tHead.rows[0].cells[{score}]"
+        assert chrome.js(f"{drawn}({overall})") == "mean score ↑"
+        chrome.js(f"{overall}.querySelector('button').click()")  # sorted: ▼ (best first), the ↑ hidden
+        assert chrome.js(f"{drawn}({overall})").replace('"', "") == "mean score  ▼"
+
+        chrome.js(f"document.querySelector('input.filter[aria-controls=\"{table_id}\"]').focus()")
+        chrome.send("Input.insertText", text="C1")  # case-insensitive: c10 and c100
+        assert chrome.js(visible) == ["c100", "c10"]
+        assert chrome.js(f"document.querySelector('input.filter[aria-controls=\"{table_id}\"]')"
+                         ".nextElementSibling.textContent") == "2 of 4 rows"
+        for _ in range(2):
+            chrome.press("Backspace", "Backspace", 8)
+        assert chrome.js(visible) == ["c100", "x50", "c10", "c9"]  # cleared: every row, in the sorted order
+    finally:
+        chrome.close()
 
 
 def test_readme_section_is_replaced_between_markers(small, tmp_path):
