@@ -204,8 +204,7 @@ def heatmap(df: pd.DataFrame) -> Figure | None:
             dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6: white text there
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize="small",
                     color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label="score (each run's clipped to [0, 1]: 0 the memoryless baseline or worse, "
-                 "1 perfect)")
+    fig.colorbar(image, ax=ax, label="score (0 memoryless baseline or worse, 1 perfect)")  # short: it must fit
     if scores.isna().to_numpy().any():
         ax.set_title("— : no score (every run failed)", fontsize="small", loc="left")
     return fig
