@@ -23,6 +23,17 @@ STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write
 PUBLISHED = "records.jsonl.gz"  # a results folder's published copy of its records
 
 
+def clean_temp_files(root: Path, older_than: float = STALE_SECONDS) -> int:
+    """Remove atomic_write's temp files (".<name>.<random>.tmp") under `root` older than `older_than` seconds: a
+    killed writer's. A write takes milliseconds, and a younger one may be another process's (shards sharing --out, a
+    leaderboard built by each) about to be renamed into place. Returns how many."""
+    cutoff = time.time() - older_than
+    stale = [p for p in Path(root).rglob(".*.tmp") if p.is_file() and _mtime(p) < cutoff] if Path(root).exists() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def read_published(path: Path) -> list[tuple[int, Any]]:
     """(line number, the line's JSON value, or the ValueError that parsing it raised) for each line of a published
     records file. Raises OSError (and EOFError for a cut-off file) where the file cannot be read."""
@@ -184,14 +195,9 @@ class ResultStore:
         return (self.runs.exists() and any(self.runs.glob("*/result.json"))) or bool(self.published())
 
     def clean(self, older_than: float = STALE_SECONDS) -> int:
-        """Remove temp files left by a killed writer; returns how many. Only those older than `older_than` seconds:
-        a write takes milliseconds, and a younger one may be another sweep's (shards sharing --out) about to be
-        renamed into place."""
-        cutoff = time.time() - older_than
-        stale = [p for p in self.runs.glob("*/.result.*.tmp") if _mtime(p) < cutoff] if self.runs.exists() else []
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return len(stale)
+        """Remove temp files left by a killed writer anywhere under the folder (records, checkpoints, a leaderboard
+        built into it); returns how many (clean_temp_files)."""
+        return clean_temp_files(self.root, older_than)
 
     def records(self) -> list[dict]:
         if not self.runs.exists():

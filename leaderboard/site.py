@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.registry import ConfigError
-from bench.store import atomic_write
+from bench.store import atomic_write, clean_temp_files
 
 from leaderboard.collect import load_results
 from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
@@ -397,6 +397,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    clean_temp_files(out)  # a killed build's (its files are written atomically: temp file, then rename)
     written: dict[str, Path] = {}
 
     def write(rel: str, content: str | bytes) -> None:

@@ -294,3 +294,26 @@ def test_a_recovered_worker_death_is_reported_in_one_line(tiny_suite, tmp_path):
                                               "failed"), lines[0]
     assert f"{n} trained after a worker process died (each rerun alone)" in done.stdout
     assert all(json.loads(p.read_text())["status"] == "ok" for p in out.glob("runs/*/result.json"))
+
+
+def test_a_killed_builds_temp_files_are_removed_and_a_build_in_progress_kept(tmp_path):
+    """A leaderboard build killed mid-write leaves atomic_write's temp files ('.<name>.<random>.tmp'): the next build
+    removes those older than an hour, and keeps a young one (another shard's build about to rename it)."""
+    import os
+    import time as clock
+
+    from leaderboard import build
+    from tests.test_leaderboard import write_record
+
+    results = tmp_path / "results"
+    write_record(results, value=0.01)
+    out = tmp_path / "site"
+    (out / "plots").mkdir(parents=True)
+    old, young = out / "plots" / ".heatmap.png.x1.tmp", out / ".index.html.x2.tmp"
+    for path in (old, young):
+        path.write_bytes(b"partial")
+    hour_ago = clock.time() - 3700
+    os.utime(old, (hour_ago, hour_ago))
+    build([results], out)
+    assert not old.exists() and young.exists()
+    assert (out / "index.html").is_file()
