@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="quick", help="a shipped suite name (see `rnnbench list`) or a YAML file (default: quick)")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="suite settings to override, the value read as "
                      "YAML: model.hidden_size=16 budget.max_steps=100 tasks.adding.seq_len=50 seeds=3 "
-                     "'tune={learning_rate: [0.001, 0.01]}' (they enter the run ids; `rnnbench show` prints the result)")
+                     "'tune={learning_rate: [0.001, 0.01]}' (they enter the run ids; `rnnbench show` prints the result); "
+                     "after --tasks, which takes a list, put them after --")
     run.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per grid cell (default: the suite's)")
     run.add_argument("--out", default="results", type=Path, help="result folder (default: results); with "
