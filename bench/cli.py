@@ -367,9 +367,8 @@ def cmd_show(args) -> int:
 
     import yaml
 
-    from bench.config import GRID_LIMIT, expand, grid_size, load_suite
-
     from bench.axes import AXIS_NAMES, TUNABLE
+    from bench.config import GRID_LIMIT, expand, grid_size, load_suite
     from models import ModelConfig
 
     suite = load_suite(args.suite, args.overrides)

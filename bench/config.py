@@ -272,8 +272,8 @@ def load_suite(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
         budget=budget,
         tune=tuning_settings(raw.get("tune"), f"suite {path}"),
     )
-    for b in suite.budgets():
-        if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
+    if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
+        for b in suite.budgets():
             idle = plateau_idle(b)
             check(idle is None, f"suite {path}: {idle}")
     return suite

@@ -5,6 +5,7 @@ own file: a published folder resumes its sweep."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -96,6 +97,18 @@ def atomic_write(target: Path, content: str | bytes, prefix: str = ".") -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=4)
+def _published_index(path: str, mtime_ns: int, size: int) -> dict[str, dict]:
+    """A published records file's records by run id, parsed once per version of the file (its modification time and
+    size are part of the key) in a process: a worker's stores, one per job, share it instead of each decompressing
+    and parsing every record again."""
+    try:
+        lines = read_published(Path(path))
+    except (OSError, EOFError):
+        return {}
+    return {r["run_id"]: r for _, r in lines if isinstance(r, dict) and isinstance(r.get("run_id"), str)}
+
+
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -117,18 +130,16 @@ class ResultStore:
         return record if isinstance(record, dict) else None
 
     def published(self) -> dict[str, dict]:
-        """The records of the folder's published copy by run id (read once; empty without one or where it cannot be
-        read: its runs are then trained again, nothing is lost)."""
+        """The records of the folder's published copy by run id (empty without one or where it cannot be read: its
+        runs are then trained again, nothing is lost)."""
         if self._published is None:
-            self._published = {}
             path = self.root / PUBLISHED
             try:
-                lines = read_published(path) if path.is_file() else []
-            except (OSError, EOFError):
-                lines = []
-            for _, record in lines:
-                if isinstance(record, dict) and isinstance(record.get("run_id"), str):
-                    self._published[record["run_id"]] = record
+                stat = path.stat()
+            except OSError:
+                self._published = {}
+            else:
+                self._published = _published_index(str(path), stat.st_mtime_ns, stat.st_size)
         return self._published
 
     def state(self, cfg) -> str:

@@ -26,7 +26,7 @@ import math
 import os
 from pathlib import Path
 
-from bench.axes import remedy_label
+from bench.axes import BASELINE_LEVELS, remedy_label
 
 _DOWN: dict[str, str] = {}  # W&B's first failure in this process: later runs here skip it at once (no init waits)
 STEP = "trainer/global_step"  # Lightning's WandbLogger's x-axis: the optimizer step
@@ -60,8 +60,6 @@ def run_name(cfg) -> str:
 
 def run_tags(cfg, suite: str) -> list[str]:
     """suite, task, cell, and every remedy level other than its axis's baseline, each as `name=value`."""
-    from bench.axes import BASELINE_LEVELS
-
     remedies = cfg.remedies
     return [f"suite={suite}", f"task={cfg.task}", f"cell={remedies['cell']}",
             *(f"{axis}={level}" for axis, level in remedies.items()

@@ -49,7 +49,6 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "number": (_is_number, f"a finite number within ±{NUMBER_MAX:g}"),
     "score": (lambda v: _is_number(v) and v <= SCORE_MAX, f"a finite number <= {SCORE_MAX:g}"),
     "mapping": (lambda v: isinstance(v, dict), "a mapping"),
-    "list": (lambda v: isinstance(v, list), "a list"),
     "texts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
               "a mapping of names to strings"),
     "numbers": (lambda v: isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values()),

@@ -74,22 +74,25 @@ SCORE_RULE = ("each run's normalized score is clipped to [0, 1] (1 perfect, 0 th
               "where it diverged before any validation; a failed run is left out")
 
 
+def _bounded(df: pd.DataFrame, column: str) -> pd.Series:
+    """SCORE_RULE applied to a score column: clipped to [0, 1]; 0 for a diverged run without one; NaN for a failed
+    run and for any other run without one (a record that lacks the column altogether)."""
+    bounded = _column(df, column).clip(0.0, 1.0)
+    bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
+    return bounded.where(df["status"] != "failed")
+
+
 def seed_score(df: pd.DataFrame) -> pd.Series:
     """Each run's score as every aggregate counts it (SCORE_RULE): the normalized score clipped to [0, 1] for an ok
     run and for a diverged run that recorded one (its best weights before the divergence), 0 for a diverged run
     without one, NaN for a failed run and for an ok run without a score."""
-    bounded = df["normalized_score"].clip(0.0, 1.0)
-    bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
-    return bounded.where(df["status"] != "failed")
+    return _bounded(df, "normalized_score")
 
 
 def validation_score(df: pd.DataFrame) -> pd.Series:
     """Each run's bounded validation score, what the tuning protocol chooses on (test metrics never choose): its best
-    checkpoint's validation score (`val_score`) clipped to [0, 1]; 0 for a diverged run without one, as the score
-    rule counts it; NaN for a failed run and for a record without one."""
-    bounded = df["val_score"].clip(0.0, 1.0) if "val_score" in df else pd.Series(np.nan, index=df.index)
-    bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
-    return bounded.where(df["status"] != "failed")
+    checkpoint's validation score (`val_score`) under the same rule as seed_score."""
+    return _bounded(df, "val_score")
 
 
 def select_tuned(df: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,7 @@ always predicting the train split's most frequent word other than `<unk>`, on th
 normalized score runs from 0 at that unigram perplexity to 1 at a reference a model can reach: an interpolated
 Kneser-Ney trigram of the train split (KneserNey) on the test windows, each target with the context a model sees
 there (perplexity 1, the metric's perfect value, is out of any model's reach: on that scale a model a third better
-than the unigram scored 0.1). The gradient-flow probe differentiates the last step's loss, back to the window's
+than the unigram would score 0.1). The gradient-flow probe differentiates the last step's loss, back to the window's
 first word. (Scored on the train split itself, as until
 task version 2, a memoryless predictor learnt from the train split scored 0.09 on tinyshakespeare's
 test split instead of 0: the splits' word frequencies differ.)
