@@ -1,4 +1,5 @@
-"""The `rnnbench` command: run a suite, build the leaderboard, list what exists."""
+"""The `rnnbench` command: run a suite, build the leaderboard, list what exists, and every tool a user runs
+(the literature's claims, sizing, README section, speed benchmarks) as a subcommand of its own (TOOLS)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ import sys
 import warnings
 from pathlib import Path
 
-from bench.registry import ConfigError
-from bench.store import FINISHED, ResultStore
+from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.store import FINISHED, ResultStore
+
+# Tools with parsers of their own: `rnnbench NAME ARGS...` runs module.main(ARGS) (imported only when asked for).
+TOOLS = {
+    "known": ("rnnbench.leaderboard.known", "check the literature's known results on result folders"),
+    "size": ("rnnbench.bench.size", "time a sample of a suite here and project the whole suite's duration"),
+    "readme": ("rnnbench.leaderboard.readme", "write a leaderboard into a README's marked section"),
+    "perf": ("rnnbench.bench.perf", "the suite's own speed, as ratios against references (a benchmark)"),
+    "speed-fused": ("rnnbench.bench.speed_fused", "throughput of horizontally fused runs (a benchmark)"),
+    "speed-models": ("rnnbench.bench.speed_models", "every remedy path against its cell's fused kernel (a benchmark)"),
+}
 
 EPILOG = """examples:
   rnnbench list
@@ -18,7 +29,8 @@ EPILOG = """examples:
   rnnbench run --suite standard --shard 0/4         # one of four SLURM array jobs
   rnnbench leaderboard --results results other_machine/results --out site
   rnnbench run --suite known --out known && rnnbench run --suite known_sgd --out known_sgd
-  python -m leaderboard.known known known_sgd      # the literature's claims, checked
+  rnnbench known known known_sgd                   # the literature's claims, checked
+  rnnbench size --suite reference                  # how long a suite would take here
 """
 
 
@@ -113,11 +125,13 @@ def _parser() -> argparse.ArgumentParser:
                           "model and budget field (defaults filled in), and the size of its grid; trains nothing.")
     show.add_argument("suite", help="a shipped suite name or a YAML file")
     show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="as `rnnbench run`")
+    for name, (_, text) in TOOLS.items():
+        sub.add_parser(name, help=text, add_help=False)  # listed here; its own parser reads its arguments (main)
     return p
 
 
 # Worker processes per GPU by default. One run keeps an H200 busy 4-5% (rnn B=32 H=64 T=50) to 39-65%
-# (2-layer LSTM B=64 H=128 T=200) of its time (bench.perf --device cuda), and the standard suite's hand-written
+# (2-layer LSTM B=64 H=128 T=200) of its time (rnnbench perf --device cuda), and the standard suite's hand-written
 # loops and temporal skips are bound by kernel launches, so several runs share a GPU well: the leaky_relu loop's
 # forward + backward takes ~29 ms a layer alone, and with 8 workers side by side its 2-layer runs still trained
 # at ~65 ms a step (bench.size).
@@ -163,8 +177,8 @@ def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tup
 
 
 def cmd_run(args) -> int:
-    from bench.config import GRID_LIMIT, expand, load_suite
-    from bench.launch import LaunchOptions, parse_shard, run_grid, shard
+    from rnnbench.bench.config import GRID_LIMIT, expand, load_suite
+    from rnnbench.bench.launch import LaunchOptions, parse_shard, run_grid, shard
 
     suite = load_suite(args.suite, args.overrides)
     if args.seeds is not None and args.seeds < 1:
@@ -205,11 +219,11 @@ def cmd_run(args) -> int:
                          fuse=args.fuse, run_timeout=args.run_timeout, save_checkpoints=args.save_checkpoints,
                          csv_log=args.csv_log)
     if opts.launcher == "ray":
-        from bench.ray_launch import check_ray
+        from rnnbench.bench.ray_launch import check_ray
 
         check_ray(opts)  # before anything is printed: exit 2 with one line
     if args.wandb:
-        from bench.tracking import choose_mode
+        from rnnbench.bench.tracking import choose_mode
 
         choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
     _writable_folder(args.out, "--out")  # before any training: a file of that name, a read-only or full disk
@@ -230,7 +244,7 @@ def cmd_run(args) -> int:
     if not args.no_leaderboard and not ResultStore(args.out).has_records():  # e.g. a shard of fewer runs than shards
         print(f"no result records under {args.out}/runs/ yet: no leaderboard built")
     elif not args.no_leaderboard:
-        from leaderboard import build
+        from rnnbench.leaderboard import build
 
         paths = build([args.out], args.out / "leaderboard")
         print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
@@ -259,8 +273,8 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
     stale = f", {states['stale']} trained on data changed since" if states["stale"] else ""
     if finished:  # where the kept records come from, before the last line (the counts)
-        from bench.runner import versions
-        from leaderboard.collect import provenance
+        from rnnbench.bench.runner import versions
+        from rnnbench.leaderboard.collect import provenance
 
         kept_records = [r for cfg in runs if (r := store.read(cfg.run_id)) and r.get("status") in FINISHED]
         for line in provenance(kept_records, here=versions()):
@@ -313,7 +327,7 @@ def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:
 
 
 def cmd_leaderboard(args) -> int:
-    from leaderboard import build
+    from rnnbench.leaderboard import build
 
     for folder in args.results:
         if not folder.is_dir():
@@ -322,16 +336,16 @@ def cmd_leaderboard(args) -> int:
     _writable_folder(out, "--out")
     results = args.results
     if args.publish:
-        from leaderboard.collect import publish
+        from rnnbench.leaderboard.collect import publish
 
         path, n = publish(results, out)
         print(f"published {n} records to {path}")
         results = [out]  # the page comes from the published records alone
     paths = build(results, out, threshold=args.threshold)
-    print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `python -m leaderboard.readme "
+    print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `rnnbench readme "
           f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
     if args.wandb:  # after the files: W&B mirrors the page, it never decides it
-        from bench.tracking import log_leaderboard
+        from rnnbench.bench.tracking import log_leaderboard
 
         try:
             print(log_leaderboard(paths, out, args.results, args.wandb_project))
@@ -344,8 +358,8 @@ def cmd_leaderboard(args) -> int:
 def cmd_list(args) -> int:
     import dataclasses
 
-    from bench.config import AXES, BASELINE_LEVELS, SUITES_DIR
-    from tasks import TASKS
+    from rnnbench.bench.config import AXES, BASELINE_LEVELS, SUITES_DIR
+    from rnnbench.tasks import TASKS
 
     print("tasks (parameters with defaults):")
     for name, cls in TASKS.items():
@@ -367,9 +381,9 @@ def cmd_show(args) -> int:
 
     import yaml
 
-    from bench.axes import AXIS_NAMES, TUNABLE
-    from bench.config import GRID_LIMIT, expand, grid_size, load_suite
-    from models import ModelConfig
+    from rnnbench.bench.axes import AXIS_NAMES, TUNABLE
+    from rnnbench.bench.config import GRID_LIMIT, expand, grid_size, load_suite
+    from rnnbench.models import ModelConfig
 
     suite = load_suite(args.suite, args.overrides)
     model = {k: v for k, v in {**dataclasses.asdict(ModelConfig()), **suite.model}.items() if k not in AXIS_NAMES}
@@ -423,7 +437,16 @@ def _plain_warning(message, category, filename, lineno, file=None, line=None) ->
     print(f"rnnbench: warning: {message}", file=sys.stderr)
 
 
+def run_tool(name: str, argv: list[str]) -> int:
+    import importlib
+
+    return importlib.import_module(TOOLS[name][0]).main(argv) or 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        return run_tool(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
         with warnings.catch_warnings():

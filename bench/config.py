@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.axes import BASELINE_LEVELS, TUNABLE, tuning_label
-from bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
-from bench.registry import ConfigError, check, choice, typed_params
-from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
-from tasks import TASKS
-from tasks.base import SyntheticSizes
+from rnnbench.bench.axes import BASELINE_LEVELS, TUNABLE, tuning_label
+from rnnbench.bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
+from rnnbench.bench.registry import ConfigError, check, choice, typed_params
+from rnnbench.models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
+from rnnbench.tasks import TASKS
+from rnnbench.tasks.base import SyntheticSizes
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SEED_STREAMS = ("data", "init", "order")  # RunConfig.seeds

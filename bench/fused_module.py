@@ -21,17 +21,17 @@ from typing import Sequence
 import lightning as L
 import torch
 
-from bench.callbacks import Diverged, GradStats
-from bench.config import RunConfig
-from bench.module import BenchModule, TaskMetrics
-from bench.optim import LR_SCHEDULES
-from bench.registry import check
-from bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, last_result,
+from rnnbench.bench.callbacks import Diverged, GradStats
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.module import BenchModule, TaskMetrics
+from rnnbench.bench.optim import LR_SCHEDULES
+from rnnbench.bench.registry import check
+from rnnbench.bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, last_result,
                           make_trainer, new_record, prepare_run, probe_flow, quiet_lightning, record_diverged,
                           record_failed, save_best)
-from bench.steps import steps_for, train_steps
-from bench.store import ResultStore
-from models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
+from rnnbench.bench.steps import steps_for, train_steps
+from rnnbench.bench.store import ResultStore
+from rnnbench.models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
 
 
 class StackedLoader:

@@ -57,40 +57,40 @@ run_tests() {
   stage tests 120 $PY -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_fused.py tests/test_runner.py -k cuda
 }
 run_perf() {
-  stage perf_cuda 150 $PY -m bench.perf --quick --device cuda
+  stage perf_cuda 150 $PY -m rnnbench.bench perf --quick --device cuda
 }
 run_smoke() {
-  stage smoke 90 $PY -m bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
+  stage smoke 90 $PY -m rnnbench.bench run --suite quick --tasks adding --out /tmp/r_unfused --workers "$W" --no-leaderboard --quiet
 }
 run_speed() {
-  stage speed_fused 100 $PY -m bench.speed_fused --device cuda --repeats 5
+  stage speed_fused 100 $PY -m rnnbench.bench speed-fused --device cuda --repeats 5
 }
 run_fused() {
-  stage smoke_fused 75 $PY -m bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
+  stage smoke_fused 75 $PY -m rnnbench.bench run --suite quick --tasks adding --out /tmp/r_fused --workers "$W" --fuse --no-leaderboard --quiet
   if [ -d /tmp/r_unfused ]; then  # the smoke stage's unfused runs, where it ran before
     stage fused_compare 20 bash -c 'compare "$@"' _ /tmp/r_unfused /tmp/r_fused
   fi
 }
 run_size() {
-  stage "size_w$W" 150 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+  stage "size_w$W" 150 $PY -m rnnbench.bench size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
 }
 run_size_fused() {
-  stage "size_w${W}_fused" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W" --fuse
+  stage "size_w${W}_fused" 120 $PY -m rnnbench.bench size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W" --fuse
 }
 run_mps() {
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
   trap 'echo quit | nvidia-cuda-mps-control 2>/dev/null' EXIT  # the daemon must not outlive a call cut short
   if nvidia-cuda-mps-control -d && timeout 30 $PY -c "import torch; torch.zeros(1, device='cuda'); print('MPS client ok')"; then
-    stage "size_w${W}_mps" 120 $PY -m bench.size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
+    stage "size_w${W}_mps" 120 $PY -m rnnbench.bench size --suite standard --jobs "${JOBS:-16}" --steps 100 200 --workers "$W"
     echo quit | nvidia-cuda-mps-control
   else
     echo "MPS unavailable here"; echo quit | nvidia-cuda-mps-control 2>/dev/null
   fi
 }
 run_known() {
-  stage known 150 $PY -m bench run --suite known --out /tmp/r_known --workers "$W" --no-leaderboard --quiet
-  stage known_check 30 $PY -m leaderboard.known /tmp/r_known
+  stage known 150 $PY -m rnnbench.bench run --suite known --out /tmp/r_known --workers "$W" --no-leaderboard --quiet
+  stage known_check 30 $PY -m rnnbench.bench known /tmp/r_known
 }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"

@@ -15,9 +15,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import RunConfig
-from bench.registry import ConfigError, check
-from bench.store import ResultStore
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.registry import ConfigError, check
+from rnnbench.bench.store import ResultStore
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
-    from bench.runner import execute
+    from rnnbench.bench.runner import execute
 
     cfg = RunConfig.from_dict(cfg_dict)
     if opts.strategy == "ddp":
@@ -122,7 +122,7 @@ def run_group(cfg_dicts: list[dict], opts: LaunchOptions) -> list[dict]:
     """One job of a fused sweep: a group of one through run_one (execute), a larger group through
     bench.fused_module.execute_fused as one stacked model, in this worker process."""
     if "started" in _WORKER:
-        importlib.import_module("bench.runner")  # importing Lightning (seconds, a worker's first job) is not the job's
+        importlib.import_module("rnnbench.bench.runner")  # importing Lightning (seconds, a worker's first job) is not the job's
 
         _WORKER["started"].put((os.getpid(), RunConfig.from_dict(cfg_dicts[0]).run_id))
     configs = [RunConfig.from_dict(d) for d in cfg_dicts]
@@ -140,7 +140,7 @@ def _train(configs: list[RunConfig], opts: LaunchOptions) -> list[dict]:
     """A job's runs trained in this process: one through run_one (execute), more as one fused model."""
     if len(configs) == 1:
         return [run_one(configs[0].to_dict(), opts)]
-    from bench.fused_module import execute_fused
+    from rnnbench.bench.fused_module import execute_fused
 
     records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts),
                             save_checkpoints=opts.save_checkpoints)
@@ -158,8 +158,8 @@ def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig
     on this device), else one run each."""
     if not opts.fuse:
         return [[cfg] for cfg in todo]
-    from bench.runner import device_type
-    from models.fused import group_runs
+    from rnnbench.bench.runner import device_type
+    from rnnbench.models.fused import group_runs
 
     return group_runs(todo, max_k=8, device=device_type(opts.accelerator))
 
@@ -407,7 +407,7 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, store: ResultStore) -> None:
-    from bench.ray_launch import run_grid_ray  # imports ray only when asked for
+    from rnnbench.bench.ray_launch import run_grid_ray  # imports ray only when asked for
 
     run_grid_ray(todo, opts, progress, store)
 
@@ -417,7 +417,7 @@ LAUNCHERS = {"local": _run_pool, "ray": _run_ray}
 
 def _record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException,
                     wall_seconds: float | None = None) -> dict:
-    from bench.runner import new_record, record_failed
+    from rnnbench.bench.runner import new_record, record_failed
 
     record = new_record(cfg, opts.suite)
     record_failed(record, err)

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
-from bench.optim import LR_SCHEDULES, make_optimizer
-from bench.steps import train_steps
-from tasks import TaskSpec
+from rnnbench.bench.optim import LR_SCHEDULES, make_optimizer
+from rnnbench.bench.steps import train_steps
+from rnnbench.tasks import TaskSpec
 
 
 def task_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from bench.registry import Registry
+from rnnbench.bench.registry import Registry
 
 LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
 CLIPS = ("none", "norm", "value")  # none, or Lightning's gradient_clip_algorithm

@@ -1,6 +1,6 @@
 """Speed benchmark of the suite itself (a benchmark, not a test).
 
-    python -m bench.perf [--quick] [--only PART ...] [--device cuda]
+    rnnbench perf [--quick] [--only PART ...] [--device cuda]
 
 Prints one table. Every row is a ratio against a reference measured in the same process, side by
 side (alternating rounds, so load from other processes on the machine cancels in the ratio), median
@@ -13,7 +13,7 @@ over >= 5 rounds unless the row says otherwise:
    runner gives Lightning several optimizer steps per training batch (bench.steps).
 2. Remedy paths vs the fused kernel of the same cell, forward + backward (rows from bench.speed_models).
 3. Sweep efficiency, on a subset of the quick suite: one long-lived worker (the sweep's pool) vs one
-   `python -m bench run` process per run, alternated run by run; time inside train/val/test batches over
+   `rnnbench run` process per run, alternated run by run; time inside train/val/test batches over
    execute()'s wall time in the worker; the ratio as measured (the worker's start-up, timed on its own, shared by
    a few runs) and projected to the whole quick suite (the start-up and the worker's first run once, then the
    median of its later runs each, against the median process run; 4 runs in all, 2 with --quick: each pair
@@ -25,7 +25,7 @@ Part 1 also times Lightning's floor: a minimal LightningModule (model, loss, opt
 With --device cuda: parts 1 and 2 on the GPU (cuDNN vs the loop paths, the recurrence vs the chunked temporal
 skip, the recurrence replayed from CUDA graphs vs eager; the <= 1.2 target is a CPU one, so those rows are info
 there) and the fraction of the GPU's time one run keeps it busy. Sizing a whole
-suite on a device: `python -m bench.size`.
+suite on a device: `rnnbench size`.
 """
 
 from __future__ import annotations
@@ -50,16 +50,16 @@ import lightning as L
 import torch
 import yaml
 
-import bench.runner as runner
-from bench.config import Budget, RunConfig, expand, load_suite
-from bench.module import task_loss
-from bench.optim import make_optimizer
-from bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_numerics
-from bench.speed_models import sync
-from bench.steps import StepGroups, steps_for
-from models import ModelConfig, SequenceModel
-from tasks import TASKS
-from tasks.base import SyntheticSizes
+import rnnbench.bench.runner as runner
+from rnnbench.bench.config import Budget, RunConfig, expand, load_suite
+from rnnbench.bench.module import task_loss
+from rnnbench.bench.optim import make_optimizer
+from rnnbench.bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_numerics
+from rnnbench.bench.speed_models import sync
+from rnnbench.bench.steps import StepGroups, steps_for
+from rnnbench.models import ModelConfig, SequenceModel
+from rnnbench.tasks import TASKS
+from rnnbench.tasks.base import SyntheticSizes
 
 
 # ---------------------------------------------------------------- table
@@ -268,7 +268,7 @@ def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
 # ---------------------------------------------------------------- 2. remedy paths vs fused kernels
 def adding_batch(device: str):
     """The part-2 rows' data: the adding task's spec and one batch of speed_models' size (B, T) on `device`."""
-    from bench import speed_models as sm
+    from rnnbench.bench import speed_models as sm
 
     task = TASKS.get("adding")(seq_len=sm.T, train_size=sm.B, val_size=1, test_size=1)
     x, y = (t.to(device) for t in task.make_split("train", 0))
@@ -276,7 +276,7 @@ def adding_batch(device: str):
 
 
 def remedy_paths(quick: bool, device: str = "cpu") -> list[Row]:
-    from bench import speed_models as sm  # its path list and fwd_bwd; times here with alternate()
+    from rnnbench.bench import speed_models as sm  # its path list and fwd_bwd; times here with alternate()
 
     spec, x, y = adding_batch(device)
     target = "<= 1.2" if device == "cpu" else "info"  # the issue's target is a CPU one
@@ -307,7 +307,7 @@ def recurrence_backward(x, y, spec, device: str) -> list[Row]:
     """The vanilla RNN's loop as one autograd node with a hand-written backward (models.cells.VanillaRecurrence)
     against autograd through the per-step loop (the probe's path, what the loop was before), 1 layer; the vanilla
     RNN's and the GRU's recurrences against the fused kernel (one call, or ceil(T/k) with a temporal skip)."""
-    from bench import speed_models as sm
+    from rnnbench.bench import speed_models as sm
 
     torch.manual_seed(0)
     model = SequenceModel(spec, ModelConfig(cell="rnn", activation="leaky_relu", hidden_size=sm.H)).to(device)
@@ -339,8 +339,8 @@ def graphed_recurrence(quick: bool, device: str = "cuda") -> list[Row]:
     """The recurrence replayed from CUDA graphs (models.graphed) against the eager one, and against the chunked
     cuDNN calls of the temporal skip: what decides GRAPH_DEVICES and RECURRENCE_PAYS on a GPU. A measurement of
     its own: the newest GPU code, so that an error here costs only these rows."""
-    from bench import speed_models as sm
-    from models import graphed
+    from rnnbench.bench import speed_models as sm
+    from rnnbench.models import graphed
 
     spec, x, y = adding_batch(device)
 
@@ -407,7 +407,7 @@ def worker_ready() -> None:
 
 def sweep_efficiency(quick: bool) -> list[Row]:
     """One long-lived worker (the sweep's pool: run_one's path, plus the in-batch timer) against one
-    `python -m bench run` process per run, the two alternated run by run (run i in the worker, then run i as a
+    `rnnbench run` process per run, the two alternated run by run (run i in the worker, then run i as a
     process), so load from other processes falls on both; the worker's start-up (spawn, importing Lightning) is
     timed on its own first. Every row reads times of these same executions."""
     runs = sweep_subset(2 if quick else 4)
@@ -429,7 +429,7 @@ def sweep_efficiency(quick: bool) -> list[Row]:
                 inside.append(in_batches)
                 suite = Path(tmp) / f"run{i}.yaml"
                 one_run_suite(cfg, suite)
-                command = [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--out", str(Path(tmp) / "out"),
+                command = [sys.executable, "-m", "rnnbench.bench", "run", "--suite", str(suite), "--out", str(Path(tmp) / "out"),
                            "--quiet", "--no-leaderboard"]  # default --workers: one pool worker in each process
                 start = time.perf_counter()
                 subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).parents[1])
@@ -442,7 +442,7 @@ def sweep_efficiency(quick: bool) -> list[Row]:
                 f"{sum(inside):.1f} of {sum(execute_walls):.1f} s; per run median {statistics.median(per_run):.2f} "
                 f"(min {min(per_run):.2f}); runs: {labels}")]
     worker = start_up + sum(pool_walls)
-    rows.append(Row("3 sweep", f"{n} runs, one `python -m bench run` process each / one worker (alternated)",
+    rows.append(Row("3 sweep", f"{n} runs, one `rnnbench run` process each / one worker (alternated)",
                     sum(process_walls) / worker, "info",
                     f"{sum(process_walls):.1f} vs {worker:.1f} s ({start_up:.1f} s of it the worker's start-up); per "
                     f"run median {statistics.median(process_walls):.2f} vs {statistics.median(pool_walls):.2f} s"))
@@ -597,7 +597,7 @@ def machine() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="rnnbench perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps, paths and runs (about 2 minutes instead of 4)")
     parser.add_argument("--only", nargs="+", metavar="PART",
                         choices=list(dict.fromkeys(m.__name__ for m in MEASUREMENTS + DEVICE_MEASUREMENTS)),

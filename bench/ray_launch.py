@@ -11,11 +11,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-import bench
-from bench.config import RunConfig
-from bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
-from bench.registry import ConfigError
-from bench.store import ResultStore
+import rnnbench.bench as bench
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
+from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.store import ResultStore
 
 MISSING = "--launcher ray needs the optional extra: pip install 'rnnbench[ray]'"
 

@@ -17,17 +17,17 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-import bench
-from bench.callbacks import Diverged, TrainingMonitor
-from bench.config import RunConfig
-from bench.module import BenchModule, task_loss
-from bench.registry import check
-from bench.steps import steps_for, with_steps
-from bench import tracking
-from bench.store import ResultStore, atomic_write
-from models import SKIPS, SequenceModel, gradient_flow
-from tasks import METRICS, TaskSpec
-from tasks.base import EVAL_SEED
+import rnnbench.bench as bench
+from rnnbench.bench.callbacks import Diverged, TrainingMonitor
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.module import BenchModule, task_loss
+from rnnbench.bench.registry import check
+from rnnbench.bench.steps import steps_for, with_steps
+from rnnbench.bench import tracking
+from rnnbench.bench.store import ResultStore, atomic_write
+from rnnbench.models import SKIPS, SequenceModel, gradient_flow
+from rnnbench.tasks import METRICS, TaskSpec
+from rnnbench.tasks.base import EVAL_SEED
 
 
 def quiet_lightning() -> None:

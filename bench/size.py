@@ -1,6 +1,6 @@
 """How long would a whole suite take here? Times a sample of it and projects (a benchmark, not a test).
 
-    python -m bench.size --suite standard [--jobs 24] [--steps 100 200] [--workers N] [--fuse] [--devices IDS]
+    rnnbench size --suite standard [--jobs 24] [--steps 100 200] [--workers N] [--fuse] [--devices IDS]
 
 The sample is a seeded random draw from the suite's own job list (a job is one run, or with --fuse a fused
 group of runs, exactly as `rnnbench run` would make them), stratified by task setting (each gets its share
@@ -28,8 +28,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.config import RunConfig, expand, load_suite
-from bench.launch import LaunchOptions, make_jobs, run_grid
+from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.launch import LaunchOptions, make_jobs, run_grid
 
 
 def cut_steps(cfg: RunConfig, steps: int) -> RunConfig:
@@ -59,7 +59,7 @@ def sample_jobs(jobs: list[list[RunConfig]], n: int, seed: int = 0) -> list[list
 
 def path_of(cfg: RunConfig, device) -> str:
     """The model path a run takes on `device` (what decides its speed): cell, path (models.layer.route), skip."""
-    from models.layer import route
+    from rnnbench.models.layer import route
 
     m = cfg.model
     path = route(m.cell, m.activation, m.skip == "temporal", device)
@@ -89,11 +89,11 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 
 def main(argv=None) -> int:
-    from bench.cli import _resolve_devices, default_workers
-    from bench.runner import device_type
-    from bench.registry import ConfigError
+    from rnnbench.bench.cli import _resolve_devices, default_workers
+    from rnnbench.bench.runner import device_type
+    from rnnbench.bench.registry import ConfigError
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="rnnbench size", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="standard", help="suite name or YAML file (default: standard)")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks of the suite")
     p.add_argument("--jobs", type=int, default=24, help="jobs in the sample (default: 24)")

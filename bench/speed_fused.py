@@ -1,6 +1,6 @@
 """Throughput of horizontal fusion (a script, not a test).
 
-    python -m bench.speed_fused [--k 8] [--repeats 7] [--threads 1] [--quick]
+    rnnbench speed-fused [--k 8] [--repeats 7] [--threads 1] [--quick]
 
 One training step of K runs (forward + backward + per-run norm clipping + Adam with a learning rate
 per run) as one FusedSequenceModel, with each of its kernels (models.fused.FUSED_KERNELS: "stepped",
@@ -21,14 +21,14 @@ from functools import partial
 
 import torch
 
-from bench.config import Budget
-from bench.launch import setup_worker_numerics
-from bench.module import task_loss
-from bench.optim import make_optimizer
-from bench.speed_models import sync
-from models import ModelConfig, SequenceModel
-from models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_
-from tasks import TASKS
+from rnnbench.bench.config import Budget
+from rnnbench.bench.launch import setup_worker_numerics
+from rnnbench.bench.module import task_loss
+from rnnbench.bench.optim import make_optimizer
+from rnnbench.bench.speed_models import sync
+from rnnbench.models import ModelConfig, SequenceModel
+from rnnbench.models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_
+from rnnbench.tasks import TASKS
 
 ROWS = [  # (cell, B, H, T)
     ("rnn", 32, 64, 50),
@@ -106,7 +106,7 @@ def measure(row, K: int, device: str, repeats: int, warmup: int = 2) -> tuple[fl
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="rnnbench speed-fused", description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=int, default=8, help="runs per fused model")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per row (after 2 warm-up rounds)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")

@@ -1,6 +1,6 @@
 """Speed of every remedy path against the fused kernel of the same cell (a script, not a test).
 
-    python -m bench.speed_models [--quick]
+    rnnbench speed-models [--quick]
 
 Part 1: forward + backward of one batch (adding task, T=200, B=64, H=128, one thread, flush-to-zero),
 median over repeats after a warm-up. Each row is timed in alternation with its baseline (the fused
@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from bench.launch import setup_worker_numerics
-from bench.registry import ConfigError
-from models import ACTIVATIONS, CELLS, INITS, ModelConfig, SequenceModel
-from tasks import TASKS
+from rnnbench.bench.launch import setup_worker_numerics
+from rnnbench.bench.registry import ConfigError
+from rnnbench.models import ACTIVATIONS, CELLS, INITS, ModelConfig, SequenceModel
+from rnnbench.tasks import TASKS
 
 T, B, H = 200, 64, 128
 
@@ -122,7 +122,7 @@ def training_drift(steps: int, flush_modes=(True, False), window: int = 20) -> N
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="rnnbench speed-models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="remedy paths only (no forced loops), 100 training steps with flush-to-zero on only")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Several optimizer steps per Lightning batch.
 
 Lightning costs about 1 ms of Python per training batch here (its loops, hooks, fetcher, result
-collection: `python -m bench.perf`'s "Lightning's floor" row), which is 15-25% of a small run's 5 ms step.
+collection: `rnnbench perf`'s "Lightning's floor" row), which is 15-25% of a small run's 5 ms step.
 So a run's training batches reach Lightning `n` at a time (up to 50): `StepGroups` serves the data module's own
 batches, in the same order, as groups of n, and the module's `training_step` takes one optimizer step per
 batch of the group (manual optimization: global_step, the callbacks' on_before_optimizer_step and the

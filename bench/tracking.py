@@ -26,7 +26,7 @@ import math
 import os
 from pathlib import Path
 
-from bench.axes import BASELINE_LEVELS, remedy_label
+from rnnbench.bench.axes import BASELINE_LEVELS, remedy_label
 
 _DOWN: dict[str, str] = {}  # W&B's first failure in this process: later runs here skip it at once (no init waits)
 STEP = "trainer/global_step"  # Lightning's WandbLogger's x-axis: the optimizer step
@@ -107,7 +107,7 @@ def define_summaries(run, record: dict) -> None:
     """Each validation metric's summary is its best value (by the metric's direction, tasks.METRICS: every metric a
     task may log, its loss among them; the primary metric's is record["higher_is_better"]), the largest gradient
     norm's the largest; every one against the optimizer step."""
-    from tasks import METRICS
+    from rnnbench.tasks import METRICS
 
     up = {name: info.higher_is_better for name, info in METRICS.items()}
     if "primary_metric" in record:

@@ -1,11 +1,11 @@
 """The leaderboard: result.json records -> pandas tables, plots and a static site.
 
-    from leaderboard import build, load_results
+    from rnnbench.leaderboard import build, load_results
     build(["results"], "site")          # leaderboard.md, tables/, plots/, index.html
     df = load_results(["results"])      # one row per run, flattened columns
 """
 
-from leaderboard.collect import load_results
-from leaderboard.site import build
+from rnnbench.leaderboard.collect import load_results
+from rnnbench.leaderboard.site import build
 
 __all__ = ["build", "load_results"]

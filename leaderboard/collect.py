@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from bench.axes import AXIS_NAMES, TUNABLE, tuning_label
-from bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_published
+from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, tuning_label
+from rnnbench.bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_published
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")

@@ -1,6 +1,6 @@
 """Known results: do these results agree with what the literature reports for these tasks and remedies?
 
-    python -m leaderboard.known results [more results ...]
+    rnnbench known results [more results ...]
 
 Each claim is checked on every setting of its task in the results within the lengths it is stated for, on the runs
 its sources speak of: one remedy combination per subject (like against like), trained as its sources trained it where
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.axes import AXIS_NAMES, BASELINE_LEVELS
-from bench.registry import ConfigError
-from leaderboard.collect import load_results
-from leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, number_text, mean_ci, remedy_levels,
+from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS
+from rnnbench.bench.registry import ConfigError
+from rnnbench.leaderboard.collect import load_results
+from rnnbench.leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, number_text, mean_ci, remedy_levels,
                                 seed_score, select_tuned)
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
@@ -458,7 +458,7 @@ def _epilog() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leaderboard.known", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="rnnbench known", description=__doc__.splitlines()[0],
                                 epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", type=Path, help="result folders")
     args = p.parse_args(argv)
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         if df.empty:
             raise ConfigError(f"no result records under {', '.join(map(str, args.results))}")
     except ConfigError as err:
-        print(f"python -m leaderboard.known: error: {err}", file=sys.stderr)
+        print(f"rnnbench known: error: {err}", file=sys.stderr)
         return 2
     verdicts = check(df)
     print(report(verdicts))

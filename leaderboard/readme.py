@@ -1,6 +1,6 @@
 """Put the current leaderboard into a README, between two marker lines.
 
-    python -m leaderboard.readme results [--readme README.md]
+    rnnbench readme results [--readme README.md]
 
 Replaces what stands between `<!-- leaderboard:start -->` and `<!-- leaderboard:end -->` with the
 provenance, the findings and the overall table of the results in the given folders.
@@ -13,10 +13,10 @@ import re
 import sys
 from pathlib import Path
 
-from bench.registry import ConfigError
-from leaderboard.collect import load_results
-from leaderboard.site import _provenance, _sections
-from leaderboard.tables import SCORE_RULE, md_escape, render
+from rnnbench.bench.registry import ConfigError
+from rnnbench.leaderboard.collect import load_results
+from rnnbench.leaderboard.site import _provenance, _sections
+from rnnbench.leaderboard.tables import SCORE_RULE, md_escape, render
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
@@ -57,7 +57,7 @@ def update(readme: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leaderboard.readme", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="rnnbench readme", description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="+", type=Path, help="result folders")
     p.add_argument("--readme", type=Path, default=Path("README.md"))
     args = p.parse_args(argv)

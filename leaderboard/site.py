@@ -27,12 +27,12 @@ from typing import Callable, Iterable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.registry import ConfigError
-from bench.store import atomic_write, clean_temp_files
+from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.store import atomic_write, clean_temp_files
 
-from leaderboard.collect import load_results
-from leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
-from leaderboard.tables import (
+from rnnbench.leaderboard.collect import load_results
+from rnnbench.leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
+from rnnbench.leaderboard.tables import (
     BOLD_RULE,
     CI_LEVEL,
     EFFECT_ESTIMAND,
@@ -147,9 +147,9 @@ def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.Dat
     """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
     holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
     choose within each claim's optimizer (leaderboard.known)."""
-    from leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
+    from rnnbench.leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
     # own -m entry point)
-    from tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
+    from rnnbench.tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
     every_run, df = df, select_tuned(df)
     tasks, overall = task_table(df), overall_table(df)

@@ -44,8 +44,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS, remedy_label
-from bench.store import STATUSES
+from rnnbench.bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS, remedy_label
+from rnnbench.bench.store import STATUSES
 
 LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean (bounded) score at most this "sits at the memoryless baseline"

@@ -4,11 +4,11 @@ CELLS, INITS: registries (bench.registry.Registry); ACTIVATIONS, SKIPS: dicts of
 Iterating any of them yields the valid level names.
 """
 
-from models.cells import ACTIVATIONS, CELLS
-from models.config import ModelConfig
-from models.inits import INITS
-from models.layer import SKIPS
-from models.probe import gradient_flow
-from models.sequence import SequenceModel
+from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.config import ModelConfig
+from rnnbench.models.inits import INITS
+from rnnbench.models.layer import SKIPS
+from rnnbench.models.probe import gradient_flow
+from rnnbench.models.sequence import SequenceModel
 
 __all__ = ["ACTIVATIONS", "CELLS", "INITS", "SKIPS", "ModelConfig", "SequenceModel", "gradient_flow"]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import Registry
+from rnnbench.bench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class VanillaRecurrence(torch.autograd.Function):
 
 def vanilla_recurrence(xp, h0, w, activation: str, slope: float, s=None, k: int = 0) -> torch.Tensor:
     """VanillaRecurrence, replayed from a CUDA graph on the devices in models.graphed.GRAPH_DEVICES."""
-    from models.graphed import GRAPH_DEVICES, GraphedRecurrence
+    from rnnbench.models.graphed import GRAPH_DEVICES, GraphedRecurrence
 
     function = GraphedRecurrence if xp.device.type in GRAPH_DEVICES else VanillaRecurrence
     return function.apply(xp, h0, w, activation, slope, s, k)

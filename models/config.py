@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.registry import check, choice, typed_params
-from models.cells import ACTIVATIONS, CELLS
-from models.inits import INITS
-from models.layer import SKIPS, RecurrentLayer
+from rnnbench.bench.registry import check, choice, typed_params
+from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.inits import INITS
+from rnnbench.models.layer import SKIPS, RecurrentLayer
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import ConfigError, check
-from models.cells import ACTIVATIONS, CELLS
-from models.sequence import SequenceModel
-from tasks.base import TaskSpec
+from rnnbench.bench.registry import ConfigError, check
+from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.sequence import SequenceModel
+from rnnbench.tasks.base import TaskSpec
 
 # ---------------------------------------------------------------------------------------------- steps
 # One time step of K runs at once. xp: (K, B, G*H) the input term; h, c: (K, B, H);

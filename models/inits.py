@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench.registry import Registry
+from rnnbench.bench.registry import Registry
 
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: small Gaussian input weights next to the identity recurrence
 

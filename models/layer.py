@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.cells import ACTIVATIONS, CELLS
 
 
 @dataclass(frozen=True)

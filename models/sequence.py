@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.config import ModelConfig, input_size, recurrent_layers
-from models.inits import INITS
-from tasks.base import TaskSpec
+from rnnbench.models.config import ModelConfig, input_size, recurrent_layers
+from rnnbench.models.inits import INITS
+from rnnbench.tasks.base import TaskSpec
 
 
 class SequenceModel(nn.Module):

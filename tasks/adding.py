@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
+from rnnbench.tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
 
 
 @TASKS.register("adding")

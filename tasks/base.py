@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from bench.registry import Registry, check, typed_params
+from rnnbench.bench.registry import Registry, check, typed_params
 
 if TYPE_CHECKING:
-    from tasks.data import TaskDataModule
+    from rnnbench.tasks.data import TaskDataModule
 
 TASKS: Registry[type["Task"]] = Registry("task")
 SPLITS = ("train", "val", "test")
@@ -172,7 +172,7 @@ class Task:
     def datamodule(self, batch_size: int, seed: int, order_seed: int | None = None) -> "TaskDataModule":
         """The splits served to Lightning: training data from `seed`, validation and test from EVAL_SEED, the
         training order from `order_seed` (default `seed`)."""
-        from tasks.data import TaskDataModule  # Lightning: imported by what trains, not by what reads configs
+        from rnnbench.tasks.data import TaskDataModule  # Lightning: imported by what trains, not by what reads configs
 
         return TaskDataModule(self, batch_size=batch_size, seed=seed, order_seed=order_seed)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
+from rnnbench.tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
 
 NUM_SYMBOLS = 8  # symbols 1..8
 NUM_RECALL = 10  # symbols to remember

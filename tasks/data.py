@@ -12,8 +12,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from bench.registry import check
-from tasks.base import EVAL_SEED, SPLITS, Task, positive_int
+from rnnbench.bench.registry import check
+from rnnbench.tasks.base import EVAL_SEED, SPLITS, Task, positive_int
 
 
 class _Batches(Dataset):

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.registry import choice
-from tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
+from rnnbench.bench.registry import choice
+from rnnbench.tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
 
 MODES = ("cue", "stream")
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.registry import check
-from tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
+from rnnbench.bench.registry import check
+from rnnbench.tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_int
 
 FACTS = [
     ("punjab", "punjabi"), ("france", "french"), ("spain", "spanish"), ("germany", "german"),

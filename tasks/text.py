@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.registry import ConfigError, check
-from bench.store import atomic_write
-from tasks.base import SPLITS, TASKS, Task, TaskSpec, positive_int
+from rnnbench.bench.registry import ConfigError, check
+from rnnbench.bench.store import atomic_write
+from rnnbench.tasks.base import SPLITS, TASKS, Task, TaskSpec, positive_int
 
 UNK, EOS = "<unk>", "<eos>"
 UNK_ID = 0  # build_vocab puts `<unk>` first

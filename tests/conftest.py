@@ -39,4 +39,4 @@ def tiny_suite(tmp_path) -> Path:
 
 def cli(*args: str) -> list[str]:
     """The rnnbench command line as a subprocess runs it (the same entry point as the console script)."""
-    return [sys.executable, "-m", "bench", *args]
+    return [sys.executable, "-m", "rnnbench.bench", *args]

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from bench.config import RunConfig, expand, load_suite
-from bench.launch import LaunchOptions, make_jobs
-from bench.size import cut_steps, path_of, sample_jobs
-from models import ModelConfig
-from tests.conftest import REPO
+from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.launch import LaunchOptions, make_jobs
+from rnnbench.bench.size import cut_steps, path_of, sample_jobs
+from rnnbench.models import ModelConfig
+from tests.conftest import REPO, cli
 
 
 def test_cut_steps_keeps_the_share_of_evaluations_and_warmup(tiny_suite):
@@ -43,7 +43,7 @@ def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
     """65 single runs and 10 fused groups of 6 (75 jobs), a group taking twice a single run's 10 s: the true total is
     65 * 10 + 10 * 20 = 850 s on one worker. Each sample of 16 jobs projects it by jobs (75 / 16); by runs (125 / the
     sample's runs) the estimate swung with how many groups the sample drew."""
-    from bench.size import projected_hours
+    from rnnbench.bench.size import projected_hours
 
     for groups in range(0, 6):  # sampled groups, the rest single runs
         full = groups * 20 + (16 - groups) * 10
@@ -55,7 +55,7 @@ def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
 
 def test_path_of_names_the_route_the_run_takes_on_the_device():
     """path_of names the path the run's model takes (SequenceModel.path), its cell and its skip."""
-    from models import SequenceModel
+    from rnnbench.models import SequenceModel
 
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", skip="temporal"))
     leaky = dataclasses.replace(cfg, model=ModelConfig(cell="rnn", activation="leaky_relu"))
@@ -68,7 +68,7 @@ def test_path_of_names_the_route_the_run_takes_on_the_device():
 
 
 def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
-    size = [sys.executable, "-m", "bench.size", "--suite", str(tiny_suite)]
+    size = cli("size", "--suite", str(tiny_suite))
     proc = subprocess.run(size + ["--jobs", "2", "--steps", "2", "4", "--workers", "1"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -89,15 +89,15 @@ def test_size_refuses_a_projection_with_failed_sample_runs(tiny_suite, tmp_path)
     (tmp_path / "empty").mkdir()
     tiny_suite.write_text(tiny_suite.read_text().replace("axes:", f"  text: {{corpus: '{tmp_path / 'empty'}', "
                                                                   "bptt: 5}\naxes:", 1))
-    proc = subprocess.run([sys.executable, "-m", "bench.size", "--suite", str(tiny_suite), "--tasks", "text",
-                           "--jobs", "1", "--steps", "2", "4", "--workers", "1"],
+    proc = subprocess.run(cli("size", "--suite", str(tiny_suite), "--tasks", "text",
+                               "--jobs", "1", "--steps", "2", "4", "--workers", "1"),
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "sampled runs failed, so the projection is too low" in proc.stderr
     assert "no train file" in proc.stderr
 
 
 def test_perf_row_verdicts():
-    from bench.perf import Row
+    from rnnbench.bench.perf import Row
 
     assert [Row("p", "m", v, "<= 1.05").verdict for v in (1.0, 1.05, 1.06)] == ["pass", "pass", "FAIL"]
     assert [Row("p", "m", v, ">= 0.8").verdict for v in (0.9, 0.7)] == ["pass", "FAIL"]
@@ -108,7 +108,7 @@ def test_perf_row_verdicts():
 def test_a_ratio_near_its_bound_gets_more_rounds():
     """A part-2 row whose median ratio lands within NEAR_TARGET of its bound is timed EXTRA_ROUNDS more times
     (the verdict rests on more rounds); one far from it, or an info row, keeps 5 (after 1 warm-up)."""
-    from bench.perf import EXTRA_ROUNDS, NEAR_TARGET, fwd_bwd_row
+    from rnnbench.bench.perf import EXTRA_ROUNDS, NEAR_TARGET, fwd_bwd_row
 
     def rounds(ratio: float, target: str) -> int:
         calls = []
@@ -125,8 +125,8 @@ def test_a_ratio_near_its_bound_gets_more_rounds():
 def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
     """bench.perf's reference for Lightning's own cost: the run's model and data through runner.make_trainer,
     with the hand-written loop interleaved in blocks (timings are not asserted, only that blocks were taken)."""
-    from bench.config import Budget
-    from bench.perf import lightning_floor
+    from rnnbench.bench.config import Budget
+    from rnnbench.bench.perf import lightning_floor
 
     k, blocks = 2, 4  # a pair at every block boundary after the first: steps k, 2k, .., (blocks + 1) k
     cfg = RunConfig("adding", {"seq_len": 6, "train_size": 32, "val_size": 8, "test_size": 8},
@@ -141,9 +141,9 @@ def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
 def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
     """bench.perf's Lightning row: execute() itself with 2 optimizer steps per Lightning batch, timed in blocks of
     4 steps, the hand loop drawing the task's own batches (through the GroupedSteps wrapper) between blocks."""
-    from bench.config import Budget
-    from bench.perf import InterleavedLoop
-    from bench.runner import execute
+    from rnnbench.bench.config import Budget
+    from rnnbench.bench.perf import InterleavedLoop
+    from rnnbench.bench.runner import execute
 
     k = 4
     cfg = RunConfig("adding", {"seq_len": 6, "train_size": 24, "val_size": 8, "test_size": 8},
@@ -160,7 +160,7 @@ def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
 def test_speed_fused_times_every_fused_kernel_the_cell_allows():
     """bench.speed_fused on tiny sizes (its timings are not asserted): both kernels where the activation has a
     fused kernel, only 'stepped' for leaky_relu; a ratio for each. The CUDA table runs this same code."""
-    from bench.speed_fused import measure
+    from rnnbench.bench.speed_fused import measure
 
     seq_ms, fused = measure(("gru", 4, 8, 5), K=2, device="cpu", repeats=1, warmup=1)
     assert seq_ms > 0 and set(fused) == {"stepped", "blockdiag"}
@@ -172,9 +172,9 @@ def test_speed_fused_times_every_fused_kernel_the_cell_allows():
 def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
     """bench.perf's rows that decide models.graphed.GRAPH_DEVICES on a GPU, run on tiny sizes on the CPU
     (there they time the eager recurrence both ways): three rows, and the table left as it was."""
-    from bench import perf
-    from bench import speed_models as sm
-    from models import graphed
+    from rnnbench.bench import perf
+    from rnnbench.bench import speed_models as sm
+    from rnnbench.models import graphed
 
     for name, value in (("H", 8), ("T", 12), ("B", 4)):
         monkeypatch.setattr(sm, name, value)
@@ -190,7 +190,7 @@ def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
 def test_perf_refuses_a_selection_that_measures_nothing_here(capsys):
     """--only a GPU-only part on the CPU (or a CPU-only part with --device cuda) would print an empty table:
     refused with the choices for that device."""
-    from bench import perf
+    from rnnbench.bench import perf
 
     with pytest.raises(SystemExit) as exit_:
         perf.main(["--only", "gpu_busy"])

@@ -20,16 +20,16 @@ import pytest
 import torch
 from torch import nn
 
-from bench.config import Budget, RunConfig
-from bench.fused_module import execute_fused
-from bench.runner import execute
-from leaderboard import build, load_results
-from leaderboard.tables import task_table
-from models import CELLS, ModelConfig
-from models.cells import Cell, rnn_step
-from models.fused import fusable
-from tasks import METRICS, TASKS
-from tasks.base import SyntheticSizes, Task, TaskSpec
+from rnnbench.bench.config import Budget, RunConfig
+from rnnbench.bench.fused_module import execute_fused
+from rnnbench.bench.runner import execute
+from rnnbench.leaderboard import build, load_results
+from rnnbench.leaderboard.tables import task_table
+from rnnbench.models import CELLS, ModelConfig
+from rnnbench.models.cells import Cell, rnn_step
+from rnnbench.models.fused import fusable
+from rnnbench.tasks import METRICS, TASKS
+from rnnbench.tasks.base import SyntheticSizes, Task, TaskSpec
 from tests.conftest import CONTRACT_FIELDS
 
 # --------------------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ import dataclasses
 import pytest
 import torch
 
-from bench.config import Budget, RunConfig
-from bench.module import task_loss
-from bench.registry import ConfigError
-from models import ModelConfig, SequenceModel
-from models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,
+from rnnbench.bench.config import Budget, RunConfig
+from rnnbench.bench.module import task_loss
+from rnnbench.bench.registry import ConfigError
+from rnnbench.models import ModelConfig, SequenceModel
+from rnnbench.models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,
                           fused_loss, fusion_pays, gate_major, group_runs, per_run_clip_)
-from tasks.base import TaskSpec
+from rnnbench.tasks.base import TaskSpec
 from tests.conftest import DEVICES
 
 K, B, L, H = 3, 4, 10, 6
@@ -226,7 +226,7 @@ def test_short_training_equals_unfused(case, optimizer):
     spec, models = models_for(*case)
     fused = FusedSequenceModel(models)
     budget = Budget(max_steps=steps, warmup_steps=5)
-    from bench.optim import LR_SCHEDULES
+    from rnnbench.bench.optim import LR_SCHEDULES
 
     def schedule(opt):
         sched = LR_SCHEDULES.get("warmup_cosine")(opt, budget)
@@ -275,7 +275,7 @@ def test_grouping(monkeypatch):
     """Which runs share a model (fusable), where fusing pays (fusion_pays reads FUSION_PAYS: a cell's entry, its
     hidden size and batch limits, inclusive) and how group_runs partitions, against a table set here (the shipped
     table holds measurements: bench/speed_fused.py)."""
-    import models.fused as fused
+    import rnnbench.models.fused as fused
 
     same = [run(seed=0), run(seed=1, init="identity"), run(seed=2, lr=1e-2, clip="norm", clip_value=0.5)]
     assert fusable(same)

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from bench.cli import _parser, main
-from bench.config import Budget, RunConfig, expand, load_suite
-from bench.fused_module import StackedLoader, execute_fused
-from bench.runner import execute
-from models import ModelConfig
-from models.fused import group_runs
+from rnnbench.bench.cli import _parser, main
+from rnnbench.bench.config import Budget, RunConfig, expand, load_suite
+from rnnbench.bench.fused_module import StackedLoader, execute_fused
+from rnnbench.bench.runner import execute
+from rnnbench.models import ModelConfig
+from rnnbench.models.fused import group_runs
 from tests.test_runner import CONTRACT_FIELDS, results
 
 FUSE_SUITE = """
@@ -89,7 +89,7 @@ def test_a_run_whose_activations_overflow_leaves_its_group_mates_alone(tmp_path,
     """A ReLU RNN at Adam lr 3 overflows its hidden states; in the blockdiag kernel's wide matmuls its inf meets the
     zeros off its block (0 * inf = NaN in every run): that step is taken again by the stepped kernel to tell which
     run diverged, and the diverged run's zeroed weights keep the later wide steps and validations finite."""
-    from models import fused
+    from rnnbench.models import fused
 
     monkeypatch.setitem(fused.FUSION_PAYS["cpu"], "rnn", fused.FusionLimit(128, 32, kernel))
     tp = {"seq_len": 40, "train_size": 128, "val_size": 32, "test_size": 32}
@@ -133,7 +133,7 @@ def test_fuse_is_documented_and_checked():
 def test_the_fused_kernel_comes_from_the_fusion_table(tmp_path, monkeypatch):
     """FUSION_PAYS names the kernel each entry was measured with; a group trains with it and records it, and
     the blockdiag kernel (one K*H-wide fused-kernel call) reaches the stepped kernel's results."""
-    from models import fused
+    from rnnbench.models import fused
 
     configs = [RunConfig("adding", {"seq_len": 8, "train_size": 64, "val_size": 32, "test_size": 32},
                          ModelConfig(cell="rnn", hidden_size=8, init=init), "norm", "constant", seed,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.axes import BASELINE_LEVELS
-from bench.config import expand, load_suite
-from leaderboard import load_results
-from leaderboard.known import CLAIMS, VERDICTS, check, main, table, wilson
+from rnnbench.bench.axes import BASELINE_LEVELS
+from rnnbench.bench.config import expand, load_suite
+from rnnbench.leaderboard import load_results
+from rnnbench.leaderboard.known import CLAIMS, VERDICTS, check, main, table, wilson
 
 T_2 = 4.302652729911275  # Student's t, 0.975 quantile, 2 degrees of freedom (three seeds)
 Z = 1.959963984540054  # the normal's 0.975 quantile
@@ -331,9 +331,9 @@ def test_an_ok_run_without_a_score_leaves_its_subject_unknown(tmp_path):
 def test_the_leaderboard_page_and_the_readme_carry_the_verdicts(tmp_path):
     """The findings sentence counts the agreeing and the inconclusive checks and names the claim that disagrees, with
     its numbers; the page's known-results table has a row per verdict."""
-    from leaderboard import build
-    from leaderboard.readme import section
-    from leaderboard.tables import md_escape
+    from rnnbench.leaderboard import build
+    from rnnbench.leaderboard.readme import section
+    from rnnbench.leaderboard.tables import md_escape
 
     seeds(tmp_path, TANH, [0.0, 0.05, 0.3])  # inconclusive
     seeds(tmp_path, CHRONO_LSTM, [0.995, 0.997, 0.999])

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard import build, load_results
-from leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
-from leaderboard.tables import (
+from rnnbench.leaderboard import build, load_results
+from rnnbench.leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
+from rnnbench.leaderboard.tables import (
     BASELINE_LEVELS,
     effect_finding,
     effects_by_task,
@@ -679,7 +679,7 @@ def test_effects_plot_draws_each_level_with_its_interval_coloured_by_its_holm_ve
     on its row; a level without an interval: a dot, no bar."""
     from matplotlib.colors import to_rgba
 
-    from leaderboard.plots import effects_plot
+    from rnnbench.leaderboard.plots import effects_plot
 
     effects = pd.DataFrame([  # axis, level, baseline, effect, interval, verdict, tasks, where measured, pairs
         ("cell", "gru", "rnn", 0.4, 0.2, 0.6, "helps", 2, "measured at all 9 contexts", 15),
@@ -734,7 +734,7 @@ def test_build_writes_site(small, tmp_path):
     assert "1 run failed with 1 distinct error" in md and "## Failed runs" in md  # the rnn seed 2's "boom"
     assert page.index("<img") < page.index("<table")  # the headline figure before the tables
     assert "validation None" not in page
-    from leaderboard.tables import SCORE_RULE
+    from rnnbench.leaderboard.tables import SCORE_RULE
 
     notes = re.sub(r"\s+", " ", html.unescape(page))  # each number's estimand, stated on the page
     assert notes.count(SCORE_RULE) >= 3  # the overall, task and effects notes
@@ -747,7 +747,7 @@ def test_failed_runs_are_shown_grouped_by_their_error(tmp_path):
     """Four failed runs with two errors (one spread over lines, one with markup): the page and leaderboard.md show
     a Failed runs section with one row per error, most frequent first, its count and one run it hit; the error is
     escaped on the page. Results without a failed run have no such section."""
-    from leaderboard.site import failure_table
+    from rnnbench.leaderboard.site import failure_table
 
     missing = "FileNotFoundError: no corpus tinyshakespeare\n    offline: could not download it"
     memory = "<b>CUDA</b> out of memory & more"
@@ -785,7 +785,7 @@ def test_plots_with_nothing_to_draw_are_not_drawn(tmp_path):
     df = load_results(tmp_path)
     assert learning_curves(df, "adding(seq_len=100)") is None and gradient_flow_plot(df) is None
     assert heatmap(df) is not None
-    from leaderboard.plots import effects_plot
+    from rnnbench.leaderboard.plots import effects_plot
 
     assert effects_plot(remedy_effects(df).assign(n_pairs=0)) is None
     failed = tmp_path / "failed"
@@ -1042,8 +1042,8 @@ def test_the_page_sorts_from_the_keyboard_and_filters_in_chromium(tmp_path):
 
 
 def test_readme_section_is_replaced_between_markers(small, tmp_path):
-    from bench.registry import ConfigError
-    from leaderboard.readme import END, START, main
+    from rnnbench.bench.registry import ConfigError
+    from rnnbench.leaderboard.readme import END, START, main
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# project\n\nintro\n\n{START}\nold table\n{END}\n\n## after\n")
@@ -1059,7 +1059,7 @@ def test_readme_section_is_replaced_between_markers(small, tmp_path):
     assert main([str(small), "--readme", str(readme)]) == 2
     assert main([str(small), "--readme", str(tmp_path / "missing.md")]) == 2  # one line, no traceback
     with pytest.raises(ConfigError):
-        from leaderboard.readme import update
+        from rnnbench.leaderboard.readme import update
 
         update(readme, "x")
 
@@ -1092,7 +1092,7 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
     RNN, here the worst) get a colour and a legend entry, the other 4 are thin grey lines with one entry."""
     import itertools
 
-    from leaderboard.plots import MAX_LEGEND, OTHERS
+    from rnnbench.leaderboard.plots import MAX_LEGEND, OTHERS
 
     levels = itertools.product(["rnn", "lstm"], ["default", "orthogonal"], ["none", "norm", "value"],
                                ["none", "temporal"])
@@ -1117,8 +1117,8 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
 
 
 def test_readme_rewrite_keeps_a_crlf_files_other_lines_and_numbers_near_1000_stay_whole(tmp_path):
-    from leaderboard.readme import END, START, update
-    from leaderboard.tables import number_text
+    from rnnbench.leaderboard.readme import END, START, update
+    from rnnbench.leaderboard.tables import number_text
 
     readme = tmp_path / "README.md"
     readme.write_bytes(f"Title\r\nkeep me\r\n{START}\r\nold\r\n{END}\r\ntail line\r\n".encode())
@@ -1172,7 +1172,7 @@ def test_published_records_rebuild_the_same_leaderboard(small, tmp_path, capsys)
     same for the same records, and the page built from that file alone equals the one built from the store."""
     import gzip
 
-    from bench.cli import main
+    from rnnbench.bench.cli import main
 
     out = tmp_path / "published"
     assert main(["leaderboard", "--results", str(small), "--out", str(out), "--publish"]) == 0
@@ -1193,7 +1193,7 @@ def test_published_records_rebuild_the_same_leaderboard(small, tmp_path, capsys)
 def test_a_damaged_line_of_published_records_is_skipped_with_a_warning(small, tmp_path):
     import gzip
 
-    from leaderboard.collect import publish
+    from rnnbench.leaderboard.collect import publish
 
     pub = tmp_path / "pub"
     pub.mkdir()

@@ -10,12 +10,12 @@ import lightning as L
 import pytest
 import torch
 
-from bench.config import Budget, RunConfig
-from bench.module import TaskMetrics
-from bench.runner import execute, probe_flow
-from models import ModelConfig, SequenceModel
-from tasks import TASKS, normalized_score
-from tasks.base import EVAL_SEED
+from rnnbench.bench.config import Budget, RunConfig
+from rnnbench.bench.module import TaskMetrics
+from rnnbench.bench.runner import execute, probe_flow
+from rnnbench.models import ModelConfig, SequenceModel
+from rnnbench.tasks import TASKS, normalized_score
+from rnnbench.tasks.base import EVAL_SEED
 
 
 def _probe_at_init(task: str, params: dict, **model) -> float:
@@ -80,7 +80,7 @@ def test_copys_score_is_about_recall_the_same_at_every_delay(delay):
 
 
 def test_text_accuracy_leaves_unk_targets_out():
-    from tasks.text import UNK_ID
+    from rnnbench.tasks.text import UNK_ID
 
     spec = TASKS.get("longrange_text")(delay=1, train_size=8, val_size=8, test_size=8).spec()
     spec = type(spec)(**{**spec.__dict__, "ignore_class": UNK_ID})
@@ -174,7 +174,7 @@ def test_a_record_names_its_seeds_and_the_init_stream_alone_sets_the_weights(tmp
                     budget=Budget(max_steps=2, batch_size=8, eval_every=2, probe_batch=4))
     record = execute(cfg, tmp_path)
     assert record["seeds"] == {"run": 3, **cfg.seeds, "eval": EVAL_SEED}
-    from bench.runner import prepare_run, new_record
+    from rnnbench.bench.runner import prepare_run, new_record
 
     run = prepare_run(cfg, new_record(cfg, "custom"))
     L.seed_everything(cfg.seeds["init"], verbose=False)
@@ -220,7 +220,7 @@ def test_the_text_reference_is_kneser_ney_as_its_formulas_say():
 
     import numpy as np
 
-    from tasks.text import KneserNey
+    from rnnbench.tasks.text import KneserNey
 
     rng = random.Random(0)
     V = 6
@@ -276,7 +276,7 @@ def test_a_parameter_budget_gives_every_cell_and_skip_about_the_same_capacity(ta
 
 
 def test_a_record_carries_its_model_size_and_a_budget_too_small_is_one_line(tmp_path):
-    from bench.registry import ConfigError
+    from rnnbench.bench.registry import ConfigError
 
     cfg = RunConfig("adding", {"seq_len": 8, "train_size": 32, "val_size": 8, "test_size": 8},
                     ModelConfig(cell="lstm", hidden_size=64, num_layers=1, param_budget=2000),

@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
-from bench.registry import ConfigError
-from models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
-from models.probe import LOG10_FLOOR, log10_ratio, log_slope
-from models.layer import route
-from tasks import TASKS
-from tasks.base import TaskSpec
+from rnnbench.bench.registry import ConfigError
+from rnnbench.models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
+from rnnbench.models.probe import LOG10_FLOOR, log10_ratio, log_slope
+from rnnbench.models.layer import route
+from rnnbench.tasks import TASKS
+from rnnbench.tasks.base import TaskSpec
 from tests.conftest import DEVICES
 
 B, L, H = 3, 12, 8
@@ -149,7 +149,7 @@ def test_recurrence_backward_equals_autograd_through_the_loop(cell, activation, 
 
 
 def test_gru_recurrence_passes_gradcheck():
-    from models.cells import GRURecurrence
+    from rnnbench.models.cells import GRURecurrence
 
     torch.manual_seed(0)
     shapes = [(3, 5, 12), (3, 4), (4, 12), (12,), (4, 12)]
@@ -160,7 +160,7 @@ def test_gru_recurrence_passes_gradcheck():
 
 
 def test_vanilla_recurrence_passes_gradcheck():
-    from models.cells import VanillaRecurrence
+    from rnnbench.models.cells import VanillaRecurrence
 
     torch.manual_seed(0)
     shapes = [(3, 5, 4), (3, 4), (4, 4), (4, 4)]
@@ -174,7 +174,7 @@ def test_vanilla_recurrence_passes_gradcheck():
 
 
 def test_the_skip_chunks_cover_the_steps_that_have_a_skip_input():
-    from models.cells import chunks
+    from rnnbench.models.cells import chunks
 
     assert chunks(12, 5) == [(5, 5), (10, 2)] and chunks(5, 1) == [(1, 1), (2, 1), (3, 1), (4, 1)]
     assert chunks(5, 5) == [] and chunks(3, 7) == []  # k >= T: no step sees h_{t-k}
@@ -211,7 +211,7 @@ def test_route_takes_a_cells_recurrence_by_default_exactly_where_recurrence_pays
     """loop=None: the cell's whole-loop recurrence where RECURRENCE_PAYS lists the device, the cell and the kind of
     layer ("plain" or "temporal"), else the fused kernel (chunked with a temporal skip); against a table set here (the
     shipped one holds measurements: bench.perf)."""
-    import models.layer as layer
+    import rnnbench.models.layer as layer
 
     monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": {"rnn": {"plain"}}, "cuda": {"gru": {"temporal"}}})
     expected = {
@@ -232,7 +232,7 @@ def test_default_forward_takes_the_routed_path(pays, monkeypatch):
     """The default forward takes the path route() names: the vanilla RNN's recurrence (here with a temporal skip)
     where RECURRENCE_PAYS lists it, the chunked fused kernel where not, each bit for bit the forced path; the two
     paths agree (float64)."""
-    import models.layer as layer
+    import rnnbench.models.layer as layer
 
     monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": pays})
     spec = SPECS["real"]
@@ -383,7 +383,7 @@ def test_graphed_recurrence_equals_the_eager_one(activation, device, monkeypatch
     (the backward overwrites its dL/dh buffer) gave wrong gradients on the first replay."""
     from collections import OrderedDict
 
-    from models import graphed
+    from rnnbench.models import graphed
 
     monkeypatch.setattr(graphed, "_CACHE", OrderedDict())  # captured in this test
     if torch.device(device).type != "cuda":
@@ -413,7 +413,7 @@ def test_graphed_recurrence_trains_on_a_shape_first_seen_in_inference_mode(devic
     the same shape could not copy into them (RuntimeError: inplace update to inference tensor); each mode has its own."""
     from collections import OrderedDict
 
-    from models import graphed
+    from rnnbench.models import graphed
 
     monkeypatch.setattr(graphed, "_CACHE", OrderedDict())
     monkeypatch.setattr(graphed, "GRAPH_DEVICES", {torch.device(device).type})
@@ -438,7 +438,7 @@ def test_a_forward_does_not_copy_the_kernels_weights(device):
     step does not copy the weights each call. (On a CPU nothing is flattened.)"""
     import copy
 
-    from models.layer import flat
+    from rnnbench.models.layer import flat
 
     spec = SPECS["real"]
     model = SequenceModel(spec, tiny(cell="lstm")).to(device)
@@ -454,7 +454,7 @@ def test_a_forward_does_not_copy_the_kernels_weights(device):
 
 
 def test_graphed_recurrence_cache_keeps_the_most_recent_shapes(monkeypatch):
-    from models import graphed
+    from rnnbench.models import graphed
 
     monkeypatch.setattr(graphed, "_CACHE", type(graphed._CACHE)())
     h0, w = torch.zeros(2, 3), torch.eye(3)

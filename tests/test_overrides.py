@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bench.cli import main
-from bench.config import RunConfig, expand, load_suite
-from bench.registry import ConfigError
+from rnnbench.bench.cli import main
+from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.registry import ConfigError
 
 
 def test_overrides_reach_every_run_and_its_id(tiny_suite):
@@ -54,9 +54,9 @@ def test_saved_checkpoints_hold_each_runs_best_weights(tiny_suite, tmp_path):
 
     import torch
 
-    from bench.module import TaskMetrics
-    from models import SequenceModel
-    from tasks.base import EVAL_SEED
+    from rnnbench.bench.module import TaskMetrics
+    from rnnbench.models import SequenceModel
+    from rnnbench.tasks.base import EVAL_SEED
 
     out = tmp_path / "res"
     assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet", "--no-leaderboard",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard import build
-from leaderboard.tables import latex_escape
+from rnnbench.leaderboard import build
+from rnnbench.leaderboard.tables import latex_escape
 from tests.test_leaderboard import LSTM, RELU, RNN, write_record
 
 PDFLATEX = shutil.which("pdflatex")

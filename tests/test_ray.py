@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.config import RunConfig, expand, load_suite
-from bench.launch import LaunchOptions, run_grid
+from rnnbench.bench.cli import main
+from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.launch import LaunchOptions, run_grid
 from tests.conftest import TINY_SUITE
 
 

@@ -95,8 +95,8 @@ def test_hostile_records_are_skipped_by_name_and_change_no_table(tmp_path):
 def test_a_bool_or_absurd_score_is_refused_and_a_real_exploded_run_counts_zero(tmp_path):
     """true is not a score of 1, a score above 1e6 is refused; a score of -1.2e7 (an exploded Adam run's) is kept
     and counts as the baseline's 0 (the score rule)."""
-    from leaderboard import load_results
-    from leaderboard.tables import seed_score
+    from rnnbench.leaderboard import load_results
+    from rnnbench.leaderboard.tables import seed_score
 
     root = _folder(tmp_path)
     with pytest.warns(UserWarning, match=r"field 'normalized_score' must be a finite number <= 1e\+06, got True"):
@@ -124,7 +124,7 @@ def test_the_leaderboard_step_of_a_sweep_and_the_known_results_survive_a_hostile
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert (out / "leaderboard" / "index.html").exists()
     assert len(re.findall(r"rnnbench: warning: skipping result file .*hostile-\d/result.json: field", proc.stderr)) == 3
-    known = subprocess.run([*cli()[:2], "leaderboard.known", str(out)], cwd=REPO, capture_output=True, text=True,
+    known = subprocess.run(cli("known", str(out)), cwd=REPO, capture_output=True, text=True,
                            timeout=300)
     assert known.returncode in (0, 1) and "Traceback" not in known.stderr, known.stderr
 
@@ -175,14 +175,14 @@ def test_bad_input_fails_in_one_line_at_once_even_in_a_dry_run(case, tmp_path):
 
 
 def test_a_grid_above_the_limit_needs_the_explicit_flag(tiny_suite, tmp_path, monkeypatch, capsys):
-    import bench.config
-    from bench.cli import main
-    from bench.config import expand, grid_size, load_suite
+    import rnnbench.bench.config as config
+    from rnnbench.bench.cli import main
+    from rnnbench.bench.config import expand, grid_size, load_suite
 
     suite = load_suite(str(tiny_suite))
     assert grid_size(suite) == len(expand(suite)) == 6
     assert grid_size(suite, ["copy"], 5) == len(expand(suite, ["copy"], 5)) == 15
-    monkeypatch.setattr(bench.config, "GRID_LIMIT", 5)
+    monkeypatch.setattr(config, "GRID_LIMIT", 5)
     assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "rnnbench: error: suite tiny: the grid holds 6 runs, more than 5; fewer seeds, tasks or levels" in err
@@ -241,7 +241,7 @@ def _one_run_suite(tiny_suite: Path, tmp_path: Path) -> str:
 def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(tiny_suite, tmp_path):
     """Three real records, one edited to another rnnbench version, one to another torch version made in a dirty
     checkout: the dry run (against this installation) and the leaderboard (among the records) say so, with counts."""
-    from bench.runner import versions
+    from rnnbench.bench.runner import versions
 
     suite, out = _one_run_suite(tiny_suite, tmp_path), tmp_path / "out"
     args = ["run", "--suite", suite, "--tasks", "adding", "--seeds", "3", "--out", str(out), "--workers", "0"]
@@ -275,7 +275,7 @@ def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(ti
 def test_a_recovered_worker_death_is_reported_in_one_line(tiny_suite, tmp_path):
     """A worker SIGKILLed once (through the workers' sitecustomize, as the out-of-memory killer would) breaks the pool;
     the runs in flight, rerun alone, all train: the sweep says so in one line, and in its summary."""
-    from bench.config import expand, load_suite
+    from rnnbench.bench.config import expand, load_suite
     from tests.test_runner import KILLER
 
     grid = expand(load_suite(str(tiny_suite)))
@@ -302,7 +302,7 @@ def test_a_killed_builds_temp_files_are_removed_and_a_build_in_progress_kept(tmp
     import os
     import time as clock
 
-    from leaderboard import build
+    from rnnbench.leaderboard import build
     from tests.test_leaderboard import write_record
 
     results = tmp_path / "results"

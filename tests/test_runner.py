@@ -17,18 +17,18 @@ import lightning as L
 import pytest
 import torch
 
-from bench.callbacks import Diverged, TrainingMonitor
-from bench.cli import main
-from bench.config import AXES, Budget, RunConfig, expand, load_suite
-from bench.registry import ConfigError
-from bench.launch import Progress, shard
-from bench.module import BenchModule, TaskMetrics
-from bench.optim import OPTIMIZERS, make_optimizer
-from bench.runner import execute, finish_record, new_record
-from bench.store import ResultStore
-from models import ModelConfig, SequenceModel
-from tasks import TASKS
-from tasks.text import corpus_digest, corpus_path, load_corpus
+from rnnbench.bench.callbacks import Diverged, TrainingMonitor
+from rnnbench.bench.cli import main
+from rnnbench.bench.config import AXES, Budget, RunConfig, expand, load_suite
+from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.launch import Progress, shard
+from rnnbench.bench.module import BenchModule, TaskMetrics
+from rnnbench.bench.optim import OPTIMIZERS, make_optimizer
+from rnnbench.bench.runner import execute, finish_record, new_record
+from rnnbench.bench.store import ResultStore
+from rnnbench.models import ModelConfig, SequenceModel
+from rnnbench.tasks import TASKS
+from rnnbench.tasks.text import corpus_digest, corpus_path, load_corpus
 from tests.conftest import CONTRACT_FIELDS, DEVICES, REPO, cli
 
 
@@ -177,8 +177,8 @@ def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learni
     """bench.steps: the runner's default (20 optimizer steps per Lightning batch here) against one step per batch
     (what Lightning's automatic optimization did): the same record, number for number on the CPU (on a GPU, where
     the monitor also reads its numbers every 25 steps, to float32 rounding in case a kernel is not deterministic)."""
-    from bench.perf import execute_device
-    from bench.steps import steps_for
+    from rnnbench.bench.perf import execute_device
+    from rnnbench.bench.steps import steps_for
 
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
                     ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16), clip=clip, lr=lr,
@@ -204,7 +204,7 @@ class _SeesPath(L.Callback):
     """Notes how bench.steps steps in this run (no hook of its own on the step's path)."""
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        from bench.steps import step_path
+        from rnnbench.bench.steps import step_path
 
         self.path = step_path(pl_module, pl_module.optimizers())
 
@@ -244,7 +244,7 @@ def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_ligh
     number: global_step, clipping, the monitor's norms, the schedule, validation."""
     from lightning.pytorch.core.optimizer import LightningOptimizer
 
-    from bench.steps import direct_step
+    from rnnbench.bench.steps import direct_step
 
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
                     ModelConfig(cell="rnn", hidden_size=16), clip="norm", lr="warmup_cosine",
@@ -261,7 +261,7 @@ def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_ligh
 
 
 def test_steps_per_batch_divides_the_validation_interval_and_the_budget(tmp_path):
-    from bench.steps import StepGroups, steps_for
+    from rnnbench.bench.steps import StepGroups, steps_for
 
     assert [steps_for(Budget(max_steps=m, eval_every=e)) for m, e in [(400, 100), (2000, 200), (75, 20), (7, 7), (300, 60)]] \
         == [50, 50, 5, 7, 30]
@@ -360,12 +360,12 @@ from pathlib import Path
 victims, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
 hangs = os.environ.get("RNNBENCH_TEST_HANG_RUN", "")
 if (victims or hangs) and "--multiprocessing-fork" in sys.argv:  # a pool worker: a victim's run SIGKILLs the worker
-    import bench.launch
+    import rnnbench.bench.launch as launch
 
-    run_one = bench.launch.run_one
+    run_one = launch.run_one
 
     def killing_run_one(cfg_dict, opts):
-        from bench.config import RunConfig
+        from rnnbench.bench.config import RunConfig
         if RunConfig.from_dict(cfg_dict).run_id in hangs.split(","):
             import time
             time.sleep(3600)  # a run that never returns (a collective waiting on a peer that is gone, ...)
@@ -375,7 +375,7 @@ if (victims or hangs) and "--multiprocessing-fork" in sys.argv:  # a pool worker
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
         return run_one(cfg_dict, opts)
 
-    bench.launch.run_one = killing_run_one
+    launch.run_one = killing_run_one
 """
 
 
@@ -458,7 +458,7 @@ def test_a_worker_sigtermed_inside_fit_exits(tmp_path):
     training (and took the next job of the dead pool, which the new pool trains too). Now it exits."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from bench.launch import LaunchOptions, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, _make_pool
 
     pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
     try:
@@ -481,7 +481,7 @@ def test_a_broken_pools_workers_are_killed_even_deaf_to_sigterm(tmp_path):
     pool's workers: _kill_workers SIGKILLs them."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from bench.launch import LaunchOptions, _kill_workers, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, _kill_workers, _make_pool
 
     pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
     try:
@@ -635,7 +635,8 @@ def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
 def test_reading_a_suite_does_not_import_lightning():
     """The sweep's parent process (and `run --dry-run`, `list`) reads and checks configs with bench.config and
     launches workers; Lightning (~5 s to import here) is imported by the workers that train, not by it."""
-    code = ("import sys, bench.cli, bench.launch, tasks; from bench.config import expand, load_suite; "
+    code = ("import sys, rnnbench.bench.cli, rnnbench.bench.launch, rnnbench.tasks; "
+            "from rnnbench.bench.config import expand, load_suite; "
             "runs = expand(load_suite('quick')); runs[0].build_task().spec(); "
             "print(len(runs), sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torchmetrics')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
@@ -806,7 +807,7 @@ class _Recording(torch.optim.SGD):
 def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     """Through the runs' Trainer, 5 optimizer steps in one Lightning batch: each step is clipped before the
     optimizer sees it, and the monitor saw it before the clip."""
-    from bench.runner import grouped_trainer
+    from rnnbench.bench.runner import grouped_trainer
 
     task = TASKS.get("adding")(seq_len=20, train_size=64, val_size=16, test_size=16)
     spec = task.spec()
@@ -832,7 +833,7 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
 def _monitored_fit(check_every: int, lr: float) -> TrainingMonitor:
     """A ReLU RNN with identity recurrence trained by SGD at `lr` (diverges when lr is large) under a monitor
     that reads its device values every `check_every` steps; returns the monitor (with .diverged)."""
-    from bench.callbacks import Diverged
+    from rnnbench.bench.callbacks import Diverged
 
     torch.manual_seed(0)
     task = TASKS.get("adding")(seq_len=30, train_size=128, val_size=32, test_size=32)
@@ -907,7 +908,7 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
         lrs[lr] = [(h["step"], h["lr"], h["val_loss"]) for h in record["history"]]
     assert {lr for _, lr, _ in lrs["constant"]} == {0.001}
     # replay ReduceLROnPlateau(patience=PLATEAU_PATIENCE, factor=0.5) on the validation losses the run recorded
-    from bench.optim import PLATEAU_PATIENCE, plateau_first_step
+    from rnnbench.bench.optim import PLATEAU_PATIENCE, plateau_first_step
 
     best, bad, expected = float("inf"), 0, 0.001
     for _, lr, loss in lrs["plateau"]:
@@ -929,7 +930,7 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
 
 
 def test_default_workers_fill_the_cores_and_share_gpus():
-    from bench.cli import WORKERS_PER_GPU, default_workers
+    from rnnbench.bench.cli import WORKERS_PER_GPU, default_workers
 
     cores = os.cpu_count() or 1
     assert default_workers(()) == cores  # CPU: one per core
@@ -971,8 +972,8 @@ def test_records_name_the_commit_and_say_when_the_checkout_differs_from_it(tmp_p
     """A record's git_commit is its checkout's HEAD, "-dirty" where tracked files were changed (a suite edited
     after the commit trains something that commit does not hold); None outside a checkout. The README's header
     shortens each to 7 characters and keeps the mark."""
-    from bench.runner import commit_of
-    from leaderboard.readme import short_commits
+    from rnnbench.bench.runner import commit_of
+    from rnnbench.leaderboard.readme import short_commits
 
     assert commit_of(tmp_path) is None
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
@@ -1020,7 +1021,7 @@ def test_a_worker_computes_in_full_float32_on_every_path(tmp_path, monkeypatch):
     several threads, denormals kept and TF32 allowed in cuDNN): one intra-op thread, flush-to-zero on in the thread
     that trains, and cuDNN without TF32 (torch allows it there by default, not in matmuls), so a remedy's cuDNN runs
     compute at the precision of its loop, recurrence and fused-group runs."""
-    from bench.launch import LaunchOptions, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, _make_pool
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a spawned process's default: 3 threads unless the set-up sets 1
     pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))

@@ -23,11 +23,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import tasks
-from bench.registry import ConfigError
-from tasks import METRICS, TASKS, normalized_score
-from tasks.base import SPLITS
-from tasks.text import EOS, UNK, TextTask, corpus_digest, corpus_path, load_corpus
+import rnnbench.tasks as tasks
+from rnnbench.bench.registry import ConfigError
+from rnnbench.tasks import METRICS, TASKS, normalized_score
+from rnnbench.tasks.base import SPLITS
+from rnnbench.tasks.text import EOS, UNK, TextTask, corpus_digest, corpus_path, load_corpus
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_datamodule_runs_under_a_real_trainer(task):
 def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     """On a GPU the splits stay resident on the trainer's device (no host copy per step); the order of the
     batches must not depend on where they are served."""
-    from tasks.data import _BatchIndices
+    from rnnbench.tasks.data import _BatchIndices
 
     task = TASKS.get("adding")(seq_len=10, train_size=40, val_size=8, test_size=8)
     dm = task.datamodule(batch_size=16, seed=3)
@@ -293,7 +293,7 @@ def test_training_orders_are_not_shared_between_seeds():
     """Each seed's epochs follow one generator: seed s's second epoch is not seed s + 1's first (reseeding every
     epoch with seed + epoch made it so, and the text task's seeds s and s + 1 then met nearly the same windows
     in the same order); the same seed gives the same orders again."""
-    from tasks.data import _BatchIndices
+    from rnnbench.tasks.data import _BatchIndices
 
     def orders(seed, epochs=3):
         sampler = _BatchIndices(64, 64, shuffle=True, seed=seed)
@@ -312,7 +312,7 @@ def test_under_ddp_each_evaluation_sample_is_scored_once_and_training_steps_in_l
     repeated batch would count twice in the summed metrics) and every process some, even where the split is one
     batch (a process without one would leave the others waiting at the metrics' sync); training shards are
     equally long, padded with batches from the epoch's start, and cover every sample."""
-    from tasks.data import _BatchIndices
+    from rnnbench.tasks.data import _BatchIndices
 
     def shards(pad: bool):
         samplers = [_BatchIndices(n, 16, shuffle=pad, seed=1, rank=r, world=world, pad=pad) for r in range(world)]
@@ -422,7 +422,7 @@ def test_delayed_recall_stream_layout():
 
 
 def test_longrange_text_layout():
-    from tasks.longrange_text import FACTS
+    from rnnbench.tasks.longrange_text import FACTS
 
     task = TASKS.get("longrange_text")(delay=2, num_facts=5, train_size=500)
     spec = task.spec()
@@ -510,9 +510,9 @@ def _check_text_task(task: TextTask, train_lines, test_lines, split_lines: dict[
 def test_text_spec_names_its_data_by_content(tiny_corpus, tmp_path):
     """data_digest: the same text at another path, the same digest; one word changed, another; a runner record
     carries it as task_data (the leaderboard keeps such runs apart). Synthetic tasks have none."""
-    from bench.config import Budget, RunConfig
-    from bench.runner import new_record, prepare_run
-    from models import ModelConfig
+    from rnnbench.bench.config import Budget, RunConfig
+    from rnnbench.bench.runner import new_record, prepare_run
+    from rnnbench.models import ModelConfig
     copy = tmp_path / "copy.txt"
     copy.write_bytes(tiny_corpus.read_bytes())
     digest = TextTask(corpus=str(tiny_corpus), bptt=8, vocab_size=30).spec().data_digest
@@ -559,7 +559,7 @@ def test_a_memoryless_predictor_learnt_from_the_train_split_scores_zero_on_text(
     """The baseline is what it claims: the train split's unigram as every step's output, through the suite's own
     test metrics on the test split, lands exactly at the baseline (normalized score 0), its accuracy too. The
     splits' word frequencies differ (and the test split has words the train split never saw, so `<unk>`)."""
-    from bench.module import TaskMetrics
+    from rnnbench.bench.module import TaskMetrics
 
     for split, seed, n_words in (("train", 1, 40), ("valid", 2, 60), ("test", 3, 60)):
         (tmp_path / f"{split}.txt").write_text("\n".join(_corpus_lines(80, seed=seed, n_words=n_words)) + "\n")
@@ -804,7 +804,7 @@ def test_named_corpus_changed_after_hash_is_refused(offline_cache):
 def test_pinned_hashes_are_those_of_the_shared_copies():
     """The pins are real: tinyshakespeare's, and WikiText-2's valid and test (this project's shared copies, the same
     text as pytorch/examples' files). A local copy under $RNNBENCH_DATA is checked against them (next test)."""
-    from tasks.text import CORPORA
+    from rnnbench.tasks.text import CORPORA
 
     pinned = {"tinyshakespeare/input.txt": CORPORA["tinyshakespeare"]["all"][1],
               "wikitext-2/valid.txt": CORPORA["wikitext-2"]["valid"][1],
@@ -869,7 +869,7 @@ class _Served:
 @pytest.fixture
 def ptb_server(offline_cache, monkeypatch):
     """The ptb corpus's URLs pointed at a local server holding made-up PTB files of ~150 kB each."""
-    from tasks.text import CORPORA
+    from rnnbench.tasks.text import CORPORA
 
     served = _Served(delay=0.02)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
@@ -886,8 +886,8 @@ def test_a_stalled_download_is_given_up_with_a_one_line_error(offline_cache, mon
     """A host that stops sending mid-file (a network dropping packets): the download ends after DOWNLOAD_TIMEOUT
     seconds of silence with the usual error, nothing kept, instead of hanging the run (and every run waiting on
     the corpus's lock) for good."""
-    import tasks.text as text
-    from tasks.text import CORPORA
+    import rnnbench.tasks.text as text
+    from rnnbench.tasks.text import CORPORA
 
     served = _Served(delay=5.0)  # 5 s after each 64 kB piece
     monkeypatch.setenv("no_proxy", "127.0.0.1")
@@ -943,7 +943,7 @@ def test_a_bad_download_is_refused_and_nothing_is_kept(ptb_server, offline_cache
 
 
 def _download(name: str, parts: dict) -> str:
-    from tasks.text import CORPORA, download_corpus
+    from rnnbench.tasks.text import CORPORA, download_corpus
 
     CORPORA[name] = parts  # the test server's addresses (a spawned process imports the module afresh)
     return str(download_corpus(name))
@@ -956,7 +956,7 @@ def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cach
     hang), and the wait for them is bounded."""
     import multiprocessing as mp
 
-    from tasks.text import CORPORA
+    from rnnbench.tasks.text import CORPORA
 
     served, _ = ptb_server
     with mp.get_context("spawn").Pool(4) as pool:  # the cache folder reaches them in the environment
@@ -972,7 +972,7 @@ def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cach
 def test_the_quick_suites_corpus_ships_with_the_package_and_needs_no_network(offline_cache):
     """tinyshakespeare is unpacked from the package into the cache (every request would go to a closed port),
     checked against its pinned hash: the README's main job runs its text task offline."""
-    from tasks.text import CORPORA, SHIPPED, corpus_path
+    from rnnbench.tasks.text import CORPORA, SHIPPED, corpus_path
 
     assert (SHIPPED / "tinyshakespeare-all.txt.gz").is_file()
     spec = TextTask(corpus="tinyshakespeare", bptt=20, vocab_size=1000).spec()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.config import expand, load_suite
-from bench.registry import ConfigError
-from leaderboard import load_results
-from leaderboard.tables import select_tuned, task_table
+from rnnbench.bench.cli import main
+from rnnbench.bench.config import expand, load_suite
+from rnnbench.bench.registry import ConfigError
+from rnnbench.leaderboard import load_results
+from rnnbench.leaderboard.tables import select_tuned, task_table
 
 TUNED_SUITE = """\
 name: tuned

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.config import expand, load_suite
-from bench.runner import execute
+from rnnbench.bench.cli import main
+from rnnbench.bench.config import expand, load_suite
+from rnnbench.bench.runner import execute
 from tests.conftest import REPO, TINY_SUITE, cli
 
 WANDB_VARS = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_SILENT", "WANDB_BASE_URL", "WANDB_DIR", "WANDB_PROJECT")
@@ -190,7 +190,7 @@ def test_a_logged_best_is_kept_over_a_later_worse_value(tmp_path, monkeypatch):
     0.5 keep 1 and 0.9 (W&B's default summary would keep 2 and 0.5)."""
     import wandb
 
-    from bench.tracking import define_summaries, quiet_settings
+    from rnnbench.bench.tracking import define_summaries, quiet_settings
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -227,12 +227,12 @@ def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_pat
     import torch
     from lightning.pytorch.loggers import WandbLogger
 
-    from bench.callbacks import TrainingMonitor
-    from bench.config import Budget
-    from bench.module import BenchModule
-    from bench.tracking import quiet_settings
-    from models import ModelConfig, SequenceModel
-    from tasks import TASKS
+    from rnnbench.bench.callbacks import TrainingMonitor
+    from rnnbench.bench.config import Budget
+    from rnnbench.bench.module import BenchModule
+    from rnnbench.bench.tracking import quiet_settings
+    from rnnbench.models import ModelConfig, SequenceModel
+    from rnnbench.tasks import TASKS
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -261,7 +261,7 @@ def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_pat
 
 
 def test_a_retried_run_is_a_new_wandb_run_beside_the_earlier_attempt(tiny_suite, tmp_path, monkeypatch):
-    from bench import tracking
+    from rnnbench.bench import tracking
 
     monkeypatch.setattr(tracking, "_DOWN", {})
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -279,9 +279,9 @@ def test_a_retried_run_is_a_new_wandb_run_beside_the_earlier_attempt(tiny_suite,
 def test_a_diverged_run_is_mirrored_with_its_status_and_its_start_probe_alone(tmp_path, monkeypatch):
     """An IRNN under SGD at rate 10 diverges before its first validation: no best checkpoint, so no end probe; its
     W&B run still closes, with the status, the step and the start of the gradient flow."""
-    from bench import tracking
-    from bench.config import Budget, RunConfig
-    from models import ModelConfig
+    from rnnbench.bench import tracking
+    from rnnbench.bench.config import Budget, RunConfig
+    from rnnbench.models import ModelConfig
 
     monkeypatch.setattr(tracking, "_DOWN", {})
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -350,7 +350,7 @@ def test_a_wandb_failure_costs_no_run(tiny_suite, tmp_path):
 
 def test_wandb_goes_offline_unless_logged_in(tmp_path, monkeypatch, capsys):
     """The sweep's parent decides (its workers inherit WANDB_MODE), so it can say where the offline runs are."""
-    from bench.tracking import choose_mode
+    from rnnbench.bench.tracking import choose_mode
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     for var in ("WANDB_MODE", "WANDB_API_KEY"):  # set first, so that teardown restores them as they were
@@ -375,7 +375,7 @@ def test_wandb_goes_offline_unless_logged_in(tmp_path, monkeypatch, capsys):
      "rnn + relu + identity + clip=norm + lr=plateau + skip=temporal"),
 ])
 def test_a_combination_is_named_by_the_levels_that_differ_from_the_baseline(remedies, name):
-    from bench.axes import BASELINE_LEVELS
-    from bench.axes import remedy_label
+    from rnnbench.bench.axes import BASELINE_LEVELS
+    from rnnbench.bench.axes import remedy_label
 
     assert remedy_label({**BASELINE_LEVELS, **remedies}) == name
