@@ -7,11 +7,9 @@ lightning, ...) and rnnbench: installed, or this checkout on a shared path (put 
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
-import rnnbench.bench as bench
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
 from rnnbench.bench.registry import ConfigError
@@ -54,10 +52,10 @@ def run_grid_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress,
     if started:
         # "local": a fresh instance, never a stray cluster found on this machine; no dashboard, to start fast
         local = {} if opts.ray_address else {"num_cpus": max(1, opts.workers), "include_dashboard": False}
-        # workers import rnnbench from where this process does (a checkout on a shared path works uninstalled)
-        pythonpath = {"PYTHONPATH": f"{Path(bench.__file__).resolve().parents[1]}{os.pathsep}${{PYTHONPATH}}"}
+        # workers import the installed rnnbench (on a cluster: installed on every node, e.g. `pip install -e` of a
+        # checkout on a shared path)
         try:
-            ray.init(address=opts.ray_address or "local", runtime_env={"env_vars": pythonpath},
+            ray.init(address=opts.ray_address or "local",
                      log_to_driver=not opts.quiet, logging_level="WARNING", **local)
         except ConnectionError as err:
             raise ConfigError(f"--ray-address {opts.ray_address}: {err}".splitlines()[0]) from None
