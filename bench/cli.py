@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
-from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.registry import ConfigError, one_line_warnings
 from rnnbench.bench.store import FINISHED, ResultStore
 
 # Tools with parsers of their own: `rnnbench NAME ARGS...` runs module.main(ARGS) (imported only when asked for).
@@ -431,12 +430,6 @@ def _writable_folder(path: Path, flag: str) -> None:
             pass
 
 
-def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as one line (runs the leaderboard leaves out, settings it tells apart), not Python's
-    file:line form with the source line under it."""
-    print(f"rnnbench: warning: {message}", file=sys.stderr)
-
-
 def run_tool(name: str, argv: list[str]) -> int:
     import importlib
 
@@ -449,8 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_tool(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _plain_warning
+        with one_line_warnings("rnnbench"):
             return COMMANDS[args.command](args)
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)

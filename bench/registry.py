@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import sys
+import warnings
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -11,6 +14,18 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """Bad user input: the message is one line naming the bad value and the valid choices."""
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Within the block, each warning is printed to stderr as one line, "PROG: warning: MESSAGE" (a record skipped,
+    runs left out, settings told apart), not Python's file:line form with the source line under it."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def check(condition: bool, message: str) -> None:

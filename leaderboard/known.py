@@ -23,7 +23,6 @@ import argparse
 import math
 import statistics
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS
-from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.registry import ConfigError, one_line_warnings
 from rnnbench.leaderboard.collect import load_results
 from rnnbench.leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, number_text, mean_ci, remedy_levels,
                                 seed_score, select_tuned)
@@ -462,19 +461,18 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", type=Path, help="result folders")
     args = p.parse_args(argv)
-    try:
-        for folder in args.results:
-            if not folder.is_dir():
-                raise ConfigError(f"{folder}: no such folder")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the leaderboard says what it leaves out; here only the verdicts
+    with one_line_warnings("rnnbench known"):  # records skipped, runs left out: as the leaderboard says them
+        try:
+            for folder in args.results:
+                if not folder.is_dir():
+                    raise ConfigError(f"{folder}: no such folder")
             df = load_results(args.results)
-        if df.empty:
-            raise ConfigError(f"no result records under {', '.join(map(str, args.results))}")
-    except ConfigError as err:
-        print(f"rnnbench known: error: {err}", file=sys.stderr)
-        return 2
-    verdicts = check(df)
+            if df.empty:
+                raise ConfigError(f"no result records under {', '.join(map(str, args.results))}")
+        except ConfigError as err:
+            print(f"rnnbench known: error: {err}", file=sys.stderr)
+            return 2
+        verdicts = check(df)
     print(report(verdicts))
     return 1 if any(v.verdict == "disagrees" for v in verdicts) else 0
 

@@ -92,6 +92,23 @@ def test_hostile_records_are_skipped_by_name_and_change_no_table(tmp_path):
         assert page("hostile-site", table) == page("clean-site", table)
 
 
+def test_known_results_warn_of_each_hostile_record_as_the_leaderboard_does(tmp_path):
+    """`rnnbench known` over a folder with one hostile record per case states its verdicts and says, one line per
+    record, which it skipped and why: the leaderboard's own warnings, word for word."""
+    hostile = _folder(tmp_path / "hostile")
+    planted = [_plant(hostile, field, value) for field, value in HOSTILE.items()]
+    said = {}
+    for prog, args in (("rnnbench known", ["known", str(hostile)]),
+                       ("rnnbench", ["leaderboard", "--results", str(hostile), "--out", str(tmp_path / "site")])):
+        proc = subprocess.run(cli(*args), cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+        said[prog] = sorted(line.removeprefix(f"{prog}: warning: ") for line in proc.stderr.splitlines()
+                            if line.startswith(f"{prog}: warning: skipping"))
+    assert len(said["rnnbench known"]) == len(planted)
+    assert all(sum(str(path) in line for line in said["rnnbench known"]) == 1 for path in planted)
+    assert said["rnnbench known"] == said["rnnbench"]
+
+
 def test_a_bool_or_absurd_score_is_refused_and_a_real_exploded_run_counts_zero(tmp_path):
     """true is not a score of 1, a score above 1e6 is refused; a score of -1.2e7 (an exploded Adam run's) is kept
     and counts as the baseline's 0 (the score rule)."""
@@ -127,6 +144,8 @@ def test_the_leaderboard_step_of_a_sweep_and_the_known_results_survive_a_hostile
     known = subprocess.run(cli("known", str(out)), cwd=REPO, capture_output=True, text=True,
                            timeout=300)
     assert known.returncode in (0, 1) and "Traceback" not in known.stderr, known.stderr
+    assert len(re.findall(r"rnnbench known: warning: skipping result file .*hostile-\d/result.json: field",
+                          known.stderr)) == 3, known.stderr
 
 
 # ---------------------------------------------------------------- bad input: one line, exit 2, before any training
