@@ -272,12 +272,11 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     kept = ", ".join(f"{states[s]} {s}" for s in FINISHED)
     stale = f", {states['stale']} trained on data changed since" if states["stale"] else ""
     if finished:  # where the kept records come from, before the last line (the counts)
-        from rnnbench.bench.runner import versions
-        from rnnbench.leaderboard.collect import provenance
+        from rnnbench.bench.launch import provenance_notes
 
-        kept_records = [r for cfg in runs if (r := store.read(cfg.run_id)) and r.get("status") in FINISHED]
-        for line in provenance(kept_records, here=versions()):
-            print(f"note: {line}")
+        for line in provenance_notes([r for cfg in runs if (r := store.read(cfg.run_id)) and r.get("status") in
+                                      FINISHED]):
+            print(line)
     print(f"in {out}/runs/: {finished} finished ({kept}: kept), {len(runs) - finished} to train ({states['todo']} "
           f"todo, {states['failed']} failed before{stale}: retried)")
     return 0

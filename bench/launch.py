@@ -237,11 +237,18 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     """Train every run whose result is not finished yet; returns counts by status (and `skipped`)."""
     store = ResultStore(opts.out_dir)
     store.clean()
-    todo = [r for r in runs if not store.finished(r)]
+    todo, kept = [], []
+    for cfg in runs:
+        if store.finished(cfg):
+            kept.append(store.read(cfg.run_id))
+        else:
+            todo.append(cfg)
     skipped = len(runs) - len(todo)
     if not opts.quiet:
         print(f"{len(runs)} runs in the grid, {skipped} already finished, {len(todo)} to train "
               f"with {opts.workers or 'no'} worker process{'es' if opts.workers != 1 else ''}", flush=True)
+        for line in provenance_notes(kept):
+            print(line, flush=True)
     progress = Progress(len(todo), opts.quiet, opts.workers)
     try:
         if opts.workers == 0 and opts.launcher == "local":
@@ -254,6 +261,18 @@ def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     finally:
         progress.close()
     return {**progress.counts, "skipped": skipped}
+
+
+def provenance_notes(kept: list[dict]) -> list[str]:
+    """A line ("note: ...") for each way the finished records a sweep keeps may not be this installation's results:
+    made by another rnnbench or torch version, or in a checkout with uncommitted changes, with counts
+    (leaderboard.collect.provenance). Such records are kept, not trained again."""
+    if not kept:
+        return []
+    from rnnbench.bench.runner import versions
+    from rnnbench.leaderboard.collect import provenance
+
+    return [f"note: {line}" for line in provenance(kept, here=versions())]
 
 
 def _make_pool(opts: LaunchOptions, started=None) -> ProcessPoolExecutor:

@@ -259,7 +259,8 @@ def _one_run_suite(tiny_suite: Path, tmp_path: Path) -> str:
 
 def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(tiny_suite, tmp_path):
     """Three real records, one edited to another rnnbench version, one to another torch version made in a dirty
-    checkout: the dry run (against this installation) and the leaderboard (among the records) say so, with counts."""
+    checkout: the dry run and the start of a resumed sweep (against this installation) and the leaderboard (among
+    the records) say so, with counts."""
     from rnnbench.bench.runner import versions
 
     suite, out = _one_run_suite(tiny_suite, tmp_path), tmp_path / "out"
@@ -274,14 +275,17 @@ def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(ti
         record["git_commit"] = "48207aa" + ("-dirty" if i == 1 else "")
         record["versions"].update({0: {"rnnbench": "0.0.1"}, 1: {"torch": "1.0.0"}}.get(i, {}))
         path.write_text(json.dumps(record))
-    dry = subprocess.run(cli(*args, "--dry-run"), cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert dry.returncode == 0, dry.stderr
-    notes = [line for line in dry.stdout.splitlines() if line.startswith("note: ")]
-    assert notes == [
+    expected = [
         f"note: 1 of the 3 records were made by another rnnbench version than this one ({here['rnnbench']}): 0.0.1 (1)",
         f"note: 1 of the 3 records were made by another torch version than this one ({here['torch']}): 1.0.0 (1)",
         "note: 1 of the 3 records were made in a checkout with uncommitted changes (git_commit ...-dirty): their code "
         "is no commit's"]
+    for mode in ("--dry-run", "--no-leaderboard"):  # the dry run, and the start of the sweep that keeps them
+        proc = subprocess.run(cli(*args, mode), cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert [line for line in proc.stdout.splitlines() if line.startswith("note: ")] == expected, proc.stdout
+    assert "3 runs in the grid, 3 already finished, 0 to train" in proc.stdout
+    assert all(json.loads(p.read_text())["git_commit"].startswith("48207aa") for p in paths)  # noted, not retrained
     board = subprocess.run(cli("leaderboard", "--results", str(out)), cwd=REPO, capture_output=True, text=True,
                            timeout=300)
     assert board.returncode == 0, board.stderr
