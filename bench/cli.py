@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError, one_line_warnings
-from rnnbench.bench.store import FINISHED, ResultStore
+from rnnbench.bench.store import FINISHED, ResultStore, WriteFailed
 
 # Tools with parsers of their own: `rnnbench NAME ARGS...` runs module.main(ARGS) (imported only when asked for).
 TOOLS = {
@@ -227,7 +227,13 @@ def cmd_run(args) -> int:
         choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
     _writable_folder(args.out, "--out")  # before any training: a file of that name, a read-only or full disk
     check_task_data(runs)
-    counts = run_grid(runs, opts)
+    try:
+        counts = run_grid(runs, opts)
+    except WriteFailed as err:  # a full disk mid-sweep: what was written stays, whole
+        written = sum(1 for _ in args.out.glob("runs/*/result.json"))
+        print(f"rnnbench: error: {err}: the sweep stopped; the {written} records in {args.out}/runs/ are kept as "
+              "they were; free some space and run the same command again to resume", file=sys.stderr)
+        return 1
     if rank > 0:
         return 0
     elsewhere = f", {counts['elsewhere']} trained by another sweep sharing --out" if counts.get("elsewhere") else ""
@@ -446,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         return 2
+    except WriteFailed as err:  # a leaderboard's file on a disk that filled: the files it replaced are whole
+        print(f"rnnbench: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rnnbench: interrupted; finished runs are kept, run the same command again to resume", file=sys.stderr)
         return 130

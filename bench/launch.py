@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.registry import ConfigError, check
-from rnnbench.bench.store import ResultStore
+from rnnbench.bench.store import ResultStore, WriteFailed
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,8 @@ class Progress:
 
 
 def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
-    """Train every run whose result is not finished yet; returns counts by status (and `skipped`)."""
+    """Train every run whose result is not finished yet; returns counts by status (and `skipped`). Raises
+    WriteFailed where a record cannot be written (a full disk): the sweep stops there, the workers killed."""
     store = ResultStore(opts.out_dir)
     store.clean()
     todo, kept = [], []
@@ -346,7 +347,8 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
     while it runs alone is recorded failed, the others train as if nothing happened. With opts.run_timeout, a job
     that runs past it has its worker killed (Watchdog) and is recorded failed; the jobs in flight beside it, known
     innocent, go back to the front of the queue. When the last suspect has run alone, one line says how the death
-    ended (Progress.recovery)."""
+    ended (Progress.recovery). A record that cannot be written (WriteFailed: a full disk) stops the sweep: the
+    workers are killed (their runs could not write theirs either) and the error raised."""
     queue = list(reversed(make_jobs(todo, opts)))  # jobs: one run, or a fused group (opts.fuse)
     suspects: list[list[RunConfig]] = []  # in flight when a worker died
     deaths = {"suspects": 0, "recovered": 0, "failed": 0}  # runs of the jobs in flight at deaths not yet reported
@@ -386,6 +388,8 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
                 except BrokenProcessPool:
                     broken = True
                     running[future] = (job, alone)  # handled with the other in-flight jobs below
+                except WriteFailed:
+                    raise
                 except Exception as err:  # noqa: BLE001 - recorded, the sweep goes on
                     for cfg in job:
                         progress.update(_record_failure(cfg, opts, store, err))
@@ -414,6 +418,9 @@ def _run_pool(todo: list[RunConfig], opts: LaunchOptions, progress: Progress, st
             if deaths["suspects"] and not suspects and not any(alone for _, alone in running.values()):
                 progress.recovery(**deaths)
                 deaths.update(suspects=0, recovered=0, failed=0)
+    except WriteFailed:
+        _kill_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -24,6 +24,20 @@ STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write
 PUBLISHED = "records.jsonl.gz"  # a results folder's published copy of its records
 
 
+class WriteFailed(OSError):
+    """A file under a results folder that could not be written (a full disk, a file-size or quota limit, a folder
+    made read-only): the file is as it was, whole (atomic_write removed its temp file). Every later write would
+    likely fail alike, so a sweep stops at the first. str(): "cannot write PATH (REASON)"."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename} ({self.strerror})"
+
+
+def write_failed(err: OSError, path: Path) -> WriteFailed:
+    """`err`, raised writing `path`, as a WriteFailed naming that path (the same errno)."""
+    return err if isinstance(err, WriteFailed) else WriteFailed(err.errno, err.strerror or str(err), str(path))
+
+
 def clean_temp_files(root: Path, older_than: float = STALE_SECONDS) -> int:
     """Remove atomic_write's temp files (".<name>.<random>.tmp") under `root` older than `older_than` seconds: a
     killed writer's. A write takes milliseconds, and a younger one may be another process's (shards sharing --out, a
@@ -82,8 +96,12 @@ def _finite(obj: Any) -> Any:
 def atomic_write(target: Path, content: str | bytes, prefix: str = ".") -> Path:
     """Write a file atomically: a temp file in the same folder (named prefix...tmp), flushed, then renamed over the
     target, so a reader (another shard, a browser) sees the old file or the new one, never a part. Its mode is a
-    plain new file's (mkstemp's own is 0600: a web server could not read a published leaderboard)."""
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    plain new file's (mkstemp's own is 0600: a web server could not read a published leaderboard). Raises
+    WriteFailed where the file cannot be written (its temp file removed)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise write_failed(err, target) from err
     try:
         os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb") as f:
@@ -91,8 +109,10 @@ def atomic_write(target: Path, content: str | bytes, prefix: str = ".") -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):  # a full disk, a file-size limit, ...: the target is untouched
+            raise write_failed(err, target) from err
         raise
     return target
 
@@ -175,8 +195,11 @@ class ResultStore:
             held = set()
             for run_id in run_ids:
                 path = self.runs / run_id / ".claim"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                lock = stack.enter_context(open(path, "a"))
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    lock = stack.enter_context(open(path, "a"))
+                except OSError as err:
+                    raise write_failed(err, path) from err
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -189,7 +212,8 @@ class ResultStore:
     def write(self, record: dict) -> dict:
         """Write atomically (atomic_write), the folder made where missing, and return the record that stands: a
         `failed` record never replaces a finished one (`ok`, `diverged`: another sweep sharing this folder trained
-        the run), which is returned instead."""
+        the run), which is returned instead. Raises WriteFailed where it cannot be written (the folder's records
+        as they were)."""
         if record.get("status") not in FINISHED:
             try:
                 existing = json.loads(self.path(record["run_id"]).read_text())
@@ -198,7 +222,10 @@ class ResultStore:
             if isinstance(existing, dict) and existing.get("status") in FINISHED:
                 return existing
         target = self.path(record["run_id"])
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_failed(err, target) from err
         atomic_write(target, json.dumps(_finite(record), indent=1, allow_nan=False), prefix=".result.")
         return record
 

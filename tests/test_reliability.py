@@ -250,6 +250,107 @@ def test_a_read_only_or_full_out_fails_in_one_line_before_training(setup, needle
     assert "[1/" not in proc.stdout  # before any training
 
 
+# A disk that fills mid-sweep, made real in the sweep's processes through a sitecustomize: once AFTER records are
+# under OUT, the next process to open a record's temp file either lowers its own file-size limit (RLIMIT_FSIZE: its
+# writes past 64 bytes fail with EFBIG, on any POSIX system, no root) or fills the file system (ENOSPC).
+FULL_DISK = """
+import os, sys
+from pathlib import Path
+out, after, how = (os.environ.get(k) for k in ("RNNBENCH_TEST_OUT", "RNNBENCH_TEST_FULL_AFTER", "RNNBENCH_TEST_FULL_HOW"))
+if out and after:
+    def fill(event, args):
+        if event != "open" or ".result." not in str(args[0]) or len(list(Path(out).glob("runs/*/result.json"))) < int(after):
+            return
+        if how == "fsize":
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        elif not Path(how).exists():  # a file filling the file system
+            try:
+                with open(how, "wb") as f:
+                    while True:
+                        f.write(bytes(65536))
+                        f.flush()
+            except OSError:
+                pass
+    sys.addaudithook(fill)
+"""
+# (the sweep's output through pipes: a file-size limit holds for its stdout and stderr where they are files)
+SWEEP_AND_RESUME = """
+{ { "$@"; echo $? >"$T/stop.rc"; } 2>&1 1>&3 | cat >"$T/stop.err"; } 3>&1 | cat >"$T/stop.out"
+cp -a "$OUT" "$T/after-stop"
+if [ "$HOW" != fsize ]; then rm -f "$HOW"; fi
+unset RNNBENCH_TEST_FULL_AFTER
+{ { "$@"; echo $? >"$T/resume.rc"; } 2>&1 1>&3 | cat >"$T/resume.err"; } 3>&1 | cat >"$T/resume.out"
+cp -a "$OUT" "$T/after-resume"
+"""
+
+
+@pytest.mark.parametrize("how, workers", [("file-size limit", "1"), ("file-size limit", "0"),
+                                          ("full file system", "1")])
+def test_a_disk_that_fills_mid_sweep_loses_nothing_and_stops_the_sweep_in_one_line(how, workers, tiny_suite,
+                                                                                     tmp_path):
+    """Two records written, then no record can be written: the sweep stops at once, exit 1, with one line naming the
+    record it could not write and why; the two records are whole and no temp file is left; the same command, once
+    space is back, trains the other runs and keeps the two as they were. `file-size limit` runs anywhere (EFBIG), in
+    a worker process and in the sweep's own (--workers 0); `full file system` fills a 512 KiB tmpfs (ENOSPC; needs
+    user namespaces, else skipped)."""
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FULL_DISK)
+    (tmp_path / "script.sh").write_text(SWEEP_AND_RESUME)
+    if how == "file-size limit":
+        out, mode, reason, prefix = tmp_path / "out", "fsize", "File too large", ["sh"]
+    else:
+        if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+            pytest.skip("no user namespaces here (unshare -rm)")
+        out, mode, reason = Path("/mnt/out"), "/mnt/fill", "No space left on device"
+        prefix = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=512k tmpfs /mnt && exec sh "$0" "$@"']
+    path = os.pathsep.join(filter(None, [str(tmp_path / "inject"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "T": str(tmp_path), "OUT": str(out), "HOW": mode,
+           "RNNBENCH_TEST_OUT": str(out), "RNNBENCH_TEST_FULL_AFTER": "2", "RNNBENCH_TEST_FULL_HOW": mode}
+    subprocess.run([*prefix, str(tmp_path / "script.sh"), *cli("run", "--suite", str(tiny_suite), "--out", str(out),
+                                                                "--workers", workers, "--no-leaderboard")],
+                   cwd=REPO, env=env, capture_output=True, timeout=500, check=True)
+    said = {phase: ((tmp_path / f"{phase}.out").read_text(), (tmp_path / f"{phase}.err").read_text(),
+                    int((tmp_path / f"{phase}.rc").read_text())) for phase in ("stop", "resume")}
+    stdout, stderr, rc = said["stop"]
+    errors = [line for line in stderr.splitlines() if line.startswith("rnnbench: error: ")]
+    assert rc == 1 and len(errors) == 1 and "Traceback" not in stderr, stderr
+    assert re.fullmatch(rf"rnnbench: error: cannot write {out}/runs/\w+/result\.json \({reason}\): the sweep stopped; "
+                        rf"the 2 records in {out}/runs/ are kept as they were; free some space and run the same "
+                        r"command again to resume", errors[0]), errors[0]
+    stopped = {p.relative_to(tmp_path / "after-stop"): p.read_bytes() for p in (tmp_path / "after-stop").rglob("*")
+               if p.is_file()}
+    records = {p: json.loads(b) for p, b in stopped.items() if p.name == "result.json"}
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records.values()), stdout
+    assert not [p for p in stopped if p.suffix == ".tmp"], list(stopped)
+    stdout, stderr, rc = said["resume"]
+    assert rc == 0 and "6 runs in the grid, 2 already finished, 4 to train" in stdout, stdout + stderr
+    resumed = {p.relative_to(tmp_path / "after-resume"): p for p in (tmp_path / "after-resume").rglob("result.json")}
+    assert len(resumed) == 6 and all(json.loads(p.read_text())["status"] == "ok" for p in resumed.values())
+    assert all(resumed[p].read_bytes() == stopped[p] for p in records)  # the two as they were
+
+
+def test_a_leaderboard_build_that_cannot_write_a_file_fails_in_one_line_and_leaves_the_old_one_whole(tmp_path):
+    """A build whose page exceeds the file-size limit the process runs under (RLIMIT_FSIZE, above the start's probe):
+    exit 1, one line naming the page and why, the page of the build before it as it was, no temp file left."""
+    from rnnbench.bench.cli import PROBE_BYTES
+
+    results, site = _folder(tmp_path / "results"), tmp_path / "site"
+    args = ["leaderboard", "--results", str(results), "--out", str(site)]
+    assert subprocess.run(cli(*args), cwd=REPO, capture_output=True, timeout=300).returncode == 0
+    page = (site / "index.html").read_bytes()
+    limit = PROBE_BYTES + 4096
+    assert len(page) > limit
+    limited = [cli()[0], "-c", "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, "
+               f"({limit}, resource.RLIM_INFINITY)); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+               *cli(*args)[1:]]
+    proc = subprocess.run(limited, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("rnnbench: error: ")]
+    assert errors == [f"rnnbench: error: cannot write {site / 'index.html'} (File too large)"], proc.stderr
+    assert (site / "index.html").read_bytes() == page and not list(site.rglob("*.tmp"))
+
+
 # ---------------------------------------------------------------- where records come from; a worker's death
 def _one_run_suite(tiny_suite: Path, tmp_path: Path) -> str:
     text = tiny_suite.read_text().replace("axes:\n  - {cell: [rnn, lstm]}\n  - {cell: [rnn], clip: [norm]}\n",
