@@ -441,3 +441,25 @@ def test_a_killed_builds_temp_files_are_removed_and_a_build_in_progress_kept(tmp
     build([results], out)
     assert not old.exists() and young.exists()
     assert (out / "index.html").is_file()
+
+
+def test_a_sweep_starts_by_removing_the_temp_files_killed_writers_left_anywhere_under_out(tiny_suite, tmp_path):
+    """Temp files of killed writers (a record's, a checkpoint's, a leaderboard page's) older than an hour, anywhere
+    under --out, are gone once `rnnbench run` has started; a young one (another sweep's write in progress) stays."""
+    import time as clock
+
+    out = tmp_path / "out"
+    old = [out / "runs" / "0123abcd" / ".result.k1.tmp", out / "runs" / "0123abcd" / ".best.k2.tmp",
+           out / "leaderboard" / "plots" / ".heatmap.png.k3.tmp"]
+    young = out / "leaderboard" / ".index.html.w1.tmp"
+    for path in (*old, young):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    hour_ago = clock.time() - 3700
+    for path in old:
+        os.utime(path, (hour_ago, hour_ago))
+    proc = subprocess.run(cli("run", "--suite", _one_run_suite(tiny_suite, tmp_path), "--tasks", "adding", "--out",
+                              str(out), "--workers", "0", "--quiet", "--no-leaderboard"), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not any(path.exists() for path in old) and young.exists()
