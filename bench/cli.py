@@ -21,6 +21,12 @@ TOOLS = {
     "speed-models": ("rnnbench.bench.speed_models", "every remedy path against its cell's fused kernel (a benchmark)"),
 }
 
+# `rnnbench run --logger`: Lightning's loggers a run's metrics go to (bench.runner.FILE_LOGGERS, and W&B through
+# bench.tracking); --csv-log and --wandb name csv and wandb (chosen_loggers)
+LOGGERS = ("csv", "tensorboard", "wandb")
+TENSORBOARD_MISSING = ("--logger tensorboard needs the tensorboard package: pip install 'rnnbench[tensorboard]' "
+                       "(in a checkout: pip install -e '.[tensorboard]')")
+
 EPILOG = """examples:
   rnnbench list
   rnnbench run --suite quick --dry-run
@@ -88,16 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-large", action="store_true", help="accept a grid larger than the limit on runs (a "
                      "larger one is refused before it is built, in one line naming the limit: most likely a typo, "
                      "e.g. seeds: 100000000)")
-    run.add_argument("--wandb", action="store_true", help="also log every run to Weights & Biases "
+    run.add_argument("--logger", action="append", metavar="NAME[,NAME]", help="also log each run's training and "
+                     "validation metrics through Lightning's loggers (repeatable, or a comma list): csv "
+                     "(OUT/runs/<run_id>/csv/metrics.csv), tensorboard (OUT/runs/<run_id>/tensorboard/: `tensorboard "
+                     "--logdir OUT/runs`; needs rnnbench[tensorboard]), wandb (as --wandb)")
+    run.add_argument("--wandb", action="store_true", help="--logger wandb: also log every run to Weights & Biases "
                      "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
     run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
     run.add_argument("--dry-run", action="store_true", help="print the grid, each run's state in OUT (ok, diverged: "
                      "kept; failed, stale (its corpus files changed since): retried; todo) and the counts, train nothing")
     run.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
-    run.add_argument("--csv-log", action="store_true", help="also log each run's training and validation metrics "
-                     "with Lightning's CSVLogger: OUT/runs/<run_id>/csv/metrics.csv (train/loss, train/grad_norm, "
-                     "val/<metric> by optimizer step; with --wandb, beside it)")
+    run.add_argument("--csv-log", action="store_true", help="--logger csv: Lightning's CSVLogger per run, "
+                     "OUT/runs/<run_id>/csv/metrics.csv (train/loss, train/grad_norm, val/<metric> by optimizer step)")
     run.add_argument("--save-checkpoints", action="store_true", help="keep each run's best weights in "
                      "OUT/runs/<run_id>/best.pt (a state dict: torch.load(path, weights_only=True), then "
                      "SequenceModel(spec, model_config).load_state_dict); the record's `checkpoint` names it")
@@ -175,6 +184,24 @@ def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tup
     return "gpu", ids
 
 
+def chosen_loggers(args) -> tuple[str, ...]:
+    """The loggers `rnnbench run` logs each run to: --logger's names (repeated or comma-separated) and the aliases
+    --csv-log (csv) and --wandb (wandb), each once, in LOGGERS' order; an unknown name is refused, and tensorboard
+    without its package (TENSORBOARD_MISSING)."""
+    import importlib.util
+
+    from rnnbench.bench.registry import choice
+
+    names = {name.strip() for given in args.logger or () for name in given.split(",") if name.strip()}
+    for name in sorted(names):
+        choice("logger (--logger)", name, LOGGERS)
+    names |= {"csv"} if args.csv_log else set()
+    names |= {"wandb"} if args.wandb else set()
+    if "tensorboard" in names and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+        raise ConfigError(TENSORBOARD_MISSING)  # Lightning's TensorBoardLogger writes with either
+    return tuple(name for name in LOGGERS if name in names)
+
+
 def cmd_run(args) -> int:
     from rnnbench.bench.config import GRID_LIMIT, expand, load_suite
     from rnnbench.bench.launch import LaunchOptions, parse_shard, run_grid, shard
@@ -183,6 +210,7 @@ def cmd_run(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     runs = expand(suite, args.tasks, args.seeds, limit=None if args.allow_large else GRID_LIMIT)
+    loggers = chosen_loggers(args)
     if args.shard:
         runs = shard(runs, *parse_shard(args.shard))
     if args.run_timeout is not None:
@@ -194,9 +222,10 @@ def cmd_run(args) -> int:
     if args.launcher == "ray" and args.devices not in (None, "cpu"):  # checked before a dry run too
         raise ConfigError(f"--devices {args.devices} with --launcher ray: Ray gives each run one of the cluster's "
                           "GPUs itself; limit them with CUDA_VISIBLE_DEVICES on its nodes, or use --devices cpu")
-    if args.fuse and (args.launcher != "local" or args.strategy == "ddp" or args.wandb or args.csv_log):  # before a
-        # dry run too: a fused group logs no per-run metrics
-        raise ConfigError("--fuse works with the local launcher, without --strategy ddp, --wandb or --csv-log")
+    if args.fuse and (args.launcher != "local" or args.strategy == "ddp" or loggers):  # before a dry run too: a
+        # fused group logs no per-run metrics
+        raise ConfigError("--fuse works with the local launcher, without --strategy ddp or loggers (--logger, "
+                          "--wandb, --csv-log)")
     if args.dry_run:
         return dry_run(suite.name, runs, args.out, sharded=bool(args.shard))
     if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
@@ -214,14 +243,14 @@ def cmd_run(args) -> int:
     rank = int(os.environ.get("LOCAL_RANK", 0))  # > 0 in the DDP processes Lightning started
     opts = LaunchOptions(out_dir=args.out, suite=suite.name, workers=workers, accelerator=accelerator,
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
-                         wandb_project=args.wandb_project if args.wandb else None, quiet=args.quiet or rank > 0,
-                         fuse=args.fuse, run_timeout=args.run_timeout, save_checkpoints=args.save_checkpoints,
-                         csv_log=args.csv_log)
+                         wandb_project=args.wandb_project if "wandb" in loggers else None,
+                         quiet=args.quiet or rank > 0, fuse=args.fuse, run_timeout=args.run_timeout,
+                         save_checkpoints=args.save_checkpoints, loggers=tuple(n for n in loggers if n != "wandb"))
     if opts.launcher == "ray":
         from rnnbench.bench.ray_launch import check_ray
 
         check_ray(opts)  # before anything is printed: exit 2 with one line
-    if args.wandb:
+    if opts.wandb_project:
         from rnnbench.bench.tracking import choose_mode
 
         choose_mode()  # here, not in each worker: they inherit it, and the hint below knows it
@@ -244,7 +273,7 @@ def cmd_run(args) -> int:
     if counts.get("failed"):
         for line in failure_summary(args.out, runs):
             print(line)
-    if args.wandb and os.environ.get("WANDB_MODE") == "offline":
+    if opts.wandb_project and os.environ.get("WANDB_MODE") == "offline":
         print(f"W&B ran offline: upload with `wandb sync {args.out}/wandb/offline-run-*`")
     if not args.no_leaderboard and not ResultStore(args.out).has_records():  # e.g. a shard of fewer runs than shards
         print(f"no result records under {args.out}/runs/ yet: no leaderboard built")

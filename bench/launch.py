@@ -35,7 +35,7 @@ class LaunchOptions:
     fuse: bool = False  # train groups of runs that share a cell and shape as one stacked model (models.fused)
     run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
     save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.runner.save_best)
-    csv_log: bool = False  # Lightning's CSVLogger per run (bench.runner.csv_logger)
+    loggers: tuple[str, ...] = ()  # Lightning's file loggers per run, beside W&B (bench.runner.FILE_LOGGERS)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -110,7 +110,7 @@ def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
     else:
         devices = _devices(opts)
     record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy,
-                     save_checkpoint=opts.save_checkpoints, csv_log=opts.csv_log)
+                     save_checkpoint=opts.save_checkpoints, loggers=opts.loggers)
     return summarize(record)
 
 

@@ -127,15 +127,16 @@ def execute(
     callbacks: tuple[L.Callback, ...] = (),
     steps_per_batch: int | None = None,
     save_checkpoint: bool = False,
-    csv_log: bool = False,
+    loggers: tuple[str, ...] = (),
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
     Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
     the best checkpoint validated before it, where there is one) or `failed` (with the error).
     `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
-    `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `csv_log` logs the training and
-    validation metrics with Lightning's CSVLogger into runs/<run_id>/csv/metrics.csv (beside W&B, where both)."""
+    `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `loggers` names Lightning's file
+    loggers (FILE_LOGGERS: csv, tensorboard) that log the training and validation metrics under runs/<run_id>/, beside
+    W&B (`wandb_project`) where both."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -155,11 +156,11 @@ def execute(
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
             logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record)
-        loggers = [lg for lg in (logger, csv_logger(out_dir, cfg.run_id) if csv_log else None) if lg]
+        used = [lg for lg in (logger, *(FILE_LOGGERS[name](out_dir, cfg.run_id) for name in loggers)) if lg]
         # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
-                                           strategy=strategy, logger=loggers or False,
+                                           strategy=strategy, logger=used or False,
                                            callbacks=[monitor, *callbacks])
         record["world_size"] = trainer.world_size
         diverged = None
@@ -274,6 +275,20 @@ def csv_logger(out_dir: Path, run_id: str):
     from lightning.pytorch.loggers import CSVLogger
 
     return CSVLogger(save_dir=str(Path(out_dir) / "runs" / run_id), name="", version="csv")
+
+
+def tensorboard_logger(out_dir: Path, run_id: str):
+    """Lightning's TensorBoardLogger writing runs/<run_id>/tensorboard/events.out.tfevents.* (train/, val/ scalars by
+    optimizer step: `tensorboard --logdir OUT/runs`); no placeholder hp_metric."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    return TensorBoardLogger(save_dir=str(Path(out_dir) / "runs" / run_id), name="", version="tensorboard",
+                             default_hp_metric=False)
+
+
+# Lightning's loggers that write files beside a run's record, by their `rnnbench run --logger` name (W&B, the third,
+# is bench.tracking's: it may fail without costing the run)
+FILE_LOGGERS = {"csv": csv_logger, "tensorboard": tensorboard_logger}
 
 
 CHECKPOINT = "best.pt"  # a run's best weights, where the sweep keeps them (--save-checkpoints)

@@ -92,3 +92,52 @@ def test_a_csv_log_holds_each_runs_training_and_validation_metrics(tiny_suite, t
         val = log.dropna(subset=["val/mse"]).set_index("step")["val/mse"]
         assert val.to_dict() == pytest.approx({h["step"]: h["val_mse"] for h in record["history"]})
         assert log["train/loss"].notna().any()
+
+
+def test_a_tensorboard_log_holds_each_runs_training_and_validation_metrics(tiny_suite, tmp_path):
+    """--logger tensorboard (beside csv: repeatable): Lightning's TensorBoardLogger per run; its event file, read back
+    with TensorBoard's own reader, holds the train/ scalars and val/ scalars equal to the record's history."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet", "--no-leaderboard",
+                 "--logger", "tensorboard", "--logger", "csv", "--tasks", "adding"]) == 0
+    paths = list((out / "runs").glob("*/result.json"))
+    assert len(paths) == 3
+    for path in paths:
+        record = json.loads(path.read_text())
+        events = EventAccumulator(str(path.parent / "tensorboard"))
+        events.Reload()
+        assert {"train/loss", "train/grad_norm", "train/clipped_fraction", "val/mse", "val/loss"} <= \
+            set(events.Tags()["scalars"])
+        val = {e.step: e.value for e in events.Scalars("val/mse")}
+        assert val == pytest.approx({h["step"]: h["val_mse"] for h in record["history"]})
+        assert [e.step for e in events.Scalars("train/loss")] and (path.parent / "csv" / "metrics.csv").is_file()
+
+
+def test_loggers_are_named_once_and_the_old_flags_are_their_aliases(tiny_suite, tmp_path, monkeypatch, capsys):
+    """--logger takes repeats and comma lists; --csv-log and --wandb name csv and wandb; a misspelt name, a logger
+    with --fuse and tensorboard without its package are refused in one line before anything runs."""
+    import sys
+
+    from rnnbench.bench.cli import LOGGERS, TENSORBOARD_MISSING, _parser, chosen_loggers
+    from rnnbench.bench.runner import FILE_LOGGERS
+
+    assert set(LOGGERS) == {*FILE_LOGGERS, "wandb"}
+    parse = lambda *a: chosen_loggers(_parser().parse_args(["run", *a]))  # noqa: E731
+    assert parse("--logger", "wandb,csv", "--logger", "tensorboard") == ("csv", "tensorboard", "wandb")
+    assert parse("--csv-log", "--logger", "csv") == ("csv",) and parse("--wandb") == ("wandb",) and parse() == ()
+    dry = ["run", "--suite", str(tiny_suite), "--out", str(tmp_path / "res"), "--dry-run"]
+    for flags, needle in ((["--logger", "tensorbord"], "unknown logger (--logger) 'tensorbord' (did you mean "
+                                                       "'tensorboard'?)"),
+                          (["--fuse", "--csv-log"], "--fuse works with the local launcher, without --strategy ddp or "
+                                                    "loggers")):
+        assert main([*dry, *flags]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"rnnbench: error: {needle}"), line
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as where neither package is installed
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    assert main([*dry, "--logger", "csv,tensorboard"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"rnnbench: error: {TENSORBOARD_MISSING}"]
