@@ -24,6 +24,22 @@ def tuning_label(optimizer: str, learning_rate: float) -> str:
     return f"{optimizer} lr={learning_rate:g}"
 
 
+def setting_value(value) -> str:
+    """A setting's value as a label shows it: a whole number as one (a table's column with gaps holds 32 as 32.0),
+    other numbers in their shortest form, a missing one (an older record without the field) as "unset"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "unset"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
+def setting_tag(values: dict) -> str:
+    """The fields a size sweep varies, as the label of a swept task setting shows them: "hidden_size=32, max_steps=800"
+    (bench.config.RunConfig.setting_label, leaderboard.collect.separate_settings)."""
+    return ", ".join(f"{name}={setting_value(value)}" for name, value in values.items())
+
+
 def remedy_label(levels: dict[str, str]) -> str:
     """A combination's short name: its cell and the levels that differ from the baselines, the activation and init
     bare, the others as axis=level ("gru + chrono", "rnn + relu + identity + clip=norm"); the all-baseline plain RNN

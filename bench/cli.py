@@ -203,13 +203,14 @@ def chosen_loggers(args) -> tuple[str, ...]:
 
 
 def cmd_run(args) -> int:
-    from rnnbench.bench.config import GRID_LIMIT, expand, load_suite
+    from rnnbench.bench.config import GRID_LIMIT, expand, load_suite, swept_fields
     from rnnbench.bench.launch import LaunchOptions, parse_shard, run_grid, shard
 
     suite = load_suite(args.suite, args.overrides)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     runs = expand(suite, args.tasks, args.seeds, limit=None if args.allow_large else GRID_LIMIT)
+    swept = tuple(swept_fields(runs))  # of the whole grid: every shard names its runs alike
     loggers = chosen_loggers(args)
     if args.shard:
         runs = shard(runs, *parse_shard(args.shard))
@@ -245,7 +246,8 @@ def cmd_run(args) -> int:
                          devices=devices, strategy=args.strategy, launcher=args.launcher, ray_address=args.ray_address,
                          wandb_project=args.wandb_project if "wandb" in loggers else None,
                          quiet=args.quiet or rank > 0, fuse=args.fuse, run_timeout=args.run_timeout,
-                         save_checkpoints=args.save_checkpoints, loggers=tuple(n for n in loggers if n != "wandb"))
+                         save_checkpoints=args.save_checkpoints, loggers=tuple(n for n in loggers if n != "wandb"),
+                         swept=swept)
     if opts.launcher == "ray":
         from rnnbench.bench.ray_launch import check_ray
 
@@ -292,15 +294,18 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     train nothing."""
     from collections import Counter
 
-    store, states = ResultStore(out), Counter()
-    for cfg in runs:
+    from rnnbench.bench.config import swept_fields
+
+    store, states, swept = ResultStore(out), Counter(), swept_fields(runs)
+    for cfg in runs:  # a swept field's value is part of the task setting, as on the leaderboard
         state = store.state(cfg)
         states[state] += 1
-        print(f"{cfg.run_id}  {state:<8}  {cfg.task_label:<32} {cfg.combo}  {cfg.tuning}  seed={cfg.seed}")
+        print(f"{cfg.run_id}  {state:<8}  {cfg.setting_label(swept):<32} {cfg.combo}  {cfg.tuning}  seed={cfg.seed}")
     combos, tunings = {c.combo for c in runs}, {c.tuning for c in runs}
     tuned = f"{len(tunings)} tuning settings x " if len(tunings) > 1 else ""
-    settings = (f"{len({c.task_label for c in runs})} task settings x {len(combos)} remedy combinations x "
-                f"{tuned}{len({c.seed for c in runs})} seeds")
+    sweep = f" ({', '.join(name.split('.', 1)[1] for name in swept)} swept)" if swept else ""
+    settings = (f"{len({c.setting_label(swept) for c in runs})} task settings{sweep} x {len(combos)} remedy "
+                f"combinations x {tuned}{len({c.seed for c in runs})} seeds")
     print(f"suite {suite}: {len(runs)} runs of this shard, across {settings}" if sharded else
           f"suite {suite}: {len(runs)} runs = {settings}")
     finished = sum(states[s] for s in FINISHED)
@@ -419,9 +424,12 @@ def cmd_show(args) -> int:
     from rnnbench.models import ModelConfig
 
     suite = load_suite(args.suite, args.overrides)
-    model = {k: v for k, v in {**dataclasses.asdict(ModelConfig()), **suite.model}.items() if k not in AXIS_NAMES}
+    swept = {where: {k.split(".", 1)[1]: v for k, v in suite.sweep.items() if k.startswith(f"{where}.")}
+             for where in ("model", "budget")}  # a size sweep's fields with their lists of values
+    model = {k: v for k, v in {**dataclasses.asdict(ModelConfig()), **suite.model, **swept["model"]}.items()
+             if k not in AXIS_NAMES}
     tune = [{k: getattr(b, k) for k in TUNABLE} for b in suite.budgets()]  # every setting, the budget's one included
-    budget = {k: v for k, v in dataclasses.asdict(suite.budget).items() if k not in TUNABLE}
+    budget = {k: v for k, v in {**dataclasses.asdict(suite.budget), **swept["budget"]}.items() if k not in TUNABLE}
     resolved = {"name": suite.name, "tasks": suite.tasks, "axes": suite.grids, "tune": tune, "seeds": suite.seeds,
                 "model": model, "budget": budget}
     print(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None).rstrip())

@@ -15,12 +15,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import yaml
 
-from rnnbench.bench.axes import BASELINE_LEVELS, TUNABLE, tuning_label
+from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS, TUNABLE, setting_tag, tuning_label
 from rnnbench.bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS, plateau_idle
 from rnnbench.bench.registry import ConfigError, check, choice, typed_params
 from rnnbench.models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
@@ -118,6 +118,20 @@ class RunConfig:
         return tuning_label(self.budget.optimizer, self.budget.learning_rate)
 
     @property
+    def setting(self) -> dict[str, Any]:
+        """What a size sweep may vary (Suite.sweep): the model's fields but the remedy axes and the budget's but the
+        tuned ones, as "model.FIELD" / "budget.FIELD" -> value."""
+        model = {f"model.{k}": v for k, v in dataclasses.asdict(self.model).items() if k not in AXIS_NAMES}
+        return {**model, **{f"budget.{k}": v for k, v in dataclasses.asdict(self.budget).items() if k not in TUNABLE}}
+
+    def setting_label(self, fields: Iterable[str] = ()) -> str:
+        """The task label with the values of `fields` (keys of `setting`: those a grid sweeps, swept_fields) as the
+        leaderboard shows a swept setting: "adding(seq_len=100) [hidden_size=32]"; the task label without fields."""
+        setting = self.setting
+        shown = {name.split(".", 1)[1]: setting[name] for name in sorted(fields)}
+        return f"{self.task_label} [{setting_tag(shown)}]" if shown else self.task_label
+
+    @property
     def task_label(self) -> str:
         task = self.build_task()
         sizes = {f.name for f in dataclasses.fields(SyntheticSizes)}  # how much data, not which task (vocab_size is)
@@ -163,10 +177,26 @@ class Suite:
     budget: Budget = field(default_factory=Budget)
     tune: list[dict[str, Any]] = field(default_factory=lambda: [{}])  # the tuning grid: budget overrides, each
     # trained for every remedy combination and seed (tuning_settings)
+    sweep: dict[str, list] = field(default_factory=dict)  # the size sweep: "model.FIELD" / "budget.FIELD" -> its
+    # values (two or more), each point of their product a setting of its own; `model` and `budget` hold each swept
+    # field's first value
 
-    def budgets(self) -> list[Budget]:
-        """The budget of each tuning setting, in the suite's order (one: the suite's budget, without a grid)."""
-        return [dataclasses.replace(self.budget, **setting) for setting in self.tune]
+    def points(self) -> list[tuple[dict, Budget]]:
+        """The model settings and the budget of each point of the size sweep, in the suite's order (one: `model` and
+        `budget`, without a sweep)."""
+        points = []
+        for values in itertools.product(*self.sweep.values()):
+            model, budget = {**self.model}, {}
+            for key, value in zip(self.sweep, values):
+                where, name = key.split(".", 1)
+                (model if where == "model" else budget)[name] = value
+            points.append((model, dataclasses.replace(self.budget, **budget)))
+        return points
+
+    def budgets(self, budget: Budget | None = None) -> list[Budget]:
+        """The budget of each tuning setting, in the suite's order, from `budget` (default: the suite's; one without
+        a tuning grid)."""
+        return [dataclasses.replace(budget or self.budget, **setting) for setting in self.tune]
 
 
 def _as_list(value) -> list:
@@ -256,13 +286,15 @@ def load_suite(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
               "combination: an inapplicable level is left out (e.g. a gated cells' init on cell 'rnn')")
     seeds = raw.get("seeds", 1)
     check(type(seeds) is int and seeds >= 1, f"suite {path}: seeds must be an integer >= 1, got {seeds!r}")
-    for key in ("model", "budget"):
-        check(isinstance(raw.get(key) or {}, dict), f"suite {path}: {key!r} must be a mapping of parameters, "
-              f"got {raw.get(key)!r}")
-    model = typed_params(ModelConfig, raw.get("model") or {}, "model")
+    fixed, sweep = sweep_settings(raw, f"suite {path}")
+    model = fixed["model"]
     for axis in ("cell", "activation", "init", "skip"):
         check(axis not in model, f"suite {path}: {axis!r} is a remedy axis; set it under 'axes', not 'model'")
-    budget = Budget(**typed_params(Budget, raw.get("budget") or {}, "budget"))
+    budget = Budget(**fixed["budget"])
+    for key, values in sweep.items():
+        if key.startswith("budget."):
+            for value in values:  # each value checked as the budget checks it
+                dataclasses.replace(budget, **{key.split(".", 1)[1]: value})
     suite = Suite(
         name=str(raw.get("name", path.stem)),
         tasks=tasks,
@@ -271,12 +303,36 @@ def load_suite(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
         model=model,
         budget=budget,
         tune=tuning_settings(raw.get("tune"), f"suite {path}"),
+        sweep=sweep,
     )
     if any("plateau" in _as_list(grid.get("lr", [])) for grid in grids):
-        for b in suite.budgets():
-            idle = plateau_idle(b)
-            check(idle is None, f"suite {path}: {idle}")
+        for _, point in suite.points():
+            for b in suite.budgets(point):
+                idle = plateau_idle(b)
+                check(idle is None, f"suite {path}: {idle}")
     return suite
+
+
+def sweep_settings(raw: dict, what: str) -> tuple[dict[str, dict], dict[str, list]]:
+    """A suite's `model` and `budget` mappings, each value checked against its field's type: ({"model": settings,
+    "budget": settings} with each field's first value, the sweep: {"model.FIELD" / "budget.FIELD": values} for each
+    field given a list of two or more values). A list of one value is that value (the run ids of a single value
+    stay as they were); the optimizer and the learning rate take one value (several are a tuning grid: `tune`)."""
+    fixed: dict[str, dict] = {}
+    sweep: dict[str, list] = {}
+    for key, cls in (("model", ModelConfig), ("budget", Budget)):
+        settings = raw.get(key) or {}
+        check(isinstance(settings, dict), f"{what}: {key!r} must be a mapping of parameters, got {raw.get(key)!r}")
+        fixed[key] = {}
+        for name, value in settings.items():
+            values = _levels(value, f"{what}: {key} {name}") if isinstance(value, list) else [value]
+            values = [typed_params(cls, {name: v}, key)[name] for v in values]
+            fixed[key][name] = values[0]
+            if len(values) > 1:
+                check(key != "budget" or name not in TUNABLE, f"{what}: budget {name} takes one value; several are "
+                      f"a tuning grid, each combination shown at its best: tune: {{{name}: {values}}}")
+                sweep[f"{key}.{name}"] = values
+    return fixed, sweep
 
 
 def tuning_settings(tune, what: str) -> list[dict[str, Any]]:
@@ -327,17 +383,28 @@ def _chosen_tasks(suite: Suite, tasks: list[str] | None) -> dict[str, dict[str, 
 
 
 def grid_size(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None) -> int:
-    """The number of runs expand() gives, counted without building them: task settings × remedy combinations ×
-    tuning settings × seeds."""
+    """The number of runs expand() gives, counted without building them: task settings × points of the size sweep ×
+    remedy combinations × tuning settings × seeds."""
     chosen = _chosen_tasks(suite, tasks)
     settings = sum(math.prod(len(values) for values in params.values()) for params in chosen.values())
-    return settings * len(remedy_combinations(suite.grids)) * len(suite.tune) * (seeds or suite.seeds)
+    points = math.prod(len(values) for values in suite.sweep.values())
+    return settings * points * len(remedy_combinations(suite.grids)) * len(suite.tune) * (seeds or suite.seeds)
+
+
+def swept_fields(runs: Iterable[RunConfig]) -> list[str]:
+    """The fields of RunConfig.setting whose value differs among `runs` (what their grid sweeps), sorted."""
+    values: dict[str, set] = {}
+    for cfg in runs:
+        for name, value in cfg.setting.items():
+            values.setdefault(name, set()).add(value)
+    return sorted(name for name, seen in values.items() if len(seen) > 1)
 
 
 def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = None,
            limit: int | None = GRID_LIMIT) -> list[RunConfig]:
-    """The suite's grid: task parameters × remedy combinations × tuning settings × seeds, each a validated RunConfig.
-    A grid of more than `limit` runs (grid_size) is refused before any is built; None: no limit."""
+    """The suite's grid: task parameters × points of the size sweep × remedy combinations × tuning settings × seeds,
+    each a validated RunConfig. A grid of more than `limit` runs (grid_size) is refused before any is built; None: no
+    limit."""
     chosen = _chosen_tasks(suite, tasks)
     n_seeds = seeds or suite.seeds
     check(n_seeds >= 1, f"seeds must be >= 1, got {n_seeds}")
@@ -346,17 +413,18 @@ def expand(suite: Suite, tasks: list[str] | None = None, seeds: int | None = Non
         check(size <= limit, f"suite {suite.name}: the grid holds {size:,} runs, more than {limit:,}; fewer seeds, "
               "tasks or levels, or --allow-large to train them all")
     runs = []
-    combos = remedy_combinations(suite.grids)
+    combos, points = remedy_combinations(suite.grids), suite.points()
     for task, params in chosen.items():
         for values in itertools.product(*params.values()):
             task_params = dict(zip(params, values))
             TASKS.get(task).from_params(task_params)  # validate once, early
-            for r in combos:
-                model = ModelConfig(
-                    **suite.model, cell=r["cell"], activation=r["activation"], init=r["init"], skip=r["skip"]
-                )
-                model.validate()
-                for budget in suite.budgets():
-                    for seed in range(n_seeds):
-                        runs.append(RunConfig(task, task_params, model, r["clip"], r["lr"], seed, budget))
+            for settings, point in points:
+                for r in combos:
+                    model = ModelConfig(
+                        **settings, cell=r["cell"], activation=r["activation"], init=r["init"], skip=r["skip"]
+                    )
+                    model.validate()
+                    for budget in suite.budgets(point):
+                        for seed in range(n_seeds):
+                            runs.append(RunConfig(task, task_params, model, r["clip"], r["lr"], seed, budget))
     return runs

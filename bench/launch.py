@@ -36,6 +36,7 @@ class LaunchOptions:
     run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
     save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.runner.save_best)
     loggers: tuple[str, ...] = ()  # Lightning's file loggers per run, beside W&B (bench.runner.FILE_LOGGERS)
+    swept: tuple[str, ...] = ()  # the fields the grid sweeps (bench.config.swept_fields), shown in W&B's names
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -110,7 +111,7 @@ def run_one(cfg_dict: dict, opts: LaunchOptions) -> dict:
     else:
         devices = _devices(opts)
     record = execute(cfg, opts.out_dir, opts.suite, opts.wandb_project, opts.accelerator, devices, opts.strategy,
-                     save_checkpoint=opts.save_checkpoints, loggers=opts.loggers)
+                     save_checkpoint=opts.save_checkpoints, loggers=opts.loggers, swept=opts.swept)
     return summarize(record)
 
 

@@ -128,6 +128,7 @@ def execute(
     steps_per_batch: int | None = None,
     save_checkpoint: bool = False,
     loggers: tuple[str, ...] = (),
+    swept: tuple[str, ...] = (),
 ) -> dict:
     """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
     Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
@@ -136,7 +137,8 @@ def execute(
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
     `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `loggers` names Lightning's file
     loggers (FILE_LOGGERS: csv, tensorboard) that log the training and validation metrics under runs/<run_id>/, beside
-    W&B (`wandb_project`) where both."""
+    W&B (`wandb_project`) where both; `swept`: the fields of RunConfig.setting its grid sweeps, which W&B's run name
+    and group show (RunConfig.setting_label)."""
     quiet_lightning()
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
@@ -155,7 +157,7 @@ def execute(
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
-            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record)
+            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record, swept)
         used = [lg for lg in (logger, *(FILE_LOGGERS[name](out_dir, cfg.run_id) for name in loggers)) if lg]
         # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)

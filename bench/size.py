@@ -112,6 +112,9 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     s1, s2 = sorted(args.steps)
+    if "budget.max_steps" in suite.sweep:  # the projection scales each run to one max_steps
+        p.error(f"suite {suite.name} sweeps max_steps {suite.sweep['budget.max_steps']}: size it once per value "
+                "(a suite file for each)")
     if not 0 < s1 < s2 <= suite.budget.max_steps:
         p.error(f"--steps {s1} {s2}: need 0 < S1 < S2 <= the suite's max_steps ({suite.budget.max_steps})")
     workers = args.workers if args.workers is not None else default_workers(devices)

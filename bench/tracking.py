@@ -53,9 +53,10 @@ def quiet_settings():
     return wandb.Settings(silent=os.environ["WANDB_SILENT"].lower() in ("true", "1", "yes"), console="off")
 
 
-def run_name(cfg) -> str:
-    """"adding(seq_len=100) · gru + chrono · adam lr=0.001 · seed 0"."""
-    return f"{cfg.task_label} · {remedy_label(cfg.remedies)} · {cfg.tuning} · seed {cfg.seed}"
+def run_name(cfg, swept=()) -> str:
+    """"adding(seq_len=100) · gru + chrono · adam lr=0.001 · seed 0"; with a size sweep its fields' values after the
+    task ("adding(seq_len=100) [hidden_size=32] · ...": RunConfig.setting_label)."""
+    return f"{cfg.setting_label(swept)} · {remedy_label(cfg.remedies)} · {cfg.tuning} · seed {cfg.seed}"
 
 
 def run_tags(cfg, suite: str) -> list[str]:
@@ -80,10 +81,11 @@ def attempt_id(run_id: str) -> str:
     return f"{run_id}-{generate_id(8)}"
 
 
-def start(cfg, out_dir: Path, project: str, record: dict):
+def start(cfg, out_dir: Path, project: str, record: dict, swept=()):
     """(Lightning's WandbLogger with its W&B run started, None), or (False, the error) where W&B fails now or
     failed for an earlier run in this process: the run then trains without a logger. `record`: the run's record
-    so far (its suite, git commit, versions, and the task's metrics and their directions)."""
+    so far (its suite, git commit, versions, and the task's metrics and their directions); `swept`: the fields its
+    grid sweeps, whose values name and group it with its task setting (runs of other sizes are not one group)."""
     if "error" in _DOWN:
         return False, f"W&B skipped: it failed earlier in this worker ({_DOWN['error']})"
     choose_mode()
@@ -92,8 +94,8 @@ def start(cfg, out_dir: Path, project: str, record: dict):
 
     (out_dir / "wandb").mkdir(parents=True, exist_ok=True)
     try:
-        logger = WandbLogger(project=project, group=f"{cfg.task_label} · {remedy_label(cfg.remedies)}",
-                             name=run_name(cfg), id=attempt_id(cfg.run_id), job_type="train",
+        logger = WandbLogger(project=project, group=f"{cfg.setting_label(swept)} · {remedy_label(cfg.remedies)}",
+                             name=run_name(cfg, swept), id=attempt_id(cfg.run_id), job_type="train",
                              tags=run_tags(cfg, record["suite"]), config=run_config(cfg, record),
                              save_dir=str(out_dir), reinit="finish_previous", settings=settings)
         define_summaries(logger.experiment, record)  # wandb.init: a failure shows here, not in the middle of training

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, tuning_label
+from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, setting_tag, tuning_label
 from rnnbench.bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_published
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
@@ -271,13 +271,19 @@ REMEDY_FIELDS = {"config.seed", *(f"config.{where}{axis}" for axis in AXIS_NAMES
                  *(f"config.budget.{name}" for name in TUNABLE)}
 
 
+NAMED_FIELDS = 3  # the most fields a setting's label names (separate_settings); more differ: a hash of the setting
+
+
 def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     """Runs of one task label that differ in their setting (everything in the config but the seed and the remedy
-    axes: budget, model size, the task's sizes...; e.g. the standard and the full suite's copy(delay=100)) are not
-    seeds of one measurement: each setting gets a label of its own, the task label plus its suite's name where
-    that tells them apart, else plus a short hash of the setting; with a warning. Adds the column
-    `training_setting` (a hash of the setting less the task's parameters) for the frontier, which compares
-    lengths of one task trained alike."""
+    axes: budget, model size, the task's sizes...; e.g. the standard and the full suite's copy(delay=100), or the
+    points of a size sweep) are not seeds of one measurement: each setting gets a label of its own, the task label
+    plus its suite's name where that tells them apart (with a warning: the label does not say what differs), else
+    plus the fields that differ with their values ("adding(seq_len=100) [hidden_size=32]", as `rnnbench run
+    --dry-run` shows a swept setting) where at most NAMED_FIELDS config fields do, else plus a short hash of the
+    setting (with a warning). Every table, effect and plot then keeps them apart. Adds the column
+    `training_setting` (a hash of the setting less the task's parameters) for the frontier, which compares lengths
+    of one task trained alike."""
     fields = sorted(c for c in df.columns if c.startswith("config.") and c not in REMEDY_FIELDS)
     training = [c for c in fields if not c.startswith("config.task.params.")]
     if "task_data" in df:  # the text a corpus held (a record older than the field, or failed early, has none:
@@ -298,8 +304,18 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
             continue
         by_suite = suite[rows].groupby(setting[rows]).nunique().eq(1).all() and \
             setting[rows].groupby(suite[rows]).nunique().eq(1).all()  # one suite per setting and vice versa
-        tags = suite[rows] if by_suite else setting[rows]
+        differ = [c for c in fields if df.loc[rows, c].map(str).nunique() > 1]
+        named = not by_suite and "task_data" not in differ and len(differ) <= NAMED_FIELDS
+        if named:
+            short = {c: c.rsplit(".", 1)[1] for c in differ}
+            if len(set(short.values())) < len(short):  # one name in two places: the path below config.
+                short = {c: c.removeprefix("config.") for c in differ}
+            tags = df.loc[rows, differ].apply(lambda row: setting_tag({short[c]: row[c] for c in differ}), axis=1)
+        else:
+            tags = suite[rows] if by_suite else setting[rows]
         labels[rows] = label + " [" + tags + "]"
-        warnings.warn(f"{label}: runs of {setting[rows].nunique()} settings (budget, model size, task sizes or the "
-                      f"corpus's text differ), shown apart as {', '.join(sorted(set(labels[rows])))}", stacklevel=3)
+        if not named:
+            warnings.warn(f"{label}: runs of {setting[rows].nunique()} settings (budget, model size, task sizes or "
+                          f"the corpus's text differ), shown apart as {', '.join(sorted(set(labels[rows])))}",
+                          stacklevel=3)
     return df.assign(task_label=labels, training_setting=training)

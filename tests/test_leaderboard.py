@@ -292,7 +292,12 @@ def test_a_diverged_run_counts_its_best_weights_score_where_it_has_one(tmp_path)
 
 def test_runs_trained_differently_are_not_averaged_as_seeds(tmp_path):
     """adding(seq_len=100) from two suites with other budgets (say standard's and full's): two rows, named by the
-    suite; within one suite (an edited YAML) named by a hash of the setting; with a warning each."""
+    suite, with a warning; within one suite (an edited YAML, a size sweep) named by the fields that differ, without;
+    where more than NAMED_FIELDS differ, by a hash of the setting, with a warning."""
+    import warnings
+
+    from rnnbench.leaderboard.collect import NAMED_FIELDS
+
     for seed in range(2):
         write_record(tmp_path, seed=seed, value=0.05, remedy=LSTM)
     write_record(tmp_path, seed=0, value=0.01, remedy=LSTM, max_steps=3000, suite="full")
@@ -300,9 +305,18 @@ def test_runs_trained_differently_are_not_averaged_as_seeds(tmp_path):
         table = task_table(load_results(tmp_path)).set_index("task_label")
     assert table.loc["adding(seq_len=100) [quick]", "n_runs"] == 2 and table.loc["adding(seq_len=100) [full]", "mean"] == 0.01
     write_record(tmp_path, seed=0, value=0.02, remedy=LSTM, max_steps=600, suite="full")
-    with pytest.warns(UserWarning, match="runs of 3 settings"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         labels = set(load_results(tmp_path).task_label)
-    assert len(labels) == 3 and all(re.fullmatch(r"adding\(seq_len=100\) \[[0-9a-f]{6}\]", label) for label in labels)
+    assert labels == {f"adding(seq_len=100) [max_steps={n}]" for n in (300, 3000, 600)}
+    path = write_record(tmp_path, seed=1, value=0.02, remedy=LSTM, max_steps=600, suite="full")
+    record = json.loads(path.read_text())
+    record["config"]["budget"].update(batch_size=8, eval_every=10, warmup_steps=0)  # 4 fields differ from the rest
+    path.write_text(json.dumps(record))
+    assert NAMED_FIELDS < 4
+    with pytest.warns(UserWarning, match="runs of 4 settings"):
+        labels = set(load_results(tmp_path).task_label)
+    assert len(labels) == 4 and all(re.fullmatch(r"adding\(seq_len=100\) \[[0-9a-f]{6}\]", label) for label in labels)
 
 
 def test_runs_on_other_text_of_one_corpus_name_are_not_averaged(tmp_path):

@@ -94,6 +94,73 @@ def test_a_csv_log_holds_each_runs_training_and_validation_metrics(tiny_suite, t
         assert log["train/loss"].notna().any()
 
 
+def test_a_size_sweep_trains_each_value_as_a_setting_of_its_own(tiny_suite, tmp_path, capsys):
+    """model.hidden_size=[8, 16] (an override, or a list in the suite file): each value a run of its own with its own
+    id; a single value keeps today's run ids; `show`, the dry run and the grid's size count every point; the
+    leaderboard shows each size as a task setting of its own, so runs of two sizes are never seeds of one row."""
+    import math
+
+    from rnnbench.bench.config import GRID_LIMIT, grid_size
+    from rnnbench.bench.tracking import run_name
+    from rnnbench.leaderboard import load_results
+    from rnnbench.leaderboard.tables import task_table
+
+    base = expand(load_suite(str(tiny_suite)))
+    for same in (["model.hidden_size=[8]"], ["model.hidden_size=8"], ["budget.max_steps=[4, 4]"]):
+        assert [r.run_id for r in expand(load_suite(str(tiny_suite), same))] == [r.run_id for r in base]
+    sweep = ["seeds=2", "model.hidden_size=[8, 16]"]
+    suite = load_suite(str(tiny_suite), sweep)
+    runs = expand(suite)
+    assert grid_size(suite) == len(runs) == 2 * 2 * len(base) and len({r.run_id for r in runs}) == len(runs)
+    assert {r.model.hidden_size for r in runs} == {8, 16}
+    assert {r.run_id for r in runs if r.model.hidden_size == 8 and r.seed == 0} == {r.run_id for r in base}
+    in_file = tmp_path / "sweep.yaml"
+    in_file.write_text(tiny_suite.read_text().replace("model: {hidden_size: 8}", "model: {hidden_size: [8, 16]}"))
+    assert [r.run_id for r in expand(load_suite(str(in_file), ["seeds=2"]))] == [r.run_id for r in runs]
+    two_points = load_suite(str(tiny_suite), [*sweep, "budget.max_steps=[4, 6]"])  # counted without building
+    assert grid_size(two_points) == 2 * len(runs) and GRID_LIMIT > 2 * len(runs)
+    with pytest.raises(ConfigError, match=f"the grid holds {2 * len(runs)} runs, more than {2 * len(runs) - 1}"):
+        expand(two_points, limit=2 * len(runs) - 1)
+
+    assert main(["show", str(tiny_suite), *sweep]) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["model"]["hidden_size"] == [8, 16] and text.rstrip().endswith(f"# {len(runs)} runs")
+    out = tmp_path / "res"
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--dry-run", *sweep]) == 0
+    text = capsys.readouterr().out
+    assert f"suite tiny: {len(runs)} runs = 4 task settings (hidden_size swept) x 3 remedy combinations x 2 seeds" \
+        in text and text.count("adding(seq_len=8) [hidden_size=16]") == len(runs) // 4
+
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--quiet", *sweep,
+                 "--tasks", "adding"]) == 0
+    df = load_results(out)
+    assert set(df["task_label"]) == {"adding(seq_len=8) [hidden_size=8]", "adding(seq_len=8) [hidden_size=16]"}
+    for label, size in (("adding(seq_len=8) [hidden_size=8]", 8), ("adding(seq_len=8) [hidden_size=16]", 16)):
+        assert set(df.loc[df["task_label"] == label, "config.model.hidden_size"]) == {size}
+    table = task_table(df)
+    assert len(table) == 2 * 3 and set(table["n_runs"]) == {2}  # per size and combination: its 2 seeds, never 4
+    lstm16 = table[(table["task_label"] == "adding(seq_len=8) [hidden_size=16]") & table["combo"].str.startswith("lstm")]
+    runs16 = df[(df["task_label"] == "adding(seq_len=8) [hidden_size=16]") & df["combo"].str.startswith("lstm")]
+    assert math.isclose(lstm16["score"].iloc[0], runs16["normalized_score"].clip(0, 1).mean())
+    assert "### adding(seq_len=8) [hidden_size=16]" in (out / "leaderboard" / "leaderboard.md").read_text()
+    cfg = next(r for r in runs if r.model.hidden_size == 16 and r.task == "adding")
+    assert run_name(cfg, ("model.hidden_size",)).startswith("adding(seq_len=8) [hidden_size=16] · ")  # W&B's too
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("budget.learning_rate=[0.001, 0.01]", r"budget learning_rate takes one value; several are a tuning grid.*"
+                                           r"tune: \{learning_rate: \[0.001, 0.01\]\}"),
+    ("budget.optimizer=[adam, sgd]", "budget optimizer takes one value"),
+    ("model.hidden_size=[]", "model hidden_size has no values"),
+    ("model.hidden_size=[8, big]", "model parameter hidden_size must be int, got 'big'"),
+    ("model.cell=[rnn, lstm]", "'cell' is a remedy axis; set it under 'axes'"),
+    ("budget.max_steps=[4, 0]", "budget max_steps must be an integer >= 1, got 0"),
+])
+def test_a_bad_sweep_is_one_line(tiny_suite, override, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_suite(str(tiny_suite), [override])
+
+
 def test_a_tensorboard_log_holds_each_runs_training_and_validation_metrics(tiny_suite, tmp_path):
     """--logger tensorboard (beside csv: repeatable): Lightning's TensorBoardLogger per run; its event file, read back
     with TensorBoard's own reader, holds the train/ scalars and val/ scalars equal to the record's history."""
