@@ -3,7 +3,8 @@
     out_dir/leaderboard.md             heat map, findings, overall, per-task, effects, known-results and failed-run
                                        tables, for a README
     out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, effects-by-task, interactions, known,
-                                              frontier, failed (where runs failed: their errors, grouped)
+                                              frontier, failed (where runs failed: their errors, grouped); each
+                                              .html a page of its own, sortable and filterable as the index
     out_dir/tables/interactions-all.csv every interaction (the page shows the largest)
     out_dir/tables/tasks.csv           every task's rows in one file
     out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>: each where it has something
@@ -342,6 +343,34 @@ def _markdown(prov: dict[str, str], found: list[str], sections: list[Section], p
     return "\n".join(lines)
 
 
+def _page(title: str, body: list[str]) -> str:
+    """A self-contained HTML page: `body`'s parts between the head (CSS) and the script (JS: sorting, filtering),
+    nothing fetched. The index and every tables/<name>.html page are one."""
+    return "\n".join(["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+                      # nothing may be fetched: the page carries its own styles, script and images
+                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+                      "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+                      f"<title>{html.escape(title)}</title>", f"<style>{CSS}</style></head><body>", *body,
+                      f"<script>{JS}</script></body></html>"])
+
+
+def _table_html(s: Section) -> str:
+    """A section's table with its filter box above it (JS filters the rows), or a note where it has no rows."""
+    esc = html.escape
+    if not len(s.table):
+        return '<p class="note">(no rows)</p>'
+    return (f'<p><input type="search" class="filter" aria-controls="{esc(s.key)}" placeholder="filter rows" '
+            f'aria-label="filter the rows of {esc(s.title)}"><span class="shown" aria-live="polite"></span></p>'
+            + render(s.table, "html", table_id=s.key))
+
+
+def _table_page(s: Section) -> str:
+    """tables/<key>.html: one section's table as a page of its own, sortable and filterable as on the index."""
+    esc = html.escape
+    return _page(f"rnnbench: {s.title}", [f"<header><h1>{esc(s.title)}</h1><p class=\"note\">{esc(s.note)}</p>"
+                                          "</header>", _table_html(s)])
+
+
 def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
     esc = html.escape
 
@@ -350,17 +379,7 @@ def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots
         cap = f"<figcaption class=\"note\">{esc(caption)}</figcaption>" if caption else ""
         return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
 
-    def filterable(s: Section) -> str:
-        return (f'<p><input type="search" class="filter" aria-controls="{esc(s.key)}" placeholder="filter rows" '
-                f'aria-label="filter the rows of {esc(s.title)}"><span class="shown" aria-live="polite"></span></p>'
-                + render(s.table, "html", table_id=s.key))
-
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             # nothing may be fetched: the page carries its own styles, script and images
-             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
-             "<title>rnnbench leaderboard</title>", f"<style>{CSS}</style></head><body>",
-             f"<header><h1>rnnbench leaderboard</h1><p>{esc(_summary(prov))}</p></header>"]
+    parts = [f"<header><h1>rnnbench leaderboard</h1><p>{esc(_summary(prov))}</p></header>"]
     if "heatmap" in plots:
         parts.append(f'<section id="headline">{image("heatmap", "score per combination and task", HEADLINE)}</section>')
     parts += ['<section id="findings"><h2>Findings</h2><ul>'] + [f"<li>{esc(s)}</li>" for s in found]
@@ -369,9 +388,8 @@ def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots
         if s.key.startswith("task-") and '<h2 id="tasks">Tasks</h2>' not in parts:
             parts.append('<h2 id="tasks">Tasks</h2>')
         heading = "h3" if s.key.startswith("task-") else "h2"
-        table = filterable(s) if len(s.table) else '<p class="note">(no rows)</p>'
         parts += [f'<section id="section-{esc(s.key)}"><{heading}>{esc(s.title)}</{heading}>',
-                  f'<p class="note">{esc(s.note)}</p>', table]
+                  f'<p class="note">{esc(s.note)}</p>', _table_html(s)]
         if s.plot in plots:
             parts.append(image(s.plot, s.alt))
         parts.append("</section>")
@@ -382,8 +400,8 @@ def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots
                   image("gradient_flow", "gradient norm against time step"), "</section>"]
     parts += ['<section id="provenance"><h2>Provenance</h2><dl>']
     parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
-    parts += ["</dl></section>", f"<script>{JS}</script></body></html>"]
-    return "\n".join(parts)
+    parts.append("</dl></section>")
+    return _page("rnnbench leaderboard", parts)
 
 
 def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, threshold: float = 0.9) -> dict[str, Path]:
@@ -406,7 +424,8 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     sections, tasks, found = _sections(df, threshold)
     for s in sections:
         for fmt in FORMATS:
-            write(f"tables/{s.key}.{fmt}", render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}"))
+            write(f"tables/{s.key}.{fmt}", _table_page(s) if fmt == "html" else
+                  render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}"))
     write("tables/tasks.csv", render(tasks, "csv"))
     for s in sections:
         if s.every_row is not None:

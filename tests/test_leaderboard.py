@@ -1003,7 +1003,8 @@ class DevTools:
 def test_the_page_sorts_from_the_keyboard_and_filters_in_chromium(tmp_path):
     """The task table's "steps to best" header is reached with Tab alone and sorted with Enter (numeric order,
     ascending: one arrow in the header as shown), then Space (descending); typing into the table's filter box
-    leaves the rows containing the text; the headline heat map comes before the first table."""
+    leaves the rows containing the text; the headline heat map comes before the first table. The table's own page
+    (tables/<name>.html) filters and sorts alike."""
     assert CHROMIUM is not None, "RNNBENCH_REQUIRE_CHROMIUM=1 (CI installed Chromium) but no chromium on the PATH"
     for name, step in [("c100", 100), ("c9", 9), ("x50", 50), ("c10", 10)]:
         write_record(tmp_path, seed=0, value=0.05, best_step=step, combo=name)
@@ -1051,6 +1052,17 @@ def test_the_page_sorts_from_the_keyboard_and_filters_in_chromium(tmp_path):
         for _ in range(2):
             chrome.press("Backspace", "Backspace", 8)
         assert chrome.js(visible) == ["c100", "x50", "c10", "c9"]  # cleared: every row, in the sorted order
+
+        chrome.open((site.parent / "tables" / f"{table_id}.html").as_uri())  # the table's page of its own
+        assert chrome.js("document.querySelectorAll('table').length") == 1
+        chrome.js(f"document.querySelector('input.filter[aria-controls=\"{table_id}\"]').focus()")
+        chrome.send("Input.insertText", text="c1")
+        assert sorted(chrome.js(visible)) == ["c10", "c100"]
+        assert chrome.js(f"document.querySelector('input.filter[aria-controls=\"{table_id}\"]')"
+                         ".nextElementSibling.textContent") == "2 of 4 rows"
+        chrome.js(f"{header}.querySelector('button').click()")
+        assert chrome.js(f"{header}.getAttribute('aria-sort')") == "ascending"
+        assert chrome.js(steps) == ["9", "10", "50", "100"]
     finally:
         chrome.close()
 
