@@ -256,10 +256,13 @@ def test_a_read_only_or_full_out_fails_in_one_line_before_training(setup, needle
 FULL_DISK = """
 import os, sys
 from pathlib import Path
-out, after, how = (os.environ.get(k) for k in ("RNNBENCH_TEST_OUT", "RNNBENCH_TEST_FULL_AFTER", "RNNBENCH_TEST_FULL_HOW"))
+env = os.environ.get
+out, after, how = env("RNNBENCH_TEST_OUT"), env("RNNBENCH_TEST_FULL_AFTER"), env("RNNBENCH_TEST_FULL_HOW")
 if out and after:
     def fill(event, args):
-        if event != "open" or ".result." not in str(args[0]) or len(list(Path(out).glob("runs/*/result.json"))) < int(after):
+        if event != "open" or ".result." not in str(args[0]):
+            return
+        if len(list(Path(out).glob("runs/*/result.json"))) < int(after):
             return
         if how == "fsize":
             import resource
