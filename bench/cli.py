@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
                      "(OUT/runs/<run_id>/csv/metrics.csv), tensorboard (OUT/runs/<run_id>/tensorboard/: `tensorboard "
                      "--logdir OUT/runs`; needs rnnbench[tensorboard]), wandb (as --wandb)")
     run.add_argument("--wandb", action="store_true", help="--logger wandb: also log every run to Weights & Biases "
-                     "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`)")
+                     "(offline unless logged in; upload later with `wandb sync OUT/wandb/offline-run-*`), and the "
+                     "closing leaderboard as `rnnbench leaderboard --wandb` does")
     run.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
     run.add_argument("--dry-run", action="store_true", help="print the grid, each run's state in OUT (ok, diverged: "
                      "kept; failed, stale (its corpus files changed since): retried; todo) and the counts, train nothing")
@@ -284,7 +285,22 @@ def cmd_run(args) -> int:
 
         paths = build([args.out], args.out / "leaderboard")
         print(f"leaderboard: {paths['index.html']} (and leaderboard.md, tables/, plots/ beside it)")
+        if opts.wandb_project:  # the runs' exit status stays theirs: a W&B outage fails no run
+            log_leaderboard_to_wandb(paths, args.out / "leaderboard", [args.out], opts.wandb_project)
     return 1 if counts.get("failed", 0) else 0  # a script or a job array sees it; the leaderboard counts them too
+
+
+def log_leaderboard_to_wandb(paths: dict[str, Path], out: Path, results: list[Path], project: str) -> bool:
+    """The built leaderboard mirrored to W&B (bench.tracking.log_leaderboard), after its files: W&B never decides
+    the page. Prints where it went, or one line on stderr saying why it did not; returns whether it did."""
+    from rnnbench.bench.tracking import log_leaderboard
+
+    try:
+        print(log_leaderboard(paths, out, results, project))
+        return True
+    except Exception as err:  # noqa: BLE001 - the page is written; say in one line why W&B has no copy
+        print(f"W&B: the leaderboard was not logged ({type(err).__name__}: {err})".splitlines()[0], file=sys.stderr)
+        return False
 
 
 def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
@@ -382,14 +398,8 @@ def cmd_leaderboard(args) -> int:
     paths = build(results, out, threshold=args.threshold)
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `rnnbench readme "
           f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
-    if args.wandb:  # after the files: W&B mirrors the page, it never decides it
-        from rnnbench.bench.tracking import log_leaderboard
-
-        try:
-            print(log_leaderboard(paths, out, args.results, args.wandb_project))
-        except Exception as err:  # noqa: BLE001 - the page is written; say in one line why W&B has no copy
-            print(f"W&B: the leaderboard was not logged ({type(err).__name__}: {err})".splitlines()[0], file=sys.stderr)
-            return 1
+    if args.wandb and not log_leaderboard_to_wandb(paths, out, args.results, args.wandb_project):
+        return 1
     return 0
 
 

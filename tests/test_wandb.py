@@ -325,6 +325,31 @@ def test_the_leaderboard_goes_to_wandb_as_tables_and_an_artifact(sweep, tmp_path
         assert entry.digest == base64.b64encode(hashlib.md5(files[rel].read_bytes()).digest()).decode()
 
 
+def test_rnnbench_run_wandb_logs_its_closing_leaderboard_as_the_leaderboard_command_does(sweep, tiny_suite, tmp_path,
+                                                                                       monkeypatch, capsys):
+    """`rnnbench run --wandb` (here over the sweep's finished runs: nothing to train) ends with the leaderboard, which
+    goes to W&B as `rnnbench leaderboard --wandb` sends it: a job_type leaderboard run with the tables and the page's
+    files as the artifact, in OUT/wandb."""
+    import shutil
+
+    out = tmp_path / "res"
+    shutil.copytree(sweep[0] / "runs", out / "runs")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert main(["run", "--suite", str(tiny_suite), "--out", str(out), "--workers", "0", "--wandb"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 already finished" in printed and "W&B: " in printed and "leaderboard tables and the page" in printed
+    assert offline_runs(out) == []  # no run trained, so no train run
+    (run,) = offline_runs(out, job_type="leaderboard")
+    site = out / "leaderboard"
+    for path in site.glob("tables/*.csv"):
+        with path.open(newline="") as f:
+            assert run.table(f"leaderboard/{path.stem}")["columns"] == next(csv.reader(f))
+    (artifact,) = [a for a in run.artifacts if a.type == "leaderboard"]
+    files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    assert {e.path for e in artifact.manifest.contents} == files and "index.html" in files
+
+
 def test_a_wandb_failure_costs_no_run(tiny_suite, tmp_path):
     """W&B online with a server that refuses (as with no network or a bad key): every run trains and is recorded
     with the reason its mirror is missing; after the first failure the worker skips W&B (no init wait per run);
