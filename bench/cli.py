@@ -50,8 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    include = argparse.ArgumentParser(add_help=False)  # every command that reads configs or records takes it
+    include.add_argument("--include", nargs="+", default=[], metavar="FILE",
+                         help="Python files of your own to load first: the cells, tasks, init levels and lr "
+                         "schedules they register become levels and tasks of the grid (README: Extending rnnbench); "
+                         "each file's source joins its runs' ids. Also read from RNNBENCH_INCLUDE")
 
-    run = sub.add_parser("run", help="train every run of a suite's grid (finished runs are skipped)",
+    run = sub.add_parser("run", parents=[include], help="train every run of a suite's grid (finished runs are skipped)",
                          description="Train every run of a suite's grid in long-lived worker processes, write one "
                          "result.json per run under OUT/runs/, then build the leaderboard in OUT/leaderboard/. "
                          "Runs whose result is ok or diverged are skipped, so a killed sweep resumes. Exit status 1 "
@@ -112,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                      "OUT/runs/<run_id>/best.pt (a state dict: torch.load(path, weights_only=True), then "
                      "SequenceModel(spec, model_config).load_state_dict); the record's `checkpoint` names it")
 
-    lb = sub.add_parser("leaderboard", help="build tables, plots and index.html from result folders",
+    lb = sub.add_parser("leaderboard", parents=[include], help="build tables, plots and index.html from result folders",
                         description="Read every results/runs/*/result.json and records.jsonl.gz (never W&B), merge "
                         "folders (one record per run id) and write Markdown/CSV/LaTeX/HTML tables, plots and a "
                         "self-contained index.html. With --publish, first copy every record (diverged and failed "
@@ -128,8 +133,8 @@ def _parser() -> argparse.ArgumentParser:
                     "artifact, in a W&B run of job_type leaderboard (offline unless logged in, in RESULTS/wandb)")
     lb.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
 
-    sub.add_parser("list", help="list tasks (with parameters), remedy axes and levels, and suites")
-    show = sub.add_parser("show", help="print a suite as it resolves (with overrides) and its grid's size",
+    sub.add_parser("list", parents=[include], help="list tasks (with parameters), remedy axes and levels, and suites")
+    show = sub.add_parser("show", parents=[include], help="print a suite as it resolves (with overrides) and its grid's size",
                           description="Print a suite resolved: every task setting, sub-grid, tuning setting, seeds, "
                           "model and budget field (defaults filled in), and the size of its grid; trains nothing.")
     show.add_argument("suite", help="a shipped suite name or a YAML file")
@@ -490,10 +495,14 @@ def run_tool(name: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in TOOLS:
-        return run_tool(argv[0], argv[1:])
-    args = _parser().parse_args(argv)
     try:
+        from rnnbench.bench.plugins import include, load_all
+
+        load_all()  # installed plugins and RNNBENCH_INCLUDE's files (the tools read them there)
+        if argv and argv[0] in TOOLS:
+            return run_tool(argv[0], argv[1:])
+        args = _parser().parse_args(argv)
+        include(args.include)
         with one_line_warnings("rnnbench"):
             return COMMANDS[args.command](args)
     except ConfigError as err:

@@ -29,14 +29,15 @@ from rnnbench.tasks.base import SyntheticSizes
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SEED_STREAMS = ("data", "init", "order")  # RunConfig.seeds
-# the remedy axes and their levels, read from what implements each level
-AXES: dict[str, tuple[str, ...]] = {
-    "cell": tuple(CELLS.names()),
-    "activation": tuple(ACTIVATIONS),
-    "init": tuple(INITS.names()),
+# the remedy axes and their levels: what implements each level, read live (iterating one yields its level names),
+# so a cell or schedule registered later (a user's file, `rnnbench run --include`) is a level of its axis
+AXES: dict[str, Iterable[str]] = {
+    "cell": CELLS,
+    "activation": ACTIVATIONS,
+    "init": INITS,
     "clip": CLIPS,
-    "lr": tuple(LR_SCHEDULES.names()),
-    "skip": tuple(SKIPS),
+    "lr": LR_SCHEDULES,
+    "skip": SKIPS,
 }
 assert tuple(AXES) == tuple(BASELINE_LEVELS) and all(BASELINE_LEVELS[a] in AXES[a] for a in AXES)
 
@@ -140,7 +141,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         task = self.build_task()
-        return {
+        d = {
             "task": {"name": self.task, "params": task.params(), "version": task.version},
             "model": dataclasses.asdict(self.model),
             "clip": self.clip,
@@ -148,6 +149,17 @@ class RunConfig:
             "seed": self.seed,
             "budget": dataclasses.asdict(self.budget),
         }
+        if plugins := self.plugins:
+            d["plugins"] = plugins
+        return d
+
+    @property
+    def plugins(self) -> dict[str, str]:
+        """The source hash of each user's file (bench.plugins) whose cell, task, init or lr schedule this run uses,
+        by "kind:name": part of the run id, so a run of an edited file never reuses the earlier source's result.
+        Empty for rnnbench's own levels (their run ids are unchanged)."""
+        used = ((TASKS, self.task), (CELLS, self.model.cell), (INITS, self.model.init), (LR_SCHEDULES, self.lr))
+        return {f"{reg.kind}:{name}": origin for reg, name in used if (origin := reg.origin(name))}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -368,7 +380,7 @@ def remedy_combinations(grids: list[dict[str, list[str]]]) -> list[dict[str, str
             cell = CELLS.get(r["cell"])
             if not cell.takes_activation:
                 r["activation"] = BASELINE_LEVELS["activation"]  # gated cells keep their own: one level
-            if INITS.get(r["init"]).gated_only and not cell.gated:
+            if not INITS.get(r["init"]).applies_to(cell):
                 continue  # e.g. chrono sets gate biases: a vanilla RNN has no gates
             seen.setdefault(tuple(r.values()), r)
     return list(seen.values())

@@ -80,12 +80,16 @@ def setup_worker_numerics(threads: int) -> None:
 
 
 def init_worker(threads: int, gpu_queue, parent: int, started=None) -> None:
-    """Once per worker: setup_worker_numerics, the worker's own GPU, and exit when the sweep process dies.
+    """Once per worker: setup_worker_numerics, the user's plugins, the worker's own GPU, and exit when the sweep
+    process dies.
     `started`: a queue on which each job announces (this worker's pid, the job's first run id) as it starts
     (the sweep process times jobs against --run-timeout from there)."""
     import torch
 
+    from rnnbench.bench.plugins import load_all
+
     setup_worker_numerics(threads)
+    load_all()  # the user's cells and tasks (RNNBENCH_INCLUDE, inherited; installed plugins) before any config
     if gpu_queue is not None:
         _WORKER["gpu"] = gpu_queue.get()
         torch.cuda.set_device(_WORKER["gpu"])

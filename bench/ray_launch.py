@@ -2,16 +2,19 @@
 dynamically over a local instance or an existing cluster, every task writing into the same result store.
 
 OUT must be a path every Ray node sees (a shared file system), and every node needs the dependencies (torch,
-lightning, ...) and rnnbench: installed, or this checkout on a shared path (put on the workers' PYTHONPATH).
+lightning, ...) and rnnbench installed (e.g. `pip install -e` of a checkout on a shared path); the files of
+`--include` must be on a path every node sees too.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
+from rnnbench.bench.plugins import ENV, load_all
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.store import ResultStore
 
@@ -33,6 +36,7 @@ def _task(cfg_dict: dict, opts: LaunchOptions) -> dict:
     """One run inside a Ray worker: the local workers' setup (1 intra-op thread, flush-to-zero; the flag is per
     thread, so set on every call), then the same run_one. Ray's num_gpus=1 leaves exactly one GPU visible."""
     setup_worker_numerics(1)
+    load_all()  # the user's files (RNNBENCH_INCLUDE, passed in the runtime env) and installed plugins
     return run_one(cfg_dict, opts)
 
 
@@ -55,7 +59,8 @@ def run_grid_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress,
         # workers import the installed rnnbench (on a cluster: installed on every node, e.g. `pip install -e` of a
         # checkout on a shared path)
         try:
-            ray.init(address=opts.ray_address or "local",
+            env = {ENV: os.environ[ENV]} if os.environ.get(ENV) else {}
+            ray.init(address=opts.ray_address or "local", runtime_env={"env_vars": env},
                      log_to_driver=not opts.quiet, logging_level="WARNING", **local)
         except ConnectionError as err:
             raise ConfigError(f"--ray-address {opts.ray_address}: {err}".splitlines()[0]) from None

@@ -59,18 +59,26 @@ def typed_params(cls, params: dict | None, what: str) -> dict:
     return out
 
 
+# The source a registration comes from while a user's file is loaded (bench.plugins sets it): a short hash of the
+# file, recorded with every name registered meanwhile, which joins the run id of the runs that use the name.
+ORIGIN: list[str] = []
+
+
 class Registry(Generic[T]):
     """Maps names to objects. Registering a name twice is an error; an unknown name suggests the nearest."""
 
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._items[name] = obj
+            if ORIGIN:
+                self._origins[name] = ORIGIN[-1]
             return obj
 
         return decorator
@@ -78,7 +86,12 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> T:
         """Remove `name` and return its object (a test's own registration, taken back when the test is done)."""
         choice(self.kind, name, self._items)
+        self._origins.pop(name, None)
         return self._items.pop(name)
+
+    def origin(self, name: str) -> str | None:
+        """The source hash of the user's file that registered `name` (bench.plugins), None for rnnbench's own."""
+        return self._origins.get(name)
 
     def get(self, name: str) -> T:
         choice(self.kind, name, self._items)

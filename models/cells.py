@@ -11,6 +11,10 @@ same function. A step function sees one time step:
       h, c: (B, H) the previous hidden state and, for the LSTM, the previous cell state (else None)
       w: (H, G*H) the transposed recurrent weight; b_hh: (G*H,) used only where not folded
       act: the activation (vanilla RNN only)
+
+A user's cell needs none of that: any nn.Module that follows the small protocol of `register_cell` (a step
+h_t = f(x_t, state), optionally a whole-sequence fast path) is a cell of the grid, and the remedies wrap it as far
+as they apply (skips always; init levels where it names the weights they act on).
 """
 
 from __future__ import annotations
@@ -44,8 +48,88 @@ class Cell:
     def gated(self) -> bool:
         return self.keep_gate is not None
 
+    has_recurrent_weights = True  # weight_hh_l0: what the orthogonal and identity inits set
+    has_sequence = False  # a user's cell's whole-sequence method (ModuleCell); a kernel cell has `recurrence`
 
-CELLS: Registry[Cell] = Registry("cell")
+    def make(self, input_size: int, hidden_size: int, activation: str) -> nn.RNNBase:
+        kwargs = {"nonlinearity": activation} if self.takes_activation else {}
+        return self.module(input_size, hidden_size, batch_first=True, **kwargs)
+
+    def recurrent_blocks(self, core: nn.RNNBase, hidden_size: int) -> tuple[torch.Tensor, ...]:
+        """The (H, H) recurrent block of each gate (views into weight_hh_l0)."""
+        return core.weight_hh_l0.split(hidden_size, 0)
+
+    def chrono_biases(self, core: nn.RNNBase) -> tuple[list, list]:
+        """What chrono sets: [(the keep gate's bias, +1), (the write gate's, -1)] as views of b_ih, and the b_hh views
+        it zeroes (PyTorch adds the two bias vectors)."""
+        b_ih, b_hh = core.bias_ih_l0.chunk(len(self.gates), 0), core.bias_hh_l0.chunk(len(self.gates), 0)
+        gates = [(gate, sign) for gate, sign in ((self.keep_gate, 1.0), (self.write_gate, -1.0)) if gate is not None]
+        return ([(b_ih[self.gates.index(g)], sign) for g, sign in gates],
+                [b_hh[self.gates.index(g)] for g, _ in gates])
+
+
+@dataclass(frozen=True)
+class ModuleCell:
+    """A cell given as a module class `make(input_size, hidden_size)` that follows the protocol of register_cell."""
+    make_module: Callable[[int, int], nn.Module]
+    recurrent: tuple[str, ...] = ()  # parameter names of its recurrent weights: (G*H, H) blocks of (H, H)
+    keep_bias: str | None = None  # parameter name of its keep gate's bias (chrono sets it), or None
+    write_bias: str | None = None  # parameter name of its write gate's bias (chrono: minus the keep bias)
+    takes_activation = False  # a user's cell keeps its own nonlinearities
+    recurrence = None  # no whole-loop recurrence of rnnbench's own: its step loop, or its `sequence` fast path
+
+    @property
+    def gated(self) -> bool:
+        return self.keep_bias is not None or self.write_bias is not None
+
+    @property
+    def has_recurrent_weights(self) -> bool:
+        return bool(self.recurrent)
+
+    def make(self, input_size: int, hidden_size: int, activation: str) -> nn.Module:
+        return self.make_module(input_size, hidden_size)
+
+    @property
+    def has_sequence(self) -> bool:
+        return callable(getattr(self.make_module, "sequence", None))
+
+    def recurrent_blocks(self, core: nn.Module, hidden_size: int) -> list[torch.Tensor]:
+        params = dict(core.named_parameters())
+        return [block for name in self.recurrent for block in params[name].split(hidden_size, 0)]
+
+    def chrono_biases(self, core: nn.Module) -> tuple[list, list]:
+        params = dict(core.named_parameters())
+        pairs = ((self.keep_bias, 1.0), (self.write_bias, -1.0))
+        return [(params[name], sign) for name, sign in pairs if name is not None], []
+
+
+CELLS: Registry[Cell | ModuleCell] = Registry("cell")
+
+
+def register_cell(name: str, recurrent: tuple[str, ...] = (), keep_bias: str | None = None,
+                  write_bias: str | None = None):
+    """Register a user's recurrent cell, a class decorator. The protocol (one file of the user's own, loaded with
+    `rnnbench run --include FILE`):
+
+        @register_cell("mingru")
+        class MinGRU(nn.Module):
+            def __init__(self, input_size: int, hidden_size: int): ...
+            def forward(self, x_t, state):     # x_t (B, input_size); state None at t = 0 (make it like x_t:
+                                                #   the gradient probe runs the model in float64)
+                return h_t, state               # h_t (B, hidden_size); state: whatever the next step needs
+            def sequence(self, x):              # optional fast path: (B, T, input_size) -> (B, T, hidden_size)
+                ...                             # from a zero state, the same function as the steps
+
+    The remedies wrap it: skips (a temporal skip feeds [x_t, h_{t-k}] as its input: input_size grows by
+    hidden_size), the orthogonal and identity inits on the parameters named in `recurrent` ((G*H, H) weights, set
+    per (H, H) block), chrono on the biases named `keep_bias` (log U(1, T-1)) and `write_bias` (its negative);
+    an init level a cell names no parameters for is refused for it with a one-line error (and left out of
+    grids), like chrono on the vanilla RNN. A user's cell trains on its step loop (or `sequence`), never fused."""
+    def decorator(cls):
+        CELLS.register(name)(ModuleCell(cls, tuple(recurrent), keep_bias, write_bias))
+        return cls
+
+    return decorator
 
 
 def rnn_step(xp, h, c, w, b_hh, act):

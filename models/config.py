@@ -17,7 +17,7 @@ from rnnbench.models.layer import SKIPS, RecurrentLayer
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"  # rnn | lstm | gru
+    cell: str = "lstm"  # rnn | lstm | gru, or a user's cell (models.cells.register_cell)
     hidden_size: int = 128
     num_layers: int = 1
     activation: str = "tanh"  # tanh | relu | leaky_relu; rnn only (tanh is the gated cells' canonical value)
@@ -47,10 +47,14 @@ class ModelConfig:
         check(self.activation == "tanh" or cell.takes_activation,
               f"activation {self.activation!r} applies to cell {' or '.join(map(repr, with_activation))} only; "
               f"cell {self.cell!r} keeps its own gates: use activation 'tanh'")
+        init = INITS.get(self.init)
+        valid = ", ".join(n for n, i in INITS.items() if i.applies_to(cell))
         gated = [name for name, c in CELLS.items() if c.gated]
-        check(not INITS.get(self.init).gated_only or cell.gated,
+        check(not init.gated_only or cell.gated,
               f"init {self.init!r} applies to gated cells only ({', '.join(gated)}), got cell {self.cell!r}; "
-              f"valid inits for {self.cell!r}: {', '.join(n for n, i in INITS.items() if not i.gated_only)}")
+              f"valid inits for {self.cell!r}: {valid}")
+        check(init.applies_to(cell), f"init {self.init!r} sets recurrent weights, and cell {self.cell!r} names none "
+                                     f"(register_cell(..., recurrent=...)); valid inits for {self.cell!r}: {valid}")
         min_layers = SKIPS[self.skip].min_layers
         check(self.num_layers >= min_layers,
               f"skip {self.skip!r} needs num_layers >= {min_layers}, got {self.num_layers}")

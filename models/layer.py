@@ -16,6 +16,10 @@ has a whole-loop recurrence with its own backward (the vanilla RNN and the GRU, 
 models.cells.VanillaRecurrence and GRURecurrence), the skip term joins that one call instead, still one
 matmul per chunk (the cell's path where RECURRENCE_PAYS says so, and its loop path everywhere). `route()`
 is the one statement of which path a layer takes.
+
+A user's cell (models.cells.register_cell) is its own module: it runs its step loop ("steps"; with a temporal
+skip per chunk, the skip's h_{t-k} as extra input columns) or its whole-sequence method ("sequence") where it
+has one and no skip or probe needs the steps.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.cells import ACTIVATIONS, CELLS, Cell
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ RECURRENCE_PAYS: dict[str, dict[str, set[str]]] = {
     "cpu": {"rnn": {"plain", "temporal"}, "gru": {"plain", "temporal"}},
 }
 
-ROUTES = ("fused", "chunks", "recurrence", "loop")
+ROUTES = ("fused", "chunks", "recurrence", "loop", "steps", "sequence")
 
 
 def route(cell: str, activation: str, temporal: bool, device, loop: bool | None = None, probe: bool = False) -> str:
@@ -69,8 +73,12 @@ def route(cell: str, activation: str, temporal: bool, device, loop: bool | None 
     backward, a temporal skip inside it) or "loop" (autograd through the per-step loop, per chunk with a
     temporal skip). loop: None picks the path for `device`; True asks for a hand-written path (the
     recurrence where the cell has one); False for the fused kernel where the activation has one. probe: the
-    probe's path, which reads every h_t: always "loop"."""
-    has_recurrence = CELLS.get(cell).recurrence is not None
+    probe's path, which reads every h_t: always "loop". A user's cell: "sequence" where it has that method and
+    neither a temporal skip, the probe nor loop=True asks for the steps, else "steps"."""
+    spec = CELLS.get(cell)
+    if not isinstance(spec, Cell):
+        return "sequence" if spec.has_sequence and not (temporal or probe or loop) else "steps"
+    has_recurrence = spec.recurrence is not None
     fused = ACTIVATIONS[activation].fused is not None
     if loop is None:
         pays = RECURRENCE_PAYS.get(torch.device(device).type, {}).get(cell, set())
@@ -95,10 +103,9 @@ class RecurrentLayer(nn.Module):
         self.cell, self.cell_name, act = CELLS.get(cell), cell, ACTIVATIONS[activation]
         self.hidden_size, self.skip_k, self.residual = hidden_size, skip_k, residual
         self.act, self.activation, self.leaky_slope = act.function(leaky_slope), activation, leaky_slope
-        self.fused = act.fused is not None
-        kwargs = {"nonlinearity": act.fused or "tanh"} if self.cell.takes_activation else {}
+        self.fused = act.fused is not None and isinstance(self.cell, Cell)  # torch's kernel can run it
         skip_inputs = hidden_size if skip_k else 0
-        self.rnn = self.cell.module(input_size + skip_inputs, hidden_size, batch_first=True, **kwargs)
+        self.rnn = self.cell.make(input_size + skip_inputs, hidden_size, act.fused or "tanh")  # the cell's parameters
 
     def forward(self, x: torch.Tensor, loop: bool | None = None, steps: list | None = None) -> torch.Tensor:
         """x: (B, T, D) -> (B, T, H) on the path route() picks (loop: see there). A `steps` list (which receives
@@ -106,8 +113,11 @@ class RecurrentLayer(nn.Module):
         path = self.path(x.device, loop, probe=steps is not None)
         if path == "recurrence":
             out = self.recurrence(x)  # one call (a temporal skip inside it, no chunks)
+        elif path == "sequence":
+            out = self.rnn.sequence(x)
         else:
-            kernel = partial(self.loop_kernel, steps=steps) if path == "loop" else self.rnn
+            kernel = {"loop": partial(self.loop_kernel, steps=steps), "steps": partial(self.step_kernel, steps=steps),
+                      }.get(path, self.rnn)
             if kernel is self.rnn and x.is_cuda and not flat(self.rnn):  # cuDNN wants its weights in one buffer;
                 self.rnn.flatten_parameters()  # a copied model's are apart, and each call would copy them together
             out = self.chunks(x, kernel) if self.skip_k else kernel(x)[0]  # (B, T, H)
@@ -160,3 +170,13 @@ class RecurrentLayer(nn.Module):
         if steps is not None:
             steps.extend(hs)
         return torch.stack(hs, 1), (h, c)
+
+    def step_kernel(self, x: torch.Tensor, state=None, steps: list | None = None):
+        """A user's cell step by step, called like the fused module: (B, m, D') -> (B, m, H), state."""
+        hs = []
+        for x_t in x.unbind(1):
+            h, state = self.rnn(x_t, state)  # (B, H)
+            hs.append(h)
+        if steps is not None:
+            steps.extend(hs)
+        return torch.stack(hs, 1), state

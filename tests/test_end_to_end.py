@@ -26,7 +26,7 @@ from rnnbench.bench.runner import execute
 from rnnbench.leaderboard import build, load_results
 from rnnbench.leaderboard.tables import task_table
 from rnnbench.models import CELLS, ModelConfig
-from rnnbench.models.cells import Cell, rnn_step
+from rnnbench.models.cells import Cell, ModuleCell, rnn_step
 from rnnbench.models.fused import fusable
 from rnnbench.tasks import METRICS, TASKS
 from rnnbench.tasks.base import SyntheticSizes, Task, TaskSpec
@@ -61,7 +61,23 @@ class FirstBitTask(SyntheticSizes, Task):
 # a vanilla tanh RNN without a recurrence of its own and without activation levels: on a CPU it trains through
 # torch's nn.RNN kernel, a path no shipped cell takes there (models.layer.route)
 TOY_CELL = Cell(nn.RNN, ("h",), rnn_step)
-TOYS = ((TASKS, FirstBitTask.name, FirstBitTask), (CELLS, "toy_rnn", TOY_CELL))
+
+
+class ToyElman(nn.Module):
+    """A user's cell in the plain protocol (models.cells.register_cell): h_t = tanh(W x_t + U h_{t-1} + b)."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.w = nn.Linear(input_size, hidden_size)
+        self.u = nn.Parameter(torch.randn(hidden_size, hidden_size) / hidden_size ** 0.5)
+
+    def forward(self, x_t, h):
+        pre = self.w(x_t)
+        return (h := torch.tanh(pre if h is None else pre + h @ self.u.t())), h
+
+
+TOYS = ((TASKS, FirstBitTask.name, FirstBitTask), (CELLS, "toy_rnn", TOY_CELL),
+        (CELLS, "toy_module", ModuleCell(ToyElman, recurrent=("u",))))
 
 
 def _register_toys() -> None:
@@ -180,8 +196,8 @@ def test_the_toys_are_in_the_parameters_and_nowhere_else():
     """The registries drive the parameters: the toy task and cell registered above are among them (so every test
     below trains them), beside every shipped task and cell."""
     assert {"toy_first_bit", "adding", "copy", "delayed_recall", "longrange_text", "text"} <= set(TASK_NAMES)
-    assert {"toy_rnn", "rnn", "lstm", "gru"} <= set(CELL_NAMES)
-    assert "toy_first_bit" in TASKS and "toy_rnn" in CELLS  # registered while this file's tests run
+    assert {"toy_rnn", "toy_module", "rnn", "lstm", "gru"} <= set(CELL_NAMES)
+    assert "toy_first_bit" in TASKS and "toy_rnn" in CELLS and "toy_module" in CELLS  # while this file's tests run
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
