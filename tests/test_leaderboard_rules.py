@@ -1,0 +1,214 @@
+"""The leaderboard's counting rules, each by a case that its inversion gets wrong: ranks and ties, the overall table's
+order, the bounded score (clipped to [0, 1], a failed run left out), the bold best, interactions paired by seed and
+the tuned setting's choice. The records are written as the runner writes them, with their scores given, and every
+expected value is worked out by hand in the test. No training: these tests take about a second, so mutation testing
+runs them for every mutant (README: Development)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rnnbench.leaderboard import load_results
+from rnnbench.leaderboard.tables import (findings, frontier, interactions, overall_table, render, select_tuned,
+                                         task_table)
+
+RECALL = "delayed_recall(delay=50)"
+CHANCE = 1 / 8  # delayed recall with 8 cues: the memoryless accuracy
+
+
+def record(root: Path, combo: str, seed: int, score: float | None, *, status: str = "ok", task: str = "delayed_recall",
+           delay: int = 50, val: float | None = None, tuning: tuple[str, float] = ("adam", 0.001),
+           levels: dict[str, str] | None = None, run_id: str | None = None) -> None:
+    """One result.json. `combo` is the cell (or, with `levels`, the combination's name); the run's accuracy is the one
+    whose normalized score is `score` (score 1: accuracy 1; 0: chance); `val` its validation score. Every task is
+    scored on accuracy here; its label is "<task>(delay=<delay>)"."""
+    optimizer, rate = tuning
+    label = f"{task}(delay={delay})"
+    remedies = levels or {"cell": combo}
+    run_id = run_id or f"{label}-{combo}-{optimizer}{rate}-{seed}"
+    accuracy = None if score is None else CHANCE + score * (1 - CHANCE)
+    rec = {"run_id": run_id, "suite": "rules", "created": "2026-12-01T00:00:00+00:00", "status": status,
+           "error": None if status == "ok" else "boom",
+           "config": {"task": {"name": task, "params": {"delay": delay}, "version": 1}, "seed": seed,
+                      "budget": {"optimizer": optimizer, "learning_rate": rate, "max_steps": 100}},
+           "task": task, "task_label": label, "combo": combo, "remedies": remedies,
+           "primary_metric": "accuracy", "higher_is_better": True, "baseline": {"accuracy": CHANCE},
+           "metrics": {} if accuracy is None else {"accuracy": accuracy}, "normalized_score": score,
+           "val_score": val, "best_step": None if score is None else 50, "history": [], "grad": {}}
+    path = root / "runs" / run_id.replace("(", "_").replace(")", "_").replace("=", "_") / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+
+
+def by_combo(table: pd.DataFrame, column: str, task: str | None = None) -> dict:
+    if task is not None:
+        table = table[table["task_label"] == task]
+    return table.set_index("combo")[column].to_dict()
+
+
+# the same seed scores in two orders, whose means as pandas' group means sum them differ in the last bit
+# (0.4000000000000001 and 0.39999999999999997): one mean score of 0.4, which ranks and choices must treat as one
+SAME = [0.1, 0.2, 0.9]
+REORDERED = [0.2, 0.9, 0.1]
+
+
+def test_the_group_means_of_the_same_scores_in_two_orders_differ():
+    """The precondition of the tie tests below (without it they would test nothing), in both ways the tables group:
+    each combo's seeds together (task_table) and settings interleaved seed by seed (select_tuned). Should pandas ever
+    sum these exactly, pick other scores."""
+    together = pd.DataFrame({"g": [0] * 3 + [1] * 3, "v": SAME + REORDERED}).groupby("g")["v"].agg(["mean", "sem"])
+    interleaved = pd.DataFrame({"g": [0, 1] * 3, "v": [v for pair in zip(SAME, REORDERED) for v in pair]})
+    for means in (together["mean"], interleaved.groupby("g").agg(m=("v", "mean"))["m"]):
+        assert means[0] > means[1] and means[0] == pytest.approx(0.4, abs=1e-15) == means[1]
+
+
+def test_tied_combos_share_the_best_rank_and_the_next_combo_counts_them(tmp_path):
+    """Recall: gru and lstm 0.8, rnn 0.5: ranks 1, 1, 3 (not 1, 1, 2). Copy: rnn 0.9, gru 0.4, lstm 0.2: 1, 2, 3. Mean
+    ranks: gru (1 + 2) / 2 = 1.5, lstm (1 + 3) / 2 = 2, rnn (3 + 1) / 2 = 2."""
+    for combo, recall, copy in (("gru", 0.8, 0.4), ("lstm", 0.8, 0.2), ("rnn", 0.5, 0.9)):
+        record(tmp_path, combo, 0, recall)
+        record(tmp_path, combo, 0, copy, task="copy")
+    df = load_results(tmp_path)
+    assert by_combo(task_table(df), "rank", RECALL) == {"gru": 1, "lstm": 1, "rnn": 3}
+    assert by_combo(task_table(df), "rank", "copy(delay=50)") == {"rnn": 1, "gru": 2, "lstm": 3}
+    assert by_combo(overall_table(df), "mean_rank") == {"gru": 1.5, "lstm": 2.0, "rnn": 2.0}
+
+
+def test_combos_without_a_score_on_a_task_share_its_last_rank(tmp_path):
+    """lstm 0.6, gru 0.3, and two combos whose every run failed: ranks 1, 2, 3, 3."""
+    record(tmp_path, "lstm", 0, 0.6)
+    record(tmp_path, "gru", 0, 0.3)
+    record(tmp_path, "rnn", 0, None, status="failed")
+    record(tmp_path, "gru + chrono", 0, None, status="failed", levels={"cell": "gru", "init": "chrono"})
+    ranks = by_combo(task_table(load_results(tmp_path)), "rank")
+    assert ranks == {"lstm": 1, "gru": 2, "rnn": 3, "gru + chrono": 3}
+
+
+def test_seed_means_that_differ_only_in_their_last_bit_tie_in_rank_and_in_the_overall_order(tmp_path):
+    """lstm's seeds score 0.1, 0.2, 0.9 and gru's 0.2, 0.9, 0.1: both mean 0.4, one rank; in the overall table a
+    tie on the mean score and the mean rank falls to the name, so gru comes first and "Best overall" names it."""
+    for seed, (lstm, gru) in enumerate(zip(SAME, REORDERED)):
+        record(tmp_path, "gru", seed, gru)
+        record(tmp_path, "lstm", seed, lstm)
+    df = load_results(tmp_path)
+    tasks, overall = task_table(df), overall_table(df)
+    assert by_combo(tasks, "rank") == {"gru": 1, "lstm": 1}
+    assert list(overall["combo"]) == ["gru", "lstm"]
+    assert findings(tasks, overall)[0].startswith("Best overall: gru, mean score 0.4 ")
+
+
+def test_a_score_above_1_counts_1(tmp_path):
+    """A run better than the task's reference (text: a model beating the trigram scores above 1) counts 1 like a
+    perfect one: lstm's 1.3 and 0.5 average 0.75, below gru's 0.8 and 0.8, which ranks first."""
+    record(tmp_path, "lstm", 0, 1.3)
+    record(tmp_path, "lstm", 1, 0.5)
+    record(tmp_path, "gru", 0, 0.8)
+    record(tmp_path, "gru", 1, 0.8)
+    table = task_table(load_results(tmp_path))
+    assert by_combo(table, "score") == pytest.approx({"gru": 0.8, "lstm": 0.75})
+    assert by_combo(table, "rank") == {"gru": 1, "lstm": 2}
+
+
+def test_a_failed_run_is_left_out_even_where_its_record_has_a_score(tmp_path):
+    """A run that failed after its test (say, writing its checkpoint) keeps the score it recorded, and is still left
+    out: lstm counts only its ok seed's 0.6, not (0.6 + 0.9) / 2."""
+    record(tmp_path, "lstm", 0, 0.6)
+    record(tmp_path, "lstm", 1, 0.9, status="failed")
+    row = task_table(load_results(tmp_path)).set_index("combo").loc["lstm"]
+    assert row["score"] == pytest.approx(0.6)
+    assert (row["n_ok"], row["n_failed"]) == (1, 1)
+
+
+def test_two_combos_scoring_1_on_every_seed_tie_and_neither_is_bold(tmp_path):
+    """gru and lstm both reach accuracy 1 on both seeds: no spread, no gap, nothing bold; rnn trails."""
+    for seed, rnn in enumerate((0.3, 0.35)):
+        record(tmp_path, "gru", seed, 1.0)
+        record(tmp_path, "lstm", seed, 1.0)
+        record(tmp_path, "rnn", seed, rnn)
+    df = load_results(tmp_path)
+    assert "**" not in render(task_table(df), "md")
+    assert "**" not in render(overall_table(df), "md")
+
+
+def test_an_interaction_on_one_task_is_paired_by_seed(tmp_path):
+    """clip x lr on one task, three seeds that differ a lot (0.1, 0.3, 0.5 at the baseline). Per seed the interaction
+    is [s(norm, warmup) - s(none, warmup)] - [s(norm, constant) - s(none, constant)] = 0.21, 0.19, 0.22; with one
+    task the reported interval is the t-interval over these three seeds, t(0.975, df=2) = 0.95 / sqrt(2 * 0.975 *
+    0.025) = 4.3027 (Student's t with 2 degrees of freedom in closed form)."""
+    base = (0.1, 0.3, 0.5)
+    clip_effect = (0.05, 0.10, 0.15)  # differs by seed, so pairing with another seed's runs would change the contrasts
+    interaction = (0.21, 0.19, 0.22)
+    for seed in range(3):
+        scores = {("none", "constant"): base[seed], ("norm", "constant"): base[seed] + clip_effect[seed],
+                  ("none", "warmup_cosine"): base[seed] + 0.05,
+                  ("norm", "warmup_cosine"): base[seed] + 0.05 + clip_effect[seed] + interaction[seed]}
+        for (clip, lr), s in scores.items():
+            name = f"rnn·clip={clip}·lr={lr}"
+            record(tmp_path, name, seed, s, levels={"cell": "rnn", "clip": clip, "lr": lr})
+    row = interactions(load_results(tmp_path)).iloc[0]
+    assert (row.axis_a, row.level_a, row.axis_b, row.level_b) == ("clip", "norm", "lr", "warmup_cosine")
+    mean = statistics.mean(interaction)
+    half = 0.95 / math.sqrt(2 * 0.975 * 0.025) * statistics.stdev(interaction) / math.sqrt(3)
+    assert (row.interaction, row.ci_low, row.ci_high) == pytest.approx((mean, mean - half, mean + half), abs=1e-9)
+    assert (row.n, row.tasks_paired) == (3, 1)
+
+
+def test_a_length_whose_mean_score_is_exactly_the_threshold_is_solved(tmp_path):
+    """The frontier is the longest length scored at least 0.9: lstm scores 1.0 at delay 50 and exactly 0.9 at 100
+    (solved: 100), gru 0.95 and 0.85 (50)."""
+    for combo, scores in (("lstm", (1.0, 0.9)), ("gru", (0.95, 0.85))):
+        for delay, s in zip((50, 100), scores):
+            record(tmp_path, combo, 0, s, delay=delay)
+    table = frontier(load_results(tmp_path)).set_index("combo")
+    assert table["delayed_recall(delay=50/100)"].to_dict() == {"gru": 50, "lstm": 100}
+
+
+def chosen_setting(root: Path) -> set[str]:
+    return set(select_tuned(load_results(root))["tuning"])
+
+
+def test_a_setting_whose_every_run_failed_is_never_chosen(tmp_path):
+    """adam 0.001, the first setting in order, failed on both seeds (no validation score); sgd 0.1 validated at 0.3:
+    sgd is chosen and its test score shown."""
+    for seed in range(2):
+        record(tmp_path, "lstm", seed, None, status="failed", tuning=("adam", 0.001))
+        record(tmp_path, "lstm", seed, 0.25, val=0.3, tuning=("sgd", 0.1))
+    assert chosen_setting(tmp_path) == {"sgd lr=0.1"}
+    assert task_table(select_tuned(load_results(tmp_path)))["score"].iloc[0] == pytest.approx(0.25)
+
+
+def test_tied_settings_go_to_the_first_in_optimizer_then_rate_order_whatever_the_files_order(tmp_path):
+    """Three settings validate at 0.7 each; the files are read sgd first, then adam 0.01, then adam 0.001 (their run
+    ids' order); the choice is adam 0.001: the first optimizer by name, then the smallest rate."""
+    for run_id, setting in (("a", ("sgd", 0.1)), ("b", ("adam", 0.01)), ("c", ("adam", 0.001))):
+        record(tmp_path, "lstm", 0, 0.5, val=0.7, tuning=setting, run_id=run_id)
+    assert list(load_results(tmp_path)["tuning"]) == ["sgd lr=0.1", "adam lr=0.01", "adam lr=0.001"]
+    assert chosen_setting(tmp_path) == {"adam lr=0.001"}
+
+
+def test_settings_whose_mean_validation_scores_differ_only_in_their_last_bit_tie(tmp_path):
+    """adam 0.001 validates at 0.2, 0.9, 0.1 over its seeds and sgd 0.1 at 0.1, 0.2, 0.9: both 0.4, a tie, so the first
+    in order, adam, is chosen."""
+    for seed, (adam, sgd) in enumerate(zip(REORDERED, SAME)):
+        record(tmp_path, "lstm", seed, 0.5, val=adam, tuning=("adam", 0.001))
+        record(tmp_path, "lstm", seed, 0.5, val=sgd, tuning=("sgd", 0.1))
+    assert chosen_setting(tmp_path) == {"adam lr=0.001"}
+
+
+def test_the_choice_is_per_task_and_combination(tmp_path):
+    """lstm on recall validates best at sgd, gru at adam, and lstm on copy at adam: each keeps its own."""
+    for (label, combo), (adam, sgd) in {(RECALL, "lstm"): (0.2, 0.6), (RECALL, "gru"): (0.7, 0.4),
+                                        ("copy(delay=50)", "lstm"): (0.9, 0.1)}.items():
+        task = label.split("(")[0]
+        record(tmp_path, combo, 0, 0.5, val=adam, tuning=("adam", 0.001), task=task)
+        record(tmp_path, combo, 0, 0.5, val=sgd, tuning=("sgd", 0.1), task=task)
+    chosen = select_tuned(load_results(tmp_path)).set_index(["task_label", "combo"])["tuning"].to_dict()
+    assert chosen == {(RECALL, "lstm"): "sgd lr=0.1", (RECALL, "gru"): "adam lr=0.001",
+                      ("copy(delay=50)", "lstm"): "adam lr=0.001"}
+
