@@ -168,7 +168,7 @@ def default_workers(gpus: tuple[int, ...], gpu_gib: float | None = None) -> int:
     return max(len(gpus), min(cores, per_gpu * len(gpus)))
 
 
-def _resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tuple[int, ...]]:
+def resolve_devices(text: str | None, strategy: str = "auto") -> tuple[str, tuple[int, ...]]:
     import torch
 
     available = torch.cuda.device_count()
@@ -238,7 +238,7 @@ def cmd_run(args) -> int:
     if args.launcher == "ray":  # Ray places the runs: GPUs where the cluster has them ("auto")
         accelerator, devices = ("cpu" if args.devices == "cpu" else "auto"), ()
     else:
-        accelerator, devices = _resolve_devices(args.devices, args.strategy)
+        accelerator, devices = resolve_devices(args.devices, args.strategy)
     workers = args.workers
     if workers is None:
         workers = default_workers(devices if accelerator == "gpu" else ())  # CPU ddp: devices are processes
@@ -311,7 +311,7 @@ def log_leaderboard_to_wandb(paths: dict[str, Path], out: Path, results: list[Pa
 def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     """Print the grid, each run with its state in `out` (what a real run would do with it: keep `ok` and `diverged`,
     retry `failed` and `stale`, train `todo`: ResultStore.state), its size, a note for kept records made by another
-    rnnbench or torch version or in a dirty checkout (leaderboard.collect.provenance) and the counts of those states;
+    rnnbench or torch version or in a dirty checkout (bench.store.provenance) and the counts of those states;
     train nothing."""
     from collections import Counter
 

@@ -54,7 +54,8 @@ import rnnbench.bench.runner as runner
 from rnnbench.bench.config import Budget, RunConfig, expand, load_suite
 from rnnbench.bench.module import task_loss
 from rnnbench.bench.optim import make_optimizer
-from rnnbench.bench.launch import LaunchOptions, _make_pool, run_one, setup_worker_numerics
+from rnnbench.bench.launch import make_pool
+from rnnbench.bench.worker import LaunchOptions, run_one, setup_worker_numerics
 from rnnbench.bench.speed_models import sync
 from rnnbench.bench.steps import StepGroups, steps_for
 from rnnbench.models import ModelConfig, SequenceModel
@@ -416,7 +417,7 @@ def sweep_efficiency(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         opts = LaunchOptions(out_dir=Path(tmp) / "pool", suite="quick", workers=1, quiet=True)
         start = time.perf_counter()
-        pool: ProcessPoolExecutor = _make_pool(opts)
+        pool: ProcessPoolExecutor = make_pool(opts)
         try:
             pool.submit(worker_ready).result()
             start_up = time.perf_counter() - start
@@ -522,7 +523,7 @@ def memory_growth(quick: bool) -> list[Row]:
     read_status = Path("/proc/self/status").read_text  # runs in the worker
     with tempfile.TemporaryDirectory() as out:
         opts = LaunchOptions(out_dir=Path(out), suite="tiny", workers=1, quiet=True)
-        pool: ProcessPoolExecutor = _make_pool(opts)
+        pool: ProcessPoolExecutor = make_pool(opts)
         try:
             samples = {}
             for i, cfg in enumerate(tiny_runs(n), 1):

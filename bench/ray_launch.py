@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnnbench.bench.config import RunConfig
-from rnnbench.bench.launch import LaunchOptions, Progress, _record_failure, run_one, setup_worker_numerics
 from rnnbench.bench.plugins import ENV, load_all
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.store import ResultStore
+from rnnbench.bench.worker import LaunchOptions, record_failure, run_one, setup_worker_numerics
+
+if TYPE_CHECKING:
+    from rnnbench.bench.launch import Progress  # the sweep's progress, passed in by bench.launch.run_grid
 
 MISSING = "--launcher ray needs the optional extra: pip install 'rnnbench[ray]'"
 
@@ -76,7 +80,7 @@ def run_grid_ray(todo: list[RunConfig], opts: LaunchOptions, progress: Progress,
             try:
                 progress.update(ray.get(ref))
             except Exception as err:  # noqa: BLE001 - RayTaskError, WorkerCrashedError, ...: recorded, the sweep goes on
-                progress.update(_record_failure(cfg, opts, store, _failure(err)))
+                progress.update(record_failure(cfg, opts, store, _failure(err)))
     finally:
         if started:
             ray.shutdown()

@@ -28,6 +28,7 @@ from rnnbench.bench.store import ResultStore, atomic_write
 from rnnbench.models import SKIPS, SequenceModel, gradient_flow
 from rnnbench.tasks import METRICS, TaskSpec
 from rnnbench.tasks.base import EVAL_SEED
+from rnnbench.tasks.data import TaskDataModule
 
 
 def quiet_lightning() -> None:
@@ -255,7 +256,7 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
                   baseline=spec.baselines, reference={m: spec.reference(m) for m in spec.metrics},
                   task_data=spec.data_digest)
     record["versions"]["task_version"] = task.version
-    data = task.datamodule(cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
+    data = TaskDataModule(task, cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
     data.setup()
     L.seed_everything(seeds["init"], verbose=False)
     model = SequenceModel(spec, cfg.model)

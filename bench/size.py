@@ -89,7 +89,7 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 
 def main(argv=None) -> int:
-    from rnnbench.bench.cli import _resolve_devices, default_workers
+    from rnnbench.bench.cli import resolve_devices, default_workers
     from rnnbench.bench.runner import device_type
     from rnnbench.bench.registry import ConfigError
 
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     try:
         suite = load_suite(args.suite)
         runs = expand(suite, args.tasks)
-        accelerator, devices = _resolve_devices(args.devices)
+        accelerator, devices = resolve_devices(args.devices)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from rnnbench.bench.launch import setup_worker_numerics
+from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.bench.registry import ConfigError
 from rnnbench.models import ACTIVATIONS, CELLS, INITS, ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS

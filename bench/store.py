@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,28 @@ class ResultStore:
         if not self.runs.exists():
             return []
         return [r for p in sorted(self.runs.glob("*/result.json")) if (r := self.read(p.parent.name)) is not None]
+
+
+PROVENANCE = ("rnnbench", "torch")  # the versions (a record's `versions`) whose change can change a run's numbers
+
+
+def provenance(records: list[dict[str, Any]], here: dict[str, str] | None = None) -> list[str]:
+    """One line for each way `records` may not be one code's results: made by another rnnbench or torch version than
+    `here` (the running one's: bench.runner.versions()), or, without `here`, by more than one; and made in a
+    checkout with uncommitted changes (git_commit "...-dirty": its code is no commit's). Each with its counts."""
+    lines, total = [], len(records)
+    for package in PROVENANCE:
+        counts = Counter(str((r.get("versions") or {}).get(package) or "(none recorded)") for r in records)
+        shown = lambda found: ", ".join(f"{v} ({n})" for v, n in sorted(found.items()))  # noqa: E731
+        if here is not None:
+            other = {v: n for v, n in counts.items() if v != here.get(package)}
+            if other:
+                lines.append(f"{sum(other.values())} of the {total} records were made by another {package} version "
+                             f"than this one ({here.get(package)}): {shown(other)}")
+        elif len(counts) > 1:
+            lines.append(f"the {total} records were made by {len(counts)} {package} versions: {shown(counts)}")
+    dirty = sum(str(r.get("git_commit") or "").endswith("-dirty") for r in records)
+    if dirty:
+        lines.append(f"{dirty} of the {total} records were made in a checkout with uncommitted changes (git_commit "
+                     "...-dirty): their code is no commit's")
+    return lines

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, setting_tag, tuning_label
-from rnnbench.bench.store import FINISHED, PUBLISHED, STATUSES, read_published, write_published
+from rnnbench.bench.store import FINISHED, PUBLISHED, STATUSES, provenance, read_published, write_published
 
 # without these a record cannot be placed in any table; such a file is skipped with a warning
 REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
@@ -172,33 +172,6 @@ def newest_records(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
         if record["run_id"] not in best or key >= best[record["run_id"]][0]:
             best[record["run_id"]] = (key, source, record)
     return [(source, record) for _, source, record in best.values()]
-
-
-PROVENANCE = ("rnnbench", "torch")  # the versions (a record's `versions`) whose change can change a run's numbers
-
-
-def provenance(records: list[dict[str, Any]], here: dict[str, str] | None = None) -> list[str]:
-    """One line for each way `records` may not be one code's results: made by another rnnbench or torch version than
-    `here` (the running one's: bench.runner.versions()), or, without `here`, by more than one; and made in a
-    checkout with uncommitted changes (git_commit "...-dirty": its code is no commit's). Each with its counts."""
-    from collections import Counter
-
-    lines, total = [], len(records)
-    for package in PROVENANCE:
-        counts = Counter(str((r.get("versions") or {}).get(package) or "(none recorded)") for r in records)
-        shown = lambda found: ", ".join(f"{v} ({n})" for v, n in sorted(found.items()))  # noqa: E731
-        if here is not None:
-            other = {v: n for v, n in counts.items() if v != here.get(package)}
-            if other:
-                lines.append(f"{sum(other.values())} of the {total} records were made by another {package} version "
-                             f"than this one ({here.get(package)}): {shown(other)}")
-        elif len(counts) > 1:
-            lines.append(f"the {total} records were made by {len(counts)} {package} versions: {shown(counts)}")
-    dirty = sum(str(r.get("git_commit") or "").endswith("-dirty") for r in records)
-    if dirty:
-        lines.append(f"{dirty} of the {total} records were made in a checkout with uncommitted changes (git_commit "
-                     "...-dirty): their code is no commit's")
-    return lines
 
 
 def publish(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:

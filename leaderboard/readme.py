@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.site import _provenance, _sections
+from rnnbench.leaderboard.site import page_provenance, page_sections
 from rnnbench.leaderboard.tables import SCORE_RULE, md_escape, render
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
@@ -34,8 +34,8 @@ def section(results: list[Path], threshold: float = 0.9) -> str:
     df = load_results(results)
     if df.empty:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
-    sections, _, found = _sections(df, threshold)  # the overall table first
-    prov = _provenance(df)
+    sections, _, found = page_sections(df, threshold)  # the overall table first
+    prov = page_provenance(df)
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "

@@ -107,7 +107,7 @@ def failure_finding(failures: pd.DataFrame) -> str | None:
             f"(the most frequent hit {int(failures['runs'].iloc[0])}); see Failed runs.")
 
 
-def _provenance(df: pd.DataFrame) -> dict[str, str]:
+def page_provenance(df: pd.DataFrame) -> dict[str, str]:
     """What produced these results, read from the records themselves."""
     def values(col: str) -> str:
         def text(v) -> str:  # a whole number as one (a column with gaps reads as floats: task_version 1.0)
@@ -144,7 +144,7 @@ def tuning_note(tuned: pd.DataFrame, every_run: int) -> str:
             "settings' (the tuning cost the rest).")
 
 
-def _sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
+def page_sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
     """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
     holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
     choose within each claim's optimizer (leaderboard.known)."""
@@ -421,7 +421,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     def write(rel: str, content: str | bytes) -> None:
         written[rel] = atomic_write(out / rel, content)  # shards sharing --out may build it at once
 
-    sections, tasks, found = _sections(df, threshold)
+    sections, tasks, found = page_sections(df, threshold)
     for s in sections:
         for fmt in FORMATS:
             write(f"tables/{s.key}.{fmt}", _table_page(s) if fmt == "html" else
@@ -438,7 +438,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     for key, png in plots.items():
         write(f"plots/{key}.png", png)
 
-    prov = _provenance(df)
+    prov = page_provenance(df)
     write("leaderboard.md", _markdown(prov, found, sections, plots))
     write("index.html", _html(prov, found, sections, plots))
     return written

@@ -4,7 +4,8 @@ CELLS, INITS: registries (bench.registry.Registry); ACTIVATIONS, SKIPS: dicts of
 Iterating any of them yields the valid level names.
 """
 
-from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.cells import CELLS
+from rnnbench.models.recurrence import ACTIVATIONS
 from rnnbench.models.config import ModelConfig
 from rnnbench.models.inits import INITS
 from rnnbench.models.layer import SKIPS

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from rnnbench.bench.registry import check, choice, typed_params
-from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.cells import CELLS
+from rnnbench.models.recurrence import ACTIVATIONS
 from rnnbench.models.inits import INITS
 from rnnbench.models.layer import SKIPS, RecurrentLayer
 

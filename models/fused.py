@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.bench.registry import ConfigError, check
-from rnnbench.models.cells import ACTIVATIONS, CELLS
+from rnnbench.models.cells import CELLS
+from rnnbench.models.recurrence import ACTIVATIONS
 from rnnbench.models.sequence import SequenceModel
 from rnnbench.tasks.base import TaskSpec
 

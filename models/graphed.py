@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from rnnbench.models.cells import recurrence_backward, recurrence_forward
+from rnnbench.models.recurrence import recurrence_backward, recurrence_forward
 
 GRAPH_DEVICES: set[str] = set()  # device types where the recurrence replays CUDA graphs
 CACHE_SIZE = 8  # keys kept per process (a run uses one or two: its training and evaluation batch shapes)

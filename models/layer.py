@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnbench.models.cells import ACTIVATIONS, CELLS, Cell
+from rnnbench.models.cells import CELLS, Cell
+from rnnbench.models.recurrence import ACTIVATIONS
 
 
 @dataclass(frozen=True)

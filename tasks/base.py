@@ -10,14 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from rnnbench.bench.registry import Registry, check, typed_params
-
-if TYPE_CHECKING:
-    from rnnbench.tasks.data import TaskDataModule
 
 TASKS: Registry[type["Task"]] = Registry("task")
 SPLITS = ("train", "val", "test")
@@ -168,13 +165,6 @@ class Task:
     def make_split(self, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The (x, y) tensors of one split, the same for the same seed on any machine."""
         raise NotImplementedError
-
-    def datamodule(self, batch_size: int, seed: int, order_seed: int | None = None) -> "TaskDataModule":
-        """The splits served to Lightning: training data from `seed`, validation and test from EVAL_SEED, the
-        training order from `order_seed` (default `seed`)."""
-        from rnnbench.tasks.data import TaskDataModule  # Lightning: imported by what trains, not by what reads configs
-
-        return TaskDataModule(self, batch_size=batch_size, seed=seed, order_seed=order_seed)
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

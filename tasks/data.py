@@ -1,4 +1,5 @@
-"""A task's splits served to Lightning: seeded, deterministic, whole-batch gathers (tasks.base.Task.datamodule).
+"""A task's splits served to Lightning: seeded, deterministic, whole-batch gathers (TaskDataModule(task, batch_size,
+seed)).
 
 Apart from tasks.base so that reading tasks and configs (the sweep's parent process, `rnnbench run --dry-run`,
 `rnnbench list`) does not import Lightning (~5 s here); the worker processes that train import it.

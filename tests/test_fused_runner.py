@@ -12,6 +12,7 @@ from rnnbench.bench.fused_module import StackedLoader, execute_fused
 from rnnbench.bench.runner import execute
 from rnnbench.models import ModelConfig
 from rnnbench.models.fused import group_runs
+from rnnbench.tasks.data import TaskDataModule
 from tests.test_runner import CONTRACT_FIELDS, results
 
 FUSE_SUITE = """
@@ -110,7 +111,7 @@ def test_a_run_whose_activations_overflow_leaves_its_group_mates_alone(tmp_path,
 def test_stacked_loader_keeps_each_runs_batches_in_lockstep():
     task = RunConfig("adding", {"seq_len": 8, "train_size": 40, "val_size": 8, "test_size": 8},
                      ModelConfig(cell="rnn")).build_task()
-    datas = [task.datamodule(16, seed) for seed in (0, 1)]
+    datas = [TaskDataModule(task, 16, seed) for seed in (0, 1)]
     loader = StackedLoader([d.train_dataloader() for d in datas])
     assert len(loader) == 3
     for _ in range(2):  # two epochs: each run's own reshuffle

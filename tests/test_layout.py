@@ -3,11 +3,14 @@ suite file (their own models.py, tasks/ or bench.py) can shadow the suite's code
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import subprocess
 import sys
+from pathlib import Path
 
 from rnnbench.bench.cli import TOOLS
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 
 GENERIC = ("bench", "tasks", "models", "leaderboard")
 
@@ -37,3 +40,93 @@ def test_every_tool_is_a_subcommand_with_its_own_help(tmp_path):
         proc = subprocess.run(cli(name, "--help"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0 and proc.stdout.startswith(f"usage: rnnbench {name} "), (name, proc.stdout[:200],
                                                                                            proc.stderr[-500:])
+
+
+# The flow, from the core up: each module may import modules of its own stage or of a stage before it, never one
+# after it, and no two modules import each other, directly or round a circle (imports under TYPE_CHECKING, which
+# never run, excepted). A module of the package that is in no stage fails the test: place it.
+FLOW = (
+    ("core", ("bench", "bench.registry", "bench.store")),
+    ("definitions", ("tasks", "tasks.*", "models", "models.*")),
+    ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.plugins")),
+    ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.runner",
+                  "bench.fused_module", "bench.worker")),
+    ("launching", ("bench.launch", "bench.ray_launch")),
+    ("leaderboard", ("leaderboard", "leaderboard.*")),
+    ("command line", ("bench.cli", "bench.__main__")),
+    ("benchmarks", ("bench.size", "bench.perf", "bench.speed_fused", "bench.speed_models")),
+)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in ("bench", "tasks", "models", "leaderboard"):
+        for file in (REPO / package).glob("*.py"):
+            found[package if file.stem == "__init__" else f"{package}.{file.stem}"] = file
+    return found
+
+
+def _imports(file: Path, modules: dict[str, Path]) -> set[str]:
+    """The package's modules `file` imports (at the top or inside a function), by their names without 'rnnbench.'."""
+    tree = ast.parse(file.read_text())
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+               for child in node.body for n in ast.walk(child)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rnnbench."):
+            base = node.module.removeprefix("rnnbench.")
+            out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name.removeprefix("rnnbench.") for a in node.names if a.name.startswith("rnnbench.")}
+    return out
+
+
+def _stage(module: str) -> int | None:
+    for i, (_, patterns) in enumerate(FLOW):
+        if any(fnmatch.fnmatchcase(module, p) for p in patterns):
+            return i
+    return None
+
+
+def test_imports_run_one_way_along_the_flow_without_circles():
+    modules = _modules()
+    unplaced = [m for m in modules if _stage(m) is None]
+    assert not unplaced, f"modules in no stage of FLOW: {unplaced}"
+    graph = {m: {t for t in _imports(f, modules) if t in modules and t != m} for m, f in modules.items()}
+    package_of = lambda m: m.split(".")[0]  # noqa: E731
+    against = [f"{a} ({FLOW[_stage(a)][0]}) -> {b} ({FLOW[_stage(b)][0]})" for a, targets in graph.items()
+               for b in targets if _stage(b) > _stage(a)]
+    assert not against, "imports against the flow: " + "; ".join(sorted(against))
+    # a package's __init__ gathering its own modules is no circle
+    edges = {a: {b for b in targets if not (a == package_of(b) and "." in b)} for a, targets in graph.items()}
+    circles = sorted({" -> ".join(c) for c in _circles(edges)})
+    assert not circles, f"import circles: {circles}"
+
+
+def _circles(edges: dict[str, set[str]]) -> list[tuple[str, ...]]:
+    """Every module that reaches itself, with one such path (depth-first)."""
+    found = []
+    for start in edges:
+        stack = [(start, (start,))]
+        seen = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    found.append(path + (start,))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + (nxt,)))
+    return found
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A name starting with _ is its module's own: no module of the package imports one from another."""
+    modules = _modules()
+    private = [f"{name}: {node.module}.{a.name}" for name, file in modules.items()
+               for node in ast.walk(ast.parse(file.read_text()))
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rnnbench.")
+               for a in node.names if a.name.startswith("_")]
+    assert not private, private

@@ -16,11 +16,12 @@ from rnnbench.bench.runner import execute, probe_flow
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS, normalized_score
 from rnnbench.tasks.base import EVAL_SEED
+from rnnbench.tasks.data import TaskDataModule
 
 
 def _probe_at_init(task: str, params: dict, **model) -> float:
     spec = TASKS.get(task).from_params(params).spec()
-    data = TASKS.get(task).from_params(params).datamodule(batch_size=8, seed=0)
+    data = TaskDataModule(TASKS.get(task).from_params(params), batch_size=8, seed=0)
     data.setup()
     torch.manual_seed(0)
     net = SequenceModel(spec, ModelConfig(**{"cell": "rnn", "hidden_size": 32, "num_layers": 1, **model}))
@@ -152,7 +153,7 @@ def test_seeds_are_separate_streams_and_evaluation_data_is_the_same_for_every_se
     assert seeds[0] != seeds[1] and seeds[0] == cfgs[0].seeds  # stable
     splits = []
     for s in seeds:
-        data = task.datamodule(batch_size=4, seed=s["data"], order_seed=s["order"])
+        data = TaskDataModule(task, batch_size=4, seed=s["data"], order_seed=s["order"])
         data.setup()
         splits.append(data.splits)
     for split in ("val", "test"):
@@ -160,8 +161,8 @@ def test_seeds_are_separate_streams_and_evaluation_data_is_the_same_for_every_se
         assert torch.equal(splits[0][split][0], task.make_split(split, EVAL_SEED)[0])
     assert not torch.equal(splits[0]["train"][0], splits[1]["train"][0])
     # the order stream alone changes the order, not the data
-    a = task.datamodule(batch_size=4, seed=5, order_seed=1)
-    b = task.datamodule(batch_size=4, seed=5, order_seed=2)
+    a = TaskDataModule(task, batch_size=4, seed=5, order_seed=1)
+    b = TaskDataModule(task, batch_size=4, seed=5, order_seed=2)
     a.setup(), b.setup()
     assert torch.equal(a.splits["train"][0], b.splits["train"][0])
     first = [next(iter(d.train_dataloader()))[0] for d in (a, b)]

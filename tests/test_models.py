@@ -174,7 +174,7 @@ def test_vanilla_recurrence_passes_gradcheck():
 
 
 def test_the_skip_chunks_cover_the_steps_that_have_a_skip_input():
-    from rnnbench.models.cells import chunks
+    from rnnbench.models.recurrence import chunks
 
     assert chunks(12, 5) == [(5, 5), (10, 2)] and chunks(5, 1) == [(1, 1), (2, 1), (3, 1), (4, 1)]
     assert chunks(5, 5) == [] and chunks(3, 7) == []  # k >= T: no step sees h_{t-k}

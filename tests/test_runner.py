@@ -29,6 +29,7 @@ from rnnbench.bench.store import ResultStore
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.text import corpus_digest, corpus_path, load_corpus
+from rnnbench.tasks.data import TaskDataModule
 from tests.conftest import CONTRACT_FIELDS, DEVICES, REPO, cli
 
 
@@ -360,9 +361,9 @@ from pathlib import Path
 victims, once = os.environ.get("RNNBENCH_TEST_KILL_RUN"), os.environ.get("RNNBENCH_TEST_KILL_ONCE")
 hangs = os.environ.get("RNNBENCH_TEST_HANG_RUN", "")
 if (victims or hangs) and "--multiprocessing-fork" in sys.argv:  # a pool worker: a victim's run SIGKILLs the worker
-    import rnnbench.bench.launch as launch
+    import rnnbench.bench.worker as worker
 
-    run_one = launch.run_one
+    run_one = worker.run_one
 
     def killing_run_one(cfg_dict, opts):
         from rnnbench.bench.config import RunConfig
@@ -375,7 +376,7 @@ if (victims or hangs) and "--multiprocessing-fork" in sys.argv:  # a pool worker
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
         return run_one(cfg_dict, opts)
 
-    launch.run_one = killing_run_one
+    worker.run_one = killing_run_one
 """
 
 
@@ -458,9 +459,9 @@ def test_a_worker_sigtermed_inside_fit_exits(tmp_path):
     training (and took the next job of the dead pool, which the new pool trains too). Now it exits."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from rnnbench.bench.launch import LaunchOptions, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, make_pool
 
-    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    pool = make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
     try:
         with pytest.raises(BrokenProcessPool):
             pool.submit(_sigterm_inside_fit).result(timeout=120)
@@ -481,9 +482,9 @@ def test_a_broken_pools_workers_are_killed_even_deaf_to_sigterm(tmp_path):
     pool's workers: _kill_workers SIGKILLs them."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from rnnbench.bench.launch import LaunchOptions, _kill_workers, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, _kill_workers, make_pool
 
-    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    pool = make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
     try:
         future = pool.submit(_deaf_sleep, str(tmp_path / "started"))
         for _ in range(600):
@@ -821,7 +822,7 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     module = Module(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
                     spec, "constant", budget, clip)
     monitor = TrainingMonitor(clip, c)
-    trainer, grouped = grouped_trainer("cpu", 1, budget, tmp_path, task.datamodule(16, 0), 5, callbacks=[monitor])
+    trainer, grouped = grouped_trainer("cpu", 1, budget, tmp_path, TaskDataModule(task, 16, 0), 5, callbacks=[monitor])
     trainer.fit(module, datamodule=grouped)
     assert len(_Recording.seen) == 5 and trainer.global_step == 5 and monitor.steps == 5
     if clip == "norm":
@@ -847,7 +848,7 @@ def _monitored_fit(check_every: int, lr: float) -> TrainingMonitor:
                         check_val_every_n_epoch=None, num_sanity_val_steps=0)
     monitor.diverged = None
     try:
-        trainer.fit(module, datamodule=task.datamodule(32, 0))
+        trainer.fit(module, datamodule=TaskDataModule(task, 32, 0))
     except Diverged as err:
         monitor.diverged = err.step
     return monitor
@@ -1021,10 +1022,10 @@ def test_a_worker_computes_in_full_float32_on_every_path(tmp_path, monkeypatch):
     several threads, denormals kept and TF32 allowed in cuDNN): one intra-op thread, flush-to-zero on in the thread
     that trains, and cuDNN without TF32 (torch allows it there by default, not in matmuls), so a remedy's cuDNN runs
     compute at the precision of its loop, recurrence and fused-group runs."""
-    from rnnbench.bench.launch import LaunchOptions, _make_pool
+    from rnnbench.bench.launch import LaunchOptions, make_pool
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a spawned process's default: 3 threads unless the set-up sets 1
-    pool = _make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
+    pool = make_pool(LaunchOptions(out_dir=tmp_path, workers=1))
     try:
         seen = pool.submit(_worker_numerics).result(timeout=120)
     finally:

@@ -28,6 +28,7 @@ from rnnbench.bench.registry import ConfigError
 from rnnbench.tasks import METRICS, TASKS, normalized_score
 from rnnbench.tasks.base import SPLITS
 from rnnbench.tasks.text import EOS, UNK, TextTask, corpus_digest, corpus_path, load_corpus
+from rnnbench.tasks.data import TaskDataModule
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,12 +172,12 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def test_same_seed_same_data_different_seed_different_train(task):
     torch.manual_seed(1)  # the global RNG must not matter: splits come from their own generators
-    a = task.datamodule(batch_size=16, seed=3)
+    a = TaskDataModule(task, batch_size=16, seed=3)
     a.setup("fit")
     torch.manual_seed(2)
-    b = task.datamodule(batch_size=16, seed=3)
+    b = TaskDataModule(task, batch_size=16, seed=3)
     b.setup("fit")
-    c = task.datamodule(batch_size=16, seed=4)
+    c = TaskDataModule(task, batch_size=16, seed=4)
     c.setup("fit")
     for split in SPLITS:
         for ta, tb in zip(a.splits[split], b.splits[split]):
@@ -199,7 +200,7 @@ def _multiset(rows: torch.Tensor):
 @pytest.mark.parametrize("batch_size", [16])
 def test_dataloaders_cover_each_sample_once_per_epoch(task, batch_size):
     spec = task.spec()
-    dm = task.datamodule(batch_size=batch_size, seed=0)
+    dm = TaskDataModule(task, batch_size=batch_size, seed=0)
     dm.setup("fit")
     loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
     for split, loader in loaders.items():
@@ -255,7 +256,7 @@ class _Recorder(L.LightningModule):
 
 
 def test_datamodule_runs_under_a_real_trainer(task):
-    dm = task.datamodule(batch_size=16, seed=0)
+    dm = TaskDataModule(task, batch_size=16, seed=0)
     model = _Recorder()
     kw = dict(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -275,7 +276,7 @@ def test_batches_are_served_on_the_trainers_device_in_the_same_order():
     from rnnbench.tasks.data import _BatchIndices
 
     task = TASKS.get("adding")(seq_len=10, train_size=40, val_size=8, test_size=8)
-    dm = task.datamodule(batch_size=16, seed=3)
+    dm = TaskDataModule(task, batch_size=16, seed=3)
     alone = [x.clone() for x, _ in dm.train_dataloader()]
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)

@@ -17,6 +17,7 @@ import pytest
 from rnnbench.bench.cli import main
 from rnnbench.bench.config import expand, load_suite
 from rnnbench.bench.runner import execute
+from rnnbench.tasks.data import TaskDataModule
 from tests.conftest import REPO, TINY_SUITE, cli
 
 WANDB_VARS = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_SILENT", "WANDB_BASE_URL", "WANDB_DIR", "WANDB_PROJECT")
@@ -250,7 +251,7 @@ def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_pat
         trainer = L.Trainer(max_steps=24, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, callbacks=[monitor], val_check_interval=12,
                             check_val_every_n_epoch=None, num_sanity_val_steps=0)
-        trainer.fit(module, datamodule=task.datamodule(16, 0))
+        trainer.fit(module, datamodule=TaskDataModule(task, 16, 0))
         logger.experiment.finish()
         (run,) = offline_runs(tmp_path / str(every), job_type="")
         rows[every] = [{k: v for k, v in h.items() if k.startswith("train/") and k != "train/lr"}
