@@ -23,24 +23,28 @@ CHANCE = 1 / 8  # delayed recall with 8 cues: the memoryless accuracy
 
 
 def record(root: Path, combo: str, seed: int, score: float | None, *, status: str = "ok", task: str = "delayed_recall",
-           delay: int = 50, val: float | None = None, tuning: tuple[str, float] = ("adam", 0.001),
-           levels: dict[str, str] | None = None, run_id: str | None = None) -> None:
+           delay: int = 50, cues: int | None = None, val: float | None = None,
+           tuning: tuple[str, float] = ("adam", 0.001), levels: dict[str, str] | None = None, run_id: str | None = None,
+           max_steps: int = 100, suite: str = "rules", last: float | None = None) -> None:
     """One result.json. `combo` is the cell (or, with `levels`, the combination's name); the run's accuracy is the one
-    whose normalized score is `score` (score 1: accuracy 1; 0: chance); `val` its validation score. Every task is
-    scored on accuracy here; its label is "<task>(delay=<delay>)"."""
+    whose normalized score is `score` (score 1: accuracy 1; 0: chance); `val` its validation score, `last` its
+    last weights' score. Every task is
+    scored on accuracy here; its label is "<task>(delay=<delay>[, cues=<cues>])"."""
     optimizer, rate = tuning
-    label = f"{task}(delay={delay})"
+    params = {"delay": delay} if cues is None else {"delay": delay, "cues": cues}
+    label = f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
     remedies = levels or {"cell": combo}
-    run_id = run_id or f"{label}-{combo}-{optimizer}{rate}-{seed}"
+    run_id = run_id or f"{label}-{combo}-{optimizer}{rate}-{seed}-{suite}"
     accuracy = None if score is None else CHANCE + score * (1 - CHANCE)
-    rec = {"run_id": run_id, "suite": "rules", "created": "2026-12-01T00:00:00+00:00", "status": status,
+    rec = {"run_id": run_id, "suite": suite, "created": "2026-12-01T00:00:00+00:00", "status": status,
            "error": None if status == "ok" else "boom",
-           "config": {"task": {"name": task, "params": {"delay": delay}, "version": 1}, "seed": seed,
-                      "budget": {"optimizer": optimizer, "learning_rate": rate, "max_steps": 100}},
+           "config": {"task": {"name": task, "params": params, "version": 1}, "seed": seed,
+                      "budget": {"optimizer": optimizer, "learning_rate": rate, "max_steps": max_steps}},
            "task": task, "task_label": label, "combo": combo, "remedies": remedies,
            "primary_metric": "accuracy", "higher_is_better": True, "baseline": {"accuracy": CHANCE},
            "metrics": {} if accuracy is None else {"accuracy": accuracy}, "normalized_score": score,
-           "val_score": val, "best_step": None if score is None else 50, "history": [], "grad": {}}
+           "val_score": val, "best_step": None if score is None else 50, "history": [], "grad": {},
+           "last": None if last is None else {"step": 100, "metrics": {}, "normalized_score": last}}
     path = root / "runs" / run_id.replace("(", "_").replace(")", "_").replace("=", "_") / "result.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rec))
@@ -105,13 +109,15 @@ def test_seed_means_that_differ_only_in_their_last_bit_tie_in_rank_and_in_the_ov
 
 def test_a_score_above_1_counts_1(tmp_path):
     """A run better than the task's reference (text: a model beating the trigram scores above 1) counts 1 like a
-    perfect one: lstm's 1.3 and 0.5 average 0.75, below gru's 0.8 and 0.8, which ranks first."""
-    record(tmp_path, "lstm", 0, 1.3)
-    record(tmp_path, "lstm", 1, 0.5)
-    record(tmp_path, "gru", 0, 0.8)
-    record(tmp_path, "gru", 1, 0.8)
+    perfect one: lstm's 1.3 and 0.5 average 0.75, below gru's 0.8 and 0.8, which ranks first. The last weights'
+    score likewise: lstm's 1.6 and 0.4 average 0.7."""
+    record(tmp_path, "lstm", 0, 1.3, last=1.6)
+    record(tmp_path, "lstm", 1, 0.5, last=0.4)
+    record(tmp_path, "gru", 0, 0.8, last=0.8)
+    record(tmp_path, "gru", 1, 0.8, last=0.8)
     table = task_table(load_results(tmp_path))
     assert by_combo(table, "score") == pytest.approx({"gru": 0.8, "lstm": 0.75})
+    assert by_combo(table, "last_score") == pytest.approx({"gru": 0.8, "lstm": 0.7})
     assert by_combo(table, "rank") == {"gru": 1, "lstm": 2}
 
 
@@ -120,9 +126,12 @@ def test_a_failed_run_is_left_out_even_where_its_record_has_a_score(tmp_path):
     out: lstm counts only its ok seed's 0.6, not (0.6 + 0.9) / 2."""
     record(tmp_path, "lstm", 0, 0.6)
     record(tmp_path, "lstm", 1, 0.9, status="failed")
-    row = task_table(load_results(tmp_path)).set_index("combo").loc["lstm"]
+    df = load_results(tmp_path)
+    row = task_table(df).set_index("combo").loc["lstm"]
     assert row["score"] == pytest.approx(0.6)
     assert (row["n_ok"], row["n_failed"]) == (1, 1)
+    overall = overall_table(df).set_index("combo").loc["lstm"]
+    assert (overall["mean_score"], overall["n_runs"], overall["n_failed"]) == (pytest.approx(0.6), 2, 1)
 
 
 def test_two_combos_scoring_1_on_every_seed_tie_and_neither_is_bold(tmp_path):
@@ -134,6 +143,40 @@ def test_two_combos_scoring_1_on_every_seed_tie_and_neither_is_bold(tmp_path):
     df = load_results(tmp_path)
     assert "**" not in render(task_table(df), "md")
     assert "**" not in render(overall_table(df), "md")
+
+
+def test_a_mean_score_equal_to_twelve_digits_falls_to_the_mean_rank_in_the_overall_order(tmp_path):
+    """Over three tasks gru scores 0.9, 0.5, 0.4 and lstm 0.6 on each: both mean 0.6; rnn 0.5, 0.55, 0.7 ranks between
+    them. Ranks: gru 1, 3, 3 (mean 7/3), lstm 2, 1, 2 (5/3): lstm comes first, though gru's name sorts first."""
+    for combo, scores in (("gru", (0.9, 0.5, 0.4)), ("lstm", (0.6, 0.6, 0.6)), ("rnn", (0.5, 0.55, 0.7))):
+        for delay, s in zip((50, 100, 200), scores):
+            record(tmp_path, combo, 0, s, delay=delay)
+    overall = overall_table(load_results(tmp_path))
+    assert list(overall["combo"]) == ["lstm", "gru", "rnn"]
+    assert by_combo(overall, "mean_rank") == pytest.approx({"lstm": 5 / 3, "gru": 7 / 3, "rnn": 2})
+
+
+def test_the_best_is_bold_against_the_runner_ups_noise_not_a_third_combos(tmp_path):
+    """lstm 0.9 and 0.91 (standard error 0.005), gru 0.5 and 0.51 (0.005): 0.4 apart, lstm is bold. rnn, third with
+    0.0 and 0.9 (standard error 0.45), is noisier than the gap but is not the runner-up."""
+    for seed, (lstm, gru, rnn) in enumerate(((0.9, 0.5, 0.0), (0.91, 0.51, 0.9))):
+        for combo, s in (("lstm", lstm), ("gru", gru), ("rnn", rnn)):
+            record(tmp_path, combo, seed, s)
+    md = render(task_table(load_results(tmp_path)), "md")
+    rows = {line.split("|")[2].strip(): line for line in md.splitlines()[2:]}
+    assert rows["lstm"].count("**") == 4 and "**" not in rows["gru"] + rows["rnn (baseline)"]  # accuracy and score
+
+
+def test_a_mean_score_over_tasks_with_a_single_seed_somewhere_has_no_standard_error_and_is_not_bold(tmp_path):
+    """lstm and rnn ran two seeds on recall and one on copy: the copy score has no standard error, so neither has the
+    mean over the two tasks, and nothing in the overall table is bold, however far apart (0.9 against 0.3)."""
+    for combo, s in (("lstm", 0.9), ("rnn", 0.3)):
+        record(tmp_path, combo, 0, s)
+        record(tmp_path, combo, 1, s + 0.01)
+        record(tmp_path, combo, 0, s, task="copy")
+    overall = overall_table(load_results(tmp_path))
+    assert overall["mean_score_se"].isna().all()
+    assert "**" not in render(overall, "md")
 
 
 def test_an_interaction_on_one_task_is_paired_by_seed(tmp_path):
@@ -169,6 +212,24 @@ def test_a_length_whose_mean_score_is_exactly_the_threshold_is_solved(tmp_path):
     assert table["delayed_recall(delay=50/100)"].to_dict() == {"gru": 50, "lstm": 100}
 
 
+def test_the_frontier_compares_lengths_only_within_one_setting_of_the_other_parameters_and_the_training(tmp_path):
+    """lstm with 8 cues scores 1.0 at delay 50 and 0.95 at 100 (solved to 100); with 16 cues 0.95 and 0.3 (to 50);
+    with 4 cues only delay 50 ran (no length to compare: no column). Trained longer ("long" suite, 1000 steps) 1.0 and
+    0.95 (to 100), shorter ("short", 100 steps) 0.95 and 0.2 (to 50). Averaging lengths over the settings would
+    read 0.625 at delay 100 for the cues, 0.575 for the budgets, and call both solved to 50."""
+    for cues, scores in ((8, (1.0, 0.95)), (16, (0.95, 0.3)), (4, (1.0,))):
+        for delay, s in zip((50, 100), scores):
+            record(tmp_path, "lstm", 0, s, delay=delay, cues=cues)
+    for suite, steps, scores in (("long", 1000, (1.0, 0.95)), ("short", 100, (0.95, 0.2))):
+        for delay, s in zip((50, 100), scores):
+            record(tmp_path, "lstm", 0, s, task="copy", delay=delay, max_steps=steps, suite=suite)
+    with pytest.warns(UserWarning, match=r"copy\(delay=(50|100)\): runs of 2 settings"):
+        table = frontier(load_results(tmp_path)).set_index("combo")
+    assert table.loc["lstm"].to_dict() == {"copy(delay=50/100) [long]": 100, "copy(delay=50/100) [short]": 50,
+                                           "delayed_recall(delay=50/100, cues=8)": 100,
+                                           "delayed_recall(delay=50/100, cues=16)": 50}
+
+
 def chosen_setting(root: Path) -> set[str]:
     return set(select_tuned(load_results(root))["tuning"])
 
@@ -179,8 +240,10 @@ def test_a_setting_whose_every_run_failed_is_never_chosen(tmp_path):
     for seed in range(2):
         record(tmp_path, "lstm", seed, None, status="failed", tuning=("adam", 0.001))
         record(tmp_path, "lstm", seed, 0.25, val=0.3, tuning=("sgd", 0.1))
-    assert chosen_setting(tmp_path) == {"sgd lr=0.1"}
-    assert task_table(select_tuned(load_results(tmp_path)))["score"].iloc[0] == pytest.approx(0.25)
+    chosen = select_tuned(load_results(tmp_path))
+    assert set(chosen["tuning"]) == {"sgd lr=0.1"} and len(chosen) == 2
+    assert task_table(chosen)["score"].iloc[0] == pytest.approx(0.25)
+    assert chosen[["tuning_settings", "tuning_runs"]].drop_duplicates().values.tolist() == [[2, 4]]  # what it cost
 
 
 def test_tied_settings_go_to_the_first_in_optimizer_then_rate_order_whatever_the_files_order(tmp_path):
@@ -190,6 +253,10 @@ def test_tied_settings_go_to_the_first_in_optimizer_then_rate_order_whatever_the
         record(tmp_path, "lstm", 0, 0.5, val=0.7, tuning=setting, run_id=run_id)
     assert list(load_results(tmp_path)["tuning"]) == ["sgd lr=0.1", "adam lr=0.01", "adam lr=0.001"]
     assert chosen_setting(tmp_path) == {"adam lr=0.001"}
+    other = tmp_path / "other"
+    for run_id, setting in (("a", ("sgd", 0.01)), ("b", ("adam", 0.1))):  # the optimizer decides before the rate
+        record(other, "lstm", 0, 0.5, val=0.7, tuning=setting, run_id=run_id)
+    assert chosen_setting(other) == {"adam lr=0.1"}
 
 
 def test_settings_whose_mean_validation_scores_differ_only_in_their_last_bit_tie(tmp_path):
