@@ -25,11 +25,13 @@ CHANCE = 1 / 8  # delayed recall with 8 cues: the memoryless accuracy
 def record(root: Path, combo: str, seed: int, score: float | None, *, status: str = "ok", task: str = "delayed_recall",
            delay: int = 50, cues: int | None = None, val: float | None = None,
            tuning: tuple[str, float] = ("adam", 0.001), levels: dict[str, str] | None = None, run_id: str | None = None,
-           max_steps: int = 100, suite: str = "rules", last: float | None = None) -> None:
+           max_steps: int = 100, suite: str = "rules", last: float | None = None, version: int | None = 1,
+           **fields) -> None:
     """One result.json. `combo` is the cell (or, with `levels`, the combination's name); the run's accuracy is the one
     whose normalized score is `score` (score 1: accuracy 1; 0: chance); `val` its validation score, `last` its
     last weights' score. Every task is
-    scored on accuracy here; its label is "<task>(delay=<delay>[, cues=<cues>])"."""
+    scored on accuracy here; its label is "<task>(delay=<delay>[, cues=<cues>])". `fields` replace the record's own
+    (a hostile record's)."""
     optimizer, rate = tuning
     params = {"delay": delay} if cues is None else {"delay": delay, "cues": cues}
     label = f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
@@ -38,13 +40,13 @@ def record(root: Path, combo: str, seed: int, score: float | None, *, status: st
     accuracy = None if score is None else CHANCE + score * (1 - CHANCE)
     rec = {"run_id": run_id, "suite": suite, "created": "2026-12-01T00:00:00+00:00", "status": status,
            "error": None if status == "ok" else "boom",
-           "config": {"task": {"name": task, "params": params, "version": 1}, "seed": seed,
+           "config": {"task": {"name": task, "params": params, "version": version}, "seed": seed,
                       "budget": {"optimizer": optimizer, "learning_rate": rate, "max_steps": max_steps}},
            "task": task, "task_label": label, "combo": combo, "remedies": remedies,
            "primary_metric": "accuracy", "higher_is_better": True, "baseline": {"accuracy": CHANCE},
            "metrics": {} if accuracy is None else {"accuracy": accuracy}, "normalized_score": score,
            "val_score": val, "best_step": None if score is None else 50, "history": [], "grad": {},
-           "last": None if last is None else {"step": 100, "metrics": {}, "normalized_score": last}}
+           "last": None if last is None else {"step": 100, "metrics": {}, "normalized_score": last}, **fields}
     path = root / "runs" / run_id.replace("(", "_").replace(")", "_").replace("=", "_") / "result.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rec))
@@ -279,3 +281,40 @@ def test_the_choice_is_per_task_and_combination(tmp_path):
     assert chosen == {(RECALL, "lstm"): "sgd lr=0.1", (RECALL, "gru"): "adam lr=0.001",
                       ("copy(delay=50)", "lstm"): "adam lr=0.001"}
 
+
+@pytest.mark.parametrize("field, value, named", [
+    ("normalized_score", True, "'normalized_score' must be a finite number <= 1e+06, got True"),
+    ("normalized_score", 2e6, "'normalized_score' must be a finite number <= 1e+06, got 2000000.0"),
+    ("normalized_score", float("nan"), "'normalized_score' must be a finite number <= 1e+06, got nan"),
+    ("val_score", -float("inf"), "'val_score' must be a finite number <= 1e+06, got -inf"),
+    ("metrics", {"accuracy": 1e41}, "'metrics' must be a mapping of names to finite numbers within ±1e+40, got a dict"),
+    ("metrics", {"accuracy": float("inf")}, "'metrics' must be a mapping of names to finite numbers"),
+    ("last", {"step": 100, "normalized_score": 1e300}, "'last.normalized_score' must be a finite number <= 1e+06"),
+    ("config", {"seed": True, "task": {"version": 1}}, "'config.seed' must be a whole number >= 0, got True"),
+    ("config", {"seed": 1, "task": {"version": -2}}, "'config.task.version' must be a whole number >= 0, got -2"),
+])
+def test_a_record_with_a_field_that_no_run_could_hold_is_left_out_with_a_warning_naming_it(tmp_path, field, value,
+                                                                                          named):
+    """A hostile or damaged record among good ones (lstm 0.8 and 0.6, rnn 0.5) leaves every number as without it: a
+    score of true (JSON's 1), above a millionfold its reference or not finite, a metric beyond float32's range, a bad
+    field nested in another; the warning names its file and the field."""
+    record(tmp_path, "lstm", 0, 0.8)
+    record(tmp_path, "lstm", 1, 0.6)
+    record(tmp_path, "rnn", 0, 0.5)
+    record(tmp_path, "rnn", 1, 0.5, run_id="hostile", **{field: value})
+    with pytest.warns(UserWarning) as caught:
+        df = load_results(tmp_path)
+    (warning,) = [str(w.message) for w in caught if "hostile" in str(w.message)]
+    assert warning.startswith(f"skipping result file {tmp_path / 'runs' / 'hostile' / 'result.json'}: field {named}")
+    assert set(df["run_id"]) == {f"delayed_recall(delay=50)-{c}-adam0.001-{i}-rules" for c, i in
+                                 (("lstm", 0), ("lstm", 1), ("rnn", 0))}
+    assert by_combo(task_table(df), "score") == pytest.approx({"lstm": 0.7, "rnn": 0.5})
+
+
+def test_a_record_without_a_task_version_counts_as_older_than_any(tmp_path):
+    """lstm's runs of task version 1 score 0.8; one from before the version was recorded scores 0.2: left out."""
+    record(tmp_path, "lstm", 0, 0.8)
+    record(tmp_path, "lstm", 1, 0.2, version=None)
+    with pytest.warns(UserWarning, match=r"leaving out 1 delayed_recall run\(s\) of task version \(none\)"):
+        df = load_results(tmp_path)
+    assert by_combo(task_table(df), "score") == pytest.approx({"lstm": 0.8})
