@@ -32,8 +32,9 @@ import pandas as pd
 from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from rnnbench.bench.registry import ConfigError, one_line_warnings
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.tables import (AT_BASELINE, CI_LEVEL, LENGTH_PARAMS, SCORE_RULE, number_text, mean_ci, remedy_levels,
-                                seed_score, select_tuned)
+from rnnbench.leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, SCORE_RULE, remedy_levels, seed_score, select_tuned
+from rnnbench.leaderboard.effects import mean_ci
+from rnnbench.leaderboard.render import CI_LEVEL, number_text
 
 SOLVED = 0.9  # a mean score at or above this solves a task (the findings' threshold)
 MOSTLY = 0.5  # a divergence rate above this: the runs mostly diverge

@@ -16,7 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from rnnbench.bench.axes import BASELINE_LEVELS
-from rnnbench.leaderboard.tables import CI_LEVEL, overall_table, remedy_levels, task_order, task_table
+from rnnbench.leaderboard.tables import overall_table, remedy_levels, task_order, task_table
+from rnnbench.leaderboard.render import CI_LEVEL
 
 MAX_LEGEND = 16  # more combos than this: the best MAX_LEGEND - 1 and the all-baseline one in colour, the rest grey
 OTHERS = "#c4c4c4"  # the colour of the combos left out of the legend

@@ -16,7 +16,8 @@ from pathlib import Path
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
 from rnnbench.leaderboard.site import page_provenance, page_sections
-from rnnbench.leaderboard.tables import SCORE_RULE, md_escape, render
+from rnnbench.leaderboard.tables import SCORE_RULE
+from rnnbench.leaderboard.render import md_escape, render
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 

@@ -33,25 +33,11 @@ from rnnbench.bench.store import atomic_write, clean_temp_files
 
 from rnnbench.leaderboard.collect import load_results
 from rnnbench.leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
-from rnnbench.leaderboard.tables import (
-    BOLD_RULE,
-    CI_LEVEL,
-    EFFECT_ESTIMAND,
-    EFFECT_INTERVAL,
-    SCORE_RULE,
-    number_text,
-    effects_by_task,
-    findings,
-    frontier,
-    interactions,
-    md_escape,
-    with_levels,
-    overall_table,
-    remedy_effects,
-    render,
-    select_tuned,
-    task_table,
-)
+from rnnbench.leaderboard.tables import (BOLD_RULE, EFFECT_ESTIMAND, EFFECT_INTERVAL, SCORE_RULE, frontier, overall_table,
+                                         select_tuned, task_table, with_levels)
+from rnnbench.leaderboard.effects import effects_by_task, interactions, remedy_effects
+from rnnbench.leaderboard.findings import findings
+from rnnbench.leaderboard.render import CI_LEVEL, number_text, md_escape, render
 
 FORMATS = ("md", "csv", "tex", "html")
 INTERACTIONS_SHOWN = 10  # the largest interactions on the page, chosen after every one's interval and adjustment

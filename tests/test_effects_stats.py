@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnbench.leaderboard.tables import CI_LEVEL, effects_by_task, holm, mean_ci, pool_tasks, remedy_effects, t_sf, t_test, verdict
+from rnnbench.leaderboard.effects import (effects_by_task, holm, mean_ci, pool_tasks, remedy_effects, t_sf, t_test, verdict)
+
+from rnnbench.leaderboard.render import CI_LEVEL
 
 MU = 0.1  # the true mean effect over tasks
 

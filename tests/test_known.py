@@ -333,7 +333,7 @@ def test_the_leaderboard_page_and_the_readme_carry_the_verdicts(tmp_path):
     its numbers; the page's known-results table has a row per verdict."""
     from rnnbench.leaderboard import build
     from rnnbench.leaderboard.readme import section
-    from rnnbench.leaderboard.tables import md_escape
+    from rnnbench.leaderboard.render import md_escape
 
     seeds(tmp_path, TANH, [0.0, 0.05, 0.3])  # inconclusive
     seeds(tmp_path, CHRONO_LSTM, [0.995, 0.997, 0.999])

@@ -26,22 +26,11 @@ import pytest
 
 from rnnbench.leaderboard import build, load_results
 from rnnbench.leaderboard.plots import gradient_flow_plot, heatmap, learning_curves
-from rnnbench.leaderboard.tables import (
-    BASELINE_LEVELS,
-    effect_finding,
-    effects_by_task,
-    findings,
-    frontier,
-    holm,
-    interactions,
-    mean_ci,
-    overall_table,
-    remedy_effects,
-    render,
-    seed_score,
-    t_quantile,
-    task_table,
-)
+from rnnbench.bench.axes import BASELINE_LEVELS
+from rnnbench.leaderboard.tables import frontier, overall_table, seed_score, task_table
+from rnnbench.leaderboard.effects import effects_by_task, holm, interactions, mean_ci, remedy_effects, t_quantile
+from rnnbench.leaderboard.findings import effect_finding, findings
+from rnnbench.leaderboard.render import render
 
 ADD_BASE = 1 / 6  # adding: MSE of always predicting 1
 COPY_BASE = 10 * math.log(8) / 120  # copy T=100: CE of the memoryless predictor
@@ -1144,7 +1133,7 @@ def test_plots_with_many_combos_colour_the_best_and_the_plain_rnn(tmp_path):
 
 def test_readme_rewrite_keeps_a_crlf_files_other_lines_and_numbers_near_1000_stay_whole(tmp_path):
     from rnnbench.leaderboard.readme import END, START, update
-    from rnnbench.leaderboard.tables import number_text
+    from rnnbench.leaderboard.render import number_text
 
     readme = tmp_path / "README.md"
     readme.write_bytes(f"Title\r\nkeep me\r\n{START}\r\nold\r\n{END}\r\ntail line\r\n".encode())

@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from rnnbench.leaderboard import load_results
-from rnnbench.leaderboard.tables import (findings, frontier, interactions, overall_table, render, select_tuned,
-                                         task_table)
+from rnnbench.leaderboard.tables import frontier, overall_table, select_tuned, task_table
+from rnnbench.leaderboard.effects import interactions
+from rnnbench.leaderboard.findings import findings
+from rnnbench.leaderboard.render import render
 
 RECALL = "delayed_recall(delay=50)"
 CHANCE = 1 / 8  # delayed recall with 8 cues: the memoryless accuracy

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rnnbench.leaderboard import build
-from rnnbench.leaderboard.tables import latex_escape
+from rnnbench.leaderboard.render import latex_escape
 from tests.test_leaderboard import LSTM, RELU, RNN, write_record
 
 PDFLATEX = shutil.which("pdflatex")

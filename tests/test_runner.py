@@ -517,7 +517,7 @@ def test_a_record_is_readable_by_others_as_a_plain_new_file_is(tmp_path):
     """A record (and any file atomic_write writes: a published leaderboard) gets a plain new file's mode, 0o644
     under umask 022, not the temp file's 0600 (a web server serving the leaderboard could not read it). In a fresh
     process with umask 022, as the store reads the umask once at import."""
-    code = ("import os, stat, sys; os.umask(0o022); from bench.store import ResultStore; "
+    code = ("import os, stat, sys; os.umask(0o022); from rnnbench.bench.store import ResultStore; "
             "p = ResultStore(sys.argv[1]).path(ResultStore(sys.argv[1]).write({'run_id': 'r1', 'status': 'ok'})['run_id']); "
             "print(oct(stat.S_IMODE(p.stat().st_mode)))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO,
