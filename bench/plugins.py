@@ -46,8 +46,7 @@ def include(paths: list[str | Path]) -> list[str]:
         sys.modules[spec.name] = module  # dataclasses and pickling look their module up by name
         _run(lambda: spec.loader.exec_module(module), digest, f"--include {path}", str(file))
         _LOADED[str(file)] = digest
-    known = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
-    os.environ[ENV] = os.pathsep.join(dict.fromkeys([*known, *resolved]))
+    os.environ[ENV] = os.pathsep.join(dict.fromkeys([*_env_paths(), *resolved]))
     return resolved
 
 
@@ -71,7 +70,11 @@ def load_all() -> None:
     """What this process should have registered: installed plugins and the files in RNNBENCH_INCLUDE (a worker
     process, a Ray task, a tool run by the CLI)."""
     load_entry_points()
-    include([p for p in os.environ.get(ENV, "").split(os.pathsep) if p])
+    include(_env_paths())
+
+
+def _env_paths() -> list[str]:
+    return [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
 
 
 def _run(load, digest: str, what: str, file: str | None = None) -> None:
