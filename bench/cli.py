@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError, one_line_warnings
-from rnnbench.bench.store import FINISHED, ResultStore, WriteFailed
+from rnnbench.bench.store import FINISHED, PUBLISHED, ResultStore, WriteFailed
 
 # Tools with parsers of their own: `rnnbench NAME ARGS...` runs module.main(ARGS) (imported only when asked for).
 TOOLS = {
@@ -124,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                         "ones too) into OUT/records.jsonl.gz, one JSON line a run, gzipped, and build the page from "
                         "that file alone: a folder to commit, which `rnnbench leaderboard --results OUT` rebuilds.")
     lb.add_argument("--results", nargs="+", default=[Path("results")], type=Path, metavar="DIR",
-                    help="result folders to merge (default: results)")
+                    help="result folders to merge, or published records.jsonl.gz files read alone (default: "
+                    "results)")
     lb.add_argument("--out", type=Path, help="output folder (default: RESULTS/leaderboard of the first folder)")
     lb.add_argument("--threshold", type=float, default=0.9, help="normalized score that counts as solved (default: 0.9)")
     lb.add_argument("--publish", action="store_true", help="also write OUT/records.jsonl.gz (every record, compact) "
@@ -389,8 +390,8 @@ def cmd_leaderboard(args) -> int:
     from rnnbench.leaderboard import build
 
     for folder in args.results:
-        if not folder.is_dir():
-            raise ConfigError(f"--results {folder}: no such folder")
+        if not (folder.is_dir() or folder.name == PUBLISHED and folder.is_file()):
+            raise ConfigError(f"--results {folder}: no such folder (or {PUBLISHED} file)")
     out = args.out or args.results[0] / "leaderboard"
     _writable_folder(out, "--out")
     results = args.results
@@ -399,7 +400,7 @@ def cmd_leaderboard(args) -> int:
 
         path, n = publish(results, out)
         print(f"published {n} records to {path}")
-        results = [out]  # the page comes from the published records alone
+        results = [path]  # the page comes from the published records alone, not from runs/ beside them
     paths = build(results, out, threshold=args.threshold)
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `rnnbench readme "
           f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")

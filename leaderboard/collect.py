@@ -142,13 +142,14 @@ def _checked(record: Any, path: Path | str) -> dict[str, Any] | None:
 
 def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, dict[str, Any]]]:
     """(source, record) for every usable record under the folders: each `runs/<run_id>/result.json` (the store's)
-    and each line of a `records.jsonl.gz` (a published copy: write_published), in a stable order."""
+    and each line of a `records.jsonl.gz` (a published copy: write_published), in a stable order. A records file
+    given itself instead of a folder is read alone, whatever else its folder holds."""
     found = []
-    for d in dirs:
-        for path in sorted(Path(d).glob("runs/*/result.json")):
+    for d in map(Path, dirs):
+        for path in [] if d.is_file() else sorted(d.glob("runs/*/result.json")):
             if (record := _read(path)) is not None:
                 found.append((str(path), record))
-        published = Path(d) / PUBLISHED
+        published = d if d.is_file() else d / PUBLISHED
         if published.is_file():
             try:
                 lines = read_published(published)

@@ -103,7 +103,8 @@ def page_provenance(df: pd.DataFrame) -> dict[str, str]:
 
     created = df["created"].dropna()
     span = f"{created.min():%Y-%m-%d %H:%M} – {created.max():%Y-%m-%d %H:%M} UTC" if len(created) else "unknown"
-    versions = " · ".join(f"{c.removeprefix('versions.')} {values(c)}" for c in df.columns if c.startswith("versions."))
+    versions = " · ".join(f"{c.removeprefix('versions.')} {values(c)}"
+                          for c in sorted(df.columns) if c.startswith("versions."))
     counts = df["status"].value_counts()
     return {
         "suite": values("suite"),

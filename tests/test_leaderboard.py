@@ -1205,6 +1205,31 @@ def test_published_records_rebuild_the_same_leaderboard(small, tmp_path, capsys)
     pd.testing.assert_frame_equal(task_table(load_results([out])), task_table(load_results([small])))
 
 
+def test_the_published_page_comes_from_the_published_records_alone(small, tmp_path):
+    """--publish into a folder that also holds runs/ (the folder a sweep writes) builds the page from the records
+    file it wrote, so the page never shows a run the file lacks; the file itself can be given as --results."""
+    import shutil
+
+    from rnnbench.bench.cli import main
+
+    out = tmp_path / "published"
+    extra = next(small.glob("runs/*/result.json"))
+    record = json.loads(extra.read_text())
+    record.update(run_id="f" * 16, seed=99)
+    (out / "runs" / record["run_id"]).mkdir(parents=True)
+    (out / "runs" / record["run_id"] / "result.json").write_text(json.dumps(record))  # the sweep's, not published
+    assert main(["leaderboard", "--results", str(small), "--out", str(out), "--publish"]) == 0
+    alone, again = tmp_path / "alone", tmp_path / "again"
+    assert main(["leaderboard", "--results", str(small), "--out", str(alone)]) == 0
+    shutil.copy(out / "records.jsonl.gz", tmp_path / "records.jsonl.gz")
+    assert main(["leaderboard", "--results", str(tmp_path / "records.jsonl.gz"), "--out", str(again)]) == 0
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("- **built**")]  # noqa: E731
+    assert strip((out / "leaderboard.md").read_text()) == strip((alone / "leaderboard.md").read_text())
+    assert strip((again / "leaderboard.md").read_text()) == strip((alone / "leaderboard.md").read_text())
+    assert len(load_results([tmp_path / "records.jsonl.gz"])) == len(list(small.glob("runs/*/result.json")))
+    assert len(load_results([out])) == len(list(small.glob("runs/*/result.json"))) + 1  # the folder reads runs/ too
+
+
 def test_a_damaged_line_of_published_records_is_skipped_with_a_warning(small, tmp_path):
     import gzip
 
