@@ -24,6 +24,7 @@ from rnnbench.tasks.base import TASKS, SyntheticSizes, Task, TaskSpec, positive_
 @dataclass(frozen=True)
 class AddingTask(SyntheticSizes, Task):
     name = "adding"
+    length_param = "seq_len"
     version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; 2: one order generator per run
     seq_len: int = 100  # T
 

@@ -158,6 +158,9 @@ class Task:
 
     name: ClassVar[str]
     version: ClassVar[int]
+    # the parameter (a field) that is the task's length, the one a suite sweeps for the leaderboard's length frontier
+    # and the known results' lengths: every record names it (RunRecord.length_param); None: the task has none
+    length_param: ClassVar[str | None] = None
 
     def spec(self) -> TaskSpec:
         raise NotImplementedError

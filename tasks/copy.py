@@ -32,6 +32,7 @@ BLANK, DELIMITER = 0, 9
 @dataclass(frozen=True)
 class CopyTask(SyntheticSizes, Task):
     name = "copy"
+    length_param = "delay"
     version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; the recall-step CE scores it; 2: one order generator per run
     delay: int = 100  # T: blanks between the last symbol and the end of recall
 

@@ -32,6 +32,7 @@ MODES = ("cue", "stream")
 @dataclass(frozen=True)
 class DelayedRecallTask(SyntheticSizes, Task):
     name = "delayed_recall"
+    length_param = "delay"
     version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; 2: one order generator per run
     delay: int = 50  # D: distractors (cue mode) or lag (stream mode)
     num_cues: int = 8  # V

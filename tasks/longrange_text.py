@@ -44,6 +44,7 @@ FILLER = [  # one filler sentence: six slots, each a uniform choice
 @dataclass(frozen=True)
 class LongRangeTextTask(SyntheticSizes, Task):
     name = "longrange_text"
+    length_param = "delay"
     version = 3  # 3: seeds: training data, init and order from separate streams of the run seed, validation and test data the same for every seed; the probe reads the answer step's loss back to the place word; 2: one order
     # generator per run
     delay: int = 5  # D: filler sentences between the fact and the query

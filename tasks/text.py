@@ -423,6 +423,7 @@ def windows(ids: torch.Tensor, bptt: int, offset: int = 0) -> tuple[torch.Tensor
 @dataclass(frozen=True)
 class TextTask(Task):
     name = "text"
+    length_param = "bptt"
     version = 4  # 4: training data and order from separate streams of the run seed; accuracy leaves `<unk>`
     # targets out; the score's top is the Kneser-Ney reference; 3: one order generator per run; 2: the baseline is
     # scored on the test split

@@ -124,6 +124,17 @@ def test_every_registered_task_is_covered():
         assert cls.name == name and isinstance(cls.version, int)
 
 
+def test_every_registered_task_declares_its_length_parameter():
+    """None or one of its whole-number fields (what the leaderboard's frontier and known claims read a setting's
+    length from: every record names it); the shipped tasks' are the parameters their suites sweep."""
+    for name, cls in TASKS.items():
+        ints = {f.name for f in dataclasses.fields(cls) if type(f.default) is int}
+        assert cls.length_param is None or cls.length_param in ints, (name, cls.length_param, ints)
+    shipped = {"adding": "seq_len", "copy": "delay", "delayed_recall": "delay", "longrange_text": "delay",
+               "text": "bptt"}
+    assert {name: TASKS.get(name).length_param for name in shipped} == shipped
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. shapes, dtypes, seeds, data modules (every task)
 
