@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-FINISHED = ("ok", "diverged")  # a run with one of these is never trained again; `failed` is retried
-STATUSES = ("ok", "diverged", "failed")
+from rnnbench.bench.record import FINISHED, RunRecord
+
 UMASK = os.umask(0o022)  # the process's umask, read (it can only be read by setting it) and put back at once
 os.umask(UMASK)
 STALE_SECONDS = 3600.0  # a temp file this old is a killed writer's, not a write in progress (clean)
@@ -210,11 +210,13 @@ class ResultStore:
                 held.add(run_id)
             yield held
 
-    def write(self, record: dict) -> dict:
-        """Write atomically (atomic_write), the folder made where missing, and return the record that stands: a
-        `failed` record never replaces a finished one (`ok`, `diverged`: another sweep sharing this folder trained
-        the run), which is returned instead. Raises WriteFailed where it cannot be written (the folder's records
-        as they were)."""
+    def write(self, record: RunRecord | dict) -> dict:
+        """Write the record's JSON object (RunRecord.to_dict) atomically (atomic_write), the folder made where
+        missing, and return the JSON object that stands: a `failed` record never replaces a finished one (`ok`,
+        `diverged`: another sweep sharing this folder trained the run), which is returned instead. Raises
+        WriteFailed where it cannot be written (the folder's records as they were)."""
+        if isinstance(record, RunRecord):
+            record = record.to_dict()
         if record.get("status") not in FINISHED:
             try:
                 existing = json.loads(self.path(record["run_id"]).read_text())

@@ -3,103 +3,26 @@
 The store is `<results_dir>/runs/<run_id>/result.json`, one file per run (bench/store.py). Nested
 dicts become dotted columns (`config.task.params.seq_len`, `remedies.cell`, `metrics.mse`,
 `versions.torch`); lists (`history`, `grad.probe.start.norms`) stay as Python lists in their cell.
-Derived columns: `seed` (from the config), `value` (the primary metric's test value) and `tuning` (the run's
-optimizer setting, "adam lr=0.001": what the tuning protocol chooses among, tables.select_tuned).
+Derived columns: `seed` (from the config), `value` (the primary metric's test value), `tuning` (the run's
+optimizer setting, "adam lr=0.001": what the tuning protocol chooses among, tables.select_tuned) and
+`length_param` (the task parameter that is its length, which the frontier sweeps: the record's own, or for a record
+older than the field, what its registered task declares: declared_length).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, setting_tag, tuning_label
-from rnnbench.bench.store import FINISHED, PUBLISHED, STATUSES, provenance, read_published, write_published
-
-# without these a record cannot be placed in any table; such a file is skipped with a warning
-REQUIRED = ("run_id", "status", "task", "task_label", "combo", "remedies")
-
-# The bounds of a number a record may hold. Every metric is computed in float32 (largest finite value 3.4e38), so a
-# finite number beyond NUMBER_MAX cannot come from a run: e.g. 1e308 in a merged or edited file. A normalized score
-# is 1 at the task's reference and 0 at the memoryless baseline: no run beats its reference SCORE_MAX-fold, while a
-# score far below 0 is a real run's (an exploded Adam run scores about -1.2e7), which the score rule counts as 0.
-NUMBER_MAX = 1e40
-SCORE_MAX = 1e6
-
-
-def _is_number(value: Any) -> bool:
-    """A finite real number within NUMBER_MAX; a bool is not a number (JSON's true would count as 1.0)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and abs(value) <= NUMBER_MAX
-
-
-# what each kind of field must hold, with the words a warning names it by; None (null) passes every kind but
-# "required" ones (REQUIRED)
-KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "text": (lambda v: isinstance(v, str), "a string"),
-    "flag": (lambda v: isinstance(v, bool), "true or false"),
-    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= NUMBER_MAX,
-              "a whole number >= 0"),
-    "number": (_is_number, f"a finite number within ±{NUMBER_MAX:g}"),
-    "score": (lambda v: _is_number(v) and v <= SCORE_MAX, f"a finite number <= {SCORE_MAX:g}"),
-    "mapping": (lambda v: isinstance(v, dict), "a mapping"),
-    "texts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-              "a mapping of names to strings"),
-    "numbers": (lambda v: isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values()),
-                f"a mapping of names to finite numbers within ±{NUMBER_MAX:g}"),
-    "number list": (lambda v: isinstance(v, list) and all(x is None or _is_number(x) for x in v),
-                    f"a list of finite numbers within ±{NUMBER_MAX:g}"),
-    "mapping list": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of mappings"),
-}
-
-# Every field a table, a plot or leaderboard.known reads, by its dotted path (a parent before its fields), and its
-# kind (KINDS). Other fields are carried as they are and read by nothing.
-FIELDS: dict[str, str] = {
-    **dict.fromkeys(("run_id", "status", "task", "task_label", "combo", "suite", "created", "tuning",
-                     "primary_metric", "error", "git_commit", "device", "task_data"), "text"),
-    "remedies": "texts",
-    "higher_is_better": "flag",
-    **dict.fromkeys(("normalized_score", "val_score"), "score"),
-    **dict.fromkeys(("metrics", "val_metrics", "baseline", "reference"), "numbers"),
-    **dict.fromkeys(("best_step", "steps_trained", "diverged_at_step", "world_size"), "count"),
-    "wall_seconds": "number",
-    "last": "mapping", "last.step": "count", "last.metrics": "numbers", "last.normalized_score": "score",
-    "model_size": "mapping", "model_size.recurrent_params": "count", "model_size.params": "count",
-    "config": "mapping", "config.seed": "count", "config.task": "mapping", "config.task.name": "text",
-    "config.task.params": "mapping", "config.task.version": "count", "config.model": "mapping",
-    "config.budget": "mapping", "config.budget.optimizer": "text", "config.budget.learning_rate": "number",
-    "versions": "mapping", "versions.rnnbench": "text", "versions.torch": "text",
-    "history": "mapping list", "seeds": "mapping",
-    "grad": "mapping", "grad.probe": "mapping",
-    **{f"grad.probe.{phase}{field}": kind for phase in ("start", "end")
-       for field, kind in (("", "mapping"), (".norms", "number list"), (".log10_ratio", "number"),
-                           (".log_slope", "number"))},
-}
-
-
-def bad_field(record: dict[str, Any]) -> str | None:
-    """The first field of `record` (FIELDS' order) that does not hold its kind, described in a few words
-    ("field 'metrics' must be a mapping of names to finite numbers ..., got a list"), or None for a usable record."""
-    for path, kind in FIELDS.items():
-        *parents, name = path.split(".")
-        holder: Any = record
-        for parent in parents:  # a parent absent or null: its fields are absent too
-            holder = holder.get(parent) if isinstance(holder, dict) else None
-        if not isinstance(holder, dict) or holder.get(name) is None:
-            continue
-        accepts, words = KINDS[kind]
-        if not accepts(value := holder[name]):
-            shown = repr(value) if isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 40 \
-                else f"a {type(value).__name__}"
-            return f"field {path!r} must be {words}, got {shown}"
-    return None
-
+from rnnbench.bench.record import ABSENT, FINISHED, RecordError, RunRecord
+from rnnbench.bench.store import PUBLISHED, provenance, read_published, write_published
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -112,7 +35,16 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def declared_length(task: str) -> str | None:
+    """The length parameter the registered task `task` declares (Task.length_param), for a record older than its own
+    `length_param`; None for a task not registered here (a plugin's not loaded). Imports the tasks (and torch) only
+    when such a record asks."""
+    from rnnbench.tasks import TASKS
+
+    return TASKS.get(task).length_param if task in TASKS else None
+
+
+def _read(path: Path) -> RunRecord | None:
     """The record in `path`, or None (with a warning naming the file) when it cannot be used."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -122,25 +54,17 @@ def _read(path: Path) -> dict[str, Any] | None:
     return _checked(record, path)
 
 
-def _checked(record: Any, path: Path | str) -> dict[str, Any] | None:
-    """`record` where it is a usable record, else None with a warning naming where it came from."""
-    if not isinstance(record, dict):
-        warnings.warn(f"skipping result file {path}: not a JSON object", stacklevel=3)
+def _checked(record: Any, path: Path | str) -> RunRecord | None:
+    """`record` as a RunRecord where it is a usable one (RunRecord.from_dict), else None with a warning naming where
+    it came from and why."""
+    try:
+        return RunRecord.from_dict(record)
+    except RecordError as err:
+        warnings.warn(f"skipping result file {path}: {err}", stacklevel=3)
         return None
-    missing = [k for k in REQUIRED if record.get(k) is None]
-    if missing:
-        warnings.warn(f"skipping result file {path}: missing {', '.join(missing)}", stacklevel=3)
-        return None
-    if (bad := bad_field(record)) is not None:
-        warnings.warn(f"skipping result file {path}: {bad}", stacklevel=3)
-        return None
-    if record["status"] not in STATUSES:
-        warnings.warn(f"skipping result file {path}: unknown status {record['status']!r}", stacklevel=3)
-        return None
-    return record
 
 
-def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, dict[str, Any]]]:
+def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, RunRecord]]:
     """(source, record) for every usable record under the folders: each `runs/<run_id>/result.json` (the store's)
     and each line of a `records.jsonl.gz` (a published copy: write_published), in a stable order. A records file
     given itself instead of a folder is read alone, whatever else its folder holds."""
@@ -164,14 +88,14 @@ def read_records(dirs: Iterable[str | Path]) -> list[tuple[str, dict[str, Any]]]
     return found
 
 
-def newest_records(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+def newest_records(found: list[tuple[str, RunRecord]]) -> list[tuple[str, RunRecord]]:
     """One record per run_id: its newest finished (ok or diverged) record, else its newest failed one (a failed
     retry elsewhere does not hide a result)."""
-    best: dict[str, tuple[tuple, str, dict]] = {}
+    best: dict[str, tuple[tuple, str, RunRecord]] = {}
     for source, record in found:
-        key = (record["status"] in FINISHED, str(record.get("created") or ""))
-        if record["run_id"] not in best or key >= best[record["run_id"]][0]:
-            best[record["run_id"]] = (key, source, record)
+        key = (record.status in FINISHED, str(record.created or ""))
+        if record.run_id not in best or key >= best[record.run_id][0]:
+            best[record.run_id] = (key, source, record)
     return [(source, record) for _, source, record in best.values()]
 
 
@@ -179,8 +103,8 @@ def publish(dirs: Iterable[str | Path], out: str | Path) -> tuple[Path, int]:
     """Every run's record under `dirs` (newest_records: diverged and failed ones included) into `out/records.jsonl.gz`
     (bench.store.write_published), sorted by run_id: the same records give the same bytes, so a published folder's
     diff shows what changed. Returns the file and the number of records."""
-    records = sorted((r for _, r in newest_records(read_records(dirs))), key=lambda r: r["run_id"])
-    return write_published(Path(out) / PUBLISHED, records), len(records)
+    records = sorted((r for _, r in newest_records(read_records(dirs))), key=lambda r: r.run_id)
+    return write_published(Path(out) / PUBLISHED, [r.to_dict() for r in records]), len(records)
 
 
 def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
@@ -191,20 +115,22 @@ def load_results(dirs: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     of a dirty checkout, are named in a warning with their counts (provenance). Of a task measured under several
     task versions (a changed definition, baseline or metric), only the newest version's runs are kept, with a
     warning: scores of two definitions are not comparable. A malformed or truncated file, or a record with a field
-    of the wrong kind (FIELDS), is skipped with a warning that names it. Columns: see the module docstring.
+    of the wrong kind (bench.record.FIELDS), is skipped with a warning that names it. Columns: see the module
+    docstring.
     """
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
-    rows, records = [], newest_records(read_records(dirs))
-    for line in provenance([record for _, record in records]):
+    rows, records = [], [(source, record.to_dict(), record) for source, record in newest_records(read_records(dirs))]
+    for line in provenance([data for _, data, _ in records]):
         warnings.warn(line, stacklevel=2)
-    for source, record in records:
-        row = _flatten(record)
+    for source, data, record in records:
+        row = _flatten(data)
         row["source"] = source
-        row["seed"] = (record.get("config") or {}).get("seed")
-        metrics = record.get("metrics") or {}
-        value = metrics.get(record.get("primary_metric"))
+        row["seed"] = (data.get("config") or {}).get("seed")
+        metrics = data.get("metrics") or {}
+        value = metrics.get(data.get("primary_metric"))
         row["value"] = float(value) if value is not None else float("nan")
+        row["length_param"] = declared_length(record.task) if record.length_param is ABSENT else record.length_param
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

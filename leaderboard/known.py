@@ -32,7 +32,7 @@ import pandas as pd
 from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS
 from rnnbench.bench.registry import ConfigError, one_line_warnings
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.tables import AT_BASELINE, LENGTH_PARAMS, SCORE_RULE, remedy_levels, seed_score, select_tuned
+from rnnbench.leaderboard.tables import AT_BASELINE, SCORE_RULE, remedy_levels, seed_score, select_tuned
 from rnnbench.leaderboard.effects import mean_ci
 from rnnbench.leaderboard.render import CI_LEVEL, number_text
 
@@ -251,9 +251,13 @@ class Estimate:
     high: float = math.nan
 
 
-def _length(params: dict) -> int | None:
-    lengths = [params[p] for p in LENGTH_PARAMS if p in params and pd.notna(params[p])]
-    return int(lengths[0]) if lengths else None
+def _length(runs: pd.DataFrame) -> int | None:
+    """The length of one task setting's runs: the value of the parameter their records name (`length_param`: the
+    task's declaration), None where the task declares none or the runs lack it."""
+    param = runs["length_param"].iloc[0]
+    value = runs[f"config.task.params.{param}"].iloc[0] if isinstance(param, str) and \
+        f"config.task.params.{param}" in runs else None
+    return int(value) if value is not None and pd.notna(value) else None
 
 
 def _runs(n: int) -> str:
@@ -359,8 +363,7 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
     out = []
     for claim in claims:
         rows = df[df["task"] == claim.task]
-        settings = {label: _length({c.rsplit(".", 1)[1]: v for c, v in group[params].iloc[0].items()})
-                    for label, group in rows.groupby("task_label")}
+        settings = {label: _length(group) for label, group in rows.groupby("task_label")}
         applies = [label for label, length in settings.items() if length is not None and claim.covers(length)]
         if not applies:
             tested = ", ".join(sorted(settings)) or "none"

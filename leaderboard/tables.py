@@ -40,10 +40,9 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.bench.axes import AXIS_NAMES as AXES, BASELINE_LEVELS, remedy_label
-from rnnbench.bench.store import STATUSES
+from rnnbench.bench.record import STATUSES
 from rnnbench.leaderboard.render import CI_LEVEL, TIE_DIGITS, number_text
 
-LENGTH_PARAMS = ("seq_len", "delay", "bptt")  # task parameters a suite may sweep for the frontier
 AT_BASELINE = 0.1  # a mean (bounded) score at most this "sits at the memoryless baseline"
 EFFECT_ESTIMAND = ("pooled change in bounded score when one axis leaves its baseline level, runs matched on task, "
                    "the other axes' levels and seed: per task the mean over seeds of each seed's mean over its "
@@ -207,14 +206,14 @@ def _family_label(task_label: str, task: str, param: str, lengths: list) -> str:
 
 
 def frontier(df: pd.DataFrame, threshold: float = 0.9) -> pd.DataFrame:
-    """Where a task sweeps a length parameter (seq_len, delay, bptt) with its other parameters
-    fixed: per combo, the longest tested value whose score (seed_score's mean) is >= threshold (NaN: none).
-    One column per swept family, named by its task label with the tested values."""
+    """Where a task sweeps its length parameter (the runs' `length_param`, what the task declares:
+    Task.length_param) with its other parameters fixed: per combo, the longest tested value whose score (seed_score's
+    mean) is >= threshold (NaN: none). One column per swept family, named by its task label with the tested values."""
     params = [c for c in df.columns if c.startswith("config.task.params.")]
     columns: dict[str, pd.Series] = {}
     scored = df.assign(_score=seed_score(df))
     for task, runs in scored.groupby("task", sort=True):
-        for param in LENGTH_PARAMS:
+        for param in sorted(runs["length_param"].dropna().unique()):
             col = f"config.task.params.{param}"
             if col not in runs or runs[col].nunique() < 2:
                 continue

@@ -46,10 +46,10 @@ def test_every_tool_is_a_subcommand_with_its_own_help(tmp_path):
 # after it, and no two modules import each other, directly or round a circle (imports under TYPE_CHECKING, which
 # never run, excepted). A module of the package that is in no stage fails the test: place it.
 FLOW = (
-    ("core", ("bench", "bench.registry", "bench.store")),
+    ("core", ("bench", "bench.registry", "bench.record", "bench.store")),
     ("definitions", ("tasks", "tasks.*", "models", "models.*")),
     ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.plugins")),
-    ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.runner",
+    ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.recorder", "bench.runner",
                   "bench.fused_module", "bench.worker")),
     ("launching", ("bench.launch", "bench.ray_launch")),
     ("leaderboard", ("leaderboard", "leaderboard.*")),

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from rnnbench.bench.record import RECORD_VERSION
 from rnnbench.leaderboard import load_results
 from rnnbench.leaderboard.tables import frontier, overall_table, select_tuned, task_table
 from rnnbench.leaderboard.effects import interactions
 from rnnbench.leaderboard.findings import findings
 from rnnbench.leaderboard.render import render
+from rnnbench.tasks import TASKS, Task
 
 RECALL = "delayed_recall(delay=50)"
 CHANCE = 1 / 8  # delayed recall with 8 cues: the memoryless accuracy
@@ -28,14 +31,14 @@ def record(root: Path, combo: str, seed: int, score: float | None, *, status: st
            delay: int = 50, cues: int | None = None, val: float | None = None,
            tuning: tuple[str, float] = ("adam", 0.001), levels: dict[str, str] | None = None, run_id: str | None = None,
            max_steps: int = 100, suite: str = "rules", last: float | None = None, version: int | None = 1,
-           **fields) -> None:
+           params: dict | None = None, **fields) -> None:
     """One result.json. `combo` is the cell (or, with `levels`, the combination's name); the run's accuracy is the one
     whose normalized score is `score` (score 1: accuracy 1; 0: chance); `val` its validation score, `last` its
     last weights' score. Every task is
-    scored on accuracy here; its label is "<task>(delay=<delay>[, cues=<cues>])". `fields` replace the record's own
-    (a hostile record's)."""
+    scored on accuracy here; its label is "<task>(delay=<delay>[, cues=<cues>])", or with `params` those. `fields`
+    replace the record's own (a hostile record's)."""
     optimizer, rate = tuning
-    params = {"delay": delay} if cues is None else {"delay": delay, "cues": cues}
+    params = params or ({"delay": delay} if cues is None else {"delay": delay, "cues": cues})
     label = f"{task}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
     remedies = levels or {"cell": combo}
     run_id = run_id or f"{label}-{combo}-{optimizer}{rate}-{seed}-{suite}"
@@ -232,6 +235,54 @@ def test_the_frontier_compares_lengths_only_within_one_setting_of_the_other_para
     assert table.loc["lstm"].to_dict() == {"copy(delay=50/100) [long]": 100, "copy(delay=50/100) [short]": 50,
                                            "delayed_recall(delay=50/100, cues=8)": 100,
                                            "delayed_recall(delay=50/100, cues=16)": 50}
+
+
+@dataclass(frozen=True)
+class HorizonTask(Task):
+    """A task whose length parameter has a name of its own, which it declares."""
+
+    name = "toy_horizon"
+    length_param = "horizon"
+    version = 1
+    horizon: int = 10
+
+
+@pytest.fixture
+def horizon_task():
+    TASKS.register(HorizonTask.name)(HorizonTask)
+    yield
+    TASKS.unregister(HorizonTask.name)
+
+
+def test_the_frontier_runs_along_the_length_parameter_a_task_declares(tmp_path, horizon_task):
+    """toy_horizon declares `horizon` its length: lstm solves horizon 10 and 20, gru 10 only. Its records, written
+    before records named their length parameter, read the registered task's declaration. A task not registered here
+    whose records name none has no frontier, whatever its parameter is called (seq_len, swept 50 and 100 here)."""
+    for combo, scores in (("lstm", (1.0, 0.95)), ("gru", (0.95, 0.3))):
+        for horizon, s in zip((10, 20), scores):
+            record(tmp_path, combo, 0, s, task="toy_horizon", params={"horizon": horizon})
+    for seq_len in (50, 100):
+        record(tmp_path, "lstm", 0, 1.0, task="unregistered", params={"seq_len": seq_len})
+    df = load_results(tmp_path)
+    assert set(zip(df["task"], df["length_param"].fillna("none"))) == {("toy_horizon", "horizon"),
+                                                                       ("unregistered", "none")}
+    table = frontier(df).set_index("combo")
+    assert list(table.columns) == ["toy_horizon(horizon=10/20)"]
+    assert table["toy_horizon(horizon=10/20)"].to_dict() == {"gru": 10, "lstm": 20}
+
+
+def test_a_records_own_length_parameter_is_the_one_read(tmp_path):
+    """Records that name their length parameter are read by it, a task the leaderboard does not know included
+    (its plugin not loaded): `width` 4 and 8, lstm solving both; adding's runs that name `train_size` (not what
+    the task declares) are compared along it."""
+    for width in (4, 8):
+        record(tmp_path, "lstm", 0, 1.0, task="unregistered", params={"width": width}, length_param="width")
+    for size, s in ((100, 1.0), (200, 0.5)):
+        record(tmp_path, "lstm", 0, s, task="adding", params={"seq_len": 50, "train_size": size},
+               length_param="train_size", record_version=RECORD_VERSION)
+    table = frontier(load_results(tmp_path)).set_index("combo")
+    assert table.loc["lstm"].to_dict() == {"adding(seq_len=50, train_size=100/200)": 100,
+                                           "unregistered(width=4/8)": 8}
 
 
 def chosen_setting(root: Path) -> set[str]:

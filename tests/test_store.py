@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rnnbench.bench.config import ModelConfig, RunConfig
+from rnnbench.bench.record import RunRecord
 from rnnbench.bench.store import (PUBLISHED, ResultStore, atomic_write, clean_temp_files, read_published,
                                   write_published)
 from rnnbench.leaderboard.collect import read_records
@@ -75,7 +76,7 @@ def test_the_store_writes_each_record_where_the_leaderboard_reads_it(tmp_path):
     store.write(record)
     assert json.loads((tmp_path / "runs" / "r1" / "result.json").read_text()) == record
     assert store.has_records() and store.records() == [record]
-    assert read_records([tmp_path]) == [(str(tmp_path / "runs" / "r1" / "result.json"), record)]
+    assert read_records([tmp_path]) == [(str(tmp_path / "runs" / "r1" / "result.json"), RunRecord.from_dict(record))]
 
 
 def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temp_file(tmp_path):
