@@ -25,10 +25,12 @@ from rnnbench.bench.callbacks import Diverged, GradStats
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.module import BenchModule, TaskMetrics
 from rnnbench.bench.optim import LR_SCHEDULES
+from rnnbench.bench.record import FINISHED
 from rnnbench.bench.registry import check
-from rnnbench.bench.runner import (close_record, device_name, device_type, finish_record, grouped_trainer, last_result,
-                          make_trainer, new_record, prepare_run, probe_flow, quiet_lightning, record_diverged,
-                          record_failed, save_best)
+from rnnbench.bench.recorder import (close_record, finish_record, last_result, new_record, record_diverged,
+                                     record_failed)
+from rnnbench.bench.runner import (device_name, device_type, grouped_trainer, make_trainer, prepare_run, probe_flow,
+                                   quiet_lightning, save_best)
 from rnnbench.bench.steps import steps_for, train_steps
 from rnnbench.bench.store import ResultStore
 from rnnbench.models.fused import FusedSequenceModel, fusable, fused_loss, fusion_kernel, per_run_clip_, stacked_optimizer
@@ -211,7 +213,7 @@ def execute_fused(
     save_checkpoints: bool = False,
 ) -> list[dict]:
     """Train a fusable group of runs as one stacked model and write each run's result.json; returns the
-    K records. Like execute(), never raises for the runs' own failures: a run that diverges is recorded
+    K records' JSON objects that stand (ResultStore.write). Like execute(), never raises for the runs' own failures: a run that diverges is recorded
     `diverged` while its group mates train on; an error of the group is every run's `failed`."""
     quiet_lightning()
     configs = list(configs)
@@ -221,7 +223,8 @@ def execute_fused(
     kernel = fusion_kernel(configs[0], device_type(accelerator))
     records = [new_record(cfg, suite) for cfg in configs]
     for record in records:
-        record.update(device=device_name(accelerator), fused_k=K, fused_kernel=kernel, wall_seconds_shared=True)
+        record.device = device_name(accelerator)
+        record.fused_k, record.fused_kernel, record.wall_seconds_shared = K, kernel, True
     start = time.perf_counter()
     module = None
     try:
@@ -234,7 +237,7 @@ def execute_fused(
         trainer, grouped = grouped_trainer(accelerator, devices, configs[0].budget, root, data,
                                            steps_for(configs[0].budget))
         for record in records:
-            record["world_size"] = trainer.world_size
+            record.world_size = trainer.world_size
         trainer.fit(module, datamodule=grouped)
         if any(r.diverged is None and r.best_state is None for r in module.runs):  # fewer steps than one interval
             trainer.validate(module, datamodule=data, verbose=False)
@@ -251,9 +254,9 @@ def execute_fused(
                 continue
             try:
                 if run.diverged is None:
-                    record["last"] = last_result(spec, test(last, cfg, prep), run.steps)
+                    record.last = last_result(spec, test(last, cfg, prep), run.steps)
                 finish_record(record, spec, test(model, cfg, prep), run.best_step, run.diverged, run.best_values)
-                record["grad"]["probe"]["end"] = probe_flow(model, spec, prep.probe)
+                record.grad["probe"]["end"] = probe_flow(model, spec, prep.probe)
                 if save_checkpoints:
                     save_best(record, model, out_dir)
                 if run.diverged is not None:
@@ -264,12 +267,13 @@ def execute_fused(
                 record_failed(record, err)
     except Exception as err:  # noqa: BLE001 - the group's failure is each run's, the sweep goes on
         for record in records:
-            if record["status"] not in ("ok", "diverged"):
+            if record.status not in FINISHED:
                 record_failed(record, err)
     wall = (time.perf_counter() - start) / K
+    written = []
     for k, record in enumerate(records):
         run = module.runs[k] if module is not None else None
         close_record(record, run.steps if run else 0, run.history if run else [],
                      run.stats() if run else {}, wall)
-        records[k] = store.write(record)
-    return records
+        written.append(store.write(record))
+    return written

@@ -146,7 +146,7 @@ def provenance_notes(kept: list[dict]) -> list[str]:
     (bench.store.provenance). Such records are kept, not trained again."""
     if not kept:
         return []
-    from rnnbench.bench.runner import versions
+    from rnnbench.bench.recorder import versions
 
     return [f"note: {line}" for line in provenance(kept, here=versions())]
 

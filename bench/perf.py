@@ -54,6 +54,7 @@ import rnnbench.bench.runner as runner
 from rnnbench.bench.config import Budget, RunConfig, expand, load_suite
 from rnnbench.bench.module import task_loss
 from rnnbench.bench.optim import make_optimizer
+from rnnbench.bench.recorder import new_record
 from rnnbench.bench.launch import make_pool
 from rnnbench.bench.worker import LaunchOptions, run_one, setup_worker_numerics
 from rnnbench.bench.speed_models import sync
@@ -256,7 +257,7 @@ class MinimalModule(L.LightningModule):
 def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
     """cfg's run as MinimalModule through the Trainer execute() builds (runner.make_trainer), timed like
     execute() is above: what any Lightning training loop costs over a hand-written one here."""
-    run = runner.prepare_run(cfg, runner.new_record(cfg, "perf"))
+    run = runner.prepare_run(cfg, new_record(cfg, "perf"))
     timer = InterleavedLoop(k)
     settings = execute_device(device) or {"accelerator": "cpu", "devices": 1}
     with tempfile.TemporaryDirectory() as out:

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 import platform
-import subprocess
 import time
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-import rnnbench.bench as bench
 from rnnbench.bench.callbacks import Diverged, TrainingMonitor
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.module import BenchModule, task_loss
+from rnnbench.bench.record import RunRecord
+from rnnbench.bench.recorder import (close_record, finish_record, last_result, new_record, record_diverged, record_failed,
+                                     record_task)
 from rnnbench.bench.registry import check
 from rnnbench.bench.steps import steps_for, with_steps
 from rnnbench.bench import tracking
 from rnnbench.bench.store import ResultStore, atomic_write
 from rnnbench.models import SKIPS, SequenceModel, gradient_flow
-from rnnbench.tasks import METRICS, TaskSpec
-from rnnbench.tasks.base import EVAL_SEED
+from rnnbench.tasks import TaskSpec
 from rnnbench.tasks.data import TaskDataModule
 
 
@@ -41,38 +38,6 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
 
 
-@lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """The commit of rnnbench's own checkout (once per process), see commit_of."""
-    return commit_of(Path(bench.__file__).parent)
-
-
-def commit_of(folder: Path) -> str | None:
-    """The HEAD commit of the git checkout holding `folder`, with "-dirty" where its tracked files differ from it
-    (the runs' code or suites may not be that commit's), or None outside a checkout or without git."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict[str, str]:
-    import lightning
-    import torchmetrics
-
-    return {
-        "rnnbench": bench.__version__,
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def device_type(accelerator: str) -> str:
     """The torch device type a Lightning accelerator name trains on: "cuda" for gpu (or cuda), else "cpu"."""
     return "cuda" if accelerator in ("gpu", "cuda") else "cpu"
@@ -82,39 +47,6 @@ def device_name(accelerator: str) -> str:
     if device_type(accelerator) == "cuda" and torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(torch.cuda.current_device())})"
     return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}, {platform.machine()})"
-
-
-def new_record(cfg: RunConfig, suite: str) -> dict:
-    return {
-        "run_id": cfg.run_id,
-        "suite": suite,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.to_dict(),
-        "task": cfg.task,
-        "task_label": cfg.task_label,
-        "remedies": cfg.remedies,
-        "combo": cfg.combo,
-        "tuning": cfg.tuning,
-        "status": "failed",
-        "error": None,
-        "diverged_at_step": None,
-        "seeds": {"run": cfg.seed, **cfg.seeds, "eval": EVAL_SEED},
-        "metrics": {},
-        "normalized_score": None,
-        "best_step": None,
-        "last": None,
-        "model_size": None,
-        "val_metrics": {},
-        "val_score": None,
-        "steps_trained": 0,
-        "wall_seconds": None,
-        "history": [],
-        "grad": {"probe": {}},
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "device": None,
-        "world_size": 1,
-    }
 
 
 def execute(
@@ -131,9 +63,10 @@ def execute(
     loggers: tuple[str, ...] = (),
     swept: tuple[str, ...] = (),
 ) -> dict:
-    """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json.
-    Never raises for a run's own failure: the record says `ok`, `diverged` (with the step, and the test metrics of
-    the best checkpoint validated before it, where there is one) or `failed` (with the error).
+    """Train one run, evaluate the best checkpoint on test (and the last weights: `last`), and write result.json;
+    returns the JSON object of the record that stands (ResultStore.write). Never raises for a run's own failure: the
+    record says `ok`, `diverged` (with the step, and the test metrics of the best checkpoint validated before it,
+    where there is one) or `failed` (with the error).
     `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
     `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `loggers` names Lightning's file
@@ -144,42 +77,42 @@ def execute(
     out_dir = Path(out_dir)
     store = ResultStore(out_dir)
     record = new_record(cfg, suite)
-    record["device"] = device_name(accelerator)
+    record.device = device_name(accelerator)
     if strategy == "ddp":
         n = devices if isinstance(devices, int) else len(devices)
-        record["device"] += f" x{n} processes (ddp)"
+        record.device += f" x{n} processes (ddp)"
     start = time.perf_counter()
     monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
     module, logger = None, False
     if wandb_project:
-        record["wandb_error"] = "W&B not started: the run failed before"  # replaced once W&B starts
+        record.wandb_error = "W&B not started: the run failed before"  # replaced once W&B starts
     try:
         run = prepare_run(cfg, record)
         spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
         module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
         if wandb_project:
-            logger, record["wandb_error"] = tracking.start(cfg, out_dir, wandb_project, record, swept)
+            logger, record.wandb_error = tracking.start(cfg, out_dir, wandb_project, record.to_dict(), swept)
         used = [lg for lg in (logger, *(FILE_LOGGERS[name](out_dir, cfg.run_id) for name in loggers)) if lg]
         # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
         n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
         trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
                                            strategy=strategy, logger=used or False,
                                            callbacks=[monitor, *callbacks])
-        record["world_size"] = trainer.world_size
+        record.world_size = trainer.world_size
         diverged = None
         try:
             trainer.fit(module, datamodule=grouped)
             if monitor.best_state is None:  # fewer steps than one evaluation interval
                 trainer.validate(module, datamodule=data, verbose=False)
             trainer.test(module, datamodule=data, verbose=False)
-            record["last"] = last_result(spec, module.test_results, monitor.steps)
+            record.last = last_result(spec, module.test_results, monitor.steps)
         except Diverged as err:  # the best checkpoint before it is still tested
             diverged = err
         if monitor.best_state is not None:
             module.model.load_state_dict(monitor.best_state)
             trainer.test(module, datamodule=data, verbose=False)
             finish_record(record, spec, module.test_results, monitor.best_step, diverged, monitor.best_values)
-            record["grad"]["probe"]["end"] = probe_flow(module.model, spec, (px, py))
+            record.grad["probe"]["end"] = probe_flow(module.model, spec, (px, py))
             if save_checkpoint and rank_zero_only.rank == 0:
                 save_best(record, module.model, out_dir)
         if diverged is not None:
@@ -191,10 +124,10 @@ def execute(
     close_record(record, monitor.steps, module.history if module is not None else [], monitor.stats(),
                  time.perf_counter() - start)
     if logger:
-        record["wandb_error"] = tracking.finish(logger, record)
+        record.wandb_error = tracking.finish(logger, record.to_dict())
     if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
         return store.write(record)  # another sweep's finished record stands over this run's failure
-    return record
+    return record.to_dict()
 
 
 # ------------------------------------------------------------------- pieces shared with bench.fused_module
@@ -241,7 +174,7 @@ class PreparedRun:
     probe: tuple[torch.Tensor, torch.Tensor]
 
 
-def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
+def prepare_run(cfg: RunConfig, record: RunRecord) -> PreparedRun:
     """Build the task, its data (the training split from the run's data seed, its order from the order seed) and
     the model (its initial weights drawn from the global generator, seeded with the init seed: RunConfig.seeds),
     fill the task's fields of `record` and probe the gradient flow at the start."""
@@ -252,17 +185,14 @@ def prepare_run(cfg: RunConfig, record: dict) -> PreparedRun:
     check(not SKIPS[cfg.model.skip].temporal or k < spec.seq_len,
           f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
           f"every step t < k); use skip_k < {spec.seq_len}")
-    record.update(primary_metric=spec.primary, higher_is_better=METRICS[spec.primary].higher_is_better,
-                  baseline=spec.baselines, reference={m: spec.reference(m) for m in spec.metrics},
-                  task_data=spec.data_digest)
-    record["versions"]["task_version"] = task.version
+    record_task(record, task, spec)
     data = TaskDataModule(task, cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
     data.setup()
     L.seed_everything(seeds["init"], verbose=False)
     model = SequenceModel(spec, cfg.model)
-    record["model_size"] = model.sizes()
+    record.model_size = model.sizes()
     px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
-    record["grad"]["probe"]["start"] = probe_flow(model, spec, (px, py))
+    record.grad["probe"]["start"] = probe_flow(model, spec, (px, py))
     return PreparedRun(spec, data, model, (px, py))
 
 
@@ -297,7 +227,7 @@ FILE_LOGGERS = {"csv": csv_logger, "tensorboard": tensorboard_logger}
 CHECKPOINT = "best.pt"  # a run's best weights, where the sweep keeps them (--save-checkpoints)
 
 
-def save_best(record: dict, model: torch.nn.Module, out_dir: Path) -> None:
+def save_best(record: RunRecord, model: torch.nn.Module, out_dir: Path) -> None:
     """The model's weights (the best checkpoint's, loaded) as a state dict of tensors in runs/<run_id>/best.pt, which
     `torch.load(path, weights_only=True)` reads and `SequenceModel(spec, cfg.model).load_state_dict` takes; the
     record's `checkpoint` names the file. Written atomically, as the record."""
@@ -305,57 +235,7 @@ def save_best(record: dict, model: torch.nn.Module, out_dir: Path) -> None:
 
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-    folder = Path(out_dir) / "runs" / record["run_id"]
+    folder = Path(out_dir) / "runs" / record.run_id
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / CHECKPOINT, buffer.getvalue(), prefix=".best.")
-    record["checkpoint"] = CHECKPOINT
-
-
-def finish_record(record: dict, spec: TaskSpec, test_results: dict, best_step: int | None,
-                  diverged: Diverged | None = None, validated: dict[str, float] | None = None) -> None:
-    """The best checkpoint's test metrics (without `loss`), its step and normalized score; status ok, or diverged
-    where training diverged after it (`diverged`: raised again by the caller, it keeps the step it diverged at).
-    `validated`: the best checkpoint's validation metrics, recorded with their score (`val_metrics`, `val_score`:
-    what the leaderboard's tuning protocol chooses an optimizer setting on; test metrics never choose).
-    Raises Diverged where a test metric is not finite: the best weights' outputs overflow on the test data (for a
-    run that diverged in training, that divergence, its metrics left empty)."""
-    metrics = {k: v for k, v in test_results.items() if k != "loss"}
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise diverged or Diverged(best_step, f"test {name} (the best weights, validated)")
-    if validated is not None:
-        val_metrics = {k: v for k, v in validated.items() if k != "loss"}
-        val_score = spec.score(val_metrics[spec.primary])
-        record.update(val_metrics=val_metrics, val_score=val_score if math.isfinite(val_score) else None)
-    record.update(
-        status="ok" if diverged is None else "diverged",
-        metrics=metrics,
-        best_step=best_step,
-        normalized_score=spec.score(metrics[spec.primary]),
-    )
-
-
-def last_result(spec: TaskSpec, test_results: dict, step: int) -> dict:
-    """The last weights' test metrics and normalized score at `step` (reported beside the best checkpoint's;
-    null where not finite: the last weights may overflow where the best did not)."""
-    metrics = {k: (v if math.isfinite(v) else None) for k, v in test_results.items() if k != "loss"}
-    value = metrics[spec.primary]
-    score = None if value is None else spec.score(value)
-    return {"step": step, "metrics": metrics, "normalized_score": score}
-
-
-def record_diverged(record: dict, err: Diverged) -> None:
-    record.update(status="diverged", error=str(err), diverged_at_step=err.step)
-
-
-def record_failed(record: dict, err: BaseException) -> None:
-    record.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0][:500])
-
-
-def close_record(record: dict, steps: int, history: list, grad_stats: dict, wall_seconds: float) -> None:
-    """What every record gets whatever the outcome: steps trained, validation history, gradient statistics
-    (TrainingMonitor.stats()'s keys but `steps`) and the wall time."""
-    record["steps_trained"] = steps
-    record["history"] = history
-    record["grad"].update({k: v for k, v in grad_stats.items() if k != "steps"})
-    record["wall_seconds"] = round(wall_seconds, 3)
+    record.checkpoint = CHECKPOINT

@@ -251,7 +251,7 @@ PROVENANCE = ("rnnbench", "torch")  # the versions (a record's `versions`) whose
 
 def provenance(records: list[dict[str, Any]], here: dict[str, str] | None = None) -> list[str]:
     """One line for each way `records` may not be one code's results: made by another rnnbench or torch version than
-    `here` (the running one's: bench.runner.versions()), or, without `here`, by more than one; and made in a
+    `here` (the running one's: bench.recorder.versions()), or, without `here`, by more than one; and made in a
     checkout with uncommitted changes (git_commit "...-dirty": its code is no commit's). Each with its counts."""
     lines, total = [], len(records)
     for package in PROVENANCE:

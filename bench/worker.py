@@ -146,10 +146,10 @@ def summarize(record: dict) -> dict:
 
 def record_failure(cfg: RunConfig, opts: LaunchOptions, store: ResultStore, err: BaseException,
                     wall_seconds: float | None = None) -> dict:
-    from rnnbench.bench.runner import new_record, record_failed
+    from rnnbench.bench.recorder import new_record, record_failed
 
     record = new_record(cfg, opts.suite)
     record_failed(record, err)
     if wall_seconds is not None:
-        record["wall_seconds"] = round(wall_seconds, 3)
+        record.wall_seconds = round(wall_seconds, 3)
     return summarize(store.write(record))  # another sweep's finished record stands (ResultStore.write)

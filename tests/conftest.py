@@ -12,7 +12,8 @@ SHARED_DATA = Path(os.environ.get("RNNBENCH_SHARED_DATA", REPO.parent / "shared"
 CONTRACT_FIELDS = {
     "run_id", "config", "status", "error", "metrics", "baseline", "normalized_score", "steps_trained",
     "wall_seconds", "grad", "versions", "git_commit", "device", "best_step", "history", "task_label", "combo",
-    "remedies", "primary_metric", "diverged_at_step", "created", "suite", "seeds", "last",
+    "remedies", "primary_metric", "diverged_at_step", "created", "suite", "seeds", "last", "record_version",
+    "length_param",
 }
 
 TINY_SUITE = """

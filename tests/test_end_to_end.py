@@ -22,6 +22,7 @@ from torch import nn
 
 from rnnbench.bench.config import Budget, RunConfig
 from rnnbench.bench.fused_module import execute_fused
+from rnnbench.bench.record import RECORD_VERSION, RunRecord
 from rnnbench.bench.runner import execute
 from rnnbench.leaderboard import build, load_results
 from rnnbench.leaderboard.tables import task_table
@@ -42,6 +43,7 @@ class FirstBitTask(SyntheticSizes, Task):
 
     name = "toy_first_bit"
     version = 1
+    length_param = "length"
     train_size: int = 64
     val_size: int = 32
     test_size: int = 32
@@ -186,6 +188,8 @@ def check_record(record: dict, cfg: RunConfig, folder: Path) -> None:
     assert record["val_metrics"][spec.primary] == best[primary]
     assert set(record["grad"]["probe"]) == {"start", "end"}
     assert json.loads((folder / "runs" / cfg.run_id / "result.json").read_text()) == record
+    assert record["record_version"] == RECORD_VERSION and record["length_param"] == TASKS.get(cfg.task).length_param
+    assert RunRecord.from_dict(record).to_dict() == record  # the leaderboard's checks pass every real record
 
 
 # --------------------------------------------------------------------------------------------------

@@ -175,7 +175,8 @@ def test_a_record_names_its_seeds_and_the_init_stream_alone_sets_the_weights(tmp
                     budget=Budget(max_steps=2, batch_size=8, eval_every=2, probe_batch=4))
     record = execute(cfg, tmp_path)
     assert record["seeds"] == {"run": 3, **cfg.seeds, "eval": EVAL_SEED}
-    from rnnbench.bench.runner import prepare_run, new_record
+    from rnnbench.bench.recorder import new_record
+    from rnnbench.bench.runner import prepare_run
 
     run = prepare_run(cfg, new_record(cfg, "custom"))
     L.seed_everything(cfg.seeds["init"], verbose=False)

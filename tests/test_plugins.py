@@ -72,6 +72,7 @@ def test_the_readmes_cell_and_task_train_through_the_cli_in_a_worker(tmp_path):
         assert ("cell:mingru" in plugins) == (r["remedies"]["cell"] == "mingru")
         assert ("task:first_xor" in plugins) == (r["task"] == "first_xor")
         assert all(re.fullmatch(r"[0-9a-f]{16}", h) for h in plugins.values())
+        assert r["length_param"] == {"adding": "seq_len", "first_xor": "length"}[r["task"]]  # as each declares
     page = (tmp_path / "r" / "leaderboard" / "leaderboard.md").read_text()
     assert "mingru" in page and "first_xor" in page
 

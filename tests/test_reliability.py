@@ -365,7 +365,7 @@ def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(ti
     """Three real records, one edited to another rnnbench version, one to another torch version made in a dirty
     checkout: the dry run and the start of a resumed sweep (against this installation) and the leaderboard (among
     the records) say so, with counts."""
-    from rnnbench.bench.runner import versions
+    from rnnbench.bench.recorder import versions
 
     suite, out = _one_run_suite(tiny_suite, tmp_path), tmp_path / "out"
     args = ["run", "--suite", suite, "--tasks", "adding", "--seeds", "3", "--out", str(out), "--workers", "0"]

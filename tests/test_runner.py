@@ -24,7 +24,8 @@ from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.launch import Progress, shard
 from rnnbench.bench.module import BenchModule, TaskMetrics
 from rnnbench.bench.optim import OPTIMIZERS, make_optimizer
-from rnnbench.bench.runner import execute, finish_record, new_record
+from rnnbench.bench.recorder import finish_record, new_record
+from rnnbench.bench.runner import execute
 from rnnbench.bench.store import ResultStore
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
@@ -788,7 +789,7 @@ def test_a_non_finite_test_metric_is_a_diverged_run():
     with pytest.raises(Diverged, match=r"non-finite test mse \(the best weights, validated\) at step 40"):
         finish_record(record, spec, {"mse": float("inf"), "loss": float("inf")}, 40)
     finish_record(record, spec, {"mse": 0.5, "loss": 0.5}, 40)
-    assert record["status"] == "ok" and record["metrics"] == {"mse": 0.5}
+    assert record.status == "ok" and record.metrics == {"mse": 0.5}
 
 
 class _Recording(torch.optim.SGD):
@@ -973,7 +974,7 @@ def test_records_name_the_commit_and_say_when_the_checkout_differs_from_it(tmp_p
     """A record's git_commit is its checkout's HEAD, "-dirty" where tracked files were changed (a suite edited
     after the commit trains something that commit does not hold); None outside a checkout. The README's header
     shortens each to 7 characters and keeps the mark."""
-    from rnnbench.bench.runner import commit_of
+    from rnnbench.bench.recorder import commit_of
     from rnnbench.leaderboard.readme import short_commits
 
     assert commit_of(tmp_path) is None
@@ -1078,7 +1079,7 @@ def test_sweeps_sharing_one_out_train_each_run_once(tiny_suite, tmp_path, sweeps
 def test_a_failed_record_never_replaces_a_finished_one(tmp_path):
     store = ResultStore(tmp_path)
     cfg = RunConfig("adding", {"seq_len": 8}, ModelConfig())
-    ok = {**new_record(cfg, "custom"), "status": "ok", "normalized_score": 0.9}
+    ok = {**new_record(cfg, "custom").to_dict(), "status": "ok", "normalized_score": 0.9}
     assert store.write(ok) == ok
     failed = new_record(cfg, "custom")  # another sweep's attempt at the same run
     assert store.write(failed)["status"] == "ok" and store.read(cfg.run_id)["normalized_score"] == 0.9

@@ -523,7 +523,8 @@ def test_text_spec_names_its_data_by_content(tiny_corpus, tmp_path):
     """data_digest: the same text at another path, the same digest; one word changed, another; a runner record
     carries it as task_data (the leaderboard keeps such runs apart). Synthetic tasks have none."""
     from rnnbench.bench.config import Budget, RunConfig
-    from rnnbench.bench.runner import new_record, prepare_run
+    from rnnbench.bench.recorder import new_record
+    from rnnbench.bench.runner import prepare_run
     from rnnbench.models import ModelConfig
     copy = tmp_path / "copy.txt"
     copy.write_bytes(tiny_corpus.read_bytes())
@@ -538,7 +539,7 @@ def test_text_spec_names_its_data_by_content(tiny_corpus, tmp_path):
                     budget=Budget(max_steps=2, batch_size=2, eval_every=2, probe_batch=2))
     record = new_record(cfg, "test")
     prepare_run(cfg, record)
-    assert record["task_data"] == digest
+    assert record.task_data == digest
     assert TASKS.get("adding")(seq_len=5, train_size=8, val_size=4, test_size=4).spec().data_digest is None
 
 
