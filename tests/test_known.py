@@ -18,7 +18,8 @@ import pytest
 from rnnbench.bench.axes import BASELINE_LEVELS
 from rnnbench.bench.config import expand, load_suite
 from rnnbench.leaderboard import load_results
-from rnnbench.leaderboard.known import CLAIMS, VERDICTS, check, main, table, wilson
+from rnnbench.leaderboard.claims import CLAIMS
+from rnnbench.leaderboard.known import VERDICTS, check, main, table, wilson
 
 T_2 = 4.302652729911275  # Student's t, 0.975 quantile, 2 degrees of freedom (three seeds)
 Z = 1.959963984540054  # the normal's 0.975 quantile
