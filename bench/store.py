@@ -140,8 +140,10 @@ class ResultStore:
         return self.runs / run_id / "result.json"
 
     def read(self, run_id: str) -> dict | None:
-        """The run's record, or None when it is missing, unreadable or not a JSON object. A run without its own file
-        reads its record in the folder's published copy (PUBLISHED), where there is one."""
+        """The run's record as its JSON object, or None when it is missing, unreadable or not a JSON object. A run
+        without its own file reads its record in the folder's published copy (PUBLISHED), where there is one. Not
+        checked (RunRecord.from_dict): resuming a sweep reads a record's status and task_data alone, so a record the
+        leaderboard leaves out for a bad field is still not trained again."""
         try:
             record = json.loads(self.path(run_id).read_text())
         except FileNotFoundError:

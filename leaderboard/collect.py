@@ -24,6 +24,7 @@ from rnnbench.bench.axes import AXIS_NAMES, TUNABLE, setting_tag, tuning_label
 from rnnbench.bench.record import ABSENT, FINISHED, RecordError, RunRecord
 from rnnbench.bench.store import PUBLISHED, provenance, read_published, write_published
 
+
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in record.items():
