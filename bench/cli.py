@@ -127,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="result folders to merge, or published records.jsonl.gz files read alone (default: "
                     "results)")
     lb.add_argument("--out", type=Path, help="output folder (default: RESULTS/leaderboard of the first folder)")
+    lb.add_argument("--claims", nargs="+", type=Path, default=[], metavar="DIR",
+                    help="folders (or records.jsonl.gz files) of runs trained for the known results alone (e.g. the "
+                    "known, known_sgd and known_copy suites): the claims are checked on them too, the tables and "
+                    "effects leave them out")
     lb.add_argument("--threshold", type=float, default=0.9, help="normalized score that counts as solved (default: 0.9)")
     lb.add_argument("--publish", action="store_true", help="also write OUT/records.jsonl.gz (every record, compact) "
                     "and build the page from it: e.g. --out leaderboard/published/reference")
@@ -389,9 +393,10 @@ def failure_summary(out: Path, runs, shown: int = 5) -> list[str]:
 def cmd_leaderboard(args) -> int:
     from rnnbench.leaderboard import build
 
-    for folder in args.results:
-        if not (folder.is_dir() or folder.name == PUBLISHED and folder.is_file()):
-            raise ConfigError(f"--results {folder}: no such folder (or {PUBLISHED} file)")
+    for option, folders in (("--results", args.results), ("--claims", args.claims)):
+        for folder in folders:
+            if not (folder.is_dir() or folder.name == PUBLISHED and folder.is_file()):
+                raise ConfigError(f"{option} {folder}: no such folder (or {PUBLISHED} file)")
     out = args.out or args.results[0] / "leaderboard"
     _writable_folder(out, "--out")
     results = args.results
@@ -401,9 +406,10 @@ def cmd_leaderboard(args) -> int:
         path, n = publish(results, out)
         print(f"published {n} records to {path}")
         results = [path]  # the page comes from the published records alone, not from runs/ beside them
-    paths = build(results, out, threshold=args.threshold)
+    paths = build(results, out, threshold=args.threshold, claims_dirs=args.claims)
+    claims = f" --claims {' '.join(map(str, args.claims))}" if args.claims else ""
     print(f"wrote {len(paths)} files to {out}: open {paths['index.html']}; for a README, `rnnbench readme "
-          f"{' '.join(map(str, results))}` rewrites its marked section (or paste {paths['leaderboard.md']})")
+          f"{' '.join(map(str, results))}{claims}` rewrites its marked section (or paste {paths['leaderboard.md']})")
     if args.wandb and not log_leaderboard_to_wandb(paths, out, args.results, args.wandb_project):
         return 1
     return 0

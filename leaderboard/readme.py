@@ -1,6 +1,6 @@
 """Put the current leaderboard into a README, between two marker lines.
 
-    rnnbench readme results [--readme README.md]
+    rnnbench readme results [--claims DIR ...] [--readme README.md]
 
 Replaces what stands between `<!-- leaderboard:start -->` and `<!-- leaderboard:end -->` with the
 provenance, the findings and the overall table of the results in the given folders.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.site import page_provenance, page_sections
+from rnnbench.leaderboard.site import load_claims, page_provenance, page_sections
 from rnnbench.leaderboard.tables import SCORE_RULE
 from rnnbench.leaderboard.render import md_escape, render
 
@@ -31,11 +31,11 @@ def short_commits(commits: str) -> str:
     return ", ".join(map(short, commits.split(", ")))
 
 
-def section(results: list[Path], threshold: float = 0.9) -> str:
+def section(results: list[Path], threshold: float = 0.9, claims: list[Path] = ()) -> str:
     df = load_results(results)
     if df.empty:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
-    sections, _, found = page_sections(df, threshold)  # the overall table first
+    sections, _, found = page_sections(df, threshold, load_claims(results, claims))  # the overall table first
     prov = page_provenance(df)
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
@@ -60,10 +60,12 @@ def update(readme: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rnnbench readme", description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="+", type=Path, help="result folders")
+    p.add_argument("--claims", nargs="+", type=Path, default=[], metavar="DIR",
+                   help="folders of runs trained for the known results alone (as rnnbench leaderboard --claims)")
     p.add_argument("--readme", type=Path, default=Path("README.md"))
     args = p.parse_args(argv)
     try:
-        update(args.readme, section(args.results))
+        update(args.readme, section(args.results, claims=args.claims))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -131,10 +131,14 @@ def tuning_note(tuned: pd.DataFrame, every_run: int) -> str:
             "settings' (the tuning cost the rest).")
 
 
-def page_sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd.DataFrame, list[str]]:
+def page_sections(df: pd.DataFrame, threshold: float,
+                  claims: pd.DataFrame | None = None) -> tuple[list[Section], pd.DataFrame, list[str]]:
     """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
     holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
-    choose within each claim's optimizer (leaderboard.known)."""
+    choose within each claim's optimizer (leaderboard.known). `claims`: the runs the known results are checked on
+    where more than `df` (`df`'s and those of small suites trained for the claims alone, e.g. known, known_sgd,
+    known_copy: they are neither ranked nor in the effects, where their few combinations would stand beside a full
+    grid)."""
     from rnnbench.leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
     # own -m entry point)
     from rnnbench.tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
@@ -206,9 +210,12 @@ def page_sections(df: pd.DataFrame, threshold: float) -> tuple[list[Section], pd
                             f"(verdict: positive or negative where Holm p is below {alpha}); the {len(shown)} largest by "
                             "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
                             every_row=every_interaction))
-    verdicts = check(every_run)
+    verdicts = check(every_run if claims is None else claims)
+    extra = "" if claims is None else (f" and on {len(claims) - len(every_run)} runs trained for the claims alone "
+                                       f"(suites {', '.join(sorted(set(claims['suite']) - set(every_run['suite'])))}: "
+                                       "not ranked above)")
     sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
-                            "checked on every setting of the results within the lengths it is stated for "
+                            f"checked on every setting of the results{extra} within the lengths it is stated for "
                             "(leaderboard.known; scores are seed means of the bounded score; a disagreement may be "
                             "the budget's: the literature often trained far longer). "
                             + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items()) + f". {INTERVALS}.",
@@ -391,14 +398,28 @@ def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots
     return _page("rnnbench leaderboard", parts)
 
 
-def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, threshold: float = 0.9) -> dict[str, Path]:
-    """Read every result.json under results_dirs and write the leaderboard into out_dir.
+def load_claims(results_dirs: Iterable[str | Path], claims_dirs: Iterable[str | Path]) -> pd.DataFrame | None:
+    """The runs the known results are checked on: the results' and the claims folders' (None without claims
+    folders: the results' alone). Raises ConfigError where a claims folder holds no record."""
+    claims_dirs = list(claims_dirs)
+    if not claims_dirs:
+        return None
+    if load_results(claims_dirs).empty:
+        raise ConfigError(f"no result records found under --claims {', '.join(map(str, claims_dirs))}")
+    return load_results([*results_dirs, *claims_dirs])
+
+
+def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, threshold: float = 0.9,
+          claims_dirs: Iterable[str | Path] = ()) -> dict[str, Path]:
+    """Read every result.json under results_dirs and write the leaderboard into out_dir; the known results are
+    checked on the claims folders' runs too (page_sections).
 
     Returns {path relative to out_dir: absolute path} of every file written."""
-    df = load_results(results_dirs)
+    dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    df = load_results(dirs)
     if df.empty:
-        dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
         raise ConfigError(f"no result records found under {', '.join(map(str, dirs))} (expected <dir>/runs/<run_id>/result.json)")
+    claims = load_claims(dirs, claims_dirs)
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -408,7 +429,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     def write(rel: str, content: str | bytes) -> None:
         written[rel] = atomic_write(out / rel, content)  # shards sharing --out may build it at once
 
-    sections, tasks, found = page_sections(df, threshold)
+    sections, tasks, found = page_sections(df, threshold, claims)
     for s in sections:
         for fmt in FORMATS:
             write(f"tables/{s.key}.{fmt}", _table_page(s) if fmt == "html" else

@@ -347,3 +347,37 @@ def test_the_leaderboard_page_and_the_readme_carry_the_verdicts(tmp_path):
     assert md_escape(sentence) in md and "## Known results" in md
     assert md.count("| disagrees ") == 1 and md.count("| inconclusive ") == 1
     assert md_escape(sentence) in section([tmp_path])
+
+
+def test_runs_trained_for_the_claims_alone_give_verdicts_without_being_ranked(tmp_path):
+    """`rnnbench leaderboard --claims DIR`: the known results are checked on the results and the claims folders'
+    runs (here the tanh RNN at T = 150, which the results at T = 100 cannot check), while the tables leave the claims
+    runs out (their few combinations beside a full grid would shift every rank); the README section says the same;
+    a claims folder without records is refused, naming it."""
+    import csv
+
+    from rnnbench.bench.cli import main as cli
+    from rnnbench.leaderboard.readme import section
+
+    results, claims = tmp_path / "results", tmp_path / "claims"
+    for levels, scores in ((TANH, [0.01, 0.02, 0.0]), (LSTM, [0.99, 0.98, 0.97])):
+        seeds(results, levels, scores, length=100, suite="reference")
+    seeds(claims, TANH, [0.01, 0.02, 0.03], suite="known")
+    pages = {}
+    for name, extra in (("alone", []), ("claims", ["--claims", str(claims)])):
+        assert cli(["leaderboard", "--results", str(results), "--out", str(tmp_path / name), *extra]) == 0
+        pages[name] = {table: list(csv.DictReader(open(tmp_path / name / "tables" / f"{table}.csv")))
+                       for table in ("overall", "known")}
+    verdict = {name: [row["verdict"] for row in page["known"] if row["claim"].startswith("a tanh RNN does not learn")]
+               for name, page in pages.items()}
+    assert verdict == {"alone": ["unchecked"], "claims": ["agrees"]}
+    assert pages["alone"]["overall"] == pages["claims"]["overall"]
+    assert "3 runs trained for the claims alone (suites known" in (tmp_path / "claims" / "leaderboard.md").read_text()
+    assert "Known results (the literature's claims, checked where these results reach them): 1 of 1 checks agree" \
+        in section([results], claims=[claims])
+    assert "Known results" not in section([results])  # nothing checked: no sentence
+    (tmp_path / "empty").mkdir()
+    assert cli(["leaderboard", "--results", str(results), "--out", str(tmp_path / "x"), "--claims",
+                str(tmp_path / "empty")]) == 2
+    assert cli(["leaderboard", "--results", str(results), "--out", str(tmp_path / "x"), "--claims",
+                str(tmp_path / "nowhere")]) == 2
