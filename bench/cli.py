@@ -14,11 +14,11 @@ from rnnbench.bench.store import FINISHED, PUBLISHED, ResultStore, WriteFailed
 # Tools with parsers of their own: `rnnbench NAME ARGS...` runs module.main(ARGS) (imported only when asked for).
 TOOLS = {
     "known": ("rnnbench.leaderboard.known", "check the literature's known results on result folders"),
-    "size": ("rnnbench.bench.size", "time a sample of a suite here and project the whole suite's duration"),
+    "size": ("rnnbench.bench.speed.size", "time a sample of a suite here and project the whole suite's duration"),
     "readme": ("rnnbench.leaderboard.readme", "write a leaderboard into a README's marked section"),
-    "perf": ("rnnbench.bench.perf", "the suite's own speed, as ratios against references (a benchmark)"),
-    "speed-fused": ("rnnbench.bench.speed_fused", "throughput of horizontally fused runs (a benchmark)"),
-    "speed-models": ("rnnbench.bench.speed_models", "every remedy path against its cell's fused kernel (a benchmark)"),
+    "perf": ("rnnbench.bench.speed.perf", "the suite's own speed, as ratios against references (a benchmark)"),
+    "speed-fused": ("rnnbench.bench.speed.fused", "throughput of horizontally fused runs (a benchmark)"),
+    "speed-models": ("rnnbench.bench.speed.models", "every remedy path against its cell's fused kernel (a benchmark)"),
 }
 
 # `rnnbench run --logger`: Lightning's loggers a run's metrics go to (bench.runner.FILE_LOGGERS, and W&B through
@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 # (2-layer LSTM B=64 H=128 T=200) of its time (rnnbench perf --device cuda), and the standard suite's hand-written
 # loops and temporal skips are bound by kernel launches, so several runs share a GPU well: the leaky_relu loop's
 # forward + backward takes ~29 ms a layer alone, and with 8 workers side by side its 2-layer runs still trained
-# at ~65 ms a step (bench.size).
+# at ~65 ms a step (bench.speed.size).
 # On one H200 with 16 cores, 16 workers projected the standard suite 13% faster than 8 (both with --fuse).
 WORKERS_PER_GPU = 16
 GIB_PER_GPU_WORKER = 2  # a conservative allowance per worker (CUDA context, cuDNN workspace, a run's data)

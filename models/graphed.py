@@ -11,7 +11,7 @@ recurrence runs (`recurrence_forward`, `recurrence_backward`: one place for the 
 and clones the outputs out: the buffers are shared by every layer and call with the same key, so nothing
 a caller keeps points into them.
 
-Used on the device types in GRAPH_DEVICES (empty until a GPU measures it faster: bench.perf --device cuda,
+Used on the device types in GRAPH_DEVICES (empty until a GPU measures it faster: rnnbench perf --device cuda,
 row "graphed recurrence / eager recurrence"). On a CPU a StaticRecurrence runs its loops directly instead
 of replaying a graph, so the buffer handling is tested there against the eager recurrence.
 """

@@ -59,8 +59,8 @@ SKIPS: dict[str, Skip] = {
 #   a step, where the recurrence runs five kernels a step forward, three back).
 #   lstm: not routed (a whole-loop LSTM written like the GRU's measured 1.06-1.32x the chunked oneDNN calls of a
 #   temporal skip, 1.3-2.3x the plain kernel, at B=32 H=32 T=30 as at B=64 H=128 T=200).
-# On a GPU cuDNN stays (11x faster than a Python loop there, bench.perf --device cuda); whether the temporal skip
-# should switch there is what bench.perf's "one-call recurrence / chunked fused kernel" rows on the GPU decide.
+# On a GPU cuDNN stays (11x faster than a Python loop there, rnnbench perf --device cuda); whether the temporal skip
+# should switch there is what rnnbench perf's "one-call recurrence / chunked fused kernel" rows on the GPU decide.
 RECURRENCE_PAYS: dict[str, dict[str, set[str]]] = {
     "cpu": {"rnn": {"plain", "temporal"}, "gru": {"plain", "temporal"}},
 }

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/gpu_check.sh)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # GPU rows where a GPU is (bench/speed/gpu_check.sh)
 SHARED_DATA = Path(os.environ.get("RNNBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 CONTRACT_FIELDS = {

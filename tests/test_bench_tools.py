@@ -1,4 +1,4 @@
-"""The benchmark tools' own logic (their timings are never asserted): bench.size's sampling and step cuts,
+"""The benchmark tools' own logic (their timings are never asserted): bench.speed.size's sampling and step cuts,
 and its projection run end to end through the real sweep on a tiny suite."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from rnnbench.bench.config import RunConfig, expand, load_suite
 from rnnbench.bench.launch import LaunchOptions, make_jobs
-from rnnbench.bench.size import cut_steps, path_of, sample_jobs
+from rnnbench.bench.speed.size import cut_steps, path_of, sample_jobs
 from rnnbench.models import ModelConfig
 from tests.conftest import REPO, cli
 
@@ -43,7 +43,7 @@ def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
     """65 single runs and 10 fused groups of 6 (75 jobs), a group taking twice a single run's 10 s: the true total is
     65 * 10 + 10 * 20 = 850 s on one worker. Each sample of 16 jobs projects it by jobs (75 / 16); by runs (125 / the
     sample's runs) the estimate swung with how many groups the sample drew."""
-    from rnnbench.bench.size import projected_hours
+    from rnnbench.bench.speed.size import projected_hours
 
     for groups in range(0, 6):  # sampled groups, the rest single runs
         full = groups * 20 + (16 - groups) * 10
@@ -97,7 +97,7 @@ def test_size_refuses_a_projection_with_failed_sample_runs(tiny_suite, tmp_path)
 
 
 def test_perf_row_verdicts():
-    from rnnbench.bench.perf import Row
+    from rnnbench.bench.speed.timing import Row
 
     assert [Row("p", "m", v, "<= 1.05").verdict for v in (1.0, 1.05, 1.06)] == ["pass", "pass", "FAIL"]
     assert [Row("p", "m", v, ">= 0.8").verdict for v in (0.9, 0.7)] == ["pass", "FAIL"]
@@ -108,7 +108,7 @@ def test_perf_row_verdicts():
 def test_a_ratio_near_its_bound_gets_more_rounds():
     """A part-2 row whose median ratio lands within NEAR_TARGET of its bound is timed EXTRA_ROUNDS more times
     (the verdict rests on more rounds); one far from it, or an info row, keeps 5 (after 1 warm-up)."""
-    from rnnbench.bench.perf import EXTRA_ROUNDS, NEAR_TARGET, fwd_bwd_row
+    from rnnbench.bench.speed.timing import EXTRA_ROUNDS, NEAR_TARGET, fwd_bwd_row
 
     def rounds(ratio: float, target: str) -> int:
         calls = []
@@ -123,10 +123,10 @@ def test_a_ratio_near_its_bound_gets_more_rounds():
 
 
 def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
-    """bench.perf's reference for Lightning's own cost: the run's model and data through runner.make_trainer,
+    """bench.speed.overhead's reference for Lightning's own cost: the run's model and data through runner.make_trainer,
     with the hand-written loop interleaved in blocks (timings are not asserted, only that blocks were taken)."""
     from rnnbench.bench.config import Budget
-    from rnnbench.bench.perf import lightning_floor
+    from rnnbench.bench.speed.overhead import lightning_floor
 
     k, blocks = 2, 4  # a pair at every block boundary after the first: steps k, 2k, .., (blocks + 1) k
     cfg = RunConfig("adding", {"seq_len": 6, "train_size": 32, "val_size": 8, "test_size": 8},
@@ -139,10 +139,10 @@ def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
 
 
 def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
-    """bench.perf's Lightning row: execute() itself with 2 optimizer steps per Lightning batch, timed in blocks of
+    """bench.speed.overhead's Lightning row: execute() itself with 2 optimizer steps per Lightning batch, timed in blocks of
     4 steps, the hand loop drawing the task's own batches (through the GroupedSteps wrapper) between blocks."""
     from rnnbench.bench.config import Budget
-    from rnnbench.bench.perf import InterleavedLoop
+    from rnnbench.bench.speed.overhead import InterleavedLoop
     from rnnbench.bench.runner import execute
 
     k = 4
@@ -158,9 +158,9 @@ def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
 
 
 def test_speed_fused_times_every_fused_kernel_the_cell_allows():
-    """bench.speed_fused on tiny sizes (its timings are not asserted): both kernels where the activation has a
+    """bench.speed.fused on tiny sizes (its timings are not asserted): both kernels where the activation has a
     fused kernel, only 'stepped' for leaky_relu; a ratio for each. The CUDA table runs this same code."""
-    from rnnbench.bench.speed_fused import measure
+    from rnnbench.bench.speed.fused import measure
 
     seq_ms, fused = measure(("gru", 4, 8, 5), K=2, device="cpu", repeats=1, warmup=1)
     assert seq_ms > 0 and set(fused) == {"stepped", "blockdiag"}
@@ -170,16 +170,16 @@ def test_speed_fused_times_every_fused_kernel_the_cell_allows():
 
 
 def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
-    """bench.perf's rows that decide models.graphed.GRAPH_DEVICES on a GPU, run on tiny sizes on the CPU
+    """bench.speed.remedies' rows that decide models.graphed.GRAPH_DEVICES on a GPU, run on tiny sizes on the CPU
     (there they time the eager recurrence both ways): three rows, and the table left as it was."""
-    from rnnbench.bench import perf
-    from rnnbench.bench import speed_models as sm
+    from rnnbench.bench.speed import models as sm
+    from rnnbench.bench.speed import remedies
     from rnnbench.models import graphed
 
     for name, value in (("H", 8), ("T", 12), ("B", 4)):
         monkeypatch.setattr(sm, name, value)
     before = set(graphed.GRAPH_DEVICES)
-    rows = perf.graphed_recurrence(True, "cpu")
+    rows = remedies.graphed_recurrence(True, "cpu")
     assert [r.name.split(":")[1].strip() for r in rows] == [
         "graphed recurrence / eager recurrence", "graphed recurrence / eager recurrence",
         "graphed recurrence / chunked cuDNN calls"]
@@ -190,11 +190,12 @@ def test_perf_graphed_rows_run_and_restore_the_graph_devices(monkeypatch):
 def test_perf_refuses_a_selection_that_measures_nothing_here(capsys):
     """--only a GPU-only part on the CPU (or a CPU-only part with --device cuda) would print an empty table:
     refused with the choices for that device."""
-    from rnnbench.bench import perf
+    from rnnbench.bench.speed import perf
+    from rnnbench.bench.speed.timing import print_table
 
     with pytest.raises(SystemExit) as exit_:
         perf.main(["--only", "gpu_busy"])
     assert exit_.value.code == 2
     assert "none of them measures on --device cpu" in capsys.readouterr().err
-    perf.print_table([])
+    print_table([])
     assert capsys.readouterr().out == "nothing measured\n"

@@ -274,7 +274,7 @@ def run(seed=0, init="default", lr=1e-3, clip="none", clip_value=1.0, cell="rnn"
 def test_grouping(monkeypatch):
     """Which runs share a model (fusable), where fusing pays (fusion_pays reads FUSION_PAYS: a cell's entry, its
     hidden size and batch limits, inclusive) and how group_runs partitions, against a table set here (the shipped
-    table holds measurements: bench/speed_fused.py)."""
+    table holds measurements: bench/speed/fused.py)."""
     import rnnbench.models.fused as fused
 
     same = [run(seed=0), run(seed=1, init="identity"), run(seed=2, lr=1e-2, clip="norm", clip_value=0.5)]

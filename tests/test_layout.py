@@ -54,15 +54,17 @@ FLOW = (
     ("launching", ("bench.launch", "bench.ray_launch")),
     ("leaderboard", ("leaderboard", "leaderboard.*")),
     ("command line", ("bench.cli", "bench.__main__")),
-    ("benchmarks", ("bench.size", "bench.perf", "bench.speed_fused", "bench.speed_models")),
+    ("benchmarks", ("bench.speed", "bench.speed.*")),
 )
 
 
 def _modules() -> dict[str, Path]:
+    """Every module of the package (sub-packages' too) by its name without 'rnnbench.'."""
     found = {}
     for package in ("bench", "tasks", "models", "leaderboard"):
-        for file in (REPO / package).glob("*.py"):
-            found[package if file.stem == "__init__" else f"{package}.{file.stem}"] = file
+        for file in (REPO / package).rglob("*.py"):
+            parts = (package, *file.relative_to(REPO / package).with_suffix("").parts)
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
     return found
 
 

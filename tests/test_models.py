@@ -210,7 +210,7 @@ def test_route_picks_the_path_per_device(cell, activation, skip, device, loop, e
 def test_route_takes_a_cells_recurrence_by_default_exactly_where_recurrence_pays(monkeypatch):
     """loop=None: the cell's whole-loop recurrence where RECURRENCE_PAYS lists the device, the cell and the kind of
     layer ("plain" or "temporal"), else the fused kernel (chunked with a temporal skip); against a table set here (the
-    shipped one holds measurements: bench.perf)."""
+    shipped one holds measurements: rnnbench perf)."""
     import rnnbench.models.layer as layer
 
     monkeypatch.setattr(layer, "RECURRENCE_PAYS", {"cpu": {"rnn": {"plain"}}, "cuda": {"gru": {"temporal"}}})

@@ -179,7 +179,7 @@ def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learni
     """bench.steps: the runner's default (20 optimizer steps per Lightning batch here) against one step per batch
     (what Lightning's automatic optimization did): the same record, number for number on the CPU (on a GPU, where
     the monitor also reads its numbers every 25 steps, to float32 rounding in case a kernel is not deterministic)."""
-    from rnnbench.bench.perf import execute_device
+    from rnnbench.bench.speed.timing import execute_device
     from rnnbench.bench.steps import steps_for
 
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},

@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # The GPU checks, one prepared pass (each stage has its own time limit; a failure does not stop the next):
-#   OUT=/tmp/gpu bash bench/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
+#   OUT=/tmp/gpu bash bench/speed/gpu_check.sh [STAGE ...]      (default: every stage, most important first)
 # With a 15-minute device budget (a few minutes of it go to starting the machine), one call of at most ~9 minutes,
 # carrying .devdata (WikiText-2: the size stage samples text runs; without it they try to download):
-#   bash bench/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 150 s)
+#   bash bench/speed/gpu_check.sh tests perf speed size          (stage limits 120 + 150 + 100 + 150 s)
 # then at once (the machine is released after ~30 s idle), if the budget allows, `smoke fused` (90 + 75 + 20 s).
 # size_fused is worth a call only once FUSION_PAYS["cuda"] admits the standard suite's sizes (H=128, B=64): until
 # then no standard-suite run fuses and it repeats `size`.
 # stages: tests       the test rows that run on CUDA where a GPU is (cuDNN vs the loops, the loop's own backward,
 #                     the graphed recurrence, the fused kernels vs unfused runs, several steps per Lightning batch)
-#         perf        bench.perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
+#         perf        rnnbench perf --device cuda (Lightning overhead and floor, remedy paths, recurrence vs chunks,
 #                     graphed vs eager recurrence, GPU busy)
-#         speed       bench.speed_fused on CUDA (fusion: stepped vs blockdiag kernels vs sequential runs)
-#         size        the standard suite's projected wall time (bench.size) with $WORKERS workers, unfused
+#         speed       rnnbench speed-fused on CUDA (fusion: stepped vs blockdiag kernels vs sequential runs)
+#         size        the standard suite's projected wall time (rnnbench size) with $WORKERS workers, unfused
 #         smoke       the quick suite's adding runs through the worker pool on the GPU
 #         fused       the smoke with --fuse, compared run for run with the smoke's records (same results?)
-#         size_fused  bench.size as above with --fuse
-#         mps         bench.size under NVIDIA MPS (several worker processes share the GPU concurrently)
+#         size_fused  rnnbench size as above with --fuse
+#         mps         rnnbench size under NVIDIA MPS (several worker processes share the GPU concurrently)
 #         known       the known suite on the GPU, then the literature's claims checked on it (leaderboard.known)
 # Every stage's whole output lands in $OUT/stages.log (one file). The text task needs WikiText-2 under $RNNBENCH_DATA/wikitext-2/ without internet.
 set -u

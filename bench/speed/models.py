@@ -19,28 +19,13 @@ import time
 
 import torch
 
-from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.speed.timing import fwd_bwd
+from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.models import ACTIVATIONS, CELLS, INITS, ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
 
 T, B, H = 200, 64, 128
-
-
-def sync(device) -> None:
-    """Wait for the device's queued kernels (CUDA runs asynchronously; a CPU needs nothing)."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def fwd_bwd(model: SequenceModel, x, loop: bool, y) -> float:
-    """Seconds for one forward + backward (on the device of x, synchronised on both ends)."""
-    sync(x.device)
-    start = time.perf_counter()
-    loss = ((model(x, loop=loop) - y) ** 2).mean()
-    loss.backward()
-    sync(x.device)
-    return time.perf_counter() - start
 
 
 def paired(row, base, y, repeats: int) -> tuple[float, float, float, float]:

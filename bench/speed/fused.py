@@ -22,10 +22,10 @@ from functools import partial
 import torch
 
 from rnnbench.bench.config import Budget
-from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.bench.module import task_loss
 from rnnbench.bench.optim import make_optimizer
-from rnnbench.bench.speed_models import sync
+from rnnbench.bench.speed.timing import sync
+from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_
 from rnnbench.tasks import TASKS
