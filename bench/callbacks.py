@@ -84,8 +84,6 @@ class TrainingMonitor(GradStats, L.Callback):
 
     LOG_EVERY = 10
 
-    plain_hooks = True  # its on_before_optimizer_step neither logs nor uses Lightning's hook context (bench.steps)
-
     def __init__(self, clip: str, clip_value: float, check_every: int | None = None):
         super().__init__(clip, clip_value)
         self.check_every = check_every

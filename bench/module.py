@@ -94,8 +94,6 @@ class TaskMetrics(nn.Module):
 class BenchModule(L.LightningModule):
     """Trains `model` on a task: the model is an argument, so architecture and training logic stay apart."""
 
-    plain_hooks = True  # on_before_optimizer_step only clips: bench.steps.direct_step may call it itself
-
     def __init__(self, model: nn.Module, spec: TaskSpec, lr: str, budget, clip: str = "none"):
         super().__init__()
         self.model, self.spec, self.lr_schedule, self.budget, self.clip = model, spec, lr, budget, clip

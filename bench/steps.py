@@ -5,14 +5,13 @@ collection: `rnnbench perf`'s "Lightning's floor" row), which is 15-25% of a sma
 So a run's training batches reach Lightning `n` at a time (up to 50): `StepGroups` serves the data module's own
 batches, in the same order, as groups of n, and the module's `training_step` takes one optimizer step per
 batch of the group (manual optimization: global_step, the callbacks' on_before_optimizer_step and the
-clip remedy act per step as before; see step_path for where a step skips Lightning's own dispatch). The
+clip remedy act per step, through Lightning's own LightningOptimizer.step; see step_path). The
 training is the same step for step: the same batches in the same order, validation every eval_every
 steps (Lightning validates every eval_every / n batches; n divides eval_every and max_steps).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -58,7 +57,6 @@ def train_steps(module: L.LightningModule, batch, step: Callable) -> None:
 
 
 BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
-STEP_HOOK = "on_before_optimizer_step"
 
 
 @dataclass(frozen=True)
@@ -66,44 +64,23 @@ class StepPath:
     """How a manual-optimization step back-propagates (backward(loss)) and updates (step(lightning_optimizer))."""
 
     backward: Callable[[torch.Tensor], None]  # torch.Tensor.backward or the module's manual_backward
-    step: Callable[[LightningOptimizer], None]  # a partial of direct_step or LightningOptimizer.step
+    step: Callable[[LightningOptimizer], None]  # LightningOptimizer.step
 
 
 def step_path(module: L.LightningModule, optimizer: LightningOptimizer) -> StepPath:
-    """Lightning's manual_backward and optimizer.step(), or the same work without Lightning's dispatch where nothing
-    needs it: one device, Lightning's plain 32-bit precision and no profiler. Then manual_backward only dispatches
-    four empty hooks (0.1-0.25 ms a step on this project's CPU) and loss.backward() replaces it if neither the
-    module nor a callback overrides `backward` or a backward hook. optimizer.step() goes through the strategy, the
-    precision plugin's closure and Lightning's hook dispatch (which sets the module's current hook name, so that a
-    hook may log) around on_before_optimizer_step; direct_step calls the hook itself where every override of it
-    (the module's, the callbacks') says `plain_hooks = True` (it neither logs nor needs that context), then the
-    optimizer, with Lightning's own step counting around them. A DDP strategy, a mixed-precision plugin, a profiler
-    or a callback with its own hooks keeps Lightning's path, so each still acts every step."""
+    """Lightning's manual_backward, or loss.backward() where it would do nothing more: on one device, in Lightning's
+    plain 32-bit precision, with no profiler and neither the module nor a callback overriding `backward` or a backward
+    hook, manual_backward only dispatches empty hooks (0.1-0.25 ms a step on this project's CPU). The update is always
+    Lightning's own LightningOptimizer.step: it counts the step (global_step) and calls every on_before_optimizer_step
+    (the callbacks', then the module's) through Lightning's dispatch, so a hook may log. A DDP strategy, a
+    mixed-precision plugin, a profiler or a backward hook keeps manual_backward, so each still acts every step."""
     trainer = module.trainer
     plain = (type(trainer.strategy) is SingleDeviceStrategy and type(trainer.precision_plugin) is Precision
              and type(trainer.profiler) is PassThroughProfiler)
-    callbacks = [cb for cb in trainer.callbacks if is_overridden(STEP_HOOK, cb, L.Callback)]  # listening to the hook
-    listeners = callbacks + ([module] if is_overridden(STEP_HOOK, module, L.LightningModule) else [])
     quiet_backward = not (any(is_overridden(hook, module, L.LightningModule) for hook in ("backward", *BACKWARD_HOOKS))
                           or any(is_overridden(hook, cb, L.Callback) for cb in trainer.callbacks for hook in BACKWARD_HOOKS))
-    direct = (all(getattr(listener, "plain_hooks", False) for listener in listeners)
-              and hasattr(optimizer, "_on_before_step") and hasattr(optimizer, "_on_after_step"))  # set by its manual loop
-    hooks = [getattr(cb, STEP_HOOK) for cb in callbacks]
     return StepPath(backward=torch.Tensor.backward if plain and quiet_backward else module.manual_backward,
-                    step=functools.partial(direct_step, module, hooks) if plain and direct else LightningOptimizer.step)
-
-
-def direct_step(module: L.LightningModule, hooks: list[Callable], optimizer: LightningOptimizer) -> None:
-    """LightningOptimizer.step() as it runs on one device in 32-bit with a closure that does nothing, less the
-    dispatch: Lightning's step count (global_step) and profiler mark, the callbacks' on_before_optimizer_step in
-    their order, then the module's, each given the torch optimizer, then its update."""
-    torch_optimizer, trainer = optimizer.optimizer, module.trainer
-    optimizer._on_before_step()
-    for hook in hooks:
-        hook(trainer, module, torch_optimizer)
-    module.on_before_optimizer_step(torch_optimizer)
-    torch_optimizer.step()
-    optimizer._on_after_step()
+                    step=LightningOptimizer.step)
 
 
 class StepGroups:

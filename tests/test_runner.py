@@ -211,19 +211,19 @@ class _SeesPath(L.Callback):
         self.path = step_path(pl_module, pl_module.optimizers())
 
 
-class _PlainStepHook(_SeesPath):
-    """Counts on_before_optimizer_step, saying it needs nothing of Lightning's dispatch (plain_hooks)."""
+class _StepHook(_SeesPath):
+    """Counts on_before_optimizer_step (no backward hook of its own)."""
 
-    plain_hooks, optimizer_step = True, 0
+    optimizer_step = 0
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.optimizer_step += 1
         self.grad_seen = all(p.grad is not None for p in pl_module.parameters())  # after backward, before the update
+        self.fx = pl_module._current_fx_name  # Lightning's dispatch names the hook (so that it may log)
 
 
 class _StepHooks(_SeesPath):
-    """Counts Lightning's backward and optimizer-step hooks: with them overridden, every step must reach them,
-    through Lightning's own dispatch (this callback does not say plain_hooks)."""
+    """Counts Lightning's backward and optimizer-step hooks: with them overridden, every step must reach them."""
 
     before = after = optimizer_step = 0
 
@@ -235,28 +235,25 @@ class _StepHooks(_SeesPath):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.optimizer_step += 1
-        self.fx = pl_module._current_fx_name  # Lightning's dispatch names the hook (so that it may log)
 
 
-def test_a_step_skips_lightnings_dispatch_where_nothing_needs_it_else_takes_lightnings_own(tmp_path):
-    """bench.steps.step_path: on one device in 32-bit with no profiler, no backward hook overridden and only
-    plain on_before_optimizer_step hooks (the monitor's, the clip's, a callback's saying plain_hooks), a step calls
-    loss.backward() and bench.steps.direct_step itself, which still calls each of those hooks every step; a callback with backward and optimizer-step hooks gets Lightning's
-    manual_backward and LightningOptimizer.step, and each hook every step. Both train the same, number for
-    number: global_step, clipping, the monitor's norms, the schedule, validation."""
+def test_a_step_skips_manual_backward_where_nothing_needs_it_and_always_steps_through_lightning(tmp_path):
+    """bench.steps.step_path: on one device in 32-bit with no profiler and no backward hook overridden, a step calls
+    loss.backward() itself; a callback with backward hooks gets Lightning's manual_backward, each hook every step.
+    Either way the update is Lightning's LightningOptimizer.step, which counts global_step and dispatches every
+    on_before_optimizer_step. Both train the same, number for number: global_step, clipping, the monitor's norms, the
+    schedule, validation."""
     from lightning.pytorch.core.optimizer import LightningOptimizer
-
-    from rnnbench.bench.steps import direct_step
 
     cfg = RunConfig("adding", {"seq_len": 12, "train_size": 200, "val_size": 32, "test_size": 32},
                     ModelConfig(cell="rnn", hidden_size=16), clip="norm", lr="warmup_cosine",
                     budget=Budget(max_steps=40, batch_size=32, eval_every=20, warmup_steps=10, clip_value=0.5))
-    lean, hooked = _PlainStepHook(), _StepHooks()
+    lean, hooked = _StepHook(), _StepHooks()
     plain, listened = execute(cfg, tmp_path / "a", callbacks=(lean,)), execute(cfg, tmp_path / "b", callbacks=(hooked,))
-    assert lean.path.backward is torch.Tensor.backward and lean.path.step.func is direct_step
-    assert lean.optimizer_step == 40 and lean.grad_seen
+    assert lean.path.backward is torch.Tensor.backward and lean.path.step is LightningOptimizer.step
+    assert lean.optimizer_step == 40 and lean.grad_seen and lean.fx == "on_before_optimizer_step"
     assert getattr(hooked.path.backward, "__func__", None) is L.LightningModule.manual_backward
-    assert hooked.path.step is LightningOptimizer.step and hooked.fx == "on_before_optimizer_step"
+    assert hooked.path.step is LightningOptimizer.step
     assert hooked.before == hooked.after == hooked.optimizer_step == listened["steps_trained"] == 40
     assert plain["status"] == listened["status"] == "ok" and _training(plain) == _training(listened)
     assert plain["grad"]["clipped_fraction"] > 0 and [h["step"] for h in plain["history"]] == [20, 40]
