@@ -371,3 +371,25 @@ def test_a_record_without_a_task_version_counts_as_older_than_any(tmp_path):
     with pytest.warns(UserWarning, match=r"leaving out 1 delayed_recall run\(s\) of task version \(none\)"):
         df = load_results(tmp_path)
     assert by_combo(task_table(df), "score") == pytest.approx({"lstm": 0.8})
+
+
+def test_a_run_without_the_length_parameter_adds_no_length_to_its_familys_frontier(tmp_path):
+    """A run of the task whose parameters lack its length (a record written before the parameter existed, or hand
+    made) has no length: the frontier runs over the lengths that were tested, 50 and 100, with nothing in between."""
+    for delay, s in ((50, 1.0), (100, 0.95)):
+        record(tmp_path, "lstm", 0, s, delay=delay)
+    record(tmp_path, "lstm", 1, 0.0, params={"cues": 8})
+    table = frontier(load_results(tmp_path)).set_index("combo")
+    assert table.loc["lstm"].to_dict() == {"delayed_recall(delay=50/100)": 100}
+
+
+def test_an_unreadable_records_file_is_skipped_and_the_next_folders_are_still_read(tmp_path):
+    """A damaged records.jsonl.gz (not gzip) in the first folder gets one warning naming it; the runs of the folders
+    after it still count."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "records.jsonl.gz").write_bytes(b"not a gzip file")
+    record(tmp_path / "b", "lstm", 0, 1.0)
+    record(tmp_path / "c", "gru", 0, 0.5)
+    with pytest.warns(UserWarning, match=r"unreadable records file .*a/records.jsonl.gz"):
+        df = load_results([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
+    assert sorted(df["combo"]) == ["gru", "lstm"]
