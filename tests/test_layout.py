@@ -51,9 +51,9 @@ FLOW = (
     ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.plugins")),
     ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.recorder", "bench.runner",
                   "bench.fused_module", "bench.worker")),
-    ("launching", ("bench.launch", "bench.ray_launch")),
+    ("launching", ("bench.devices", "bench.launch", "bench.ray_launch")),
     ("leaderboard", ("leaderboard", "leaderboard.*")),
-    ("command line", ("bench.cli", "bench.__main__")),
+    ("command line", ("bench.commands", "bench.commands.*", "bench.cli", "bench.__main__")),
     ("benchmarks", ("bench.speed", "bench.speed.*")),
 )
 

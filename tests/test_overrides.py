@@ -189,7 +189,8 @@ def test_loggers_are_named_once_and_the_old_flags_are_their_aliases(tiny_suite, 
     with --fuse and tensorboard without its package are refused in one line before anything runs."""
     import sys
 
-    from rnnbench.bench.cli import LOGGERS, TENSORBOARD_MISSING, _parser, chosen_loggers
+    from rnnbench.bench.cli import _parser
+    from rnnbench.bench.commands.run import LOGGERS, TENSORBOARD_MISSING, chosen_loggers
     from rnnbench.bench.runner import FILE_LOGGERS
 
     assert set(LOGGERS) == {*FILE_LOGGERS, "wandb"}

@@ -336,7 +336,7 @@ def test_a_disk_that_fills_mid_sweep_loses_nothing_and_stops_the_sweep_in_one_li
 def test_a_leaderboard_build_that_cannot_write_a_file_fails_in_one_line_and_leaves_the_old_one_whole(tmp_path):
     """A build whose page exceeds the file-size limit the process runs under (RLIMIT_FSIZE, above the start's probe):
     exit 1, one line naming the page and why, the page of the build before it as it was, no temp file left."""
-    from rnnbench.bench.cli import PROBE_BYTES
+    from rnnbench.bench.commands.output import PROBE_BYTES
 
     results, site = _folder(tmp_path / "results"), tmp_path / "site"
     args = ["leaderboard", "--results", str(results), "--out", str(site)]

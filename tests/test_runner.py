@@ -929,7 +929,7 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
 
 
 def test_default_workers_fill_the_cores_and_share_gpus():
-    from rnnbench.bench.cli import WORKERS_PER_GPU, default_workers
+    from rnnbench.bench.devices import WORKERS_PER_GPU, default_workers
 
     cores = os.cpu_count() or 1
     assert default_workers(()) == cores  # CPU: one per core

@@ -89,7 +89,7 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 
 def main(argv=None) -> int:
-    from rnnbench.bench.cli import resolve_devices, default_workers
+    from rnnbench.bench.devices import default_workers, resolve_devices
     from rnnbench.bench.runner import device_type
     from rnnbench.bench.registry import ConfigError
 
