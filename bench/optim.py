@@ -1,7 +1,7 @@
 """The run's optimizer, its learning-rate schedule and the clip levels: the `lr` and `clip` remedies' own facts.
 
-Apart from bench.module (the LightningModule) so that reading configs (bench.config, the sweep's parent
-process) checks the levels by name without importing Lightning.
+Apart from bench.module (the LightningModule) so that reading configs and suites (bench.config, bench.suite, the
+sweep's parent process) checks the levels by name without importing Lightning.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class LaunchOptions:
     run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
     save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.runner.save_best)
     loggers: tuple[str, ...] = ()  # Lightning's file loggers per run, beside W&B (bench.runner.FILE_LOGGERS)
-    swept: tuple[str, ...] = ()  # the fields the grid sweeps (bench.config.swept_fields), shown in W&B's names
+    swept: tuple[str, ...] = ()  # the fields the grid sweeps (bench.grid.swept_fields), shown in W&B's names
 
 
 _WORKER: dict = {}

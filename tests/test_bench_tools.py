@@ -11,9 +11,11 @@ import sys
 
 import pytest
 
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import LaunchOptions, make_jobs
 from rnnbench.bench.speed.size import cut_steps, path_of, sample_jobs
+from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig
 from tests.conftest import REPO, cli
 
@@ -142,8 +144,8 @@ def test_perf_times_execute_in_blocks_across_groups_of_steps(tmp_path):
     """bench.speed.overhead's Lightning row: execute() itself with 2 optimizer steps per Lightning batch, timed in blocks of
     4 steps, the hand loop drawing the task's own batches (through the GroupedSteps wrapper) between blocks."""
     from rnnbench.bench.config import Budget
-    from rnnbench.bench.speed.overhead import InterleavedLoop
     from rnnbench.bench.runner import execute
+    from rnnbench.bench.speed.overhead import InterleavedLoop
 
     k = 4
     cfg = RunConfig("adding", {"seq_len": 6, "train_size": 24, "val_size": 8, "test_size": 8},

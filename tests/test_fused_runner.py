@@ -7,9 +7,11 @@ import math
 import pytest
 
 from rnnbench.bench.cli import _parser, main
-from rnnbench.bench.config import Budget, RunConfig, expand, load_suite
+from rnnbench.bench.config import Budget, RunConfig
 from rnnbench.bench.fused_module import StackedLoader, execute_fused
+from rnnbench.bench.grid import expand
 from rnnbench.bench.runner import execute
+from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig
 from rnnbench.models.fused import group_runs
 from rnnbench.tasks.data import TaskDataModule

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from rnnbench.bench.axes import BASELINE_LEVELS
-from rnnbench.bench.config import expand, load_suite
+from rnnbench.bench.grid import expand
+from rnnbench.bench.suite import load_suite
 from rnnbench.leaderboard import load_results
 from rnnbench.leaderboard.claims import CLAIMS
 from rnnbench.leaderboard.known import VERDICTS, check, main, table, wilson

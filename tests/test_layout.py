@@ -48,7 +48,7 @@ def test_every_tool_is_a_subcommand_with_its_own_help(tmp_path):
 FLOW = (
     ("core", ("bench", "bench.registry", "bench.record", "bench.store")),
     ("definitions", ("tasks", "tasks.*", "models", "models.*")),
-    ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.plugins")),
+    ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.grid", "bench.suite", "bench.plugins")),
     ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.recorder", "bench.runner",
                   "bench.fused_module", "bench.worker")),
     ("launching", ("bench.devices", "bench.launch", "bench.ray_launch")),

@@ -6,8 +6,10 @@ import pytest
 import yaml
 
 from rnnbench.bench.cli import main
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.suite import load_suite
 
 
 def test_overrides_reach_every_run_and_its_id(tiny_suite):
@@ -100,7 +102,7 @@ def test_a_size_sweep_trains_each_value_as_a_setting_of_its_own(tiny_suite, tmp_
     leaderboard shows each size as a task setting of its own, so runs of two sizes are never seeds of one row."""
     import math
 
-    from rnnbench.bench.config import GRID_LIMIT, grid_size
+    from rnnbench.bench.grid import GRID_LIMIT, grid_size
     from rnnbench.bench.tracking import run_name
     from rnnbench.leaderboard import load_results
     from rnnbench.leaderboard.tables import task_table

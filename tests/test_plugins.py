@@ -14,8 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.suite import load_suite
 from rnnbench.models import CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
 from rnnbench.models.cells import ModuleCell
 from rnnbench.tasks import TASKS
@@ -194,7 +196,7 @@ def test_an_init_a_protocol_cell_names_nothing_for_is_refused_and_left_out(leaky
             ModelConfig(cell="bare", init="orthogonal").validate()
         with pytest.raises(ConfigError, match="init 'chrono' applies to gated cells only"):
             ModelConfig(cell="bare", init="chrono").validate()
-        from rnnbench.bench.config import remedy_combinations
+        from rnnbench.bench.grid import remedy_combinations
         combos = remedy_combinations([{"cell": ["bare", leaky], "init": list(INITS)}])
         assert {(c["cell"], c["init"]) for c in combos} == {("bare", "default"), *((leaky, i) for i in INITS)}
     finally:

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from rnnbench.bench.cli import main
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import LaunchOptions, run_grid
+from rnnbench.bench.suite import load_suite
 from tests.conftest import TINY_SUITE
 
 

@@ -194,14 +194,15 @@ def test_bad_input_fails_in_one_line_at_once_even_in_a_dry_run(case, tmp_path):
 
 
 def test_a_grid_above_the_limit_needs_the_explicit_flag(tiny_suite, tmp_path, monkeypatch, capsys):
-    import rnnbench.bench.config as config
+    import rnnbench.bench.grid as grid
     from rnnbench.bench.cli import main
-    from rnnbench.bench.config import expand, grid_size, load_suite
+    from rnnbench.bench.grid import expand, grid_size
+    from rnnbench.bench.suite import load_suite
 
     suite = load_suite(str(tiny_suite))
     assert grid_size(suite) == len(expand(suite)) == 6
     assert grid_size(suite, ["copy"], 5) == len(expand(suite, ["copy"], 5)) == 15
-    monkeypatch.setattr(config, "GRID_LIMIT", 5)
+    monkeypatch.setattr(grid, "GRID_LIMIT", 5)
     assert main(["run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "rnnbench: error: suite tiny: the grid holds 6 runs, more than 5; fewer seeds, tasks or levels" in err
@@ -402,7 +403,8 @@ def test_records_of_another_version_or_a_dirty_checkout_are_named_with_counts(ti
 def test_a_recovered_worker_death_is_reported_in_one_line(tiny_suite, tmp_path):
     """A worker SIGKILLed once (through the workers' sitecustomize, as the out-of-memory killer would) breaks the pool;
     the runs in flight, rerun alone, all train: the sweep says so in one line, and in its summary."""
-    from rnnbench.bench.config import expand, load_suite
+    from rnnbench.bench.grid import expand
+    from rnnbench.bench.suite import load_suite
     from tests.test_runner import KILLER
 
     grid = expand(load_suite(str(tiny_suite)))

@@ -19,18 +19,20 @@ import torch
 
 from rnnbench.bench.callbacks import Diverged, TrainingMonitor
 from rnnbench.bench.cli import main
-from rnnbench.bench.config import AXES, Budget, RunConfig, expand, load_suite
-from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.config import AXES, Budget, RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import Progress, shard
 from rnnbench.bench.module import BenchModule, TaskMetrics
 from rnnbench.bench.optim import OPTIMIZERS, make_optimizer
 from rnnbench.bench.recorder import finish_record, new_record
+from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.runner import execute
 from rnnbench.bench.store import ResultStore
+from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
-from rnnbench.tasks.text import corpus_digest, corpus_path, load_corpus
 from rnnbench.tasks.data import TaskDataModule
+from rnnbench.tasks.text import corpus_digest, corpus_path, load_corpus
 from tests.conftest import CONTRACT_FIELDS, DEVICES, REPO, cli
 
 
@@ -632,10 +634,11 @@ def test_shards_cover_the_grid_exactly_once(tiny_suite, tmp_path):
 
 
 def test_reading_a_suite_does_not_import_lightning():
-    """The sweep's parent process (and `run --dry-run`, `list`) reads and checks configs with bench.config and
-    launches workers; Lightning (~5 s to import here) is imported by the workers that train, not by it."""
+    """The sweep's parent process (and `run --dry-run`, `list`) reads and checks suites and configs (bench.suite,
+    bench.config) and launches workers; Lightning (~5 s to import here) is imported by the workers that train, not
+    by it."""
     code = ("import sys, rnnbench.bench.cli, rnnbench.bench.launch, rnnbench.tasks; "
-            "from rnnbench.bench.config import expand, load_suite; "
+            "from rnnbench.bench.grid import expand; from rnnbench.bench.suite import load_suite; "
             "runs = expand(load_suite('quick')); runs[0].build_task().spec(); "
             "print(len(runs), sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torchmetrics')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
@@ -920,7 +923,7 @@ def test_lr_schedules_act_on_the_learning_rate(tmp_path):
         assert lr == pytest.approx(expected)
     lowered = [step for step, lr, _ in lrs["plateau"] if lr < 0.001]
     assert lowered, "the losses here stagnate: the plateau must act"
-    assert lowered[0] >= plateau_first_step(budget) == 40  # what a suite's check relies on (bench.config.load_suite)
+    assert lowered[0] >= plateau_first_step(budget) == 40  # what a suite's check relies on (bench.suite.load_suite)
     import math
 
     for step, lr, _ in lrs["warmup_cosine"]:  # after `step` scheduler steps: the lr of the next step

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from rnnbench.bench.cli import main
-from rnnbench.bench.config import expand, load_suite
+from rnnbench.bench.grid import expand
 from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.suite import load_suite
 from rnnbench.leaderboard import load_results
 from rnnbench.leaderboard.tables import select_tuned, task_table
 

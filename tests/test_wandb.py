@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from rnnbench.bench.cli import main
-from rnnbench.bench.config import expand, load_suite
+from rnnbench.bench.grid import expand
 from rnnbench.bench.runner import execute
+from rnnbench.bench.suite import load_suite
 from rnnbench.tasks.data import TaskDataModule
 from tests.conftest import REPO, TINY_SUITE, cli
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 def cmd_list(args) -> int:
     import dataclasses
 
-    from rnnbench.bench.config import AXES, BASELINE_LEVELS, SUITES_DIR
+    from rnnbench.bench.config import AXES, BASELINE_LEVELS
+    from rnnbench.bench.suite import SUITES_DIR
     from rnnbench.tasks import TASKS
 
     print("tasks (parameters with defaults):")
@@ -31,7 +32,8 @@ def cmd_show(args) -> int:
     import yaml
 
     from rnnbench.bench.axes import AXIS_NAMES, TUNABLE
-    from rnnbench.bench.config import GRID_LIMIT, expand, grid_size, load_suite
+    from rnnbench.bench.grid import GRID_LIMIT, expand, grid_size
+    from rnnbench.bench.suite import load_suite
     from rnnbench.models import ModelConfig
 
     suite = load_suite(args.suite, args.overrides)

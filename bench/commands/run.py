@@ -38,8 +38,9 @@ def chosen_loggers(args) -> tuple[str, ...]:
 
 
 def cmd_run(args) -> int:
-    from rnnbench.bench.config import GRID_LIMIT, expand, load_suite, swept_fields
+    from rnnbench.bench.grid import GRID_LIMIT, expand, swept_fields
     from rnnbench.bench.launch import LaunchOptions, parse_shard, run_grid, shard
+    from rnnbench.bench.suite import load_suite
 
     suite = load_suite(args.suite, args.overrides)
     if args.seeds is not None and args.seeds < 1:
@@ -131,7 +132,7 @@ def dry_run(suite: str, runs, out: Path, sharded: bool = False) -> int:
     train nothing."""
     from collections import Counter
 
-    from rnnbench.bench.config import swept_fields
+    from rnnbench.bench.grid import swept_fields
 
     store, states, swept = ResultStore(out), Counter(), swept_fields(runs)
     for cfg in runs:  # a swept field's value is part of the task setting, as on the leaderboard

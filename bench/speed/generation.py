@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from rnnbench.bench.config import load_suite
 from rnnbench.bench.module import task_loss
 from rnnbench.bench.optim import make_optimizer
 from rnnbench.bench.speed.timing import Row, alternate, clock, summarize
+from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.base import SyntheticSizes

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import make_pool
 from rnnbench.bench.speed.timing import Row
+from rnnbench.bench.suite import load_suite
 from rnnbench.bench.worker import LaunchOptions, run_one
 
 

@@ -28,8 +28,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import LaunchOptions, make_jobs, run_grid
+from rnnbench.bench.suite import load_suite
 
 
 def cut_steps(cfg: RunConfig, steps: int) -> RunConfig:
@@ -90,8 +92,8 @@ def timed_sweep(runs: list[RunConfig], opts: LaunchOptions) -> tuple[float, dict
 
 def main(argv=None) -> int:
     from rnnbench.bench.devices import default_workers, resolve_devices
-    from rnnbench.bench.runner import device_type
     from rnnbench.bench.registry import ConfigError
+    from rnnbench.bench.runner import device_type
 
     p = argparse.ArgumentParser(prog="rnnbench size", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="standard", help="suite name or YAML file (default: standard)")

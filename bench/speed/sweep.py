@@ -17,9 +17,11 @@ import lightning as L
 import yaml
 
 import rnnbench.bench.runner as runner
-from rnnbench.bench.config import RunConfig, expand, load_suite
+from rnnbench.bench.config import RunConfig
+from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import make_pool
 from rnnbench.bench.speed.timing import Row
+from rnnbench.bench.suite import load_suite
 from rnnbench.bench.worker import LaunchOptions
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.base import SyntheticSizes
