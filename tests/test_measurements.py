@@ -222,7 +222,7 @@ def test_the_text_reference_is_kneser_ney_as_its_formulas_say():
 
     import numpy as np
 
-    from rnnbench.tasks.text import KneserNey
+    from rnnbench.tasks.kneser_ney import KneserNey
 
     rng = random.Random(0)
     V = 6

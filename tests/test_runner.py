@@ -32,7 +32,8 @@ from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.data import TaskDataModule
-from rnnbench.tasks.text import corpus_digest, corpus_path, load_corpus
+from rnnbench.tasks.corpus import corpus_digest, corpus_path
+from rnnbench.tasks.text import load_corpus
 from tests.conftest import CONTRACT_FIELDS, DEVICES, REPO, cli
 
 

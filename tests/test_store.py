@@ -21,7 +21,7 @@ from rnnbench.bench.record import RunRecord
 from rnnbench.bench.store import (PUBLISHED, ResultStore, atomic_write, clean_temp_files, read_published,
                                   write_published)
 from rnnbench.leaderboard.collect import read_records
-from rnnbench.tasks.text import corpus_digest, corpus_path
+from rnnbench.tasks.corpus import corpus_digest, corpus_path
 
 CFG = RunConfig("adding", {"seq_len": 8}, ModelConfig())
 

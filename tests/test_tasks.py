@@ -27,7 +27,8 @@ import rnnbench.tasks as tasks
 from rnnbench.bench.registry import ConfigError
 from rnnbench.tasks import METRICS, TASKS, normalized_score
 from rnnbench.tasks.base import SPLITS
-from rnnbench.tasks.text import EOS, UNK, TextTask, corpus_digest, corpus_path, load_corpus
+from rnnbench.tasks.corpus import corpus_digest, corpus_path
+from rnnbench.tasks.text import EOS, UNK, TextTask, load_corpus
 from rnnbench.tasks.data import TaskDataModule
 
 
@@ -817,7 +818,7 @@ def test_named_corpus_changed_after_hash_is_refused(offline_cache):
 def test_pinned_hashes_are_those_of_the_shared_copies():
     """The pins are real: tinyshakespeare's, and WikiText-2's valid and test (this project's shared copies, the same
     text as pytorch/examples' files). A local copy under $RNNBENCH_DATA is checked against them (next test)."""
-    from rnnbench.tasks.text import CORPORA
+    from rnnbench.tasks.corpus import CORPORA
 
     pinned = {"tinyshakespeare/input.txt": CORPORA["tinyshakespeare"]["all"][1],
               "wikitext-2/valid.txt": CORPORA["wikitext-2"]["valid"][1],
@@ -882,7 +883,7 @@ class _Served:
 @pytest.fixture
 def ptb_server(offline_cache, monkeypatch):
     """The ptb corpus's URLs pointed at a local server holding made-up PTB files of ~150 kB each."""
-    from rnnbench.tasks.text import CORPORA
+    from rnnbench.tasks.corpus import CORPORA
 
     served = _Served(delay=0.02)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
@@ -899,12 +900,12 @@ def test_a_stalled_download_is_given_up_with_a_one_line_error(offline_cache, mon
     """A host that stops sending mid-file (a network dropping packets): the download ends after DOWNLOAD_TIMEOUT
     seconds of silence with the usual error, nothing kept, instead of hanging the run (and every run waiting on
     the corpus's lock) for good."""
-    import rnnbench.tasks.text as text
-    from rnnbench.tasks.text import CORPORA
+    import rnnbench.tasks.corpus as corpora
+    from rnnbench.tasks.corpus import CORPORA
 
     served = _Served(delay=5.0)  # 5 s after each 64 kB piece
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    monkeypatch.setattr(text, "DOWNLOAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(corpora, "DOWNLOAD_TIMEOUT", 0.5)
     served.files["/ptb.train.txt"] = b"w " * 100_000
     monkeypatch.setitem(CORPORA, "ptb", {s: (f"{served.url}/ptb.{s}.txt", None) for s in ("train", "valid", "test")})
     with pytest.raises(ConfigError) as err:  # it gives up rather than waiting out the 5 s stalls
@@ -956,7 +957,7 @@ def test_a_bad_download_is_refused_and_nothing_is_kept(ptb_server, offline_cache
 
 
 def _download(name: str, parts: dict) -> str:
-    from rnnbench.tasks.text import CORPORA, download_corpus
+    from rnnbench.tasks.corpus import CORPORA, download_corpus
 
     CORPORA[name] = parts  # the test server's addresses (a spawned process imports the module afresh)
     return str(download_corpus(name))
@@ -969,7 +970,7 @@ def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cach
     hang), and the wait for them is bounded."""
     import multiprocessing as mp
 
-    from rnnbench.tasks.text import CORPORA
+    from rnnbench.tasks.corpus import CORPORA
 
     served, _ = ptb_server
     with mp.get_context("spawn").Pool(4) as pool:  # the cache folder reaches them in the environment
@@ -985,7 +986,7 @@ def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cach
 def test_the_quick_suites_corpus_ships_with_the_package_and_needs_no_network(offline_cache):
     """tinyshakespeare is unpacked from the package into the cache (every request would go to a closed port),
     checked against its pinned hash: the README's main job runs its text task offline."""
-    from rnnbench.tasks.text import CORPORA, SHIPPED, corpus_path
+    from rnnbench.tasks.corpus import CORPORA, SHIPPED, corpus_path
 
     assert (SHIPPED / "tinyshakespeare-all.txt.gz").is_file()
     spec = TextTask(corpus="tinyshakespeare", bptt=20, vocab_size=1000).spec()

@@ -1,5 +1,6 @@
 """`rnnbench run`: the suite's grid checked (overrides, shard, options that do not go together, each task's data),
-then trained (bench.launch.run_grid) or listed (--dry-run), the failed runs summed up by error, the leaderboard built."""
+then trained (bench.launch.run_grid) or listed (--dry-run), the failed runs summed up by error, the leaderboard
+built."""
 
 from __future__ import annotations
 
