@@ -15,9 +15,9 @@ from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.site import load_claims, page_provenance, page_sections
-from rnnbench.leaderboard.tables import SCORE_RULE
 from rnnbench.leaderboard.render import md_escape, render
+from rnnbench.leaderboard.sections import load_claims, page_provenance, page_sections
+from rnnbench.leaderboard.tables import SCORE_RULE
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 

@@ -11,402 +11,32 @@
                                        to draw (a probe, a validation history, a score)
     out_dir/index.html                 everything above, the heat map first, no network: inline CSS/JS, PNGs as data
                                        URIs, each table sortable from the keyboard and filterable
+
+What each section shows: leaderboard.sections; the pages' Markdown and HTML: leaderboard.page.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import functools
-import html
 import io
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
-
-import pandas as pd
-from matplotlib.figure import Figure
+from typing import Iterable
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.store import atomic_write, clean_temp_files
-
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.plots import effects_plot, gradient_flow_plot, heatmap, learning_curves
-from rnnbench.leaderboard.tables import (BOLD_RULE, EFFECT_ESTIMAND, EFFECT_INTERVAL, SCORE_RULE, frontier, overall_table,
-                                         select_tuned, task_table, with_levels)
-from rnnbench.leaderboard.effects import effects_by_task, interactions, remedy_effects
-from rnnbench.leaderboard.findings import findings
-from rnnbench.leaderboard.render import CI_LEVEL, number_text, md_escape, render
+from rnnbench.leaderboard.page import index_page, markdown_page, table_page
+from rnnbench.leaderboard.plots import gradient_flow_plot, heatmap
+from rnnbench.leaderboard.render import render
+from rnnbench.leaderboard.sections import load_claims, page_provenance, page_sections
+from rnnbench.leaderboard.tables import select_tuned
 
 FORMATS = ("md", "csv", "tex", "html")
-INTERACTIONS_SHOWN = 10  # the largest interactions on the page, chosen after every one's interval and adjustment
-
-
-@dataclass
-class Section:
-    key: str  # file stem and HTML id
-    title: str
-    note: str
-    table: pd.DataFrame
-    plot: str | None = None  # key of a plot shown under the table (plots/<key>.png)
-    draw: Callable[[], Figure | None] | None = None  # the plot (None: nothing to draw, not shown)
-    alt: str = ""  # its alternative text on the page
-    every_row: pd.DataFrame | None = None  # where the page shows a selection: the whole family, as tables/<key>-all.csv
-
-
-def _slug(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "task"
-    slug, i = base, 2
-    while slug in taken:
-        slug, i = f"{base}-{i}", i + 1
-    taken.add(slug)
-    return slug
-
-
-def error_text(error) -> str:
-    """A run's error on one line (whitespace collapsed), the text failed runs are grouped by."""
-    return " ".join(str(error).split()) if isinstance(error, str) and error.strip() else "(no error recorded)"
-
-
-def failure_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The failed runs grouped by their error: how many runs it hit, the error, and one run it hit (its task, its
-    combination's label and run id), most frequent first. Empty where no run failed."""
-    failed = df[df["status"] == "failed"]
-    columns = ["runs", "error", "task_label", "label", "run_id"]
-    if failed.empty:
-        return pd.DataFrame(columns=columns)
-    failed = failed.assign(error=failed.get("error", pd.Series(None, index=failed.index)).map(error_text),
-                           label=with_levels(failed[["combo"]], df)["label"].to_numpy())
-    failed = failed.sort_values(["task_label", "label", "run_id"], kind="stable")
-    table = failed.groupby("error", sort=False).agg(runs=("run_id", "size"), task_label=("task_label", "first"),
-                                                    label=("label", "first"), run_id=("run_id", "first"))
-    return table.reset_index().sort_values("runs", ascending=False, kind="stable", ignore_index=True)[columns]
-
-
-def failure_finding(failures: pd.DataFrame) -> str | None:
-    """One sentence on the failed runs (failure_table): how many, with how many distinct errors."""
-    if failures.empty:
-        return None
-    n, kinds = int(failures["runs"].sum()), len(failures)
-    return (f"{n} run{'s' * (n != 1)} failed with {kinds} distinct error{'s' * (kinds != 1)} "
-            f"(the most frequent hit {int(failures['runs'].iloc[0])}); see Failed runs.")
-
-
-def page_provenance(df: pd.DataFrame) -> dict[str, str]:
-    """What produced these results, read from the records themselves."""
-    def values(col: str) -> str:
-        def text(v) -> str:  # a whole number as one (a column with gaps reads as floats: task_version 1.0)
-            return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-
-        return ", ".join(sorted(map(text, df[col].dropna().unique()))) if col in df else "unknown"
-
-    created = df["created"].dropna()
-    span = f"{created.min():%Y-%m-%d %H:%M} – {created.max():%Y-%m-%d %H:%M} UTC" if len(created) else "unknown"
-    versions = " · ".join(f"{c.removeprefix('versions.')} {values(c)}"
-                          for c in sorted(df.columns) if c.startswith("versions."))
-    counts = df["status"].value_counts()
-    return {
-        "suite": values("suite"),
-        "runs": f"{len(df)} ({', '.join(f'{counts.get(s, 0)} {s}' for s in ('ok', 'diverged', 'failed'))})",
-        "run dates": span,
-        "built": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "versions": versions or "unknown",
-        "git commit": values("git_commit"),
-        "device": values("device"),
-    }
-
-
-def tuning_note(tuned: pd.DataFrame, every_run: int) -> str:
-    """What the tuning protocol did, in a sentence: how many settings each combination tried and the runs it cost
-    (empty where every combination trained one setting)."""
-    if tuned.empty or tuned["tuning_settings"].max() <= 1:
-        return ""
-    counts = sorted(tuned["tuning_settings"].unique())
-    settings = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    return (f" Tuning: each combination on each task is shown at its best of {settings} optimizer settings (optimizer "
-            "and learning rate; the 'tuning' column), the one with the highest mean over seeds of the bounded "
-            "validation score (the best checkpoint's; a diverged run without one counts 0; test metrics never choose; "
-            f"ties to the first in optimizer, rate order): {len(tuned)} of the {every_run} runs are the chosen "
-            "settings' (the tuning cost the rest).")
-
-
-def page_sections(df: pd.DataFrame, threshold: float,
-                  claims: pd.DataFrame | None = None) -> tuple[list[Section], pd.DataFrame, list[str]]:
-    """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
-    holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
-    choose within each claim's optimizer (leaderboard.known). `claims`: the runs the known results are checked on
-    where more than `df` (`df`'s and those of small suites trained for the claims alone, e.g. known, known_sgd,
-    known_copy: they are neither ranked nor in the effects, where their few combinations would stand beside a full
-    grid)."""
-    from rnnbench.leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
-    # own -m entry point)
-    from rnnbench.tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
-
-    every_run, df = df, select_tuned(df)
-    tasks, overall = task_table(df), overall_table(df)
-    sections = [Section("overall", "Overall", "Per combo: its mean score, the mean over tasks (equal weight per "
-                        "task) of its score on each, the mean over its seeds of the bounded score (scoring rule: "
-                        f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'); its "
-                        "mean rank over tasks; and its diverged/failed runs out of all runs."
-                        + tuning_note(df, len(every_run)), overall)]
-    taken: set[str] = set()
-    for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
-        metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
-        direction = "" if higher.empty else (", higher is better" if higher.iloc[0] else ", lower is better")
-        name = metric.iloc[0] if len(metric) else None
-        info = METRICS.get(name)
-        about = f" ({info.description})" if info and info.description else ""
-        base = df.loc[df["task_label"] == label, f"baseline.{name}"].dropna() if f"baseline.{name}" in df else []
-        memoryless = f"; the memoryless baseline scores {number_text(base.iloc[0])} (score 0)" if len(base) else ""
-        top = df.loc[df["task_label"] == label, f"reference.{name}"].dropna() if f"reference.{name}" in df else []
-        if len(top) and info and top.iloc[0] != info.perfect:  # a reference a model can reach, not the perfect value
-            memoryless += f", the task's reference {number_text(top.iloc[0])} (score 1)"
-        note = (f"Test {name or 'metric'}{about} of the best checkpoint (the best validated {name or 'metric'})"
-                f"{direction}{memoryless}: mean ± sample std (ddof=1) over ok seeds, raw. Score: the mean over "
-                f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Last-step score: the mean over ok seeds "
-                "of the last weights' score, clipped alike (beside the best checkpoint's: what early stopping on "
-                "validation adds). Steps to best: mean over ok seeds of the best checkpoint's step. Recurrent "
-                "params: the recurrent layers' parameter count (a suite's param_budget matches it across cells and "
-                "skips). Diverged and failed runs are counted out of all seeds; combos without a score (every run "
-                "failed) rank last, and where no combo has one the task ranks none.")
-        slug = _slug(label, taken)
-        sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
-                                draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
-    effects, by_task, every_interaction = remedy_effects(df), effects_by_task(df), interactions(df)
-    alpha = f"{1 - CI_LEVEL:.2g}"
-    sections.append(Section("effects", "Remedy effects", "Per axis level, against the axis's baseline level. Runs are "
-                            "matched on the task, the levels of every other axis (the context) and the seed (matched "
-                            "seeds share their data); a pair's difference is in bounded score (scoring rule: "
-                            f"{SCORE_RULE}). Mean Δ score: the {EFFECT_ESTIMAND}. Its interval: the {EFFECT_INTERVAL}"
-                            "; the task is the cluster (a task random effect by the summary-statistics method). Where "
-                            "measured: the contexts with a scored pair, out of those where the baseline level ran; "
-                            "an effect measured at one context is the effect at that context (one factor moved at a "
-                            "time), not a main effect over the grid. Holm p: the two-sided t-test's p-value against "
-                            f"no effect, Holm-adjusted across the {int(effects['p'].notna().sum())} levels with one; "
-                            f"verdict: helps or hurts where it is below {alpha}, else unclear (the interval is not "
-                            "adjusted, so it may exclude 0 where the verdict is unclear). Pairs: matched run pairs "
-                            "scored on both sides; better in / worse in: those where the level scored higher / "
-                            "lower; unscored: pairs with a failed run, left out; both diverged: pairs whose runs "
-                            "both diverged before any validation, each scored 0, which enter as a difference of 0 "
-                            "(leaving pairs out by their outcome would change what is estimated).", effects,
-                            plot="effects", draw=functools.partial(effects_plot, effects, by_task),
-                            alt=f"each remedy level's pooled effect with its {CI_LEVEL:.0%} interval, and its effect "
-                            "on each task"))
-    sections.append(Section("effects-by-task", "Remedy effects per task", "Per axis level and task: the mean over "
-                            "seeds of each seed's difference in bounded score to the baseline level, averaged over the "
-                            "contexts at which both levels ran with that seed (equal weight per context; 'contexts' "
-                            f"counts them), with its {CI_LEVEL:.0%} t-interval over seeds (df = seeds - 1), which "
-                            "covers the level's mean effect on this task over the training's randomness at those "
-                            "contexts; none with one seed. Holm p: adjusted across the "
-                            f"{int(by_task['p'].notna().sum())} rows with a p-value; verdict as in Remedy effects.",
-                            by_task))
-    shown = every_interaction.head(INTERACTIONS_SHOWN)
-    sections.append(Section("interactions", "Interactions", "How much level A's effect (against A's baseline) changes "
-                            "when level B replaces B's baseline: per matched quadruple (task, the other axes' levels, "
-                            "seed) [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)] in bounded score, estimated like the "
-                            f"remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}). All "
-                            f"{len(every_interaction)} interactions were estimated and Holm-adjusted together "
-                            f"(verdict: positive or negative where Holm p is below {alpha}); the {len(shown)} largest by "
-                            "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
-                            every_row=every_interaction))
-    verdicts = check(every_run if claims is None else claims)
-    extra = "" if claims is None else (f" and on {len(claims) - len(every_run)} runs trained for the claims alone "
-                                       f"(suites {', '.join(sorted(set(claims['suite']) - set(every_run['suite'])))}: "
-                                       "not ranked above)")
-    sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
-                            f"checked on every setting of the results{extra} within the lengths it is stated for "
-                            "(leaderboard.known; scores are seed means of the bounded score; a disagreement may be "
-                            "the budget's: the literature often trained far longer). "
-                            + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items()) + f". {INTERVALS}.",
-                            known_table(verdicts)))
-    front = frontier(df, threshold)
-    if len(front.columns) > 1:
-        sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
-                                f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
-    failures = failure_table(every_run)
-    if len(failures):
-        sections.append(Section("failed", "Failed runs", "Runs that ended without a result, grouped by their error "
-                                "(whitespace collapsed): how many runs each error hit and one of them (its task, "
-                                "combination and run id; its record is runs/<run id>/result.json).", failures))
-    found = findings(tasks, overall, threshold, effects)
-    found += [s for s in (failure_finding(failures), known_finding(verdicts)) if s]
-    return sections, tasks, found
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
-
-
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.25rem 0 1.5rem;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
-td{font-variant-numeric:tabular-nums}
-th{background:#f4f4f4;padding:0}
-th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:.25rem .6rem;cursor:pointer;
-  text-align:left;width:100%}
-th button:focus-visible{outline:2px solid #1a5fb4;outline-offset:-2px}
-th[aria-sort] .better{display:none}
-th[aria-sort=ascending] button::after{content:" \\25B2"} th[aria-sort=descending] button::after{content:" \\25BC"}
-caption{text-align:left;font-weight:600} dt{font-weight:600;float:left;clear:left;width:8rem}
-dd{margin-left:8.5rem} img{max-width:100%} .note{color:#555;font-size:.9rem}
-.filter{font:inherit;font-size:.9rem;padding:.2rem .4rem;width:18rem} .shown{color:#555;font-size:.85rem;margin-left:.5rem}
-#headline img{max-height:85vh;width:auto}
-"""
-
-# Sort on header activation (click, or Enter/Space on the header's button: a button is in the tab order) with
-# numeric keys (data-sort-value) where both cells have one; missing values last. Filter: each table's search box
-# hides the rows whose text does not contain what is typed (case-insensitive). Test hook: a URL ending in
-# #sort=<tableId>:<columnIndex> activates that header after loading.
-JS = """
-(function () {
-  function key(cell) {
-    var v = cell.getAttribute('data-sort-value');
-    return v === null ? cell.textContent : v;
-  }
-  function numeric(v) { return v.trim() !== '' && isFinite(Number(v)); }
-  function sortBy(th) {
-    var body = th.closest('table').tBodies[0];
-    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
-    var sorted = th.getAttribute('aria-sort');  // a first sort: best first (a column marked higher-is-better: descending)
-    var better = th.querySelector('.better');
-    var ascending = sorted ? sorted !== 'ascending' : !(better && better.textContent === '\u2191');
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (r1, r2) {
-      var a = key(r1.cells[index]), b = key(r2.cells[index]);
-      if (a === '' || b === '') return (a === '') - (b === '');
-      var c = numeric(a) && numeric(b) ? Number(a) - Number(b) : a.localeCompare(b);
-      return ascending ? c : -c;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-    Array.prototype.forEach.call(th.parentNode.children, function (h) { h.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
-  }
-  document.querySelectorAll('table.sortable thead th button').forEach(function (button) {
-    button.addEventListener('click', function () { sortBy(button.closest('th')); });
-  });
-  document.querySelectorAll('input.filter').forEach(function (input) {
-    var table = document.getElementById(input.getAttribute('aria-controls'));
-    var shown = input.nextElementSibling;
-    function filter() {
-      var q = input.value.trim().toLowerCase(), rows = table.tBodies[0].rows, n = 0;
-      Array.prototype.forEach.call(rows, function (r) {
-        r.hidden = q !== '' && r.textContent.toLowerCase().indexOf(q) < 0;
-        n += r.hidden ? 0 : 1;
-      });
-      shown.textContent = q === '' ? '' : n + ' of ' + rows.length + ' rows';
-    }
-    input.addEventListener('input', filter);
-  });
-  var m = /^#sort=([^:]+):(\\d+)$/.exec(location.hash);
-  var table = m && document.getElementById(decodeURIComponent(m[1]));
-  var th = table && table.tHead.rows[0].cells[Number(m[2])];
-  if (th) th.querySelector('button').click();
-})();
-"""
-
-HEADLINE = ("Score per combination and task: the mean over seeds of the bounded score (0 the memoryless baseline "
-            "or worse, 1 perfect), the best combination overall on top.")
-READING = ("Sort a table by clicking a column header, or Tab to it and press Enter or Space (again: the other way); "
-           "type in the box above a table to show only the rows containing that text. Numbers have three "
-           f"significant figures; {BOLD_RULE}.")
-
-
-def _summary(prov: dict[str, str]) -> str:
-    """One line under the title: the suite and its runs (the provenance, in full, closes the page)."""
-    return f"Suite {prov['suite']}: {prov['runs'].replace(' (', ' runs (', 1)}."
-
-
-def _markdown(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
-    lines = ["# rnnbench leaderboard", "", md_escape(_summary(prov)), ""]
-    if "heatmap" in plots:
-        lines += [f"![{HEADLINE}](plots/heatmap.png)", ""]
-    lines += ["## Findings", ""] + [f"- {md_escape(s)}" for s in found]
-    lines += ["", md_escape(f"Numbers have three significant figures; {BOLD_RULE}.")]
-    for s in sections:
-        if s.key in ("overall", "effects", "known", "failed") or s.key.startswith("task-"):
-            level = "###" if s.key.startswith("task-") else "##"
-            if s.key.startswith("task-") and "## Tasks" not in lines:
-                lines += ["", "## Tasks"]
-            lines += ["", f"{level} {md_escape(s.title)}", "", md_escape(s.note), "", render(s.table, "md")]
-    lines += ["", "Remedy effects per task, interactions and the length frontier: see `tables/` and `index.html`.", ""]
-    lines += ["## Provenance", ""] + [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in prov.items()] + [""]
-    return "\n".join(lines)
-
-
-def _page(title: str, body: list[str]) -> str:
-    """A self-contained HTML page: `body`'s parts between the head (CSS) and the script (JS: sorting, filtering),
-    nothing fetched. The index and every tables/<name>.html page are one."""
-    return "\n".join(["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-                      # nothing may be fetched: the page carries its own styles, script and images
-                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-                      "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
-                      f"<title>{html.escape(title)}</title>", f"<style>{CSS}</style></head><body>", *body,
-                      f"<script>{JS}</script></body></html>"])
-
-
-def _table_html(s: Section) -> str:
-    """A section's table with its filter box above it (JS filters the rows), or a note where it has no rows."""
-    esc = html.escape
-    if not len(s.table):
-        return '<p class="note">(no rows)</p>'
-    return (f'<p><input type="search" class="filter" aria-controls="{esc(s.key)}" placeholder="filter rows" '
-            f'aria-label="filter the rows of {esc(s.title)}"><span class="shown" aria-live="polite"></span></p>'
-            + render(s.table, "html", table_id=s.key))
-
-
-def _table_page(s: Section) -> str:
-    """tables/<key>.html: one section's table as a page of its own, sortable and filterable as on the index."""
-    esc = html.escape
-    return _page(f"rnnbench: {s.title}", [f"<header><h1>{esc(s.title)}</h1><p class=\"note\">{esc(s.note)}</p>"
-                                          "</header>", _table_html(s)])
-
-
-def _html(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
-    esc = html.escape
-
-    def image(key: str, alt: str, caption: str = "") -> str:
-        data = base64.b64encode(plots[key]).decode("ascii")
-        cap = f"<figcaption class=\"note\">{esc(caption)}</figcaption>" if caption else ""
-        return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
-
-    parts = [f"<header><h1>rnnbench leaderboard</h1><p>{esc(_summary(prov))}</p></header>"]
-    if "heatmap" in plots:
-        parts.append(f'<section id="headline">{image("heatmap", "score per combination and task", HEADLINE)}</section>')
-    parts += ['<section id="findings"><h2>Findings</h2><ul>'] + [f"<li>{esc(s)}</li>" for s in found]
-    parts.append(f'</ul><p class="note">{esc(READING)}</p></section>')
-    for s in sections:
-        if s.key.startswith("task-") and '<h2 id="tasks">Tasks</h2>' not in parts:
-            parts.append('<h2 id="tasks">Tasks</h2>')
-        heading = "h3" if s.key.startswith("task-") else "h2"
-        parts += [f'<section id="section-{esc(s.key)}"><{heading}>{esc(s.title)}</{heading}>',
-                  f'<p class="note">{esc(s.note)}</p>', _table_html(s)]
-        if s.plot in plots:
-            parts.append(image(s.plot, s.alt))
-        parts.append("</section>")
-    if "gradient_flow" in plots:
-        parts += ["<section><h2>Gradient flow</h2>",
-                  '<p class="note">log10 of the gradient norm reaching each hidden state, at initialisation '
-                  "(dashed) and at the best checkpoint (solid); zero norms (underflow) are left out.</p>",
-                  image("gradient_flow", "gradient norm against time step"), "</section>"]
-    parts += ['<section id="provenance"><h2>Provenance</h2><dl>']
-    parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
-    parts.append("</dl></section>")
-    return _page("rnnbench leaderboard", parts)
-
-
-def load_claims(results_dirs: Iterable[str | Path], claims_dirs: Iterable[str | Path]) -> pd.DataFrame | None:
-    """The runs the known results are checked on: the results' and the claims folders' (None without claims
-    folders: the results' alone). Raises ConfigError where a claims folder holds no record."""
-    claims_dirs = list(claims_dirs)
-    if not claims_dirs:
-        return None
-    if load_results(claims_dirs).empty:
-        raise ConfigError(f"no result records found under --claims {', '.join(map(str, claims_dirs))}")
-    return load_results([*results_dirs, *claims_dirs])
 
 
 def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, threshold: float = 0.9,
@@ -432,7 +62,7 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
     sections, tasks, found = page_sections(df, threshold, claims)
     for s in sections:
         for fmt in FORMATS:
-            write(f"tables/{s.key}.{fmt}", _table_page(s) if fmt == "html" else
+            write(f"tables/{s.key}.{fmt}", table_page(s) if fmt == "html" else
                   render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}"))
     write("tables/tasks.csv", render(tasks, "csv"))
     for s in sections:
@@ -447,6 +77,6 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
         write(f"plots/{key}.png", png)
 
     prov = page_provenance(df)
-    write("leaderboard.md", _markdown(prov, found, sections, plots))
-    write("index.html", _html(prov, found, sections, plots))
+    write("leaderboard.md", markdown_page(prov, found, sections, plots))
+    write("index.html", index_page(prov, found, sections, plots))
     return written

@@ -750,7 +750,7 @@ def test_failed_runs_are_shown_grouped_by_their_error(tmp_path):
     """Four failed runs with two errors (one spread over lines, one with markup): the page and leaderboard.md show
     a Failed runs section with one row per error, most frequent first, its count and one run it hit; the error is
     escaped on the page. Results without a failed run have no such section."""
-    from rnnbench.leaderboard.site import failure_table
+    from rnnbench.leaderboard.sections import failure_table
 
     missing = "FileNotFoundError: no corpus tinyshakespeare\n    offline: could not download it"
     memory = "<b>CUDA</b> out of memory & more"
