@@ -1,4 +1,5 @@
-"""Run a grid: long-lived worker processes (one run after another in each: bench.worker), resume, shards, progress."""
+"""Run a grid: long-lived worker processes (one run after another in each: bench.worker), resume, shards; the
+progress lines: bench.progress."""
 
 from __future__ import annotations
 
@@ -6,17 +7,15 @@ import multiprocessing as mp
 import os
 import queue as queues
 import signal
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from rnnbench.bench.config import RunConfig
+from rnnbench.bench.progress import Progress
 from rnnbench.bench.registry import ConfigError, check
 from rnnbench.bench.store import ResultStore, WriteFailed, provenance
 from rnnbench.bench.worker import LaunchOptions, init_worker, record_failure, run_group, setup_worker_numerics
-
-
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -35,7 +34,6 @@ def shard(runs: list[RunConfig], i: int, n: int) -> list[RunConfig]:
     return [r for r in runs if int(r.run_id, 16) % n == i]
 
 
-
 def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig]]:
     """The sweep's jobs: with opts.fuse, models.fused.group_runs' groups (at most 8 runs, where fusing pays
     on this device), else one run each."""
@@ -48,67 +46,6 @@ def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig
 
 
 # ---------------------------------------------------------------- sweep side
-class Progress:
-    """runs done / total, current run, ETA: a live bar on a terminal, one plain line per run otherwise."""
-
-    def __init__(self, total: int, quiet: bool, workers: int = 1, clock=time.monotonic):
-        self.total, self.done, self.quiet, self.workers, self.clock = total, 0, quiet, max(1, workers), clock
-        self.start, self.run_seconds = clock(), 0.0
-        self.counts = {"ok": 0, "diverged": 0, "failed": 0}
-        self.live = sys.stdout.isatty() and not os.environ.get("CI") and not quiet
-        self.bar = None
-        if self.live and total:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
-
-            self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            self.bar.start()
-            self.task = self.bar.add_task("runs", total=total)
-
-    def eta(self) -> str:
-        """Time left: the runs' own mean time over the workers training them side by side, or the rate since the
-        start where that is shorter (the rate alone counts the workers' start-up, about 5 s of importing Lightning,
-        into the first runs: the quick suite's first lines said 26 min for a 5-minute sweep)."""
-        if not self.done:
-            return "?"
-        per_run = min((self.clock() - self.start) / self.done, self.run_seconds / self.done / self.workers)
-        left = per_run * (self.total - self.done)
-        return f"{int(left // 60)}m{int(left % 60):02d}s"
-
-    def update(self, summary: dict) -> None:
-        self.done += 1
-        self.run_seconds += summary.get("wall_seconds") or 0.0
-        self.counts[summary["status"]] = self.counts.get(summary["status"], 0) + 1
-        score = summary.get("normalized_score")
-        tuning = f" {summary['tuning']}" if summary.get("tuning") else ""
-        line = (f"[{self.done}/{self.total}] {summary['status']:<8} {summary['task_label']} {summary['combo']}{tuning}"
-                + (f" score={score:.3f}" if score is not None else ""))
-        line += f" ({summary['wall_seconds']:.1f}s, ETA {self.eta()})"
-        if summary["status"] == "failed" and summary.get("error"):
-            line += f"\n    error: {summary['error']}"
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=summary["task_label"])
-            if summary["status"] != "ok":
-                self.bar.console.print(line)
-        elif not self.quiet:
-            print(line, flush=True)
-
-    def recovery(self, suspects: int, recovered: int, failed: int) -> None:
-        """One line for a worker death the sweep has dealt with: of the `suspects` runs in flight when it died, each
-        rerun alone, `recovered` ended as they would have without it and `failed` died again (recorded failed).
-        Counted in counts["recovered"]."""
-        self.counts["recovered"] = self.counts.get("recovered", 0) + recovered
-        line = (f"a worker process died (killed, or out of memory?) with {suspects} run(s) in flight: each rerun "
-                f"alone, {recovered} trained to the end, {failed} died again and recorded failed")
-        if self.bar is not None:
-            self.bar.console.print(line)
-        elif not self.quiet:
-            print(line, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def run_grid(runs: list[RunConfig], opts: LaunchOptions) -> dict[str, int]:
     """Train every run whose result is not finished yet; returns counts by status (and `skipped`). Raises
     WriteFailed where a record cannot be written (a full disk): the sweep stops there, the workers killed."""

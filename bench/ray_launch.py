@@ -11,16 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.plugins import ENV, load_all
+from rnnbench.bench.progress import Progress
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.store import ResultStore
 from rnnbench.bench.worker import LaunchOptions, record_failure, run_one, setup_worker_numerics
-
-if TYPE_CHECKING:
-    from rnnbench.bench.launch import Progress  # the sweep's progress, passed in by bench.launch.run_grid
 
 MISSING = "--launcher ray needs the optional extra: pip install 'rnnbench[ray]'"
 

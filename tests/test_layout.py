@@ -51,7 +51,7 @@ FLOW = (
     ("grid", ("bench.axes", "bench.optim", "bench.config", "bench.grid", "bench.suite", "bench.plugins")),
     ("training", ("bench.steps", "bench.module", "bench.callbacks", "bench.tracking", "bench.recorder", "bench.runner",
                   "bench.fused_module", "bench.worker")),
-    ("launching", ("bench.devices", "bench.launch", "bench.ray_launch")),
+    ("launching", ("bench.devices", "bench.progress", "bench.launch", "bench.ray_launch")),
     ("leaderboard", ("leaderboard", "leaderboard.*")),
     ("command line", ("bench.commands", "bench.commands.*", "bench.cli", "bench.__main__")),
     ("benchmarks", ("bench.speed", "bench.speed.*")),

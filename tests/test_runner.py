@@ -21,9 +21,10 @@ from rnnbench.bench.callbacks import Diverged, TrainingMonitor
 from rnnbench.bench.cli import main
 from rnnbench.bench.config import AXES, Budget, RunConfig
 from rnnbench.bench.grid import expand
-from rnnbench.bench.launch import Progress, shard
+from rnnbench.bench.launch import shard
 from rnnbench.bench.module import BenchModule, TaskMetrics
 from rnnbench.bench.optim import OPTIMIZERS, make_optimizer
+from rnnbench.bench.progress import Progress
 from rnnbench.bench.recorder import finish_record, new_record
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.runner import execute
