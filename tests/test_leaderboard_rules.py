@@ -378,7 +378,7 @@ def test_a_run_without_the_length_parameter_adds_no_length_to_its_familys_fronti
     made) has no length: the frontier runs over the lengths that were tested, 50 and 100, with nothing in between."""
     for delay, s in ((50, 1.0), (100, 0.95)):
         record(tmp_path, "lstm", 0, s, delay=delay)
-    record(tmp_path, "lstm", 1, 0.0, params={"cues": 8})
+    record(tmp_path, "lstm", 1, 0.0, params={"delay": None})
     table = frontier(load_results(tmp_path)).set_index("combo")
     assert table.loc["lstm"].to_dict() == {"delayed_recall(delay=50/100)": 100}
 
