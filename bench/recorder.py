@@ -1,7 +1,7 @@
 """A run's RunRecord (bench.record) through training, in one place: made when the run starts (new_record), its task's
 fields once the task is built (record_task), its outcome (finish_record, record_diverged, record_failed, last_result)
-and what every record gets whatever the outcome (close_record). bench.runner and bench.fused_module train; these
-fill the record the same way for both; the store writes it."""
+and what every record gets whatever the outcome (close_record). bench.runner's one training path fills it, for a
+single run and for each run of a fused group alike; the store writes it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import rnnbench.bench as bench
-from rnnbench.bench.callbacks import Diverged
+from rnnbench.bench.guard import Diverged
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.record import RECORD_VERSION, RunRecord
 from rnnbench.tasks import METRICS, TASKS, Task, TaskSpec
@@ -142,7 +142,7 @@ def record_failed(record: RunRecord, err: BaseException) -> None:
 
 def close_record(record: RunRecord, steps: int, history: list, grad_stats: dict, wall_seconds: float) -> None:
     """What every record gets whatever the outcome: steps trained, validation history, gradient statistics
-    (TrainingMonitor.stats()'s keys but `steps`) and the wall time."""
+    (bench.guard.RunState.stats()'s keys but `steps`) and the wall time."""
     record.steps_trained = steps
     record.history = history
     record.grad.update({k: v for k, v in grad_stats.items() if k != "steps"})

@@ -1,4 +1,9 @@
-"""Run one RunConfig through one Lightning Trainer and write its result record."""
+"""Train runs through the one training path and write their result records: `execute` one RunConfig, a group of one;
+`execute_fused` a fusable group (models.fused.group_runs) as one stacked model (bench.group.StackedRuns), each run
+prepared exactly as it would be alone (its own seeds, data module and initial weights) and written to its own
+result.json with `fused_k` and `wall_seconds_shared` (wall_seconds is the group's wall time / K). Both go through
+`train_group`: one BenchModule and Trainer for the group, then each run tested (the last weights, then the best
+checkpoint), probed and recorded by the same code."""
 
 from __future__ import annotations
 
@@ -6,26 +11,26 @@ import logging
 import platform
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from rnnbench.bench.callbacks import Diverged, TrainingMonitor
 from rnnbench.bench.config import RunConfig
-from rnnbench.bench.module import BenchModule, task_loss
-from rnnbench.bench.record import RunRecord
-from rnnbench.bench.recorder import (close_record, finish_record, last_result, new_record, record_diverged, record_failed,
-                                     record_task)
+from rnnbench.bench.group import OneRun, RunGroup, StackedRuns
+from rnnbench.bench.guard import Diverged, RunState
+from rnnbench.bench.module import BenchModule
+from rnnbench.bench.prepare import (FILE_LOGGERS, PreparedRun, grouped_trainer, make_trainer, prepare_run,  # noqa: F401
+                                    probe_flow, save_best)  # make_trainer: bench.speed.overhead reads it here
+from rnnbench.bench.record import FINISHED, RunRecord
+from rnnbench.bench.recorder import (close_record, finish_record, last_result, new_record, record_diverged, record_failed)
 from rnnbench.bench.registry import check
-from rnnbench.bench.steps import steps_for, with_steps
+from rnnbench.bench.steps import steps_for
 from rnnbench.bench import tracking
-from rnnbench.bench.store import ResultStore, atomic_write
-from rnnbench.models import SKIPS, SequenceModel, gradient_flow
-from rnnbench.tasks import TaskSpec
-from rnnbench.tasks.data import TaskDataModule
+from rnnbench.bench.store import ResultStore
+from rnnbench.models.fused import FusedSequenceModel, fusable, fusion_kernel
 
 
 def quiet_lightning() -> None:
@@ -67,7 +72,7 @@ def execute(
     returns the JSON object of the record that stands (ResultStore.write). Never raises for a run's own failure: the
     record says `ok`, `diverged` (with the step, and the test metrics of the best checkpoint validated before it,
     where there is one) or `failed` (with the error).
-    `callbacks` are added to the Trainer (instrumentation, e.g. bench.perf's timers); `steps_per_batch`
+    `callbacks` are added to the Trainer (instrumentation, e.g. bench.speed's timers); `steps_per_batch`
     (a divisor of eval_every and max_steps) overrides bench.steps' choice of optimizer steps per Lightning batch;
     `save_checkpoint` keeps the best weights in runs/<run_id>/best.pt (save_best); `loggers` names Lightning's file
     loggers (FILE_LOGGERS: csv, tensorboard) that log the training and validation metrics under runs/<run_id>/, beside
@@ -75,167 +80,125 @@ def execute(
     and group show (RunConfig.setting_label)."""
     quiet_lightning()
     out_dir = Path(out_dir)
-    store = ResultStore(out_dir)
     record = new_record(cfg, suite)
     record.device = device_name(accelerator)
     if strategy == "ddp":
         n = devices if isinstance(devices, int) else len(devices)
         record.device += f" x{n} processes (ddp)"
-    start = time.perf_counter()
-    monitor = TrainingMonitor(cfg.clip, cfg.budget.clip_value)
-    module, logger = None, False
+    wandb = None
     if wandb_project:
         record.wandb_error = "W&B not started: the run failed before"  # replaced once W&B starts
-    try:
-        run = prepare_run(cfg, record)
-        spec, data, model, (px, py) = run.spec, run.data, run.model, run.probe
-        module = BenchModule(model, spec, cfg.lr, cfg.budget, cfg.clip)
+
+    def run_loggers() -> list:  # once the run is prepared: W&B's config shows its task's fields
+        nonlocal wandb
         if wandb_project:
-            logger, record.wandb_error = tracking.start(cfg, out_dir, wandb_project, record.to_dict(), swept)
-        used = [lg for lg in (logger, *(FILE_LOGGERS[name](out_dir, cfg.run_id) for name in loggers)) if lg]
-        # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
-        n = 1 if strategy == "ddp" else steps_per_batch or steps_for(cfg.budget)
-        trainer, grouped = grouped_trainer(accelerator, devices, cfg.budget, out_dir / "runs" / cfg.run_id, data, n,
-                                           strategy=strategy, logger=used or False,
-                                           callbacks=[monitor, *callbacks])
-        record.world_size = trainer.world_size
-        diverged = None
-        try:
-            trainer.fit(module, datamodule=grouped)
-            if monitor.best_state is None:  # fewer steps than one evaluation interval
-                trainer.validate(module, datamodule=data, verbose=False)
-            trainer.test(module, datamodule=data, verbose=False)
-            record.last = last_result(spec, module.test_results, monitor.steps)
-        except Diverged as err:  # the best checkpoint before it is still tested
-            diverged = err
-        if monitor.best_state is not None:
-            module.model.load_state_dict(monitor.best_state)
-            trainer.test(module, datamodule=data, verbose=False)
-            finish_record(record, spec, module.test_results, monitor.best_step, diverged, monitor.best_values)
-            record.grad["probe"]["end"] = probe_flow(module.model, spec, (px, py))
-            if save_checkpoint and rank_zero_only.rank == 0:
-                save_best(record, module.model, out_dir)
-        if diverged is not None:
-            raise diverged
-    except Diverged as err:
-        record_diverged(record, err)
-    except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the sweep goes on
-        record_failed(record, err)
-    close_record(record, monitor.steps, module.history if module is not None else [], monitor.stats(),
-                 time.perf_counter() - start)
-    if logger:
-        record.wandb_error = tracking.finish(logger, record.to_dict())
+            wandb, record.wandb_error = tracking.start(cfg, out_dir, wandb_project, record.to_dict(), swept)
+        return [lg for lg in (wandb, *(FILE_LOGGERS[name](out_dir, cfg.run_id) for name in loggers)) if lg]
+
+    # under DDP the data module deals its training batches out to the processes (tasks.data): one step each
+    train_group([cfg], [record], lambda prepared: OneRun(prepared[0].model, prepared[0].spec, cfg.clip,
+                                                         cfg.budget.clip_value),
+                out_dir, accelerator, devices, strategy=strategy, callbacks=callbacks, run_loggers=run_loggers,
+                steps_per_batch=1 if strategy == "ddp" else steps_per_batch, save_checkpoints=save_checkpoint)
+    if wandb:
+        record.wandb_error = tracking.finish(wandb, record.to_dict())
     if rank_zero_only.rank == 0:  # under DDP every process trains the run; one writes it
-        return store.write(record)  # another sweep's finished record stands over this run's failure
+        return ResultStore(out_dir).write(record)  # another sweep's finished record stands over this run's failure
     return record.to_dict()
 
 
-# ------------------------------------------------------------------- pieces shared with bench.fused_module
+def execute_fused(
+    configs: Sequence[RunConfig],
+    out_dir: str | Path,
+    suite: str = "custom",
+    accelerator: str = "cpu",
+    devices: int | list[int] = 1,
+    save_checkpoints: bool = False,
+) -> list[dict]:
+    """Train a fusable group of runs as one stacked model and write each run's result.json; returns the K records'
+    JSON objects that stand (ResultStore.write). Like execute(), never raises for the runs' own failures: a run that
+    diverges is recorded `diverged` while its group mates train on; an error of the group is every run's `failed`."""
+    quiet_lightning()
+    configs, out_dir = list(configs), Path(out_dir)
+    kernel = fusion_kernel(configs[0], device_type(accelerator))
+    records = [new_record(cfg, suite) for cfg in configs]
+    for record in records:
+        record.device = device_name(accelerator)
+        record.fused_k, record.fused_kernel, record.wall_seconds_shared = len(configs), kernel, True
+
+    def stacked(prepared: list[PreparedRun]) -> StackedRuns:
+        check(fusable(configs), "execute_fused: these runs cannot share a fused model (models.fused.fusable)")
+        return StackedRuns(FusedSequenceModel([p.model for p in prepared], kernel), configs)
+
+    train_group(configs, records, stacked, out_dir, accelerator, devices, save_checkpoints=save_checkpoints)
+    store = ResultStore(out_dir)
+    return [store.write(record) for record in records]
 
 
-def make_trainer(accelerator: str, devices, budget, root: Path, steps: int = 1, **settings) -> L.Trainer:
-    """The one Trainer set-up of every run: max_steps, validation every eval_every optimizer steps (every
-    eval_every / `steps` batches of `steps` optimizer steps each), no checkpoint files, bars or summaries
-    (the runner keeps the best weights itself); `settings` add to it."""
-    check(budget.eval_every % steps == 0 and budget.max_steps % steps == 0,
-          f"steps per batch {steps} must divide eval_every {budget.eval_every} and max_steps {budget.max_steps}")
-    return L.Trainer(**{
-        "accelerator": accelerator,
-        "devices": devices,
-        "max_steps": budget.max_steps,
-        "max_epochs": -1,
-        "val_check_interval": budget.eval_every // steps,
-        "check_val_every_n_epoch": None,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-        "use_distributed_sampler": False,  # under DDP the data module shards its batches itself (tasks.data)
-        "default_root_dir": str(root),
-        **settings,
-    })
+def train_group(configs: Sequence[RunConfig], records: Sequence[RunRecord],
+                make_group: Callable[[list[PreparedRun]], RunGroup], out_dir: Path, accelerator: str, devices,
+                strategy: str = "auto", callbacks: Sequence[L.Callback] = (), run_loggers: Callable[[], list] = list,
+                steps_per_batch: int | None = None, save_checkpoints: bool = False) -> None:
+    """Train `configs` (runs sharing a budget's steps and schedule) as one group and fill their records: each run
+    prepared (prepare_run), the group's model made from theirs (`make_group`), one BenchModule and Trainer (its
+    loggers from `run_loggers`, called once the runs are prepared), then each run tested, probed and recorded
+    (test_run). A run's own failure is its record's; the group's is every unfinished run's `failed`."""
+    start, module = time.perf_counter(), None
+    try:
+        prepared = [prepare_run(cfg, record) for cfg, record in zip(configs, records)]
+        first, spec = configs[0], prepared[0].spec
+        group = make_group(prepared)
+        module = BenchModule(group, spec, first.lr, first.budget)
+        data = group.data([p.data for p in prepared])
+        used = run_loggers()
+        trainer, grouped = grouped_trainer(accelerator, devices, first.budget, out_dir / "runs" / first.run_id, data,
+                                           steps_per_batch or steps_for(first.budget), strategy=strategy,
+                                           logger=used or False, callbacks=list(callbacks))
+        for record in records:
+            record.world_size = trainer.world_size
+        try:
+            trainer.fit(module, datamodule=grouped)
+            if any(run.diverged is None and run.best_state is None for run in module.runs):  # fewer steps than one
+                trainer.validate(module, datamodule=data, verbose=False)                     # evaluation interval
+        except Diverged:  # every run diverged (each run's is in module.runs)
+            pass
+        models = group.run_models()  # holding the last weights
+        for k, (cfg, record, prep, model) in enumerate(zip(configs, records, prepared, models)):
+            try:
+                test_run(k, module, trainer, model, cfg, record, prep, out_dir, save_checkpoints)
+            except Diverged as err:  # training's, or its best weights' test outputs are not finite (finish_record)
+                record_diverged(record, err)
+            except Exception as err:  # noqa: BLE001 - this run's failure; its group mates are recorded on
+                record_failed(record, err)
+    except Exception as err:  # noqa: BLE001 - the group's failure is each run's, the sweep goes on
+        for record in records:
+            if record.status not in FINISHED:
+                record_failed(record, err)
+    wall = (time.perf_counter() - start) / len(records)
+    for k, record in enumerate(records):
+        run = module.runs[k] if module is not None else RunState("none", 0.0)  # the group failed before training
+        close_record(record, run.steps, run.history, run.stats(), wall)
 
 
-def grouped_trainer(accelerator: str, devices, budget, root: Path, data: L.LightningDataModule, steps: int,
-                    **settings) -> tuple[L.Trainer, L.LightningDataModule]:
-    """make_trainer for `steps` optimizer steps per Lightning batch and `data` served so (bench.steps): the two
-    must agree, so they are made together. Fit with the second; validate and test with `data` itself."""
-    return make_trainer(accelerator, devices, budget, root, steps=steps, **settings), with_steps(data, steps)
+def test_run(k: int, module: BenchModule, trainer: L.Trainer, model: torch.nn.Module, cfg: RunConfig,
+             record: RunRecord, prep: PreparedRun, out_dir: Path, save_checkpoint: bool) -> None:
+    """Run k of a trained group: its last weights (`model`) tested unless it diverged, then its best checkpoint's
+    loaded into `model`, tested, probed and kept (save_checkpoint); the record filled (raises Diverged for a run that
+    diverged: the caller records it)."""
+    run, spec = module.runs[k], prep.spec
 
+    def test() -> dict:  # a single run in the module it trained in; a run of a stacked group in a module of its own
+        tester = module if model is module.model else BenchModule(model, spec, cfg.lr, cfg.budget)
+        trainer.test(tester, datamodule=prep.data, verbose=False)
+        return tester.test_results[0]
 
-@dataclass
-class PreparedRun:
-    """A run ready to train: its task's spec, set-up data module, freshly initialised model and probe batch."""
-
-    spec: TaskSpec
-    data: L.LightningDataModule
-    model: SequenceModel
-    probe: tuple[torch.Tensor, torch.Tensor]
-
-
-def prepare_run(cfg: RunConfig, record: RunRecord) -> PreparedRun:
-    """Build the task, its data (the training split from the run's data seed, its order from the order seed) and
-    the model (its initial weights drawn from the global generator, seeded with the init seed: RunConfig.seeds),
-    fill the task's fields of `record` and probe the gradient flow at the start."""
-    seeds = cfg.seeds
-    task = cfg.build_task()
-    spec = task.spec()
-    k = cfg.model.skip_k  # the model computes k >= T (no skip at all); as a run's remedy it would report a no-op
-    check(not SKIPS[cfg.model.skip].temporal or k < spec.seq_len,
-          f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
-          f"every step t < k); use skip_k < {spec.seq_len}")
-    record_task(record, task, spec)
-    data = TaskDataModule(task, cfg.budget.batch_size, seeds["data"], order_seed=seeds["order"])
-    data.setup()
-    L.seed_everything(seeds["init"], verbose=False)
-    model = SequenceModel(spec, cfg.model)
-    record.model_size = model.sizes()
-    px, py = (t[: cfg.budget.probe_batch] for t in data.splits["val"])
-    record.grad["probe"]["start"] = probe_flow(model, spec, (px, py))
-    return PreparedRun(spec, data, model, (px, py))
-
-
-def probe_flow(model: SequenceModel, spec: TaskSpec, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
-    """The gradient-flow probe (models.probe.gradient_flow) of the task's dependency steps' loss on `batch`: from
-    the last dependency step back to the step that holds the information (TaskSpec.probe_steps, source_step)."""
-    return gradient_flow(model, *batch, task_loss(spec), steps=spec.probe_slice, source=spec.source_step,
-                         target=spec.probe_steps.stop - 1)
-
-
-def csv_logger(out_dir: Path, run_id: str):
-    """Lightning's CSVLogger writing runs/<run_id>/csv/metrics.csv (train/, val/ columns by optimizer step)."""
-    from lightning.pytorch.loggers import CSVLogger
-
-    return CSVLogger(save_dir=str(Path(out_dir) / "runs" / run_id), name="", version="csv")
-
-
-def tensorboard_logger(out_dir: Path, run_id: str):
-    """Lightning's TensorBoardLogger writing runs/<run_id>/tensorboard/events.out.tfevents.* (train/, val/ scalars by
-    optimizer step: `tensorboard --logdir OUT/runs`); no placeholder hp_metric."""
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-    return TensorBoardLogger(save_dir=str(Path(out_dir) / "runs" / run_id), name="", version="tensorboard",
-                             default_hp_metric=False)
-
-
-# Lightning's loggers that write files beside a run's record, by their `rnnbench run --logger` name (W&B, the third,
-# is bench.tracking's: it may fail without costing the run)
-FILE_LOGGERS = {"csv": csv_logger, "tensorboard": tensorboard_logger}
-
-
-CHECKPOINT = "best.pt"  # a run's best weights, where the sweep keeps them (--save-checkpoints)
-
-
-def save_best(record: RunRecord, model: torch.nn.Module, out_dir: Path) -> None:
-    """The model's weights (the best checkpoint's, loaded) as a state dict of tensors in runs/<run_id>/best.pt, which
-    `torch.load(path, weights_only=True)` reads and `SequenceModel(spec, cfg.model).load_state_dict` takes; the
-    record's `checkpoint` names the file. Written atomically, as the record."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-    folder = Path(out_dir) / "runs" / record.run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / CHECKPOINT, buffer.getvalue(), prefix=".best.")
-    record.checkpoint = CHECKPOINT
+    if run.diverged is None:
+        record.last = last_result(spec, test(), run.steps)
+    if run.best_state is not None:
+        model.load_state_dict({**model.state_dict(), **run.best_state})
+        finish_record(record, spec, test(), run.best_step, run.diverged, run.best_values)
+        record.grad["probe"]["end"] = probe_flow(model, spec, prep.probe)
+        if save_checkpoint and rank_zero_only.rank == 0:
+            save_best(record, model, out_dir)
+    if run.diverged is not None:
+        raise run.diverged

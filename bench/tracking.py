@@ -13,7 +13,7 @@ What a W&B user finds (conventions):
   the baseline (`run_tags`); the config holds the full run config, `remedies` (one field per axis, to group and
   filter by), `suite`, `git_commit`, `tuning`, `combo`;
 - metrics in sections: `train/` (loss, gradient norm before clipping, its window maximum, the clipped fraction,
-  every few optimizer steps: bench.callbacks.TrainingMonitor; the learning rate at each validation), `val/` (each
+  every few optimizer steps: bench.guard; the learning rate at each validation), `val/` (each
   validation; its summary is the best value in the metric's own direction, not the last), `test/` (the best
   checkpoint's test metrics and normalized score), and `gradient_flow/` (the probe's ||dL/dh_t|| at the start and
   the end of training as a table and a line plot of log10 norms);

@@ -30,8 +30,8 @@ class LaunchOptions:
     ray_address: str | None = None  # None: start a local Ray instance with `workers` CPUs
     fuse: bool = False  # train groups of runs that share a cell and shape as one stacked model (models.fused)
     run_timeout: float | None = None  # seconds: a job still training after this is killed with its worker, failed
-    save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.runner.save_best)
-    loggers: tuple[str, ...] = ()  # Lightning's file loggers per run, beside W&B (bench.runner.FILE_LOGGERS)
+    save_checkpoints: bool = False  # keep each run's best weights in runs/<run_id>/best.pt (bench.prepare.save_best)
+    loggers: tuple[str, ...] = ()  # Lightning's file loggers per run, beside W&B (bench.prepare.FILE_LOGGERS)
     swept: tuple[str, ...] = ()  # the fields the grid sweeps (bench.grid.swept_fields), shown in W&B's names
 
 
@@ -104,7 +104,7 @@ def _devices(opts: LaunchOptions):
 
 def run_group(cfg_dicts: list[dict], opts: LaunchOptions) -> list[dict]:
     """One job of a fused sweep: a group of one through run_one (execute), a larger group through
-    bench.fused_module.execute_fused as one stacked model, in this worker process."""
+    bench.runner.execute_fused as one stacked model, in this worker process."""
     if "started" in _WORKER:
         importlib.import_module("rnnbench.bench.runner")  # importing Lightning (seconds, a worker's first job) is not the job's
 
@@ -124,7 +124,7 @@ def _train(configs: list[RunConfig], opts: LaunchOptions) -> list[dict]:
     """A job's runs trained in this process: one through run_one (execute), more as one fused model."""
     if len(configs) == 1:
         return [run_one(configs[0].to_dict(), opts)]
-    from rnnbench.bench.fused_module import execute_fused
+    from rnnbench.bench.runner import execute_fused
 
     records = execute_fused(configs, opts.out_dir, opts.suite, opts.accelerator, _devices(opts),
                             save_checkpoints=opts.save_checkpoints)

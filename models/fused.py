@@ -11,7 +11,7 @@ block-diagonal weights).
 The runs stay independent: run k's output depends only on run k's parameters and batch, so the
 gradient of the *summed* per-run losses (`fused_loss`) w.r.t. run k's slice is run k's own gradient.
 (Except in overflow: blockdiag's wide matmuls turn one run's inf into NaN in every run, 0 * inf; a step where
-that may have happened is taken again stepped: `FusedSequenceModel.mixes_runs`, bench.fused_module.)
+that may have happened is taken again stepped: `FusedSequenceModel.mixes_runs`, bench.module.)
 Optimisation is per run as well: `per_run_clip_` clips each run's own gradient norm (or values) with
 its own threshold, and `StackedAdam` / `StackedSGD` give each run its own learning rate (Adam is
 invariant to the scale of the gradient, so per-run learning rates cannot come from scaling losses).

@@ -1,5 +1,5 @@
 """Every registered task x every registered cell, trained end to end: a few real optimizer steps through the runner
-(`bench.runner.execute`) into a result record, the same through the fused path (`bench.fused_module.execute_fused`)
+(`bench.runner.execute`) into a result record, the same through the fused path (`bench.runner.execute_fused`)
 for every cell that can fuse, and the leaderboard built from those records.
 
 Parametrized over the registries (tasks.TASKS, models.CELLS), so a new task or cell is trained end to end without a
@@ -21,9 +21,8 @@ import torch
 from torch import nn
 
 from rnnbench.bench.config import Budget, RunConfig
-from rnnbench.bench.fused_module import execute_fused
 from rnnbench.bench.record import RECORD_VERSION, RunRecord
-from rnnbench.bench.runner import execute
+from rnnbench.bench.runner import execute, execute_fused
 from rnnbench.leaderboard import build, load_results
 from rnnbench.leaderboard.tables import task_table
 from rnnbench.models import CELLS, ModelConfig

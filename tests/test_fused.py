@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnbench.bench.config import Budget, RunConfig
-from rnnbench.bench.module import task_loss
+from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.registry import ConfigError
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,

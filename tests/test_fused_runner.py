@@ -8,9 +8,9 @@ import pytest
 
 from rnnbench.bench.cli import _parser, main
 from rnnbench.bench.config import Budget, RunConfig
-from rnnbench.bench.fused_module import StackedLoader, execute_fused
+from rnnbench.bench.group import StackedLoader
 from rnnbench.bench.grid import expand
-from rnnbench.bench.runner import execute
+from rnnbench.bench.runner import execute, execute_fused
 from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig
 from rnnbench.models.fused import group_runs

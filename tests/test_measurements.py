@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from rnnbench.bench.config import Budget, RunConfig
-from rnnbench.bench.module import TaskMetrics
-from rnnbench.bench.runner import execute, probe_flow
+from rnnbench.bench.metrics import TaskMetrics
+from rnnbench.bench.prepare import probe_flow
+from rnnbench.bench.runner import execute
 from rnnbench.models import ModelConfig, SequenceModel
 from rnnbench.tasks import TASKS, normalized_score
 from rnnbench.tasks.base import EVAL_SEED
@@ -176,7 +177,7 @@ def test_a_record_names_its_seeds_and_the_init_stream_alone_sets_the_weights(tmp
     record = execute(cfg, tmp_path)
     assert record["seeds"] == {"run": 3, **cfg.seeds, "eval": EVAL_SEED}
     from rnnbench.bench.recorder import new_record
-    from rnnbench.bench.runner import prepare_run
+    from rnnbench.bench.prepare import prepare_run
 
     run = prepare_run(cfg, new_record(cfg, "custom"))
     L.seed_everything(cfg.seeds["init"], verbose=False)

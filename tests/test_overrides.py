@@ -56,7 +56,7 @@ def test_saved_checkpoints_hold_each_runs_best_weights(tiny_suite, tmp_path):
 
     import torch
 
-    from rnnbench.bench.module import TaskMetrics
+    from rnnbench.bench.metrics import TaskMetrics
     from rnnbench.models import SequenceModel
     from rnnbench.tasks.base import EVAL_SEED
 
@@ -193,7 +193,7 @@ def test_loggers_are_named_once_and_the_old_flags_are_their_aliases(tiny_suite, 
 
     from rnnbench.bench.cli import _parser
     from rnnbench.bench.commands.run import LOGGERS, TENSORBOARD_MISSING, chosen_loggers
-    from rnnbench.bench.runner import FILE_LOGGERS
+    from rnnbench.bench.prepare import FILE_LOGGERS
 
     assert set(LOGGERS) == {*FILE_LOGGERS, "wandb"}
     parse = lambda *a: chosen_loggers(_parser().parse_args(["run", *a]))  # noqa: E731

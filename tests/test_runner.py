@@ -17,12 +17,13 @@ import lightning as L
 import pytest
 import torch
 
-from rnnbench.bench.callbacks import Diverged, TrainingMonitor
 from rnnbench.bench.cli import main
 from rnnbench.bench.config import AXES, Budget, RunConfig
 from rnnbench.bench.grid import expand
 from rnnbench.bench.launch import shard
-from rnnbench.bench.module import BenchModule, TaskMetrics
+from rnnbench.bench.guard import Diverged, RunState
+from rnnbench.bench.metrics import TaskMetrics
+from rnnbench.bench.module import BenchModule
 from rnnbench.bench.optim import OPTIMIZERS, make_optimizer
 from rnnbench.bench.progress import Progress
 from rnnbench.bench.recorder import finish_record, new_record
@@ -810,8 +811,8 @@ class _Recording(torch.optim.SGD):
 @pytest.mark.parametrize("clip, c", [("norm", 0.05), ("value", 0.01)])
 def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     """Through the runs' Trainer, 5 optimizer steps in one Lightning batch: each step is clipped before the
-    optimizer sees it, and the monitor saw it before the clip."""
-    from rnnbench.bench.runner import grouped_trainer
+    optimizer sees it, and the guard saw it before the clip."""
+    from rnnbench.bench.prepare import grouped_trainer
 
     task = TASKS.get("adding")(seq_len=20, train_size=64, val_size=16, test_size=16)
     spec = task.spec()
@@ -824,46 +825,45 @@ def test_clipping_bounds_what_the_optimizer_sees(clip, c, tmp_path):
     _Recording.seen = []
     module = Module(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
                     spec, "constant", budget, clip)
-    monitor = TrainingMonitor(clip, c)
-    trainer, grouped = grouped_trainer("cpu", 1, budget, tmp_path, TaskDataModule(task, 16, 0), 5, callbacks=[monitor])
+    trainer, grouped = grouped_trainer("cpu", 1, budget, tmp_path, TaskDataModule(task, 16, 0), 5)
     trainer.fit(module, datamodule=grouped)
-    assert len(_Recording.seen) == 5 and trainer.global_step == 5 and monitor.steps == 5
+    (run,) = module.runs
+    assert len(_Recording.seen) == 5 and trainer.global_step == 5 and run.steps == 5
     if clip == "norm":
         assert max(_Recording.seen) <= c + 1e-6
-    # the monitor saw the norm before clipping: it was larger, so the clip did something
-    assert monitor.norm_max > c and monitor.stats()["clipped_fraction"] > 0
+    # the guard saw the norm before clipping: it was larger, so the clip did something
+    assert run.norm_max > c and run.stats()["clipped_fraction"] > 0
 
 
-def _monitored_fit(check_every: int, lr: float) -> TrainingMonitor:
-    """A ReLU RNN with identity recurrence trained by SGD at `lr` (diverges when lr is large) under a monitor
-    that reads its device values every `check_every` steps; returns the monitor (with .diverged)."""
-    from rnnbench.bench.callbacks import Diverged
-
+def _monitored_fit(check_every: int, lr: float) -> tuple[RunState, int | None]:
+    """A ReLU RNN with identity recurrence trained by SGD at `lr` (diverges when lr is large), its guard reading its
+    device values every `check_every` steps; returns the run's state and the step it diverged at (None)."""
     torch.manual_seed(0)
     task = TASKS.get("adding")(seq_len=30, train_size=128, val_size=32, test_size=32)
     spec = task.spec()
-    budget = Budget(max_steps=24, batch_size=32, eval_every=10, learning_rate=lr, optimizer="sgd")
+    budget = Budget(max_steps=24, batch_size=32, eval_every=10, learning_rate=lr, optimizer="sgd", clip_value=1e30)
     module = BenchModule(SequenceModel(spec, ModelConfig(cell="rnn", activation="relu", init="identity", hidden_size=16)),
-                         spec, "constant", budget)
-    monitor = TrainingMonitor("value", 1.0, check_every=check_every)
+                         spec, "constant", budget, "value", check_every=check_every)  # rows of 3; nothing clipped
     trainer = L.Trainer(max_steps=24, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[monitor], val_check_interval=10,
-                        check_val_every_n_epoch=None, num_sanity_val_steps=0)
-    monitor.diverged = None
+                        enable_model_summary=False, val_check_interval=10, check_val_every_n_epoch=None,
+                        num_sanity_val_steps=0)
+    diverged = None
     try:
         trainer.fit(module, datamodule=TaskDataModule(task, 32, 0))
     except Diverged as err:
-        monitor.diverged = err.step
-    return monitor
+        diverged = err.step
+    (run,) = module.runs
+    assert diverged == (run.diverged.step if run.diverged else None)
+    return run, diverged
 
 
 @pytest.mark.parametrize("lr", [0.01, 3.0])
 def test_deferred_divergence_checks_match_a_check_every_step(lr):
-    """On a GPU the monitor reads its numbers every 25 steps, not every step: what it records (statistics, the
+    """On a GPU the guard reads its numbers every 25 steps, not every step: what it records (statistics, the
     step a divergence is recorded at) must be what a check every step records, with a bad step in any position."""
-    every, deferred = _monitored_fit(1, lr), _monitored_fit(7, lr)
-    assert (every.diverged is not None) == (lr > 1), every.diverged  # the large lr does diverge
-    assert deferred.diverged == every.diverged
+    (every, at), (deferred, deferred_at) = _monitored_fit(1, lr), _monitored_fit(7, lr)
+    assert (at is not None) == (lr > 1), at  # the large lr does diverge
+    assert deferred_at == at
     assert deferred.stats() == every.stats() and deferred.best_step == every.best_step
     if every.diverged is None:
         assert every.steps == 24

@@ -525,7 +525,7 @@ def test_text_spec_names_its_data_by_content(tiny_corpus, tmp_path):
     carries it as task_data (the leaderboard keeps such runs apart). Synthetic tasks have none."""
     from rnnbench.bench.config import Budget, RunConfig
     from rnnbench.bench.recorder import new_record
-    from rnnbench.bench.runner import prepare_run
+    from rnnbench.bench.prepare import prepare_run
     from rnnbench.models import ModelConfig
     copy = tmp_path / "copy.txt"
     copy.write_bytes(tiny_corpus.read_bytes())
@@ -573,7 +573,7 @@ def test_a_memoryless_predictor_learnt_from_the_train_split_scores_zero_on_text(
     """The baseline is what it claims: the train split's unigram as every step's output, through the suite's own
     test metrics on the test split, lands exactly at the baseline (normalized score 0), its accuracy too. The
     splits' word frequencies differ (and the test split has words the train split never saw, so `<unk>`)."""
-    from rnnbench.bench.module import TaskMetrics
+    from rnnbench.bench.metrics import TaskMetrics
 
     for split, seed, n_words in (("train", 1, 40), ("valid", 2, 60), ("test", 3, 60)):
         (tmp_path / f"{split}.txt").write_text("\n".join(_corpus_lines(80, seed=seed, n_words=n_words)) + "\n")

@@ -140,7 +140,7 @@ def test_each_attempt_is_a_readable_run_grouped_tagged_and_configured_by_its_rem
 
 
 def test_train_val_and_test_metrics_are_in_their_sections_and_agree_with_the_record(sweep):
-    """train/ every 2 optimizer steps here (TrainingMonitor.LOG_EVERY's divisor of eval_every 2): two windows of
+    """train/ every 2 optimizer steps here (bench.guard.Guard.LOG_EVERY's divisor of eval_every 2): two windows of
     two steps, so their means average to the record's mean norm; val/ at each validation; test/ once."""
     out, _ = sweep
     recs = records(out)
@@ -223,13 +223,13 @@ def test_the_gradient_flow_probe_is_a_wandb_table_of_start_and_end(sweep):
 
 
 def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_path, monkeypatch):
-    """On a GPU TrainingMonitor reads its numbers every 25 steps, not every step: the train/ rows it logs (every 4
+    """On a GPU the guard reads its numbers every 25 steps, not every step: the train/ rows it logs (every 4
     steps here: eval_every 12) are those of a read every step, whatever the delay (7 does not divide 4 or 12)."""
     import lightning as L
     import torch
     from lightning.pytorch.loggers import WandbLogger
 
-    from rnnbench.bench.callbacks import TrainingMonitor
+    from rnnbench.bench.guard import Guard
     from rnnbench.bench.config import Budget
     from rnnbench.bench.module import BenchModule
     from rnnbench.bench.tracking import quiet_settings
@@ -238,19 +238,18 @@ def test_train_rows_are_the_same_when_the_monitor_reads_its_numbers_late(tmp_pat
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setattr(TrainingMonitor, "LOG_EVERY", 4)
+    monkeypatch.setattr(Guard, "LOG_EVERY", 4)
     rows = {}
     for every in (1, 7):
         torch.manual_seed(0)
         task = TASKS.get("adding")(seq_len=10, train_size=64, val_size=32, test_size=32)
         spec = task.spec()
-        budget = Budget(max_steps=24, batch_size=16, eval_every=12, learning_rate=0.05, optimizer="sgd")
+        budget = Budget(max_steps=24, batch_size=16, eval_every=12, learning_rate=0.05, optimizer="sgd", clip_value=0.5)
         module = BenchModule(SequenceModel(spec, ModelConfig(cell="rnn", hidden_size=8)), spec, "constant", budget,
-                             "norm")
-        monitor = TrainingMonitor("norm", 0.5, check_every=every)
+                             "norm", check_every=every)
         logger = WandbLogger(project="p", save_dir=str(tmp_path / str(every)), settings=quiet_settings())
         trainer = L.Trainer(max_steps=24, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, callbacks=[monitor], val_check_interval=12,
+                            enable_model_summary=False, val_check_interval=12,
                             check_val_every_n_epoch=None, num_sanity_val_steps=0)
         trainer.fit(module, datamodule=TaskDataModule(task, 16, 0))
         logger.experiment.finish()
