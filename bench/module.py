@@ -18,7 +18,7 @@ from torch import nn
 
 from rnnbench.bench.group import OneRun, RunGroup
 from rnnbench.bench.guard import Diverged, Guard, RunState
-from rnnbench.bench.metrics import TaskMetrics, task_loss  # noqa: F401 - task_loss: bench.speed's benchmarks read it here
+from rnnbench.bench.metrics import TaskMetrics
 from rnnbench.bench.optim import LR_SCHEDULES
 from rnnbench.bench.registry import check
 from rnnbench.bench.steps import train_steps

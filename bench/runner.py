@@ -22,8 +22,8 @@ from rnnbench.bench.config import RunConfig
 from rnnbench.bench.group import OneRun, RunGroup, StackedRuns
 from rnnbench.bench.guard import Diverged, RunState
 from rnnbench.bench.module import BenchModule
-from rnnbench.bench.prepare import (FILE_LOGGERS, PreparedRun, grouped_trainer, make_trainer, prepare_run,  # noqa: F401
-                                    probe_flow, save_best)  # make_trainer: bench.speed.overhead reads it here
+from rnnbench.bench.prepare import (FILE_LOGGERS, PreparedRun, grouped_trainer, prepare_run,
+                                    probe_flow, save_best)
 from rnnbench.bench.record import FINISHED, RunRecord
 from rnnbench.bench.recorder import (close_record, finish_record, last_result, new_record, record_diverged, record_failed)
 from rnnbench.bench.registry import check

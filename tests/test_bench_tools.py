@@ -125,7 +125,7 @@ def test_a_ratio_near_its_bound_gets_more_rounds():
 
 
 def test_lightning_floor_times_a_minimal_module_through_the_runs_trainer():
-    """bench.speed.overhead's reference for Lightning's own cost: the run's model and data through runner.make_trainer,
+    """bench.speed.overhead's reference for Lightning's own cost: the run's model and data through bench.prepare.make_trainer,
     with the hand-written loop interleaved in blocks (timings are not asserted, only that blocks were taken)."""
     from rnnbench.bench.config import Budget
     from rnnbench.bench.speed.overhead import lightning_floor

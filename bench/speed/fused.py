@@ -22,7 +22,7 @@ from functools import partial
 import torch
 
 from rnnbench.bench.config import Budget
-from rnnbench.bench.module import task_loss
+from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.optim import make_optimizer
 from rnnbench.bench.speed.timing import sync
 from rnnbench.bench.worker import setup_worker_numerics

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnbench.bench.module import task_loss
+from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.optim import make_optimizer
 from rnnbench.bench.speed.timing import Row, alternate, clock, summarize
 from rnnbench.bench.suite import load_suite

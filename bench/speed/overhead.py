@@ -14,9 +14,10 @@ import lightning as L
 
 import rnnbench.bench.runner as runner
 from rnnbench.bench.config import Budget, RunConfig
-from rnnbench.bench.module import task_loss
+from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.optim import make_optimizer
 from rnnbench.bench.recorder import new_record
+from rnnbench.bench.prepare import make_trainer
 from rnnbench.bench.speed.timing import Row, execute_device, on, summarize, sync
 from rnnbench.bench.steps import StepGroups, steps_for
 from rnnbench.models import ModelConfig
@@ -118,13 +119,13 @@ class MinimalModule(L.LightningModule):
 
 
 def lightning_floor(cfg: RunConfig, k: int, device: str) -> InterleavedLoop:
-    """cfg's run as MinimalModule through the Trainer execute() builds (runner.make_trainer), timed like
+    """cfg's run as MinimalModule through the Trainer execute() builds (bench.prepare.make_trainer), timed like
     execute() is above: what any Lightning training loop costs over a hand-written one here."""
     run = runner.prepare_run(cfg, new_record(cfg, "perf"))
     timer = InterleavedLoop(k)
     settings = execute_device(device) or {"accelerator": "cpu", "devices": 1}
     with tempfile.TemporaryDirectory() as out:
-        trainer = runner.make_trainer(settings["accelerator"], settings["devices"], cfg.budget, Path(out),
+        trainer = make_trainer(settings["accelerator"], settings["devices"], cfg.budget, Path(out),
                                       callbacks=[timer])
         trainer.fit(MinimalModule(run.model, task_loss(run.spec), cfg.budget), datamodule=run.data)
     return timer
