@@ -187,7 +187,8 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure | None:
 
 
 def heatmap(df: pd.DataFrame) -> Figure | None:
-    """Score (tables.seed_score's seed mean, bounded to [0, 1]) per combo (rows, best overall first) and task
+    """Score (tables.seed_score's seed mean, bounded below at 0; the colours saturate at 1) per combo (rows, best
+    overall first) and task
     (columns); a cell without a score (every run failed) is blank and marked '—'. None where no cell has one."""
     scores = task_table(df).pivot(index="label", columns="task_label", values="score")
     if scores.isna().to_numpy().all():
@@ -205,7 +206,7 @@ def heatmap(df: pd.DataFrame) -> Figure | None:
             dark = not np.isnan(v) and v <= 0.6  # viridis is dark below ~0.6: white text there
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize="small",
                     color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label="score (0 memoryless baseline or worse, 1 perfect)")  # short: it must fit
+    fig.colorbar(image, ax=ax, label="score (0 memoryless baseline or worse, 1 perfect or the reference)")  # short: it must fit
     if scores.isna().to_numpy().any():
         ax.set_title("— : no score (every run failed)", fontsize="small", loc="left")
     return fig

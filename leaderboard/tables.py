@@ -2,9 +2,11 @@
 (Remedy effects: leaderboard.effects; the findings' sentences: leaderboard.findings; text: leaderboard.render.)
 
 Conventions of the leaderboard, in one place:
-- Scores are bounded (seed_score, SCORE_RULE): a run counts its normalized score clipped to [0, 1] wherever runs are
-  averaged, ranked or compared, so that one run far worse than the memoryless baseline (an exploded Adam run scores
-  about -1.2e7) cannot decide a mean. An `ok` run counts its best checkpoint's score; a `diverged` run the score of its
+- Scores are bounded below (seed_score, SCORE_RULE): a run counts its normalized score, 0 where it is below 0,
+  wherever runs are averaged, ranked or compared, so that one run far worse than the memoryless baseline (an exploded
+  Adam run scores about -1.2e7) cannot decide a mean. Above, a score is as measured: it reaches 1 at a perfect model,
+  and on a task whose reference is a model (text: the Kneser-Ney trigram) a run that beats the reference scores above
+  1, up to the finite score of a perfect model (perplexity 1), so the tuned choice and the ranks tell such runs apart. An `ok` run counts its best checkpoint's score; a `diverged` run the score of its
   best validated weights before the divergence, where its record has one, else 0, the memoryless baseline's score (it
   diverged before any validation: it left no usable model; leaving it out would let one surviving seed of three stand
   for its combo, and hide what clipping prevents); a `failed` run has no result and is left out. A combo's score on a
@@ -62,21 +64,22 @@ def task_order(labels) -> list[str]:
     return sorted(set(labels), key=key)
 
 
-SCORE_RULE = ("each run's normalized score is clipped to [0, 1] (1 perfect, 0 the memoryless baseline or worse); a "
-              "diverged run counts the score of its best validated weights before the divergence, clipped alike, or 0 "
+SCORE_RULE = ("each run's normalized score counts 0 where it is below 0 (0 the memoryless baseline, 1 perfect or the "
+              "task's reference model, which a run may beat: text's Kneser-Ney trigram); a "
+              "diverged run counts the score of its best validated weights before the divergence, bounded alike, or 0 "
               "where it diverged before any validation; a failed run is left out")
 
 
 def _bounded(df: pd.DataFrame, column: str) -> pd.Series:
-    """SCORE_RULE applied to a score column: clipped to [0, 1]; 0 for a diverged run without one; NaN for a failed
+    """SCORE_RULE applied to a score column: 0 where below 0; 0 for a diverged run without one; NaN for a failed
     run and for any other run without one (a record that lacks the column altogether)."""
-    bounded = _column(df, column).clip(0.0, 1.0)
+    bounded = _column(df, column).clip(lower=0.0)
     bounded = bounded.mask((df["status"] == "diverged") & bounded.isna(), 0.0)
     return bounded.where(df["status"] != "failed")
 
 
 def seed_score(df: pd.DataFrame) -> pd.Series:
-    """Each run's score as every aggregate counts it (SCORE_RULE): the normalized score clipped to [0, 1] for an ok
+    """Each run's score as every aggregate counts it (SCORE_RULE): the normalized score, 0 where below 0, for an ok
     run and for a diverged run that recorded one (its best weights before the divergence), 0 for a diverged run
     without one, NaN for a failed run and for an ok run without a score."""
     return _bounded(df, "normalized_score")
@@ -125,13 +128,13 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
 
 def task_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (task_label, combo): primary metric mean/std over ok seeds, the score (seed_score's mean over
-    seeds), the last weights' score (`last_score`: the mean over ok seeds of each run's last-step score, clipped to
-    [0, 1] as the score is), mean steps to the best checkpoint over ok seeds, the recurrent layers' parameter count
+    seeds), the last weights' score (`last_score`: the mean over ok seeds of each run's last-step score, bounded
+    below at 0 as the score is), mean steps to the best checkpoint over ok seeds, the recurrent layers' parameter count
     (`params`, the mean over runs: one number unless merged records differ), the optimizer setting(s) its runs
     trained with (`tuning`: after select_tuned, the chosen one), run counts by status, the rank within the task, and
     the score's standard error over seeds (`score_se`, sample std / sqrt(scored seeds): BOLD_RULE's noise)."""
     keys = ["task_label", "combo"]
-    df = df.assign(last_score=_column(df, "last.normalized_score").clip(0.0, 1.0),
+    df = df.assign(last_score=_column(df, "last.normalized_score").clip(lower=0.0),
                    params=_column(df, "model_size.recurrent_params"))
     ok = df[df["status"] == "ok"]
     stats = ok.groupby(keys).agg(

@@ -265,8 +265,8 @@ def test_an_exploded_finite_run_cannot_decide_a_mean(tmp_path):
 
 
 def test_a_diverged_run_counts_its_best_weights_score_where_it_has_one(tmp_path):
-    """A diverged run tested at its best validated weights before the divergence counts that score, clipped to
-    [0, 1] like any other; one that diverged before any validation counts 0; neither enters the raw metric's mean,
+    """A diverged run tested at its best validated weights before the divergence counts that score, bounded
+    below at 0 like any other; one that diverged before any validation counts 0; neither enters the raw metric's mean,
     which is over ok seeds; the counts still say how many diverged."""
     write_record(tmp_path, seed=0, value=0.2 * ADD_BASE, remedy=LSTM)
     write_record(tmp_path, seed=1, status="diverged", best_value=0.4 * ADD_BASE, remedy=LSTM)  # score 0.6
@@ -1156,7 +1156,7 @@ def _amend(path: Path, **fields) -> None:
 
 
 def test_task_table_shows_the_last_step_score_and_the_recurrent_parameters(tmp_path):
-    """Beside the best checkpoint's score: the last weights' (clipped to [0, 1] as the score is, over ok seeds), and
+    """Beside the best checkpoint's score: the last weights' (bounded below at 0 as the score is, over ok seeds), and
     the recurrent parameter count a param_budget matches."""
     for seed, (best, last) in enumerate([(0.01, 0.05), (0.02, 0.5)]):
         path = write_record(tmp_path, seed=seed, value=best, remedy=LSTM)

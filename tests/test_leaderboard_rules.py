@@ -1,5 +1,5 @@
 """The leaderboard's counting rules, each by a case that its inversion gets wrong: ranks and ties, the overall table's
-order, the bounded score (clipped to [0, 1], a failed run left out), the bold best, interactions paired by seed and
+order, the bounded score (0 where below 0, a failed run left out), the bold best, interactions paired by seed and
 the tuned setting's choice. The records are written as the runner writes them, with their scores given, and every
 expected value is worked out by hand in the test. No training: these tests take about a second, so mutation testing
 runs them for every mutant (README: Development)."""
@@ -114,18 +114,18 @@ def test_seed_means_that_differ_only_in_their_last_bit_tie_in_rank_and_in_the_ov
     assert findings(tasks, overall)[0].startswith("Best overall: gru, mean score 0.4 ")
 
 
-def test_a_score_above_1_counts_1(tmp_path):
-    """A run better than the task's reference (text: a model beating the trigram scores above 1) counts 1 like a
-    perfect one: lstm's 1.3 and 0.5 average 0.75, below gru's 0.8 and 0.8, which ranks first. The last weights'
-    score likewise: lstm's 1.6 and 0.4 average 0.7."""
+def test_a_score_above_1_counts_as_measured(tmp_path):
+    """A run better than the task's reference model (text: a model beating the trigram scores above 1) counts its
+    score: lstm's 1.3 and 1.1 average 1.2, above gru's 1.1 and 1.1, so lstm ranks first where a cap at 1 would tie
+    them. The last weights' score likewise: lstm's 1.6 and 0.4 average 1.0. A score below 0 still counts 0."""
     record(tmp_path, "lstm", 0, 1.3, last=1.6)
-    record(tmp_path, "lstm", 1, 0.5, last=0.4)
-    record(tmp_path, "gru", 0, 0.8, last=0.8)
-    record(tmp_path, "gru", 1, 0.8, last=0.8)
+    record(tmp_path, "lstm", 1, 1.1, last=0.4)
+    record(tmp_path, "gru", 0, 1.1, last=-0.5)
+    record(tmp_path, "gru", 1, 1.1, last=0.8)
     table = task_table(load_results(tmp_path))
-    assert by_combo(table, "score") == pytest.approx({"gru": 0.8, "lstm": 0.75})
-    assert by_combo(table, "last_score") == pytest.approx({"gru": 0.8, "lstm": 0.7})
-    assert by_combo(table, "rank") == {"gru": 1, "lstm": 2}
+    assert by_combo(table, "score") == pytest.approx({"gru": 1.1, "lstm": 1.2})
+    assert by_combo(table, "last_score") == pytest.approx({"gru": 0.4, "lstm": 1.0})
+    assert by_combo(table, "rank") == {"lstm": 1, "gru": 2}
 
 
 def test_a_failed_run_is_left_out_even_where_its_record_has_a_score(tmp_path):
@@ -312,6 +312,15 @@ def test_tied_settings_go_to_the_first_in_optimizer_then_rate_order_whatever_the
     for run_id, setting in (("a", ("sgd", 0.01)), ("b", ("adam", 0.1))):  # the optimizer decides before the rate
         record(other, "lstm", 0, 0.5, val=0.7, tuning=setting, run_id=run_id)
     assert chosen_setting(other) == {"adam lr=0.1"}
+
+
+def test_settings_that_both_validate_past_the_reference_are_told_apart(tmp_path):
+    """On a task whose reference is a model (text's trigram), adam 0.001 validates at 1.1 and sgd 0.1 at 1.2: both
+    beat the reference, and sgd, the better on validation, is chosen (a cap at 1 would tie them and pick adam)."""
+    for seed in range(2):
+        record(tmp_path, "lstm", seed, 1.0, val=1.1, tuning=("adam", 0.001))
+        record(tmp_path, "lstm", seed, 1.1, val=1.2, tuning=("sgd", 0.1))
+    assert chosen_setting(tmp_path) == {"sgd lr=0.1"}
 
 
 def test_settings_whose_mean_validation_scores_differ_only_in_their_last_bit_tie(tmp_path):

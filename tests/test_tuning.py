@@ -46,7 +46,7 @@ def test_a_tuning_grid_trains_every_setting_and_the_leaderboard_keeps_each_combo
     assert df["task_label"].nunique() == 1  # the settings are tuning, not separate task settings
     chosen = select_tuned(df)
     for combo, runs in df.groupby("combo"):
-        means = runs.groupby("tuning")["val_score"].apply(lambda s: s.clip(0, 1).mean())
+        means = runs.groupby("tuning")["val_score"].apply(lambda s: s.clip(lower=0).mean())
         best = means[means == means.max()].index
         picked = chosen[chosen["combo"] == combo]
         assert len(picked) == 2 and picked["tuning"].nunique() == 1 and picked["tuning"].iloc[0] in best
