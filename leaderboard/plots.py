@@ -188,8 +188,8 @@ def learning_curves(df: pd.DataFrame, task_label: str) -> Figure | None:
 
 def heatmap(df: pd.DataFrame) -> Figure | None:
     """Score (tables.seed_score's seed mean, bounded below at 0; the colours saturate at 1) per combo (rows, best
-    overall first) and task
-    (columns); a cell without a score (every run failed) is blank and marked '—'. None where no cell has one."""
+    overall first) and task (columns); a cell without a score (every run failed) is blank and marked '—'. None where
+    no cell has one."""
     scores = task_table(df).pivot(index="label", columns="task_label", values="score")
     if scores.isna().to_numpy().all():
         return None
