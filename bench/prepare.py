@@ -71,7 +71,7 @@ def prepare_run(cfg: RunConfig, record: RunRecord) -> PreparedRun:
     task = cfg.build_task()
     spec = task.spec()
     k = cfg.model.skip_k  # the model computes k >= T (no skip at all); as a run's remedy it would report a no-op
-    check(not SKIPS[cfg.model.skip].temporal or k < spec.seq_len,
+    check(not SKIPS.get(cfg.model.skip).temporal or k < spec.seq_len,
           f"skip 'temporal' with skip_k {k} on sequences of {spec.seq_len} steps would add nothing (h_(t-k) is 0 at "
           f"every step t < k); use skip_k < {spec.seq_len}")
     record_task(record, task, spec)

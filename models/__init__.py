@@ -1,7 +1,7 @@
 """Recurrent sequence models: one model, every remedy an option (cell, activation, init, skip).
 
-CELLS, INITS: registries (bench.registry.Registry); ACTIVATIONS, SKIPS: dicts of level -> properties.
-Iterating any of them yields the valid level names.
+CELLS, ACTIVATIONS, INITS, SKIPS: the axes' registries (bench.registry.Registry), each level's name -> what implements
+it; iterating one yields its level names, and a user's file (bench.plugins) registers a level of its own alike.
 """
 
 from rnnbench.models.cells import CELLS

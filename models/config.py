@@ -56,7 +56,7 @@ class ModelConfig:
               f"valid inits for {self.cell!r}: {valid}")
         check(init.applies_to(cell), f"init {self.init!r} sets recurrent weights, and cell {self.cell!r} names none "
                                      f"(register_cell(..., recurrent=...)); valid inits for {self.cell!r}: {valid}")
-        min_layers = SKIPS[self.skip].min_layers
+        min_layers = SKIPS.get(self.skip).min_layers
         check(self.num_layers >= min_layers,
               f"skip {self.skip!r} needs num_layers >= {min_layers}, got {self.num_layers}")
 
@@ -102,7 +102,7 @@ def input_size(spec, config: ModelConfig) -> int:
 
 def recurrent_layers(config: ModelConfig, input_width: int) -> nn.ModuleList:
     """The model's stacked recurrent layers, uninitialised (SequenceModel applies the init remedy)."""
-    H, skip = config.hidden_size, SKIPS[config.skip]
+    H, skip = config.hidden_size, SKIPS.get(config.skip)
     return nn.ModuleList(
         RecurrentLayer(
             config.cell,

@@ -80,7 +80,7 @@ FUSED_KERNELS = ("stepped", "blockdiag")
 
 def fused_kernels(activation: str) -> tuple[str, ...]:
     """The FUSED_KERNELS a fused model of this activation can run: blockdiag only where it has a fused kernel."""
-    return tuple(k for k in FUSED_KERNELS if k != "blockdiag" or ACTIVATIONS[activation].fused is not None)
+    return tuple(k for k in FUSED_KERNELS if k != "blockdiag" or ACTIVATIONS.get(activation).fused is not None)
 
 
 def block_diagonal(w: torch.Tensor, gates: int) -> torch.Tensor:

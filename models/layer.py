@@ -31,22 +31,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnbench.bench.registry import Registry
 from rnnbench.models.cells import CELLS, Cell
 from rnnbench.models.recurrence import ACTIVATIONS
 
 
 @dataclass(frozen=True)
 class Skip:
+    """A level of the skip axis: which skip connections the model's layers have."""
+
     temporal: bool = False  # h_t also reads h_{t-k}
     residual: bool = False  # stacked layers: layer l > 0 outputs layer(input) + input
     min_layers: int = 1
 
 
-SKIPS: dict[str, Skip] = {
-    "none": Skip(),
-    "temporal": Skip(temporal=True),
-    "residual": Skip(residual=True, min_layers=2),
-}
+# The skip axis's levels (a user's file registers one alike: SKIPS.register(name)(Skip(...)))
+SKIPS: Registry[Skip] = Registry("skip")
+SKIPS.register("none")(Skip())
+SKIPS.register("temporal")(Skip(temporal=True))
+SKIPS.register("residual")(Skip(residual=True, min_layers=2))
 
 # Device type -> cell -> which layers of a cell with a whole-loop recurrence of its own (models.cells:
 # VanillaRecurrence, GRURecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
@@ -80,7 +83,7 @@ def route(cell: str, activation: str, temporal: bool, device, loop: bool | None 
     if not isinstance(spec, Cell):
         return "sequence" if spec.has_sequence and not (temporal or probe or loop) else "steps"
     has_recurrence = spec.recurrence is not None
-    fused = ACTIVATIONS[activation].fused is not None
+    fused = ACTIVATIONS.get(activation).fused is not None
     if loop is None:
         pays = RECURRENCE_PAYS.get(torch.device(device).type, {}).get(cell, set())
         loop = has_recurrence and ("temporal" if temporal else "plain") in pays
@@ -101,7 +104,7 @@ class RecurrentLayer(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, activation: str = "tanh",
                  leaky_slope: float = 0.01, skip_k: int = 0, residual: bool = False):
         super().__init__()
-        self.cell, self.cell_name, act = CELLS.get(cell), cell, ACTIVATIONS[activation]
+        self.cell, self.cell_name, act = CELLS.get(cell), cell, ACTIVATIONS.get(activation)
         self.hidden_size, self.skip_k, self.residual = hidden_size, skip_k, residual
         self.act, self.activation, self.leaky_slope = act.function(leaky_slope), activation, leaky_slope
         self.fused = act.fused is not None and isinstance(self.cell, Cell)  # torch's kernel can run it

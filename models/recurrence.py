@@ -11,9 +11,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from rnnbench.bench.registry import Registry
+
 
 @dataclass(frozen=True)
 class Activation:
+    """A level of the activation axis (the vanilla cell's nonlinearity)."""
+
     fn: Callable
     fn_: Callable  # the same, in place
     fused: str | None  # nn.RNN's name for it, or None where only the loop path computes it
@@ -25,13 +29,15 @@ class Activation:
         return partial(fn, negative_slope=slope) if self.takes_slope else fn
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation(torch.tanh, torch.tanh_, fused="tanh",  # also the gated cells' value
-                       derivative=lambda h, slope: 1 - h * h),
-    "relu": Activation(torch.relu, torch.relu_, fused="relu", derivative=lambda h, slope: (h > 0).to(h.dtype)),
-    "leaky_relu": Activation(F.leaky_relu, F.leaky_relu_, fused=None, takes_slope=True,  # slope > 0: h > 0 exactly where z > 0
-                             derivative=lambda h, slope: torch.where(h > 0, h.new_ones(()), h.new_full((), slope))),
-}
+# The activation axis's levels (a user's file registers one alike: ACTIVATIONS.register(name)(Activation(...)))
+ACTIVATIONS: Registry[Activation] = Registry("activation")
+ACTIVATIONS.register("tanh")(Activation(torch.tanh, torch.tanh_, fused="tanh",  # also the gated cells' value
+                                        derivative=lambda h, slope: 1 - h * h))
+ACTIVATIONS.register("relu")(Activation(torch.relu, torch.relu_, fused="relu",
+                                        derivative=lambda h, slope: (h > 0).to(h.dtype)))
+ACTIVATIONS.register("leaky_relu")(Activation(  # slope > 0: h > 0 exactly where z > 0
+    F.leaky_relu, F.leaky_relu_, fused=None, takes_slope=True,
+    derivative=lambda h, slope: torch.where(h > 0, h.new_ones(()), h.new_full((), slope))))
 
 
 def chunks(T: int, k: int):
@@ -46,7 +52,7 @@ def recurrence_forward(xp, h0, w, activation: str, slope: float, s, k: int, hs) 
     form's 6.8 us at B=32, H=32 here). xp: (B, T, H); h0: (B, H); w, s: (H, H) transposed weights. The skip term
     of a whole chunk of k steps is one matmul (their h_{t-k} are the previous chunk's states), added into hs
     before the chunk's steps run."""
-    act_ = ACTIVATIONS[activation].function(slope, inplace=True)
+    act_ = ACTIVATIONS.get(activation).function(slope, inplace=True)
     T, H = hs.shape[0], hs.shape[-1]
     starts = dict(chunks(T, k)) if s is not None else {}
     hs.copy_(xp.transpose(0, 1))  # every step's input term; the recurrence adds to it
@@ -65,7 +71,7 @@ def recurrence_backward(dz, hs, h0, w, activation: str, slope: float, s, k: int)
     Returns (dL/dz (T, B, H), dL/dh0, dL/dw, dL/ds or None). The skip's share of dL/dh_{t-k} goes back a
     whole chunk at a time (one matmul), once the chunk's dL/dz_t are complete."""
     T, H = hs.shape[0], hs.shape[-1]
-    d_act = ACTIVATIONS[activation].derivative(hs, slope)  # dh_t/dz_t, every step at once
+    d_act = ACTIVATIONS.get(activation).derivative(hs, slope)  # dh_t/dz_t, every step at once
     wt = w.t().contiguous()
     st = s.t().contiguous() if s is not None else None
     starts = dict(chunks(T, k)) if s is not None else {}

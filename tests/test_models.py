@@ -51,7 +51,7 @@ def tiny(**options) -> ModelConfig:
     """A tiny config; stacked as deep as its skip needs (residual: 2 layers); a temporal skip whose
     chunks do not divide L (12 = 5 + 5 + 2)."""
     skip = options.get("skip", "none")
-    return ModelConfig(**{"hidden_size": H, "skip_k": 5, "num_layers": SKIPS[skip].min_layers, **options})
+    return ModelConfig(**{"hidden_size": H, "skip_k": 5, "num_layers": SKIPS.get(skip).min_layers, **options})
 
 
 COMBOS = [
@@ -185,7 +185,7 @@ def test_the_skip_chunks_cover_the_steps_that_have_a_skip_input():
 def test_fast_path_choice():
     spec = SPECS["real"]
     for config in COMBOS:
-        expected = ACTIVATIONS[config.activation].fused is not None
+        expected = ACTIVATIONS.get(config.activation).fused is not None
         assert SequenceModel(spec, config).fused == expected, combo_id(config)
 
 
