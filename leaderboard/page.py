@@ -1,13 +1,17 @@
 """The leaderboard written out as pages: leaderboard.md (for a README) and the self-contained HTML of index.html
-and of each table's own page (inline CSS and script: sorting and filtering; PNGs as data URIs; nothing fetched)."""
+and of each table's own page (inline CSS and script: sorting and filtering; PNGs as data URIs; nothing fetched);
+and TABLE_FORMATS, the files each section's table is written as (tables/<key>.<format>)."""
 
 from __future__ import annotations
 
 import base64
 import html
 
+from typing import Callable
+
+from rnnbench.bench.registry import Registry
+from rnnbench.leaderboard.context import Section, own_registrations
 from rnnbench.leaderboard.render import md_escape, render
-from rnnbench.leaderboard.sections import Section
 from rnnbench.leaderboard.tables import BOLD_RULE
 
 CSS = """
@@ -91,15 +95,15 @@ def _summary(prov: dict[str, str]) -> str:
 
 
 def markdown_page(prov: dict[str, str], found: list[str], sections: list[Section], plots: dict[str, bytes]) -> str:
-    """leaderboard.md: the summary, the heat map, the findings, the overall, per-task, effects, known-results and
-    failed-run tables, and the provenance."""
+    """leaderboard.md: the summary, the heat map, the findings, the sections shown in it (Section.markdown: the
+    overall, per-task, effects, known-results and failed-run tables, and a user's), and the provenance."""
     lines = ["# rnnbench leaderboard", "", md_escape(_summary(prov)), ""]
     if "heatmap" in plots:
         lines += [f"![{HEADLINE}](plots/heatmap.png)", ""]
     lines += ["## Findings", ""] + [f"- {md_escape(s)}" for s in found]
     lines += ["", md_escape(f"Numbers have three significant figures; {BOLD_RULE}.")]
     for s in sections:
-        if s.key in ("overall", "effects", "known", "failed") or s.key.startswith("task-"):
+        if s.markdown:
             level = "###" if s.key.startswith("task-") else "##"
             if s.key.startswith("task-") and "## Tasks" not in lines:
                 lines += ["", "## Tasks"]
@@ -170,3 +174,21 @@ def index_page(prov: dict[str, str], found: list[str], sections: list[Section], 
     parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in prov.items()]
     parts.append("</dl></section>")
     return _page("rnnbench leaderboard", parts)
+
+
+# Each table's files: format name (its file extension) -> the file's text for a section (tables/<key>.<name>).
+TABLE_FORMATS: Registry[Callable[[Section], str]] = Registry("table format")
+
+
+def _rendered(fmt: str) -> Callable[[Section], str]:
+    def text(s: Section) -> str:
+        return render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}")
+
+    return text
+
+
+with own_registrations():  # rnnbench's own, in the order written
+    TABLE_FORMATS.register("md")(_rendered("md"))
+    TABLE_FORMATS.register("csv")(_rendered("csv"))
+    TABLE_FORMATS.register("tex")(_rendered("tex"))
+    TABLE_FORMATS.register("html")(table_page)  # a page of its own: the table with its note, sortable and filterable

@@ -35,14 +35,15 @@ def section(results: list[Path], threshold: float = 0.9, claims: list[Path] = ()
     df = load_results(results)
     if df.empty:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
-    sections, _, found = page_sections(df, threshold, load_claims(results, claims))  # the overall table first
+    sections, _, found = page_sections(df, threshold, load_claims(results, claims))
+    overall = next(s for s in sections if s.key == "overall")
     prov = page_provenance(df)
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
              f"{SCORE_RULE}.", ""]
     lines += [f"- {md_escape(s)}" for s in found]
-    lines += ["", render(sections[0].table, "md")]
+    lines += ["", render(overall.table, "md")]
     return "\n".join(lines)
 
 

@@ -1,42 +1,29 @@
-"""What the leaderboard says: its sections (a table each, with its note and plot: overall, one per task, remedy
-effects and interactions, known results, the length frontier, failed runs), the findings, and the provenance, from
-the records' table (leaderboard.collect.load_results). How they are written out: leaderboard.page and
-leaderboard.site."""
+"""What the leaderboard says: rnnbench's own sections, registered in leaderboard.context.SECTIONS in the page's
+order (overall, one per task, remedy effects and interactions, known results, the length frontier, failed runs: a
+table each, with its note and plot), the page's sections (page_sections: every registered one, a user's after
+rnnbench's own), the findings, and the provenance, from the records' table (leaderboard.collect.load_results). How
+they are written out: leaderboard.page and leaderboard.site."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.effects import effects_by_task, interactions, remedy_effects
+from rnnbench.leaderboard.context import (SECTIONS, PageContext, Section, error_text, failure_table,  # noqa: F401
+                                          own_registrations)  # (error_text, failure_table: also read from here)
 from rnnbench.leaderboard.findings import findings
 from rnnbench.leaderboard.plots import effects_plot, learning_curves
 from rnnbench.leaderboard.render import CI_LEVEL, number_text
-from rnnbench.leaderboard.tables import (EFFECT_ESTIMAND, EFFECT_INTERVAL, SCORE_RULE, frontier, overall_table,
-                                         select_tuned, task_table, with_levels)
+from rnnbench.leaderboard.tables import EFFECT_ESTIMAND, EFFECT_INTERVAL, SCORE_RULE, frontier
 
 INTERACTIONS_SHOWN = 10  # the largest interactions on the page, chosen after every one's interval and adjustment
-
-
-@dataclass
-class Section:
-    key: str  # file stem and HTML id
-    title: str
-    note: str
-    table: pd.DataFrame
-    plot: str | None = None  # key of a plot shown under the table (plots/<key>.png)
-    draw: Callable[[], Figure | None] | None = None  # the plot (None: nothing to draw, not shown)
-    alt: str = ""  # its alternative text on the page
-    every_row: pd.DataFrame | None = None  # where the page shows a selection: the whole family, as tables/<key>-all.csv
 
 
 def _slug(text: str, taken: set[str]) -> str:
@@ -46,26 +33,6 @@ def _slug(text: str, taken: set[str]) -> str:
         slug, i = f"{base}-{i}", i + 1
     taken.add(slug)
     return slug
-
-
-def error_text(error) -> str:
-    """A run's error on one line (whitespace collapsed), the text failed runs are grouped by."""
-    return " ".join(str(error).split()) if isinstance(error, str) and error.strip() else "(no error recorded)"
-
-
-def failure_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The failed runs grouped by their error: how many runs it hit, the error, and one run it hit (its task, its
-    combination's label and run id), most frequent first. Empty where no run failed."""
-    failed = df[df["status"] == "failed"]
-    columns = ["runs", "error", "task_label", "label", "run_id"]
-    if failed.empty:
-        return pd.DataFrame(columns=columns)
-    failed = failed.assign(error=failed.get("error", pd.Series(None, index=failed.index)).map(error_text),
-                           label=with_levels(failed[["combo"]], df)["label"].to_numpy())
-    failed = failed.sort_values(["task_label", "label", "run_id"], kind="stable")
-    table = failed.groupby("error", sort=False).agg(runs=("run_id", "size"), task_label=("task_label", "first"),
-                                                    label=("label", "first"), run_id=("run_id", "first"))
-    return table.reset_index().sort_values("runs", ascending=False, kind="stable", ignore_index=True)[columns]
 
 
 def failure_finding(failures: pd.DataFrame) -> str | None:
@@ -115,27 +82,20 @@ def tuning_note(tuned: pd.DataFrame, every_run: int) -> str:
             "settings' (the tuning cost the rest).")
 
 
-def page_sections(df: pd.DataFrame, threshold: float,
-                  claims: pd.DataFrame | None = None) -> tuple[list[Section], pd.DataFrame, list[str]]:
-    """The page's sections (the overall table first), the task table (every task's rows) and the findings. `df`
-    holds every run; each combination is shown at its tuned setting (select_tuned) but in the known results, which
-    choose within each claim's optimizer (leaderboard.known). `claims`: the runs the known results are checked on
-    where more than `df` (`df`'s and those of small suites trained for the claims alone, e.g. known, known_sgd,
-    known_copy: they are neither ranked nor in the effects, where their few combinations would stand beside a full
-    grid)."""
-    from rnnbench.leaderboard.known import INTERVALS, VERDICTS, check, finding as known_finding, table as known_table  # (its
-    # own -m entry point)
+def overall(ctx: PageContext) -> Section:
+    return Section("overall", "Overall", "Per combo: its mean score, the mean over tasks (equal weight per task) of its "
+                   "score on each, the mean over its seeds of the bounded score (scoring rule: "
+                   f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'); its "
+                   "mean rank over tasks; and its diverged/failed runs out of all runs."
+                   + tuning_note(ctx.tuned, len(ctx.records)), ctx.overall)
+
+
+def per_task(ctx: PageContext) -> list[Section]:
+    """One section per task, in task_table's natural order, with its learning curves."""
     from rnnbench.tasks import METRICS  # what each metric is (tasks imports torch: here, not when the package loads)
 
-    every_run, df = df, select_tuned(df)
-    tasks, overall = task_table(df), overall_table(df)
-    sections = [Section("overall", "Overall", "Per combo: its mean score, the mean over tasks (equal weight per "
-                        "task) of its score on each, the mean over its seeds of the bounded score (scoring rule: "
-                        f"{SCORE_RULE}; a task where every run failed is left out, counted in 'tasks scored'); its "
-                        "mean rank over tasks; and its diverged/failed runs out of all runs."
-                        + tuning_note(df, len(every_run)), overall)]
-    taken: set[str] = set()
-    for label, t in tasks.groupby("task_label", sort=False):  # task_table's natural order
+    df, sections, taken = ctx.tuned, [], set()
+    for label, t in ctx.tasks.groupby("task_label", sort=False):
         metric, higher = t["metric"].dropna(), t["higher_is_better"].dropna()
         direction = "" if higher.empty else (", higher is better" if higher.iloc[0] else ", lower is better")
         name = metric.iloc[0] if len(metric) else None
@@ -157,65 +117,150 @@ def page_sections(df: pd.DataFrame, threshold: float,
         slug = _slug(label, taken)
         sections.append(Section(f"task-{slug}", label, note, t.drop(columns="task_label"), plot=f"curves-{slug}",
                                 draw=functools.partial(learning_curves, df, label), alt=f"learning curves, {label}"))
-    effects, by_task, every_interaction = remedy_effects(df), effects_by_task(df), interactions(df)
-    alpha = f"{1 - CI_LEVEL:.2g}"
-    sections.append(Section("effects", "Remedy effects", "Per axis level, against the axis's baseline level. Runs are "
-                            "matched on the task, the levels of every other axis (the context) and the seed (matched "
-                            "seeds share their data); a pair's difference is in bounded score (scoring rule: "
-                            f"{SCORE_RULE}). Mean Δ score: the {EFFECT_ESTIMAND}. Its interval: the {EFFECT_INTERVAL}"
-                            "; the task is the cluster (a task random effect by the summary-statistics method). Where "
-                            "measured: the contexts with a scored pair, out of those where the baseline level ran; "
-                            "an effect measured at one context is the effect at that context (one factor moved at a "
-                            "time), not a main effect over the grid. Holm p: the two-sided t-test's p-value against "
-                            f"no effect, Holm-adjusted across the {int(effects['p'].notna().sum())} levels with one; "
-                            f"verdict: helps or hurts where it is below {alpha}, else unclear (the interval is not "
-                            "adjusted, so it may exclude 0 where the verdict is unclear). Pairs: matched run pairs "
-                            "scored on both sides; better in / worse in: those where the level scored higher / "
-                            "lower; unscored: pairs with a failed run, left out; both diverged: pairs whose runs "
-                            "both diverged before any validation, each scored 0, which enter as a difference of 0 "
-                            "(leaving pairs out by their outcome would change what is estimated).", effects,
-                            plot="effects", draw=functools.partial(effects_plot, effects, by_task),
-                            alt=f"each remedy level's pooled effect with its {CI_LEVEL:.0%} interval, and its effect "
-                            "on each task"))
-    sections.append(Section("effects-by-task", "Remedy effects per task", "Per axis level and task: the mean over "
-                            "seeds of each seed's difference in bounded score to the baseline level, averaged over the "
-                            "contexts at which both levels ran with that seed (equal weight per context; 'contexts' "
-                            f"counts them), with its {CI_LEVEL:.0%} t-interval over seeds (df = seeds - 1), which "
-                            "covers the level's mean effect on this task over the training's randomness at those "
-                            "contexts; none with one seed. Holm p: adjusted across the "
-                            f"{int(by_task['p'].notna().sum())} rows with a p-value; verdict as in Remedy effects.",
-                            by_task))
+    return sections
+
+
+ALPHA = f"{1 - CI_LEVEL:.2g}"  # the verdicts' level
+
+
+def effects(ctx: PageContext) -> Section:
+    return Section("effects", "Remedy effects", "Per axis level, against the axis's baseline level. Runs are "
+                   "matched on the task, the levels of every other axis (the context) and the seed (matched "
+                   "seeds share their data); a pair's difference is in bounded score (scoring rule: "
+                   f"{SCORE_RULE}). Mean Δ score: the {EFFECT_ESTIMAND}. Its interval: the {EFFECT_INTERVAL}"
+                   "; the task is the cluster (a task random effect by the summary-statistics method). Where "
+                   "measured: the contexts with a scored pair, out of those where the baseline level ran; "
+                   "an effect measured at one context is the effect at that context (one factor moved at a "
+                   "time), not a main effect over the grid. Holm p: the two-sided t-test's p-value against "
+                   f"no effect, Holm-adjusted across the {int(ctx.effects['p'].notna().sum())} levels with one; "
+                   f"verdict: helps or hurts where it is below {ALPHA}, else unclear (the interval is not "
+                   "adjusted, so it may exclude 0 where the verdict is unclear). Pairs: matched run pairs "
+                   "scored on both sides; better in / worse in: those where the level scored higher / "
+                   "lower; unscored: pairs with a failed run, left out; both diverged: pairs whose runs "
+                   "both diverged before any validation, each scored 0, which enter as a difference of 0 "
+                   "(leaving pairs out by their outcome would change what is estimated).", ctx.effects,
+                   plot="effects", draw=functools.partial(effects_plot, ctx.effects, ctx.effects_by_task),
+                   alt=f"each remedy level's pooled effect with its {CI_LEVEL:.0%} interval, and its effect "
+                   "on each task")
+
+
+def effects_per_task(ctx: PageContext) -> Section:
+    by_task = ctx.effects_by_task
+    return Section("effects-by-task", "Remedy effects per task", "Per axis level and task: the mean over "
+                   "seeds of each seed's difference in bounded score to the baseline level, averaged over the "
+                   "contexts at which both levels ran with that seed (equal weight per context; 'contexts' "
+                   f"counts them), with its {CI_LEVEL:.0%} t-interval over seeds (df = seeds - 1), which "
+                   "covers the level's mean effect on this task over the training's randomness at those "
+                   "contexts; none with one seed. Holm p: adjusted across the "
+                   f"{int(by_task['p'].notna().sum())} rows with a p-value; verdict as in Remedy effects.",
+                   by_task, markdown=False)
+
+
+def largest_interactions(ctx: PageContext) -> Section:
+    every_interaction = ctx.interactions
     shown = every_interaction.head(INTERACTIONS_SHOWN)
-    sections.append(Section("interactions", "Interactions", "How much level A's effect (against A's baseline) changes "
-                            "when level B replaces B's baseline: per matched quadruple (task, the other axes' levels, "
-                            "seed) [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)] in bounded score, estimated like the "
-                            f"remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}). All "
-                            f"{len(every_interaction)} interactions were estimated and Holm-adjusted together "
-                            f"(verdict: positive or negative where Holm p is below {alpha}); the {len(shown)} largest by "
-                            "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
-                            every_row=every_interaction))
-    verdicts = check(every_run if claims is None else claims)
+    return Section("interactions", "Interactions", "How much level A's effect (against A's baseline) changes "
+                   "when level B replaces B's baseline: per matched quadruple (task, the other axes' levels, "
+                   "seed) [s(a,b) - s(a0,b)] - [s(a,b0) - s(a0,b0)] in bounded score, estimated like the "
+                   f"remedy effects ({EFFECT_ESTIMAND}; {EFFECT_INTERVAL}). All "
+                   f"{len(every_interaction)} interactions were estimated and Holm-adjusted together "
+                   f"(verdict: positive or negative where Holm p is below {ALPHA}); the {len(shown)} largest by "
+                   "size are shown, chosen after (every one: tables/interactions-all.csv).", shown,
+                   every_row=every_interaction, markdown=False)
+
+
+def known_results(ctx: PageContext) -> Section:
+    from rnnbench.leaderboard.known import INTERVALS, VERDICTS, table  # (known is an -m entry point)
+
+    every_run, claims = ctx.records, ctx.claims
     extra = "" if claims is None else (f" and on {len(claims) - len(every_run)} runs trained for the claims alone "
                                        f"(suites {', '.join(sorted(set(claims['suite']) - set(every_run['suite'])))}: "
                                        "not ranked above)")
-    sections.append(Section("known", "Known results", "What the literature reports for these tasks and remedies, "
-                            f"checked on every setting of the results{extra} within the lengths it is stated for "
-                            "(leaderboard.known; scores are seed means of the bounded score; a disagreement may be "
-                            "the budget's: the literature often trained far longer). "
-                            + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items()) + f". {INTERVALS}.",
-                            known_table(verdicts)))
-    front = frontier(df, threshold)
-    if len(front.columns) > 1:
-        sections.append(Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean "
-                                f"score reaches {threshold:g} (— : at none of the tested lengths).", front))
-    failures = failure_table(every_run)
-    if len(failures):
-        sections.append(Section("failed", "Failed runs", "Runs that ended without a result, grouped by their error "
-                                "(whitespace collapsed): how many runs each error hit and one of them (its task, "
-                                "combination and run id; its record is runs/<run id>/result.json).", failures))
-    found = findings(tasks, overall, threshold, effects)
-    found += [s for s in (failure_finding(failures), known_finding(verdicts)) if s]
-    return sections, tasks, found
+    return Section("known", "Known results", "What the literature reports for these tasks and remedies, "
+                   f"checked on every setting of the results{extra} within the lengths it is stated for "
+                   "(leaderboard.known; scores are seed means of the bounded score; a disagreement may be "
+                   "the budget's: the literature often trained far longer). "
+                   + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items()) + f". {INTERVALS}.", table(ctx.verdicts))
+
+
+def length_frontier(ctx: PageContext) -> Section | None:
+    front = frontier(ctx.tuned, ctx.threshold)
+    if len(front.columns) <= 1:  # no task with a length parameter
+        return None
+    return Section("frontier", "Length frontier", f"Longest tested length at which the combo's mean score reaches "
+                   f"{ctx.threshold:g} (— : at none of the tested lengths).", front, markdown=False)
+
+
+def failed_runs(ctx: PageContext) -> Section | None:
+    if not len(ctx.failures):
+        return None
+    return Section("failed", "Failed runs", "Runs that ended without a result, grouped by their error (whitespace "
+                   "collapsed): how many runs each error hit and one of them (its task, combination and run id; its "
+                   "record is runs/<run id>/result.json).", ctx.failures)
+
+
+with own_registrations():  # rnnbench's own, in the page's order
+    SECTIONS.register("overall")(overall)
+    SECTIONS.register("tasks")(per_task)
+    SECTIONS.register("effects")(effects)
+    SECTIONS.register("effects-by-task")(effects_per_task)
+    SECTIONS.register("interactions")(largest_interactions)
+    SECTIONS.register("known")(known_results)
+    SECTIONS.register("frontier")(length_frontier)
+    SECTIONS.register("failed")(failed_runs)
+
+KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a section's key: a file stem and an HTML id
+
+
+def _made(name: str, make, ctx: PageContext) -> list[Section]:
+    """What section `name` makes, as a list; a user's section (one with an origin) that fails, or makes something
+    other than Sections, is refused in one line."""
+    try:
+        made = make(ctx)
+    except ConfigError:
+        raise
+    except Exception as err:
+        if SECTIONS.origin(name) is None:  # rnnbench's own: a bug, with its traceback
+            raise
+        raise ConfigError(f"leaderboard section {name!r}: {type(err).__name__}: {err}".splitlines()[0]) from None
+    made = [] if made is None else [made] if isinstance(made, Section) else list(made)
+    for s in made:
+        if not isinstance(s, Section):
+            raise ConfigError(f"leaderboard section {name!r} made a {type(s).__name__}, not a Section")
+        if not KEY.fullmatch(s.key):
+            raise ConfigError(f"leaderboard section {name!r}: key {s.key!r} must be letters, digits, - and _ (it "
+                              "names the table's files)")
+    return made
+
+
+def page_sections(df: pd.DataFrame, threshold: float,
+                  claims: pd.DataFrame | None = None) -> tuple[list[Section], pd.DataFrame, list[str]]:
+    """The page's sections: those every registered maker (SECTIONS, in order: the overall table first) makes from
+    one shared PageContext; the task table (every task's rows); and the findings. `df` holds every run; each
+    combination is shown at its tuned setting (select_tuned) but in the known results, which choose within each
+    claim's optimizer (leaderboard.known). `claims`: the runs the known results are checked on where more than `df`
+    (`df`'s and those of small suites trained for the claims alone, e.g. known, known_sgd, known_copy: they are
+    neither ranked nor in the effects, where their few combinations would stand beside a full grid). Two sections
+    with one key, or one plot, are refused in one line: their files would overwrite each other."""
+    from rnnbench.leaderboard.known import finding as known_finding  # (known is an -m entry point)
+
+    ctx = PageContext(df, threshold, claims)
+    sections: list[Section] = []
+    tables = {"tasks": "the task table"}  # tables/<stem>.*, plots/<stem>.png: who writes each
+    plots = {"heatmap": "the heat map", "gradient_flow": "the gradient flow plot"}
+    for name in SECTIONS:
+        for s in _made(name, SECTIONS.get(name), ctx):
+            for files, stem in ((tables, s.key), (tables, f"{s.key}-all" if s.every_row is not None else None),
+                                (plots, s.plot)):
+                if stem in files:
+                    raise ConfigError(f"leaderboard section {name!r}: {stem!r} is taken by {files[stem]}; each "
+                                      "section's key and plot name its files, and must differ from the others'")
+                if stem:
+                    files[stem] = f"section {name!r}"
+            sections.append(s)
+    found = findings(ctx.tasks, ctx.overall, threshold, ctx.effects)
+    found += [s for s in (failure_finding(ctx.failures), known_finding(ctx.verdicts)) if s]
+    return sections, ctx.tasks, found
 
 
 def load_claims(results_dirs: Iterable[str | Path], claims_dirs: Iterable[str | Path]) -> pd.DataFrame | None:

@@ -1,10 +1,11 @@
-"""Build the leaderboard: leaderboard.md, tables in four formats, plots, and one self-contained page.
+"""Build the leaderboard: leaderboard.md, each section's table in every format, plots, and one self-contained page.
 
     out_dir/leaderboard.md             heat map, findings, overall, per-task, effects, known-results and failed-run
-                                       tables, for a README
+                                       tables (and a user's sections), for a README
     out_dir/tables/<name>.{md,csv,tex,html}   overall, task-<slug>, effects, effects-by-task, interactions, known,
-                                              frontier, failed (where runs failed: their errors, grouped); each
-                                              .html a page of its own, sortable and filterable as the index
+                                              frontier, failed (where runs failed: their errors, grouped), and the
+                                              sections of a user's files; each .html a page of its own, sortable and
+                                              filterable as the index; a user's formats beside (page.TABLE_FORMATS)
     out_dir/tables/interactions-all.csv every interaction (the page shows the largest)
     out_dir/tables/tasks.csv           every task's rows in one file
     out_dir/plots/*.png                heatmap, gradient_flow, effects, curves-<slug>: each where it has something
@@ -12,7 +13,8 @@
     out_dir/index.html                 everything above, the heat map first, no network: inline CSS/JS, PNGs as data
                                        URIs, each table sortable from the keyboard and filterable
 
-What each section shows: leaderboard.sections; the pages' Markdown and HTML: leaderboard.page.
+What each section shows: leaderboard.sections (registered in leaderboard.context.SECTIONS); the pages' Markdown
+and HTML: leaderboard.page.
 """
 
 from __future__ import annotations
@@ -24,13 +26,11 @@ from typing import Iterable
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.store import atomic_write, clean_temp_files
 from rnnbench.leaderboard.collect import load_results
-from rnnbench.leaderboard.page import index_page, markdown_page, table_page
+from rnnbench.leaderboard.page import TABLE_FORMATS, index_page, markdown_page
 from rnnbench.leaderboard.plots import gradient_flow_plot, heatmap
 from rnnbench.leaderboard.render import render
 from rnnbench.leaderboard.sections import load_claims, page_provenance, page_sections
 from rnnbench.leaderboard.tables import select_tuned
-
-FORMATS = ("md", "csv", "tex", "html")
 
 
 def _png(fig) -> bytes:
@@ -61,9 +61,8 @@ def build(results_dirs: Iterable[str | Path] | str | Path, out_dir: str | Path, 
 
     sections, tasks, found = page_sections(df, threshold, claims)
     for s in sections:
-        for fmt in FORMATS:
-            write(f"tables/{s.key}.{fmt}", table_page(s) if fmt == "html" else
-                  render(s.table, fmt, table_id=s.key, caption=f"rnnbench: {s.title}"))
+        for fmt, text in TABLE_FORMATS.items():
+            write(f"tables/{s.key}.{fmt}", text(s))
     write("tables/tasks.csv", render(tasks, "csv"))
     for s in sections:
         if s.every_row is not None:
