@@ -15,8 +15,9 @@ from pathlib import Path
 
 from rnnbench.bench.registry import ConfigError
 from rnnbench.leaderboard.collect import load_results
+from rnnbench.leaderboard.context import PageContext
 from rnnbench.leaderboard.render import md_escape, render
-from rnnbench.leaderboard.sections import load_claims, page_provenance, page_sections
+from rnnbench.leaderboard.sections import load_claims, page_findings, page_provenance
 from rnnbench.leaderboard.tables import SCORE_RULE
 
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
@@ -35,15 +36,15 @@ def section(results: list[Path], threshold: float = 0.9, claims: list[Path] = ()
     df = load_results(results)
     if df.empty:
         raise ConfigError(f"no result records under {', '.join(map(str, results))}")
-    sections, _, found = page_sections(df, threshold, load_claims(results, claims))
-    overall = next(s for s in sections if s.key == "overall")
+    context = PageContext(df, threshold, load_claims(results, claims))  # the page's tables (no section is made)
+    found = page_findings(context)
     prov = page_provenance(df)
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
              f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
              f"{SCORE_RULE}.", ""]
     lines += [f"- {md_escape(s)}" for s in found]
-    lines += ["", render(overall.table, "md")]
+    lines += ["", render(context.overall, "md")]
     return "\n".join(lines)
 
 

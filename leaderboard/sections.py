@@ -242,8 +242,6 @@ def page_sections(df: pd.DataFrame, threshold: float,
     (`df`'s and those of small suites trained for the claims alone, e.g. known, known_sgd, known_copy: they are
     neither ranked nor in the effects, where their few combinations would stand beside a full grid). Two sections
     with one key, or one plot, are refused in one line: their files would overwrite each other."""
-    from rnnbench.leaderboard.known import finding as known_finding  # (known is an -m entry point)
-
     ctx = PageContext(df, threshold, claims)
     sections: list[Section] = []
     tables = {"tasks": "the task table"}  # tables/<stem>.*, plots/<stem>.png: who writes each
@@ -258,9 +256,15 @@ def page_sections(df: pd.DataFrame, threshold: float,
                 if stem:
                     files[stem] = f"section {name!r}"
             sections.append(s)
-    found = findings(ctx.tasks, ctx.overall, threshold, ctx.effects)
-    found += [s for s in (failure_finding(ctx.failures), known_finding(ctx.verdicts)) if s]
-    return sections, ctx.tasks, found
+    return sections, ctx.tasks, page_findings(ctx)
+
+
+def page_findings(ctx: PageContext) -> list[str]:
+    """The findings' sentences: the tables' (leaderboard.findings), the failed runs' and the known results'."""
+    from rnnbench.leaderboard.known import finding as known_finding  # (known is an -m entry point)
+
+    found = findings(ctx.tasks, ctx.overall, ctx.threshold, ctx.effects)
+    return found + [s for s in (failure_finding(ctx.failures), known_finding(ctx.verdicts)) if s]
 
 
 def load_claims(results_dirs: Iterable[str | Path], claims_dirs: Iterable[str | Path]) -> pd.DataFrame | None:
