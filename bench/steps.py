@@ -25,7 +25,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 STEPS_PER_BATCH = 50  # the most optimizer steps one Lightning batch carries (see steps_for; 10 measured 1.09x a hand
-# loop at bench.perf's small step where 50 measured 1.035-1.05x, in the same blocks of 50 steps)
+# loop at `rnnbench perf`'s small step where 50 measured 1.035-1.05x, in the same blocks of 50 steps)
 
 
 def steps_for(budget, limit: int = STEPS_PER_BATCH) -> int:

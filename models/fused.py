@@ -18,7 +18,7 @@ invariant to the scale of the gradient, so per-run learning rates cannot come fr
 
 `unfuse()` gives back K ordinary SequenceModels with the trained weights, for evaluation, probing and
 checkpoints with the existing code. `group_runs` / `fusable` say which RunConfigs can share a model,
-and `fusion_pays` where it is worth it (measured: bench/speed_fused.py).
+and `fusion_pays` where it is worth it (measured: `rnnbench speed-fused`, bench/speed/fused.py).
 
 Supported: cells rnn (tanh, relu, leaky_relu), gru, lstm; skip none or residual; any init; token or
 real inputs; classes or regression. Refused: the temporal skip (ConfigError).
@@ -451,7 +451,7 @@ def fusable(configs: Sequence) -> bool:
     return len(configs) >= 1 and None not in keys and len(keys) == 1
 
 
-# where fusing K=8 runs measured faster than running them one after another (bench/speed_fused.py, training
+# where fusing K=8 runs measured faster than running them one after another (rnnbench speed-fused, training
 # step of 8 sequential runs / the fused step): cell -> FusionLimit (largest hidden size, largest batch, kernel).
 # CPU (AMD EPYC, 1 thread), since unfused vanilla RNNs and GRUs run their own recurrence there
 # (models.layer.RECURRENCE_PAYS):
@@ -462,10 +462,10 @@ def fusable(configs: Sequence) -> bool:
 # CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
-#   step in Python too (K loops become one; the rnn/leaky_relu rows of speed_fused's CUDA table measure it).
+#   step in Python too (K loops become one; the rnn/leaky_relu rows of speed-fused's CUDA table measure it).
 # These are the "stepped" kernel's numbers (each entry names its kernel). The "blockdiag" kernel (K-fold FLOPs in one
 # kernel call) measured slower on the CPU (0.21-0.83x the sequential runs, against stepped's 0.89-2.51x on the
-# same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed_fused's CUDA table).
+# same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed-fused's CUDA table).
 class FusionLimit(NamedTuple):
     hidden: int  # the largest hidden size where fusing measured faster
     batch: int  # the largest batch size

@@ -183,7 +183,7 @@ def _training(record: dict) -> list:
 def test_several_steps_per_lightning_batch_train_exactly_as_one(clip, lr, learning_rate, optimizer, device, tmp_path):
     """bench.steps: the runner's default (20 optimizer steps per Lightning batch here) against one step per batch
     (what Lightning's automatic optimization did): the same record, number for number on the CPU (on a GPU, where
-    the monitor also reads its numbers every 25 steps, to float32 rounding in case a kernel is not deterministic)."""
+    the guard also reads its numbers every 25 steps, to float32 rounding in case a kernel is not deterministic)."""
     from rnnbench.bench.speed.timing import execute_device
     from rnnbench.bench.steps import steps_for
 
@@ -246,7 +246,7 @@ def test_a_step_skips_manual_backward_where_nothing_needs_it_and_always_steps_th
     """bench.steps.step_path: on one device in 32-bit with no profiler and no backward hook overridden, a step calls
     loss.backward() itself; a callback with backward hooks gets Lightning's manual_backward, each hook every step.
     Either way the update is Lightning's LightningOptimizer.step, which counts global_step and dispatches every
-    on_before_optimizer_step. Both train the same, number for number: global_step, clipping, the monitor's norms, the
+    on_before_optimizer_step. Both train the same, number for number: global_step, clipping, the guard's norms, the
     schedule, validation."""
     from lightning.pytorch.core.optimizer import LightningOptimizer
 

@@ -14,7 +14,7 @@ from rnnbench.tasks import TASKS
 
 def gpu_busy(quick: bool, device: str = "cuda") -> list[Row]:
     """Kernel time (torch.profiler's CUDA activity, in a second pass) / wall time (a pass without the profiler) of
-    hand-written training steps (no Lightning, monitor or validation: a run's floor): the fraction of the GPU's
+    hand-written training steps (no Lightning, guard or validation: a run's floor): the fraction of the GPU's
     time one run keeps it busy; the rest is Python and kernel launches, which several workers per GPU (or fusion)
     fill."""
     from torch.profiler import ProfilerActivity, profile

@@ -1,6 +1,7 @@
 """`rnnbench perf` part 1, Lightning overhead: a run's steady-state training step through runner.execute() (its
-Trainer settings, BenchModule, TrainingMonitor) against a hand-written loop of the same model, batches, optimizer and
-loss, timed in interleaved blocks; and Lightning's floor, a minimal LightningModule through the same Trainer."""
+Trainer settings, BenchModule and its guard, bench.guard) against a hand-written loop of the same model, batches,
+optimizer and loss, timed in interleaved blocks; and Lightning's floor, a minimal LightningModule through the same
+Trainer."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
              ("large: lstm B=64 H=128 T=200", "lstm", 64, 128, 200, 5, 7, False)]
     for label, cell, batch, hidden, seq_len, k, repeats, one_step_too in sizes:
         repeats = max(5, int(repeats * scale))  # blocks of k: whole Lightning batches of the runner's n (50 here)
-        if device != "cpu":  # the monitor reads the GPU every 25 steps: every block holds two such waits, so a
+        if device != "cpu":  # the guard reads the GPU every 25 steps: every block holds two such waits, so a
             k = 50           # median over blocks cannot leave them out (blocks of 10: 3 in 5 had none)
         steps = (repeats + 3) * k  # block 0 is warm-up; the last boundary is step (repeats + 1) * k
         cfg = RunConfig("adding", {"seq_len": seq_len, "train_size": 32 * batch, "val_size": batch, "test_size": batch},
@@ -99,7 +100,7 @@ def lightning_overhead(quick: bool, device: str = "cpu") -> list[Row]:
         rows.append(Row("1 overhead", f"  Lightning's floor at one step per batch: minimal LightningModule / hand "
                         f"loop, {label.split(':')[0]}{on(device)}", ratio, "info", f"{1e3 * light / k:.2f} vs "
                         f"{1e3 * hand / k:.2f} ms/step: the same Trainer, model, data and optimizer; no metrics, "
-                        "monitor or schedule; automatic optimization"))
+                        "guard or schedule; automatic optimization"))
     return rows
 
 

@@ -7,7 +7,7 @@ side (alternating rounds, so load from other processes on the machine cancels in
 over >= 5 rounds unless the row says otherwise:
 
 1. Lightning overhead: ms per steady-state training step through execute() itself (BenchModule, the
-   Trainer settings execute() uses, its TrainingMonitor) vs a hand-written loop (same model, same
+   Trainer settings execute() uses, its guard: bench.guard) vs a hand-written loop (same model, same
    batches from the same data module, same optimizer and loss). Blocks of K steps are timed by a
    callback; between two blocks the callback runs K hand-written steps (untimed by Lightning). The
    runner gives Lightning several optimizer steps per training batch (bench.steps).
