@@ -83,7 +83,8 @@ JS = """
 """
 
 HEADLINE = ("Score per combination and task: the mean over seeds of the bounded score (0 the memoryless baseline "
-            "or worse, 1 perfect), the best combination overall on top.")
+            "or worse, 1 perfect or the task's reference model; the colours stop at 1), the best combination overall on "
+            "top.")
 READING = ("Sort a table by clicking a column header, or Tab to it and press Enter or Space (again: the other way); "
            "type in the box above a table to show only the rows containing that text. Numbers have three "
            f"significant figures; {BOLD_RULE}.")

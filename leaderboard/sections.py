@@ -109,7 +109,7 @@ def per_task(ctx: PageContext) -> list[Section]:
         note = (f"Test {name or 'metric'}{about} of the best checkpoint (the best validated {name or 'metric'})"
                 f"{direction}{memoryless}: mean ± sample std (ddof=1) over ok seeds, raw. Score: the mean over "
                 f"seeds of the bounded score (scoring rule: {SCORE_RULE}). Last-step score: the mean over ok seeds "
-                "of the last weights' score, clipped alike (beside the best checkpoint's: what early stopping on "
+                "of the last weights' score, bounded alike (beside the best checkpoint's: what early stopping on "
                 "validation adds). Steps to best: mean over ok seeds of the best checkpoint's step. Recurrent "
                 "params: the recurrent layers' parameter count (a suite's param_budget matches it across cells and "
                 "skips). Diverged and failed runs are counted out of all seeds; combos without a score (every run "
