@@ -175,8 +175,10 @@ def _verdict(claim: Claim, estimates: dict[Subject, Estimate]) -> str:
 
 def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]:
     """Every claim's verdict on every setting of its task within its lengths where its subjects ran: the settings
-    holding a run of every subject it needs (any training: a subject trained otherwise is reported unchecked, with
-    what it needs), else those holding a run of any; one `unchecked` verdict where none does."""
+    holding a run of every subject it needs trained as it needs them (a claim read under SGD and one layer: the
+    settings of such runs, not a tuned grid's two-layer ones beside them); else those holding a run of every subject
+    it needs, trained otherwise (reported unchecked, with what it needs); else those holding a run of any; one
+    `unchecked` verdict where none does."""
     levels = pd.DataFrame(remedy_levels(df))
     out = []
     for claim in claims:
@@ -191,7 +193,10 @@ def check(df: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]
         combos = {s: s.matches(levels) for s in claim.subjects}
         ran = {label: [bool((combos[s] & (df["task_label"] == label)).any()) for s in claim.needed]
                for label in applies}
-        checked = [label for label in applies if all(ran[label])] or [label for label in applies if any(ran[label])]
+        as_needed = {label: all((combos[s] & s.training.matches(df) & (df["task_label"] == label)).any()
+                                for s in claim.needed) for label in applies}
+        checked = ([label for label in applies if as_needed[label]] or [label for label in applies if all(ran[label])]
+                   or [label for label in applies if any(ran[label])])
         if not checked:
             names = ", ".join(s.label for s in claim.needed)
             out.append(Verdict(claim, None, "unchecked", f"no run of {names} at {claim.task} {claim.lengths} in "

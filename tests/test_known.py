@@ -186,6 +186,22 @@ def test_the_clipping_claims_evidence_gives_the_wilson_interval_and_needs_sgd(tm
     assert adam.verdict == "unchecked" and "needs sgd, 1 layer; its 5 runs here: adam lr=0.01" in adam.evidence
 
 
+def test_a_claim_is_read_where_its_subjects_were_trained_as_it_needs_not_also_beside_them(tmp_path):
+    """A tuned grid's two-layer Adam runs of the clipped and unclipped IRNN at adding(seq_len=150) (a reference suite)
+    beside the SGD, one-layer runs of the same at a setting of their own (known_sgd): the clipping claim is read at
+    the SGD setting alone, not also reported unchecked at the grid's."""
+    grid, sgd = tmp_path / "reference", tmp_path / "known_sgd"
+    for levels, status in ((IRNN, "diverged"), (CLIPPED_IRNN, "ok")):
+        for seed in range(5):
+            record(grid, levels, seed=seed, status="ok", score=0.01, budget=ADAM, num_layers=2, suite="reference")
+            record(sgd, levels, seed=seed, status=status, score=0.01, budget=SGD, max_steps=3000, suite="known_sgd")
+    with pytest.warns(UserWarning, match="settings"):
+        got = [v for v in check(load_results([grid, sgd])) if v.claim.key == "clipping-stops-divergence"]
+    assert [(v.setting, v.verdict) for v in got] == [("adding(seq_len=150) [known_sgd]", "agrees")]
+    grid_alone = only(grid, "clipping-stops-divergence")  # without the SGD runs the grid's setting still says why
+    assert grid_alone.verdict == "unchecked" and "needs sgd, 1 layer" in grid_alone.evidence
+
+
 def test_the_copy_claims_compare_one_combination_against_one(tmp_path):
     """The orthogonal tanh RNN against the default LSTM and GRU, and the chrono LSTM against the default one: an
     orthogonal ReLU RNN that solves copy is not the claim's subject; a shorter delay is not checked."""
