@@ -41,8 +41,7 @@ def section(results: list[Path], threshold: float = 0.9, claims: list[Path] = ()
     prov = page_provenance(df)
     count, _, statuses = prov["runs"].partition(" ")  # "125 (125 ok, 0 diverged, 0 failed)"
     lines = [f"Suite `{prov['suite']}`, {count} runs {statuses}, {prov['run dates']}, on {prov['device']}, "
-             f"git {short_commits(prov['git commit'])}. Normalized score: 1 = perfect, 0 = memoryless baseline; "
-             f"{SCORE_RULE}.", ""]
+             f"git {short_commits(prov['git commit'])}. Scores: {SCORE_RULE}.", ""]
     lines += [f"- {md_escape(s)}" for s in found]
     lines += ["", render(context.overall, "md")]
     return "\n".join(lines)

@@ -398,3 +398,24 @@ def test_runs_trained_for_the_claims_alone_give_verdicts_without_being_ranked(tm
                 str(tmp_path / "empty")]) == 2
     assert cli(["leaderboard", "--results", str(results), "--out", str(tmp_path / "x"), "--claims",
                 str(tmp_path / "nowhere")]) == 2
+
+
+def test_claims_suites_at_one_task_under_several_budgets_are_read_without_a_settings_warning(tmp_path):
+    """The claims folder holds known (Adam) and known_sgd (SGD, 3000 steps) runs of adding(seq_len=150): two settings
+    by design, which the known results show apart; reading them for the claims raises no warning that the task's
+    runs come in several settings (the results' own reading still does)."""
+    import warnings
+
+    from rnnbench.leaderboard.sections import load_claims
+
+    results, claims = tmp_path / "results", tmp_path / "claims"
+    seeds(results, TANH, [0.01, 0.02, 0.0], length=100, suite="reference")
+    seeds(claims, TANH, [0.01, 0.02, 0.03], suite="known")
+    seeds(claims, CLIPPED_IRNN, [0.01, 0.012, 0.014], budget=SGD, max_steps=3000, suite="known_sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = load_claims([results], [claims])
+    assert set(df["task_label"]) == {"adding(seq_len=100)", "adding(seq_len=150) [known]",
+                                     "adding(seq_len=150) [known_sgd]"}
+    with pytest.warns(UserWarning, match=r"adding\(seq_len=150\): runs of 2 settings"):
+        load_results([claims])
