@@ -15,15 +15,15 @@ import numpy as np
 
 from rnnbench.bench.axes import AXIS_NAMES, BASELINE_LEVELS, TUNABLE, setting_tag, tuning_label
 from rnnbench.bench.optim import CLIPS, LR_SCHEDULES, OPTIMIZERS
-from rnnbench.bench.registry import check, choice
+from rnnbench.bench.registry import Registry, check, choice
 from rnnbench.models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.base import SyntheticSizes
 
 SEED_STREAMS = ("data", "init", "order")  # RunConfig.seeds
-# the remedy axes and their levels: what implements each level, read live (iterating one yields its level names),
-# so a cell or schedule registered later (a user's file, `rnnbench run --include`) is a level of its axis
-AXES: dict[str, Iterable[str]] = {
+# the remedy axes and the registries of their levels: what implements each level, read live (iterating one yields
+# its level names), so a level registered later (a user's file, `rnnbench run --include`) is a level of its axis
+AXES: dict[str, Registry] = {
     "cell": CELLS,
     "activation": ACTIVATIONS,
     "init": INITS,
@@ -144,10 +144,10 @@ class RunConfig:
 
     @property
     def plugins(self) -> dict[str, str]:
-        """The source hash of each user's file (bench.plugins) whose cell, task, init or lr schedule this run uses,
+        """The source hash of each user's file (bench.plugins) whose task or level of a remedy axis this run uses,
         by "kind:name": part of the run id, so a run of an edited file never reuses the earlier source's result.
         Empty for rnnbench's own levels (their run ids are unchanged)."""
-        used = ((TASKS, self.task), (CELLS, self.model.cell), (INITS, self.model.init), (LR_SCHEDULES, self.lr))
+        used = ((TASKS, self.task), *((AXES[axis], level) for axis, level in self.remedies.items()))
         return {f"{reg.kind}:{name}": origin for reg, name in used if (origin := reg.origin(name))}
 
     @classmethod

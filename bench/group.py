@@ -21,7 +21,7 @@ from torch import nn
 
 from rnnbench.bench.guard import norms
 from rnnbench.bench.metrics import task_loss
-from rnnbench.bench.optim import make_optimizer
+from rnnbench.bench.optim import CLIPS, make_optimizer
 from rnnbench.bench.registry import check
 from rnnbench.models.fused import FusedSequenceModel, fusable, fused_loss, per_run_clip_, stacked_optimizer
 from rnnbench.tasks import TaskSpec
@@ -51,6 +51,7 @@ class OneRun(RunGroup):
 
     def __init__(self, model: nn.Module, spec: TaskSpec, clip: str = "none", clip_value: float = 1.0):
         self.model, self.loss_fn, self.clips = model, task_loss(spec), [(clip, clip_value)]
+        self.clip = CLIPS.get(clip)
 
     def losses(self, x, y, kernel: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(the loss to back-propagate, the same detached)."""
@@ -59,19 +60,20 @@ class OneRun(RunGroup):
 
     def grad_values(self, params: list[nn.Parameter], losses: torch.Tensor) -> torch.Tensor:
         """The run's row, [2 | 3] (bench.guard takes a 1-d row as a single run's): the loss, the total gradient norm
-        and, under clip "value", the largest |gradient| entry."""
+        and, where the clip level compares it with clip_value (bench.optim.Clip.statistic "max_abs"), the largest
+        |gradient| entry."""
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack(norms(grads)))
         values = [losses.to(norm.dtype), norm]
-        if self.clips[0][0] == "value":
+        if self.clip.statistic == "max_abs":
             values.append(torch.stack(norms(grads, math.inf)).amax())
         return torch.stack(values)
 
     def clip_(self, module: L.LightningModule, optimizer, params, runs) -> None:
         """The clip remedy, Lightning's own (module.clip_gradients: torch's clip_grad_norm_ or clip_grad_value_)."""
-        clip, value = self.clips[0]
-        if clip != "none":
-            module.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=clip)
+        (_, value), algorithm = self.clips[0], self.clip.algorithm
+        if algorithm is not None:
+            module.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=algorithm)
 
     def evaluate(self, x) -> tuple[torch.Tensor]:
         return (self.model(x),)
@@ -107,7 +109,7 @@ class StackedRuns(RunGroup):
         check(fusable(configs) and len(configs) == fused.K, "StackedRuns: the configs must be one fusable group of K runs")
         self.model, self.K, self.loss_fn = fused, fused.K, fused_loss(fused.spec)
         self.clips = [(c.clip, c.budget.clip_value) for c in configs]
-        self.clip_kinds = [c.clip for c in configs]
+        self.clip_kinds = [CLIPS.get(c.clip).algorithm or "none" for c in configs]  # per_run_clip_'s kinds
         self.clip_values = [float(c.budget.clip_value) for c in configs]
         self.lrs = [float(c.budget.learning_rate) for c in configs]
 

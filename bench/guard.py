@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import torch
 
+from rnnbench.bench.optim import CLIPS
+
 
 def norms(tensors: list[torch.Tensor], order: float = 2.0) -> list[torch.Tensor]:
     """Each tensor's norm (order inf: its largest |entry|), in one fused call where torch has it."""
@@ -45,6 +47,7 @@ class RunState:
 
     def __init__(self, clip: str, clip_value: float):
         self.clip, self.clip_value = clip, clip_value
+        self.clip_statistic = CLIPS.get(clip).statistic  # the statistic the clip level compares with clip_value
         self.steps = self.clipped = 0
         self.norm_sum, self.norm_max = 0.0, 0.0
         self.best_key, self.best_step, self.best_state = (math.inf, math.inf), None, None
@@ -58,7 +61,7 @@ class RunState:
         self.steps += 1
         self.norm_sum += norm
         self.norm_max = max(self.norm_max, norm)
-        clipped = {"norm": norm, "value": max_abs}.get(self.clip, -math.inf) > self.clip_value
+        clipped = {"norm": norm, "max_abs": max_abs}.get(self.clip_statistic, -math.inf) > self.clip_value
         self.clipped += clipped
         return clipped
 

@@ -7,6 +7,7 @@ sweep's parent process) checks the levels by name without importing Lightning.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -14,7 +15,23 @@ import torch
 from rnnbench.bench.registry import Registry
 
 LR_SCHEDULES: Registry[Callable] = Registry("lr schedule")
-CLIPS = ("none", "norm", "value")  # none, or Lightning's gradient_clip_algorithm
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A level of the clip axis: how each step's gradient is clipped at budget.clip_value after backward, and which
+    of its statistics before clipping (bench.guard) tells whether the step was clipped (above clip_value)."""
+
+    algorithm: str | None  # Lightning's gradient_clip_algorithm ("norm", "value"; models.fused.per_run_clip_'s kind)
+    statistic: str | None  # "norm" (the total gradient norm) or "max_abs" (the largest |entry|); None: never clipped
+
+
+# The clip axis's levels
+CLIPS: Registry[Clip] = Registry("clip")
+CLIPS.register("none")(Clip(algorithm=None, statistic=None))
+CLIPS.register("norm")(Clip(algorithm="norm", statistic="norm"))
+CLIPS.register("value")(Clip(algorithm="value", statistic="max_abs"))
+
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict]] = {  # budget.optimizer -> class, its settings
     "adam": (torch.optim.Adam, {}),
     "sgd": (torch.optim.SGD, {"momentum": 0.9}),
