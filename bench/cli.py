@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     include = argparse.ArgumentParser(add_help=False)  # every command that reads configs or records takes it
     include.add_argument("--include", nargs="+", default=[], metavar="FILE",
-                         help="Python files of your own to load first: the cells, tasks, init levels and lr "
-                         "schedules they register become levels and tasks of the grid, the leaderboard sections and "
-                         "table formats parts of the leaderboard (README: Extending rnnbench); each file's source "
+                         help="Python files of your own to load first: the tasks, cells and activation, init, skip "
+                         "and lr levels they register become tasks and levels of the grid, the leaderboard sections "
+                         "and table formats parts of the leaderboard (README: Extending rnnbench); each file's source "
                          "joins its runs' ids. Also read from RNNBENCH_INCLUDE")
 
     run = sub.add_parser("run", parents=[include], help="train every run of a suite's grid (finished runs are skipped)",

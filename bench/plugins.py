@@ -1,5 +1,6 @@
-"""A user's own cells, tasks, init levels and lr schedules, from files of their own: `rnnbench run --include FILE`
-(or RNNBENCH_INCLUDE, os.pathsep-separated), and installed packages that declare an `rnnbench.plugins` entry point.
+"""A user's own cells, tasks and levels of the other remedy axes (activation, init, skip, lr schedule), from files of
+their own: `rnnbench run --include FILE` (or RNNBENCH_INCLUDE, os.pathsep-separated), and installed packages that
+declare an `rnnbench.plugins` entry point.
 
 A file is executed once per process as a module of its own; what it registers (models.cells.register_cell,
 tasks.TASKS.register, ...) records the hash of its source (bench.registry.ORIGIN), which joins the run id of every

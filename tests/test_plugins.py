@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.bench.config import RunConfig
 from rnnbench.bench.grid import expand
-from rnnbench.bench.registry import ConfigError
+from rnnbench.bench.registry import ORIGIN, ConfigError
 from rnnbench.bench.suite import load_suite
-from rnnbench.models import CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
+from rnnbench.models import ACTIVATIONS, CELLS, INITS, SKIPS, ModelConfig, SequenceModel, gradient_flow
 from rnnbench.models.cells import ModuleCell
+from rnnbench.models.layer import Skip
+from rnnbench.models.recurrence import Activation
 from rnnbench.tasks import TASKS
 from tests.conftest import REPO, cli
 
@@ -201,3 +204,53 @@ def test_an_init_a_protocol_cell_names_nothing_for_is_refused_and_left_out(leaky
         assert {(c["cell"], c["init"]) for c in combos} == {("bare", "default"), *((leaky, i) for i in INITS)}
     finally:
         CELLS.unregister("bare")
+
+
+# an activation and a skip level of a user's file, registered in this process as the file would (its source hash
+# the registrations' origin, as bench.plugins records it)
+ORIGIN_HASH = "0123456789abcdef"
+
+
+@pytest.fixture
+def softsign_and_both():
+    ORIGIN.append(ORIGIN_HASH)
+    try:
+        ACTIVATIONS.register("softsign")(Activation(F.softsign, lambda z: z.copy_(F.softsign(z)), fused=None,
+                                                    derivative=lambda h, slope: (1 - h.abs()) ** 2))
+        SKIPS.register("both")(Skip(temporal=True, residual=True, min_layers=2))
+    finally:
+        ORIGIN.pop()
+    yield "softsign", "both"
+    ACTIVATIONS.unregister("softsign")
+    SKIPS.unregister("both")
+
+
+@pytest.mark.parametrize("skip", ["none", "both"])
+def test_a_users_activation_and_skip_levels_are_levels_like_rnnbenchs_own(softsign_and_both, skip):
+    """Levels of the activation and skip axes registered like an init's (ACTIVATIONS, SKIPS): the grid lists them,
+    their origin joins the run id, a skip level's minimum depth is checked, the vanilla RNN's recurrence (its
+    hand-written backward reads the level's derivative) computes what autograd through the probe's loop does, and
+    the skip level's flags build both skips."""
+    activation, both = softsign_and_both
+    from rnnbench.bench.grid import remedy_combinations
+    combos = remedy_combinations([{"activation": ["tanh", activation], "skip": ["none", both]}])
+    assert {(c["activation"], c["skip"]) for c in combos} == {("tanh", "none"), ("tanh", both), (activation, "none"),
+                                                              (activation, both)}
+    with pytest.raises(ConfigError, match="skip 'both' needs num_layers >= 2, got 1"):
+        ModelConfig(cell="rnn", skip=both).validate()
+    config = ModelConfig(cell="rnn", activation=activation, hidden_size=6, num_layers=2, skip=skip, skip_k=4)
+    used = {f"activation:{activation}": ORIGIN_HASH, **({f"skip:{both}": ORIGIN_HASH} if skip == both else {})}
+    assert RunConfig("adding", {"seq_len": 12}, config).plugins == used
+    assert RunConfig("adding", {"seq_len": 12}, ModelConfig(cell="rnn")).plugins == {}
+    spec = TASKS.get("adding")(seq_len=12).spec()
+    torch.manual_seed(0)
+    model = SequenceModel(spec, config).double()
+    assert model.path("cpu", loop=True) == "recurrence" and not model.fused  # no fused kernel: fused=None
+    assert [(layer.skip_k, layer.residual) for layer in model.layers] == \
+        ([(4, False), (4, True)] if skip == both else [(0, False), (0, False)])
+    x = torch.rand(3, 12, 2, dtype=torch.float64)
+    params = list(model.parameters())
+    out, reference = model(x, loop=True), model.hidden_states(x)[1]
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(out.pow(2).sum(), params), torch.autograd.grad(reference.pow(2).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
