@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rnnbench.bench.commands.describe import cmd_list, cmd_show
 from rnnbench.bench.commands.leaderboard import cmd_leaderboard
+from rnnbench.bench.commands.reproduce import cmd_reproduce
 from rnnbench.bench.commands.run import cmd_run
 from rnnbench.bench.devices import GIB_PER_GPU_WORKER, WORKERS_PER_GPU
 from rnnbench.bench.registry import ConfigError, one_line_warnings
@@ -34,6 +35,7 @@ EPILOG = """examples:
   rnnbench leaderboard --results results other_machine/results --out site
   rnnbench run --suite known --out known && rnnbench run --suite known_sgd --out known_sgd
   rnnbench known known known_sgd                   # the literature's claims, checked
+  rnnbench reproduce leaderboard/published/reference/records.jsonl.gz --sample 3   # retrained: same numbers?
   rnnbench size --suite reference                  # how long a suite would take here
 """
 
@@ -138,6 +140,23 @@ def _parser() -> argparse.ArgumentParser:
                     "artifact, in a W&B run of job_type leaderboard (offline unless logged in, in RESULTS/wandb)")
     lb.add_argument("--wandb-project", default="rnnbench", help="W&B project (default: rnnbench)")
 
+    rep = sub.add_parser("reproduce", parents=[include], help="retrain published records and check they give the "
+                         "same numbers", description="Retrain records of a results folder or records.jsonl.gz from "
+                         "their configs (each alone, as a sweep worker trains: one thread, flush-to-zero) into a "
+                         "fresh folder and compare each new record with the published one exactly: status, metrics, "
+                         "scores, best step, history, gradient statistics (not the wall or creation time, commit, "
+                         "versions or device). Same numbers are promised on the same machine and torch version, for "
+                         "unfused runs. Exit 0 where every run gives its numbers, 1 where one differs, 2 on bad input.")
+    rep.add_argument("results", type=Path, metavar="RESULTS", help="a results folder or a records.jsonl.gz file")
+    rep.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="the runs to retrain (default: --sample of the "
+                     "ok and diverged ones)")
+    rep.add_argument("--sample", type=int, default=3, metavar="N", help="without run ids, retrain N ok or diverged "
+                     "records drawn at random (default: 3)")
+    rep.add_argument("--seed", type=int, default=0, help="the sample's random seed (default: 0)")
+    rep.add_argument("--out", type=Path, help="keep the retrained records in this folder (default: a temporary one)")
+    rep.add_argument("--list", action="store_true", help="list the records (run id, status, task, combination, "
+                     "tuning, wall time) and train nothing")
+
     sub.add_parser("list", parents=[include], help="list tasks (with parameters), remedy axes and levels, and suites")
     show = sub.add_parser("show", parents=[include], help="print a suite as it resolves (with overrides) and its grid's size",
                           description="Print a suite resolved: every task setting, sub-grid, tuning setting, seeds, "
@@ -149,7 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, "show": cmd_show}
+COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "reproduce": cmd_reproduce, "list": cmd_list,
+            "show": cmd_show}
 
 
 def run_tool(name: str, argv: list[str]) -> int:
