@@ -20,8 +20,9 @@ invariant to the scale of the gradient, so per-run learning rates cannot come fr
 checkpoints with the existing code. `group_runs` / `fusable` say which RunConfigs can share a model,
 and `fusion_pays` where it is worth it (measured: `rnnbench speed-fused`, bench/speed/fused.py).
 
-Supported: cells rnn (tanh, relu, leaky_relu), gru, lstm; skip none or residual; any init; token or
-real inputs; classes or regression. Refused: the temporal skip (ConfigError).
+Supported: cells rnn (tanh, relu, leaky_relu), gru, lstm; every skip level without a temporal skip (none,
+residual, a user's level of either kind); any init; token or real inputs; classes or regression. Refused: a
+temporal skip (ConfigError).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from torch import nn
 
 from rnnbench.bench.registry import ConfigError, check
 from rnnbench.models.cells import CELLS
+from rnnbench.models.layer import SKIPS
 from rnnbench.models.recurrence import ACTIVATIONS
 from rnnbench.models.sequence import SequenceModel
 from rnnbench.tasks.base import TaskSpec
@@ -67,7 +69,12 @@ def _gru_step(xp, h, c, w, b_hh, act):
 
 
 FUSED_STEPS: dict[str, Callable] = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
-FUSED_SKIPS = ("none", "residual")
+
+
+def fused_skips() -> list[str]:
+    """The skip levels a fused group runs: every registered one without a temporal skip (a fused layer adds its
+    input where the level is residual, as the unfused layer does)."""
+    return [name for name, skip in SKIPS.items() if not skip.temporal]
 
 # How a fused layer runs its K recurrences:
 #   "stepped": the loop over time in Python, one batched matmul (and the gate ops) per step for all K runs;
@@ -117,8 +124,8 @@ def check_fusable_config(config) -> None:
     check(config.cell in FUSED_STEPS,
           f"horizontal fusion supports cells {', '.join(FUSED_STEPS)}, got cell {config.cell!r}")
     check(not config.param_budget, "horizontal fusion takes a fixed hidden size: run a param_budget suite unfused")
-    check(config.skip in FUSED_SKIPS,
-          f"horizontal fusion supports skip {' or '.join(map(repr, FUSED_SKIPS))}, got skip {config.skip!r}; "
+    check(config.skip in fused_skips(),
+          f"horizontal fusion supports skip {' or '.join(map(repr, fused_skips()))}, got skip {config.skip!r}; "
           f"run it unfused")
 
 

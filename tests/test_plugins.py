@@ -254,3 +254,18 @@ def test_a_users_activation_and_skip_levels_are_levels_like_rnnbenchs_own(softsi
     torch.testing.assert_close(out, reference, rtol=0, atol=1e-12)
     for a, b in zip(torch.autograd.grad(out.pow(2).sum(), params), torch.autograd.grad(reference.pow(2).sum(), params)):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_users_skip_level_fuses_unless_it_is_temporal(softsign_and_both):
+    """Horizontal fusion reads a skip level's properties, not its name: a user's residual level fuses (the fused
+    layer adds its input as the unfused one does), a temporal one ("both") is refused, naming the levels that fuse."""
+    from rnnbench.models.fused import check_fusable_config, fused_skips
+
+    SKIPS.register("stacked")(Skip(residual=True, min_layers=2))
+    try:
+        assert fused_skips() == ["none", "residual", "stacked"]
+        check_fusable_config(ModelConfig(cell="gru", num_layers=2, skip="stacked"))
+        with pytest.raises(ConfigError, match="supports skip 'none' or 'residual' or 'stacked', got skip 'both'"):
+            check_fusable_config(ModelConfig(cell="gru", num_layers=2, skip="both"))
+    finally:
+        SKIPS.unregister("stacked")
