@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                      "instance with --workers CPUs, shut down at the end)")
     run.add_argument("--fuse", action="store_true",
                      help="train groups of up to 8 runs that share a cell and shape as one stacked model where that "
-                     "measured faster (models.fused.FUSION_PAYS: vanilla RNNs up to H=64, B=32 on GPUs; vanilla RNNs up "
+                     "measured faster (models.fusion.FUSION_PAYS: vanilla RNNs up to H=64, B=32 on GPUs; vanilla RNNs up "
                      "to H=128 and GRUs up to H=64, B=32 on CPUs); each run keeps its own result.json, with fused_k (default: off)")
     run.add_argument("--run-timeout", type=float, metavar="SECONDS",
                      help="a run (or fused group) still training after SECONDS is killed with its worker process and "

@@ -23,7 +23,9 @@ from rnnbench.bench.guard import norms
 from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.optim import CLIPS, make_optimizer
 from rnnbench.bench.registry import check
-from rnnbench.models.fused import FusedSequenceModel, fusable, fused_loss, per_run_clip_, stacked_optimizer
+from rnnbench.models.fused import FusedSequenceModel, fused_loss
+from rnnbench.models.fusion import fusable
+from rnnbench.models.stacked import per_run_clip_, stacked_optimizer
 from rnnbench.tasks import TaskSpec
 
 
@@ -99,7 +101,7 @@ class OneRun(RunGroup):
 
 
 class StackedRuns(RunGroup):
-    """K runs of one fusable group (models.fused.fusable) as one FusedSequenceModel: the sum of the runs' losses
+    """K runs of one fusable group (models.fusion.fusable) as one FusedSequenceModel: the sum of the runs' losses
     (each run's gradient is its own), per-run gradient rows and clipping (per_run_clip_: each run's own kind and
     threshold) and per-run learning rates (StackedAdam / StackedSGD). A run that diverged is frozen: learning rate 0,
     weights zeroed (its best are kept apart), gradients zeroed every later step, so that under a kernel that mixes

@@ -35,12 +35,12 @@ def shard(runs: list[RunConfig], i: int, n: int) -> list[RunConfig]:
 
 
 def make_jobs(todo: list[RunConfig], opts: LaunchOptions) -> list[list[RunConfig]]:
-    """The sweep's jobs: with opts.fuse, models.fused.group_runs' groups (at most 8 runs, where fusing pays
+    """The sweep's jobs: with opts.fuse, models.fusion.group_runs' groups (at most 8 runs, where fusing pays
     on this device), else one run each."""
     if not opts.fuse:
         return [[cfg] for cfg in todo]
     from rnnbench.bench.runner import device_type
-    from rnnbench.models.fused import group_runs
+    from rnnbench.models.fusion import group_runs
 
     return group_runs(todo, max_k=8, device=device_type(opts.accelerator))
 

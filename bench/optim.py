@@ -22,7 +22,7 @@ class Clip:
     """A level of the clip axis: how each step's gradient is clipped at budget.clip_value after backward, and which
     of its statistics before clipping (bench.guard) tells whether the step was clipped (above clip_value)."""
 
-    algorithm: str | None  # Lightning's gradient_clip_algorithm ("norm", "value"; models.fused.per_run_clip_'s kind)
+    algorithm: str | None  # Lightning's gradient_clip_algorithm ("norm", "value"; models.stacked.per_run_clip_'s kind)
     statistic: str | None  # "norm" (the total gradient norm) or "max_abs" (the largest |entry|); None: never clipped
 
 

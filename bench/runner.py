@@ -1,5 +1,5 @@
 """Train runs through the one training path and write their result records: `execute` one RunConfig, a group of one;
-`execute_fused` a fusable group (models.fused.group_runs) as one stacked model (bench.group.StackedRuns), each run
+`execute_fused` a fusable group (models.fusion.group_runs) as one stacked model (bench.group.StackedRuns), each run
 prepared exactly as it would be alone (its own seeds, data module and initial weights) and written to its own
 result.json with `fused_k` and `wall_seconds_shared` (wall_seconds is the group's wall time / K). Both go through
 `train_group`: one BenchModule and Trainer for the group, then each run tested (the last weights, then the best
@@ -30,7 +30,8 @@ from rnnbench.bench.registry import check
 from rnnbench.bench.steps import steps_for
 from rnnbench.bench import tracking
 from rnnbench.bench.store import ResultStore
-from rnnbench.models.fused import FusedSequenceModel, fusable, fusion_kernel
+from rnnbench.models.fused import FusedSequenceModel
+from rnnbench.models.fusion import fusable, fusion_kernel
 
 
 def quiet_lightning() -> None:
@@ -127,7 +128,7 @@ def execute_fused(
         record.fused_k, record.fused_kernel, record.wall_seconds_shared = len(configs), kernel, True
 
     def stacked(prepared: list[PreparedRun]) -> StackedRuns:
-        check(fusable(configs), "execute_fused: these runs cannot share a fused model (models.fused.fusable)")
+        check(fusable(configs), "execute_fused: these runs cannot share a fused model (models.fusion.fusable)")
         return StackedRuns(FusedSequenceModel([p.model for p in prepared], kernel), configs)
 
     train_group(configs, records, stacked, out_dir, accelerator, devices, save_checkpoints=save_checkpoints)

@@ -12,13 +12,12 @@ The runs stay independent: run k's output depends only on run k's parameters and
 gradient of the *summed* per-run losses (`fused_loss`) w.r.t. run k's slice is run k's own gradient.
 (Except in overflow: blockdiag's wide matmuls turn one run's inf into NaN in every run, 0 * inf; a step where
 that may have happened is taken again stepped: `FusedSequenceModel.mixes_runs`, bench.module.)
-Optimisation is per run as well: `per_run_clip_` clips each run's own gradient norm (or values) with
-its own threshold, and `StackedAdam` / `StackedSGD` give each run its own learning rate (Adam is
-invariant to the scale of the gradient, so per-run learning rates cannot come from scaling losses).
+Optimisation is per run as well (models.stacked: each run clipped with its own threshold, stepped with its own
+learning rate).
 
 `unfuse()` gives back K ordinary SequenceModels with the trained weights, for evaluation, probing and
-checkpoints with the existing code. `group_runs` / `fusable` say which RunConfigs can share a model,
-and `fusion_pays` where it is worth it (measured: `rnnbench speed-fused`, bench/speed/fused.py).
+checkpoints with the existing code. Which RunConfigs share a model and where fusing is worth it: models.fusion
+(measured: `rnnbench speed-fused`, bench/speed/fused.py).
 
 Supported: cells rnn (tanh, relu, leaky_relu), gru, lstm; every skip level without a temporal skip (none,
 residual, a user's level of either kind); any init; token or real inputs; classes or regression. Refused: a
@@ -29,16 +28,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import json
-import math
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnbench.bench.registry import ConfigError, check
+from rnnbench.bench.registry import check
 from rnnbench.models.cells import CELLS
 from rnnbench.models.layer import SKIPS
 from rnnbench.models.recurrence import ACTIVATIONS
@@ -288,235 +284,3 @@ def fused_loss(spec: TaskSpec) -> Callable[[torch.Tensor, torch.Tensor], tuple[t
         return losses.sum(), losses.detach()
 
     return loss
-
-
-# ---------------------------------------------------------------------------------------- optimisation
-
-
-@functools.lru_cache(maxsize=64)
-def _on_device(values: tuple, dtype, device: torch.device) -> torch.Tensor:
-    """A constant tensor of `values` on `device`, made once: copying it from the host every step would make the
-    host wait for the GPU's queue each time. Callers never write to it."""
-    return torch.tensor(values, dtype=dtype, device=device)
-
-
-def _per_run(values, K: int, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        t = values.to(dtype=like.dtype, device=like.device)
-    else:  # a number, or any sequence of numbers (a list, a numpy array): hashable for the cache
-        t = _on_device(float(values) if isinstance(values, (int, float)) else tuple(float(v) for v in values),
-                       like.dtype, like.device)
-    return t.expand(K) if t.dim() == 0 else t
-
-
-@torch.no_grad()
-def per_run_clip_(params: Iterable[torch.Tensor], max_norms, kind: str | Sequence[str] = "norm") -> torch.Tensor:
-    """Clip the gradients of stacked parameters (leading K axis) run by run, in place.
-
-    kind: 'norm' | 'value' | 'none', or one such per run. 'norm': run k's gradient (its slices of all
-    the parameters together) is scaled as torch.nn.utils.clip_grad_norm_(run k's params, max_norms[k])
-    would; 'value': clamped to [-max_norms[k], max_norms[k]] as clip_grad_value_. Returns each run's
-    gradient norm before clipping, [K] (what clip_grad_norm_ returns, for every kind)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        raise ValueError("per_run_clip_: no gradients")
-    K = grads[0].shape[0]
-    kinds = [kind] * K if isinstance(kind, str) else list(kind)
-    check(len(kinds) == K and all(k in ("none", "norm", "value") for k in kinds),
-          f"clip kind must be 'none', 'norm' or 'value', or one of them per run (K={K}), got {kind!r}")
-    max_norms = _per_run(max_norms, K, grads[0])
-    norms = torch.stack([g.reshape(K, -1).norm(2, dim=1) for g in grads]).norm(2, dim=0)  # (K,)
-    if "norm" in kinds:  # decided on the host: a tensor's .any() would wait for the GPU every step
-        by_norm = _on_device(tuple(k == "norm" for k in kinds), None, norms.device)
-        coef = (max_norms / (norms + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s arithmetic
-        coef = torch.where(by_norm, coef, torch.ones_like(coef))
-        for g in grads:
-            g.mul_(coef.view(K, *[1] * (g.dim() - 1)).to(g.dtype))
-    if "value" in kinds:
-        by_value = _on_device(tuple(k == "value" for k in kinds), None, norms.device)
-        limit = torch.where(by_value, max_norms, torch.full_like(max_norms, math.inf))
-        for g in grads:
-            lim = limit.view(K, *[1] * (g.dim() - 1)).to(g.dtype)
-            torch.clamp(g, -lim, lim, out=g)
-    return norms
-
-
-class _Stacked(torch.optim.Optimizer):
-    """Per-run learning rates for stacked parameters: each group holds `run_lr` ([K]) and `lr`, a
-    shared factor (1.0 unless a scheduler sets it), so torch's LR schedulers (LambdaLR: constant,
-    warmup_cosine) scale every run's rate as they would scale an unfused run's. Run k's effective
-    learning rate is lr * run_lr[k]. Pass the K learning rates as Python floats (or float64): a float32
-    tensor would round them (3e-2 -> 0.0299999993), a visible difference from torch.optim in float64."""
-
-    def __init__(self, params, lr, defaults: dict):
-        lr = torch.as_tensor(lr, dtype=torch.float64).detach().clone()
-        check(lr.dim() == 1 and bool((lr >= 0).all()), f"run learning rates must be a 1-d tensor of values >= 0, got {lr}")
-        super().__init__(params, {"lr": 1.0, "run_lr": lr, **defaults})
-        self._run_lr_on: dict = {}  # (id(group), device) -> (run_lr as copied, its copy on that device): _lr
-        for group in self.param_groups:
-            for p in group["params"]:
-                check(p.shape[0] == len(lr), f"stacked parameter of shape {tuple(p.shape)} does not have K={len(lr)} runs")
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(group, p, self.state[p])
-        return loss
-
-    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
-        raise NotImplementedError
-
-    def _lr(self, group, p: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
-        """Each run's learning rate for p's update, in float64 where p is (as the host computed it before), on p's
-        device: run_lr is copied there when it changes (a run frozen), not for every parameter every step."""
-        cache = self._run_lr_on
-        key = (id(group), p.device)
-        run_lr = group["run_lr"]
-        if key not in cache or not torch.equal(cache[key][0], run_lr):
-            cache[key] = (run_lr.clone(), run_lr.to(p.device))
-        lr = (cache[key][1] * group["lr"] / divisor).to(dtype=p.dtype)
-        return lr.view(-1, *[1] * (p.dim() - 1))  # broadcast over run k's slice
-
-
-class StackedAdam(_Stacked):
-    """torch.optim.Adam's arithmetic (no weight decay, no amsgrad) with a learning rate per run."""
-
-    def __init__(self, params, lr, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        super().__init__(params, lr, {"betas": betas, "eps": eps})
-
-    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
-        beta1, beta2 = group["betas"]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        state["step"] += 1
-        step, m, v, g = state["step"], state["exp_avg"], state["exp_avg_sq"], p.grad
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-        denom = (v.sqrt() / bias_correction2_sqrt).add_(group["eps"])
-        p.sub_(m / denom * self._lr(group, p, bias_correction1))
-
-
-class StackedSGD(_Stacked):
-    """torch.optim.SGD with momentum (no dampening, no nesterov; the bench's SGD) with a learning rate per run."""
-
-    def __init__(self, params, lr, momentum: float = 0.9):
-        super().__init__(params, lr, {"momentum": momentum})
-
-    def _update(self, group: dict, p: torch.Tensor, state: dict) -> None:
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = p.grad.detach().clone()
-        else:
-            state["momentum_buffer"].mul_(group["momentum"]).add_(p.grad)
-        p.sub_(state["momentum_buffer"] * self._lr(group, p))
-
-
-def stacked_optimizer(name: str, params, lrs) -> _Stacked:
-    """The stacked twin of BenchModule.configure_optimizers' optimizer: 'adam' or 'sgd' (momentum 0.9)."""
-    check(name in ("adam", "sgd"), f"unknown optimizer {name!r}; valid choices: adam, sgd")
-    return StackedAdam(params, lrs) if name == "adam" else StackedSGD(params, lrs, momentum=0.9)
-
-
-# -------------------------------------------------------------------------------------------- grouping
-
-FUSED_LR_SCHEDULES = ("constant", "warmup_cosine")  # a shared factor; plateau needs each run's own val loss
-
-
-def fusion_key(cfg) -> str | None:
-    """What RunConfigs must share to be fused (None where fusion does not support the run): the task with
-    its parameters, the model config except the init, the lr schedule and the budget except
-    learning_rate and clip_value. Seed, init, learning rate, clip kind and clip threshold may differ."""
-    try:
-        check_fusable_config(cfg.model)
-    except ConfigError:
-        return None
-    if cfg.lr not in FUSED_LR_SCHEDULES:
-        return None
-    budget = dataclasses.replace(cfg.budget, learning_rate=1.0, clip_value=1.0)
-    blob = {
-        "task": cfg.task,
-        "task_params": cfg.build_task().params(),
-        "model": dataclasses.asdict(dataclasses.replace(cfg.model, init="*")),
-        "lr": cfg.lr,
-        "budget": dataclasses.asdict(budget),
-    }
-    return json.dumps(blob, sort_keys=True, default=str)
-
-
-def fusable(configs: Sequence) -> bool:
-    """Whether these RunConfigs can train as one FusedSequenceModel."""
-    keys = {fusion_key(c) for c in configs}
-    return len(configs) >= 1 and None not in keys and len(keys) == 1
-
-
-# where fusing K=8 runs measured faster than running them one after another (rnnbench speed-fused, training
-# step of 8 sequential runs / the fused step): cell -> FusionLimit (largest hidden size, largest batch, kernel).
-# CPU (AMD EPYC, 1 thread), since unfused vanilla RNNs and GRUs run their own recurrence there
-# (models.layer.RECURRENCE_PAYS):
-#   rnn B=32 H=64 T=50 1.44-1.67x, B=32 H=128 T=50 1.57-1.68x, B=64 H=64 T=100 1.58x, B=64 H=128 T=200 0.89-0.94x
-#   (before: 2.1-2.7x and 1.0-1.1x against torch's CPU kernel); gru B=32 H=64 1.37-1.61x (2.2-2.5x against torch's
-#   CPU GRU kernel, whose B=64 H=128 row was 0.96x already); lstm 0.55-1.05x; rnn leaky_relu 1.98-2.4x and
-#   0.94-0.97x. (The lower ends: against this session's faster unfused recurrences.)
-# CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
-#   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
-#   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs
-#   step in Python too (K loops become one; the rnn/leaky_relu rows of speed-fused's CUDA table measure it).
-# These are the "stepped" kernel's numbers (each entry names its kernel). The "blockdiag" kernel (K-fold FLOPs in one
-# kernel call) measured slower on the CPU (0.21-0.83x the sequential runs, against stepped's 0.89-2.51x on the
-# same rows); on a GPU, where one run leaves most of it idle, it is not measured yet (speed-fused's CUDA table).
-class FusionLimit(NamedTuple):
-    hidden: int  # the largest hidden size where fusing measured faster
-    batch: int  # the largest batch size
-    kernel: str = "stepped"  # the fused kernel it was measured with (FUSED_KERNELS)
-
-
-FUSION_PAYS: dict[str, dict[str, FusionLimit]] = {
-    "cpu": {"rnn": FusionLimit(128, 32), "gru": FusionLimit(64, 32)},
-    "cuda": {"rnn": FusionLimit(64, 32)},
-}
-
-
-def _limit(cfg, device) -> FusionLimit | None:
-    return FUSION_PAYS["cuda" if str(device).startswith("cuda") else "cpu"].get(cfg.model.cell)
-
-
-def fusion_pays(cfg, device: str = "cpu") -> bool:
-    """Whether fusing pays for this run on this device (FUSION_PAYS) and fusion supports it."""
-    if fusion_key(cfg) is None:
-        return False
-    limit = _limit(cfg, device)
-    return limit is not None and cfg.model.hidden_size <= limit.hidden and cfg.budget.batch_size <= limit.batch
-
-
-def fusion_kernel(cfg, device: str = "cpu") -> str:
-    """The fused kernel to train this run's group with on this device: the one FUSION_PAYS measured, where the
-    run's activation has a fused kernel (blockdiag needs one), else "stepped"."""
-    limit = _limit(cfg, device)
-    return limit.kernel if limit is not None and limit.kernel in fused_kernels(cfg.model.activation) else "stepped"
-
-
-def group_runs(configs: Sequence, max_k: int = 8, device: str = "cpu") -> list[list]:
-    """Partition RunConfigs into groups of at most max_k that can share a fused model, in first-seen order;
-    a run that cannot be fused (or where fusing does not pay on `device`) is a group of one."""
-    groups: dict[str, list[list]] = {}
-    out: list[list] = []
-    for cfg in configs:
-        key = fusion_key(cfg) if fusion_pays(cfg, device) else None
-        if key is None:
-            out.append([cfg])
-            continue
-        open_groups = groups.setdefault(key, [])
-        if not open_groups or len(open_groups[-1]) >= max_k:
-            open_groups.append([])
-            out.append(open_groups[-1])
-        open_groups[-1].append(cfg)
-    return out

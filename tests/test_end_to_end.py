@@ -27,7 +27,7 @@ from rnnbench.leaderboard import build, load_results
 from rnnbench.leaderboard.tables import task_table
 from rnnbench.models import CELLS, ModelConfig
 from rnnbench.models.cells import Cell, ModuleCell, rnn_step
-from rnnbench.models.fused import fusable
+from rnnbench.models.fusion import fusable
 from rnnbench.tasks import METRICS, TASKS
 from rnnbench.tasks.base import SyntheticSizes, Task, TaskSpec
 from tests.conftest import CONTRACT_FIELDS

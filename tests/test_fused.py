@@ -12,8 +12,9 @@ from rnnbench.bench.config import Budget, RunConfig
 from rnnbench.bench.metrics import task_loss
 from rnnbench.bench.registry import ConfigError
 from rnnbench.models import ModelConfig, SequenceModel
-from rnnbench.models.fused import (FusedSequenceModel, StackedAdam, StackedSGD, block_diagonal, fusable, fused_kernels,
-                          fused_loss, fusion_pays, gate_major, group_runs, per_run_clip_)
+from rnnbench.models.fused import FusedSequenceModel, block_diagonal, fused_kernels, fused_loss, gate_major
+from rnnbench.models.fusion import fusable, fusion_pays, group_runs
+from rnnbench.models.stacked import StackedAdam, StackedSGD, per_run_clip_
 from rnnbench.tasks.base import TaskSpec
 from tests.conftest import DEVICES
 
@@ -275,7 +276,7 @@ def test_grouping(monkeypatch):
     """Which runs share a model (fusable), where fusing pays (fusion_pays reads FUSION_PAYS: a cell's entry, its
     hidden size and batch limits, inclusive) and how group_runs partitions, against a table set here (the shipped
     table holds measurements: bench/speed/fused.py)."""
-    import rnnbench.models.fused as fused
+    import rnnbench.models.fusion as fusion
 
     same = [run(seed=0), run(seed=1, init="identity"), run(seed=2, lr=1e-2, clip="norm", clip_value=0.5)]
     assert fusable(same)
@@ -283,8 +284,8 @@ def test_grouping(monkeypatch):
                   run(batch=16)):
         assert not fusable([same[0], other])
     assert not fusable([run(schedule="plateau")])
-    monkeypatch.setattr(fused, "FUSION_PAYS", {"cpu": {"rnn": fused.FusionLimit(64, 32), "gru": fused.FusionLimit(16, 8)},
-                                               "cuda": {"lstm": fused.FusionLimit(128, 64)}})
+    monkeypatch.setattr(fusion, "FUSION_PAYS", {"cpu": {"rnn": fusion.FusionLimit(64, 32), "gru": fusion.FusionLimit(16, 8)},
+                                                "cuda": {"lstm": fusion.FusionLimit(128, 64)}})
     assert fusion_pays(run(hidden=64, batch=32), "cpu") and fusion_pays(run(hidden=8, batch=1), "cpu")
     assert not fusion_pays(run(hidden=65, batch=32), "cpu") and not fusion_pays(run(hidden=64, batch=33), "cpu")
     assert fusion_pays(run(cell="gru", hidden=16, batch=8), "cpu")

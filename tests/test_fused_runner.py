@@ -13,7 +13,7 @@ from rnnbench.bench.grid import expand
 from rnnbench.bench.runner import execute, execute_fused
 from rnnbench.bench.suite import load_suite
 from rnnbench.models import ModelConfig
-from rnnbench.models.fused import group_runs
+from rnnbench.models.fusion import group_runs
 from rnnbench.tasks.data import TaskDataModule
 from tests.test_runner import CONTRACT_FIELDS, results
 
@@ -92,9 +92,9 @@ def test_a_run_whose_activations_overflow_leaves_its_group_mates_alone(tmp_path,
     """A ReLU RNN at Adam lr 3 overflows its hidden states; in the blockdiag kernel's wide matmuls its inf meets the
     zeros off its block (0 * inf = NaN in every run): that step is taken again by the stepped kernel to tell which
     run diverged, and the diverged run's zeroed weights keep the later wide steps and validations finite."""
-    from rnnbench.models import fused
+    from rnnbench.models import fusion
 
-    monkeypatch.setitem(fused.FUSION_PAYS["cpu"], "rnn", fused.FusionLimit(128, 32, kernel))
+    monkeypatch.setitem(fusion.FUSION_PAYS["cpu"], "rnn", fusion.FusionLimit(128, 32, kernel))
     tp = {"seq_len": 40, "train_size": 128, "val_size": 32, "test_size": 32}
     configs = [RunConfig("adding", tp, ModelConfig(cell="rnn", activation="relu", hidden_size=16), "none", "constant",
                          seed, Budget(max_steps=20, eval_every=5, batch_size=16, learning_rate=lr, probe_batch=4))
@@ -136,17 +136,17 @@ def test_fuse_is_documented_and_checked():
 def test_the_fused_kernel_comes_from_the_fusion_table(tmp_path, monkeypatch):
     """FUSION_PAYS names the kernel each entry was measured with; a group trains with it and records it, and
     the blockdiag kernel (one K*H-wide fused-kernel call) reaches the stepped kernel's results."""
-    from rnnbench.models import fused
+    from rnnbench.models import fusion
 
     configs = [RunConfig("adding", {"seq_len": 8, "train_size": 64, "val_size": 32, "test_size": 32},
                          ModelConfig(cell="rnn", hidden_size=8, init=init), "norm", "constant", seed,
                          Budget(max_steps=6, batch_size=16, eval_every=3, probe_batch=4))
                for seed, init in enumerate(["default", "orthogonal", "identity"])]
     stepped = execute_fused(configs, tmp_path / "stepped")
-    monkeypatch.setitem(fused.FUSION_PAYS["cpu"], "rnn", fused.FusionLimit(128, 32, "blockdiag"))
+    monkeypatch.setitem(fusion.FUSION_PAYS["cpu"], "rnn", fusion.FusionLimit(128, 32, "blockdiag"))
     leaky = RunConfig("adding", {"seq_len": 8}, ModelConfig(cell="rnn", activation="leaky_relu"))
-    assert fused.fusion_kernel(configs[0], "cpu") == "blockdiag" and fused.fusion_kernel(leaky, "cpu") == "stepped"
-    assert fused.fusion_kernel(configs[0], "cuda") == "stepped"
+    assert fusion.fusion_kernel(configs[0], "cpu") == "blockdiag" and fusion.fusion_kernel(leaky, "cpu") == "stepped"
+    assert fusion.fusion_kernel(configs[0], "cuda") == "stepped"
     blockdiag = execute_fused(configs, tmp_path / "blockdiag")
     for a, b in zip(stepped, blockdiag):
         assert (a["fused_kernel"], b["fused_kernel"]) == ("stepped", "blockdiag")

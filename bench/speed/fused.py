@@ -27,7 +27,8 @@ from rnnbench.bench.optim import make_optimizer
 from rnnbench.bench.speed.timing import sync
 from rnnbench.bench.worker import setup_worker_numerics
 from rnnbench.models import ModelConfig, SequenceModel
-from rnnbench.models.fused import FUSED_KERNELS, FusedSequenceModel, StackedAdam, fused_kernels, fused_loss, per_run_clip_
+from rnnbench.models.fused import FUSED_KERNELS, FusedSequenceModel, fused_kernels, fused_loss
+from rnnbench.models.stacked import StackedAdam, per_run_clip_
 from rnnbench.tasks import TASKS
 
 ROWS = [  # (cell, B, H, T)
