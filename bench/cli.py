@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rnnbench.bench.commands.describe import cmd_list, cmd_show
 from rnnbench.bench.commands.leaderboard import cmd_leaderboard
-from rnnbench.bench.commands.reproduce import cmd_reproduce
+from rnnbench.bench.commands.reproduce import CPU_KERNELS, cmd_reproduce
 from rnnbench.bench.commands.run import cmd_run
 from rnnbench.bench.devices import GIB_PER_GPU_WORKER, WORKERS_PER_GPU
 from rnnbench.bench.registry import ConfigError, one_line_warnings
@@ -145,8 +145,8 @@ def _parser() -> argparse.ArgumentParser:
                          "their configs (each alone, as a sweep worker trains: one thread, flush-to-zero) into a "
                          "fresh folder and compare each new record with the published one exactly: status, metrics, "
                          "scores, best step, history, gradient statistics (not the wall or creation time, commit, "
-                         "versions or device). Same numbers are promised on the same machine and torch version, for "
-                         "unfused runs. Exit 0 where every run gives its numbers, 1 where one differs, 2 on bad input.")
+                         "versions or device). Same numbers are promised for the same torch version and CPU kernels "
+                         "(--cpu-kernels), for unfused runs. Exit 0 where every run gives its numbers, 1 where one differs, 2 on bad input.")
     rep.add_argument("results", type=Path, metavar="RESULTS", help="a results folder or a records.jsonl.gz file")
     rep.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="the runs to retrain (default: --sample of the "
                      "ok and diverged ones)")
@@ -156,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, help="keep the retrained records in this folder (default: a temporary one)")
     rep.add_argument("--list", action="store_true", help="list the records (run id, status, task, combination, "
                      "tuning, wall time) and train nothing")
+    rep.add_argument("--cpu-kernels", choices=CPU_KERNELS, help="the vectorized CPU kernels torch retrains with "
+                     "(its ATEN_CPU_CAPABILITY; float32 rounds differently in each and training amplifies it). "
+                     "Default: the ones the records name (versions.cpu_kernels), where this machine has them, else "
+                     "this machine's best (records made before rnnbench recorded them: the reference results "
+                     "were trained with avx2)")
 
     sub.add_parser("list", parents=[include], help="list tasks (with parameters), remedy axes and levels, and suites")
     show = sub.add_parser("show", parents=[include], help="print a suite as it resolves (with overrides) and its grid's size",

@@ -50,6 +50,7 @@ def versions() -> dict[str, str]:
         "lightning": lightning.__version__,
         "torchmetrics": torchmetrics.__version__,
         "python": platform.python_version(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # float32 rounds differently with AVX2 and AVX512
     }
 
 

@@ -92,3 +92,45 @@ def test_bad_input_fails_in_one_line_before_training(published, tmp_path, capsys
     assert len(err.splitlines()) == 1 and f"run {run_id}: its config makes run" in err, err
     assert main(["reproduce", str(tmp_path / "missing")]) == 2
     assert "no such results folder" in capsys.readouterr().err
+
+
+def test_records_are_retrained_with_the_cpu_kernels_they_name(published, tmp_path, capfd):
+    """Each record names the CPU kernels torch trained it with (versions.cpu_kernels: torch's capability in the
+    worker); a record naming other kernels than this process's is retrained in a process started with them, as its
+    retrained record shows. A record naming none is retrained with this machine's kernels and, where it differs,
+    with the other x86 kernels in turn, with a warning that says so."""
+    import torch
+
+    here = torch.backends.cpu.get_cpu_capability().lower()
+    assert {r["versions"]["cpu_kernels"].lower() for r in _records(published)} == {here}
+    other = "default" if here != "default" else "avx2"  # every x86 machine has the default kernels
+    edited, run_id = _edited(published, tmp_path / "named", lambda r: r["versions"].update(cpu_kernels=other.upper()))
+    out_dir = tmp_path / "retrained"
+    assert main(["reproduce", str(edited), run_id, "--out", str(out_dir)]) in (0, 1)  # float32 may round otherwise
+    out = capfd.readouterr().out
+    assert f"retrained ({other} kernels)" in out and run_id in out, out
+    assert _records_in(out_dir)[run_id]["versions"]["cpu_kernels"].lower() == other
+
+    unnamed, run_id = _edited(published, tmp_path / "unnamed", lambda r: r["versions"].pop("cpu_kernels"))
+    assert main(["reproduce", str(unnamed), run_id]) == 0  # the same with this machine's kernels: tried once
+    captured = capfd.readouterr()
+    assert "do not name the CPU kernels" in captured.err and "--cpu-kernels" in captured.err, captured.err
+    assert captured.out.count(f"retrained ({here} kernels)") == 1 and "that differ" not in captured.out
+
+    def unnamed_and_edited(record):
+        record["versions"].pop("cpu_kernels")
+        record["normalized_score"] += 0.5
+
+    differing, run_id = _edited(published, tmp_path / "differing", unnamed_and_edited)
+    assert main(["reproduce", str(differing), run_id]) == 1
+    captured = capfd.readouterr()
+    tried = [k for k in ("avx512", "avx2") if k != here]
+    assert captured.out.count("DIFFERS (normalized_score by 0.5") == 1 + (here == "avx512"), captured.out
+    assert f"retraining the 1 that differ with torch's {tried[0]} CPU kernels" in captured.out, captured.out
+    assert "0 of 1 run(s) gave their published numbers exactly" in captured.out
+
+
+def _records_in(results: Path) -> dict[str, dict]:
+    import json
+
+    return {p.parent.name: json.loads(p.read_text()) for p in (results / "runs").glob("*/result.json")}
