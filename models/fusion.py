@@ -47,9 +47,8 @@ def fusable(configs: Sequence) -> bool:
 # CPU (AMD EPYC, 1 thread), since unfused vanilla RNNs and GRUs run their own recurrence there
 # (models.layer.RECURRENCE_PAYS):
 #   rnn B=32 H=64 T=50 1.44-1.67x, B=32 H=128 T=50 1.57-1.68x, B=64 H=64 T=100 1.58x, B=64 H=128 T=200 0.89-0.94x
-#   (before: 2.1-2.7x and 1.0-1.1x against torch's CPU kernel); gru B=32 H=64 1.37-1.61x (2.2-2.5x against torch's
-#   CPU GRU kernel, whose B=64 H=128 row was 0.96x already); lstm 0.55-1.05x; rnn leaky_relu 1.98-2.4x and
-#   0.94-0.97x. (The lower ends: against this session's faster unfused recurrences.)
+#   (2.1-2.7x and 1.0-1.1x against torch's CPU kernel); gru B=32 H=64 1.37-1.61x (2.2-2.5x against torch's CPU
+#   GRU kernel, whose B=64 H=128 row is 0.96x); lstm 0.55-1.05x; rnn leaky_relu 1.98-2.4x and 0.94-0.97x.
 # CUDA (H200): rnn B=32 H=64 T=50 2.0x, rnn B=64 H=128 T=200 0.71x, lstm B=32 H=64 0.87x, gru 0.63x, and at the
 #   standard suite's B=64 H=128 T=200 lstm 0.26x, gru 0.19x: the stacked model steps in Python, once per time
 #   step, where each unfused run makes one cuDNN call. Not yet measured there: leaky_relu, whose unfused runs

@@ -54,9 +54,9 @@ SKIPS.register("residual")(Skip(residual=True, min_layers=2))
 # Device type -> cell -> which layers of a cell with a whole-loop recurrence of its own (models.cells:
 # VanillaRecurrence, GRURecurrence) run it instead of torch's fused kernel: "plain" ones, "temporal" (skip) ones.
 # Measured on the CPU (1 thread, forward + backward of a model, recurrence / fused kernel, median of alternating
-# rounds; 2 layers unless said), at this commit:
-#   rnn tanh: B=32 H=32 T=30 0.62-0.64, B=32 H=64 T=50 0.58-0.62, B=64 H=128 T=100 0.96, T=200 1.06 (earlier
-#   commits 0.85-1.08 there); with a temporal skip 0.44-0.48 and 0.73-0.79 of the ceil(T/k) chunked kernel calls.
+# rounds; 2 layers unless said; rnnbench speed-models measures it):
+#   rnn tanh: B=32 H=32 T=30 0.62-0.64, B=32 H=64 T=50 0.58-0.62, B=64 H=128 T=100 0.96, T=200 1.06 (0.85-1.08
+#   across runs there); with a temporal skip 0.44-0.48 and 0.73-0.79 of the ceil(T/k) chunked kernel calls.
 #   gru: B=32 H=32 T=30 0.52, B=32 H=64 T=50 0.55, B=64 H=128 T=100-200 1.01-1.13; with a temporal skip 0.59, 0.66,
 #   0.81-0.97 of the chunked calls (torch's CPU GRU has no oneDNN kernel: it steps through about ten autograd nodes
 #   a step, where the recurrence runs five kernels a step forward, three back).
