@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.bench.registry import ConfigError, one_line_warnings
-from rnnbench.leaderboard.claims import (CLAIMS, DIVERGED, HIDDEN_SIZE, MEASURES, NUM_LAYERS, PROBE, Bound, Claim,
-                                         Subject)
+from rnnbench.leaderboard.claims import (CLAIMS, DIVERGED, HIDDEN_SIZE, MEASURES, NUM_LAYERS, PROBE, SCORE, Bound,
+                                         Claim, Subject)
 from rnnbench.leaderboard.collect import load_results
 from rnnbench.leaderboard.tables import SCORE_RULE, remedy_levels, seed_score, select_tuned
-from rnnbench.leaderboard.effects import mean_ci
+from rnnbench.leaderboard.effects import mean_ci, wilson
 from rnnbench.leaderboard.render import CI_LEVEL, number_text
 
 VERDICTS = {
@@ -51,12 +50,18 @@ INTERVALS = (f"Each value is a mean over seeds followed by its {CI_LEVEL:.0%} in
              "the mean for a score or a log10 ratio, the Wilson score interval for a divergence rate")
 
 
+# the probe's log10 ||dL/dh_1|| / ||dL/dh_T|| at initialisation and after training (the record's grad.probe)
+FLOW = (PROBE, "grad.probe.end.log10_ratio")
+FLOW_COLUMN = "gradient flow (probe's log10 ratio, initialisation → trained)"
+
+
 @dataclass(frozen=True)
 class Verdict:
     claim: Claim
     setting: str | None  # the task label, None where the results hold no setting the claim applies to
     verdict: str  # agrees | disagrees | inconclusive | unchecked (VERDICTS)
     evidence: str
+    flow: str = ""  # a score claim's subjects' gradient flow (gradient_flow): what the records say of why
 
 
 @dataclass(frozen=True)
@@ -85,16 +90,6 @@ def _runs(n: int) -> str:
 
 def _interval(low: float, high: float) -> str:
     return f"[{number_text(low)}, {number_text(high)}]" if np.isfinite(low) else "[no interval]"
-
-
-def wilson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
-    """The Wilson score interval of a proportion k/n: it keeps near its level at a few runs and never collapses to a
-    point at 0 or n (the normal interval does: 3 of 3 would read [1, 1])."""
-    z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
-    p, z2 = k / n, z * z
-    centre, half = p + z2 / (2 * n), z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    low, high = (centre - half) / (1 + z2 / n), (centre + half) / (1 + z2 / n)
-    return (0.0 if k == 0 else low), (1.0 if k == n else high)  # exact where rounding would leave 3e-17
 
 
 def _mean(values: pd.Series, what: str) -> Estimate:
@@ -130,6 +125,17 @@ def estimate(runs: pd.DataFrame, measure: str) -> Estimate:
     ok, lost = int((finished["status"] == "ok").sum()), int((finished["status"] == "diverged").sum())
     said = f"{ok} ok seed{'s' * (ok != 1)}" + (f", {lost} diverged" if lost else "") + left_out
     return _mean(scores, said)
+
+
+def gradient_flow(subjects: dict[Subject, pd.DataFrame]) -> str:
+    """Each subject's mean probe over its runs, at initialisation -> after training (FLOW): whether the gradient of
+    the dependency's loss reaches its source, the measured why of a score's verdict ("" where no run has a probe)."""
+    flows = []
+    for subject, runs in subjects.items():
+        means = [pd.to_numeric(runs[c], errors="coerce").mean() if c in runs else math.nan for c in FLOW]
+        if not runs.empty and not any(math.isnan(m) for m in means):
+            flows.append(f"{subject.label} {number_text(means[0])} → {number_text(means[1])}")
+    return ", ".join(flows)
 
 
 def _settings(runs: pd.DataFrame) -> list[str]:
@@ -223,10 +229,11 @@ def _groups(df: pd.DataFrame, at: pd.Series, claim: Claim, combos: dict[Subject,
 def _check_at(runs: pd.DataFrame, label: str, claim: Claim, combos: dict[Subject, pd.Series]) -> Verdict:
     """The claim's verdict on the runs of one setting (`label`), with its evidence."""
     several = len(_settings(runs)) > 1
-    estimates, notes = {}, {}
+    estimates, notes, read = {}, {}, {}
     for subject in claim.subjects:
         combo = runs[combos[subject]]
         trained, notes[subject] = _chosen(combo[subject.training.matches(combo)], several)
+        read[subject] = trained
         if len(combo) and trained.empty:
             estimates[subject] = Estimate(None, f"(needs {subject.training}; its {_runs(len(combo))} here: "
                                                 f"{training(combo) or 'training not recorded'})")
@@ -237,14 +244,15 @@ def _check_at(runs: pd.DataFrame, label: str, claim: Claim, combos: dict[Subject
     if verdict == "unchecked" and all(estimates[s].value is not None for s in claim.needed):
         evidence += f"; nothing to test: not {claim.applies.words(claim.measure)}"
     how = training(runs)
-    return Verdict(claim, label, verdict, f"{label}{f' ({how})' if how else ''}: {evidence}")
+    flow = gradient_flow(read) if claim.measure == SCORE else ""
+    return Verdict(claim, label, verdict, f"{label}{f' ({how})' if how else ''}: {evidence}", flow)
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
     """The verdicts as a leaderboard table: one row per claim and setting."""
     return pd.DataFrame([{"verdict": v.verdict, "claim": v.claim.title, "expects": v.claim.expects,
-                          "evidence": v.evidence} for v in verdicts],
-                        columns=["verdict", "claim", "expects", "evidence"])
+                          "evidence": v.evidence, FLOW_COLUMN: v.flow} for v in verdicts],
+                        columns=["verdict", "claim", "expects", "evidence", FLOW_COLUMN])
 
 
 def finding(verdicts: list[Verdict]) -> str | None:
@@ -272,6 +280,8 @@ def report(verdicts: list[Verdict]) -> str:
     for v in verdicts:
         lines.append(f"{v.verdict:<12}  {v.claim.title}")
         lines.append(f"              expects {v.claim.expects}; {v.evidence}")
+        if v.flow:
+            lines.append(f"              {FLOW_COLUMN}: {v.flow}")
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
     lines.append(", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS))
     lines.append(f"Scores: {SCORE_RULE}. {INTERVALS}.")

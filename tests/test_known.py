@@ -20,7 +20,8 @@ from rnnbench.bench.grid import expand
 from rnnbench.bench.suite import load_suite
 from rnnbench.leaderboard import load_results
 from rnnbench.leaderboard.claims import CLAIMS
-from rnnbench.leaderboard.known import VERDICTS, check, main, table, wilson
+from rnnbench.leaderboard.effects import wilson
+from rnnbench.leaderboard.known import VERDICTS, check, main, table
 
 T_2 = 4.302652729911275  # Student's t, 0.975 quantile, 2 degrees of freedom (three seeds)
 Z = 1.959963984540054  # the normal's 0.975 quantile
@@ -36,7 +37,8 @@ SGD = {"optimizer": "sgd", "learning_rate": 0.03}
 
 def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score: float | None = None,
            val_score: float | None = None, task: str = "adding", length: int = 150, budget: dict | None = None,
-           max_steps: int = 2000, num_layers: int = 1, probe: float | None = None, suite: str = "known") -> None:
+           max_steps: int = 2000, num_layers: int = 1, probe: float | None = None, trained_probe: float | None = None,
+           suite: str = "known") -> None:
     """A result.json as the runner writes it (a failed run, and a diverged one here, carry no score); its validation
     score (what the tuning protocol chooses on) is its test score unless given."""
     remedies = {**BASELINE_LEVELS, **levels}
@@ -54,7 +56,8 @@ def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score
            "status": status, "metrics": {}, "primary_metric": "mse", "higher_is_better": False,
            "normalized_score": score if status == "ok" else None,
            "val_score": (score if val_score is None else val_score) if status == "ok" else None,
-           "grad": {"probe": {"start": {"log10_ratio": probe}} if probe is not None else {}}}
+           "grad": {"probe": {phase: {"log10_ratio": ratio} for phase, ratio in (("start", probe), ("end", trained_probe))
+                              if ratio is not None}}}
     path = root / "runs" / run_id / "result.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec))
@@ -222,6 +225,30 @@ def test_the_copy_claims_compare_one_combination_against_one(tmp_path):
     seeds(short, CHRONO_LSTM, [0.6, 0.62, 0.64], task="copy", length=100)
     assert only(short, "chrono-lstm-beats-copy-baseline").verdict == "unchecked"
     assert "no copy setting at T ≥ 500" in only(short, "chrono-lstm-beats-copy-baseline").evidence
+
+
+def test_a_score_claim_shows_its_subjects_gradient_flow_at_initialisation_and_after_training(tmp_path, capsys):
+    """Beside a score claim's verdict, each subject's mean probe over the runs it was read on, at initialisation ->
+    after training: why it solved the task or did not (the chrono LSTM's gradient reaches the first step, the
+    default LSTM's does not). The CLI prints it and the page's table has it as a column; a divergence claim has none."""
+    copy = dict(task="copy", length=500)
+    for seed, (score, start, end) in enumerate(((0.0, -60.0, -5.0), (0.01, -52.0, -3.0), (0.02, -56.0, -4.0))):
+        record(tmp_path, LSTM, seed=seed, score=score, probe=start, trained_probe=end, **copy)
+    for seed, (score, start, end) in enumerate(((0.02, -3.0, -1.0), (0.03, -3.2, -2.0), (0.04, -3.1, -1.5))):
+        record(tmp_path, CHRONO_LSTM, seed=seed, score=score, probe=start, trained_probe=end, **copy)
+    chrono = only(tmp_path, "chrono-lstm-beats-copy-baseline")
+    assert chrono.verdict == "disagrees"
+    assert chrono.flow == "LSTM -56 → -4, chrono LSTM -3.1 → -1.5", chrono.flow
+    assert table([chrono]).iloc[0]["gradient flow (probe's log10 ratio, initialisation → trained)"] == chrono.flow
+    assert main([str(tmp_path)]) == 1
+    assert f"gradient flow (probe's log10 ratio, initialisation → trained): {chrono.flow}" in capsys.readouterr().out
+    seeds(tmp_path / "no_probe", LSTM, [0.0, 0.01, 0.02], **copy)
+    seeds(tmp_path / "no_probe", CHRONO_LSTM, [0.6, 0.62, 0.64], **copy)
+    assert only(tmp_path / "no_probe", "chrono-lstm-beats-copy-baseline").flow == ""  # no probe: nothing said
+    for seed in range(5):
+        record(tmp_path / "clip", CLIPPED_IRNN, seed=seed, score=0.0, budget=SGD, probe=-0.2, trained_probe=-20.0)
+        record(tmp_path / "clip", IRNN, seed=seed, status="diverged", budget=SGD, probe=-0.2)
+    assert only(tmp_path / "clip", "clipping-stops-divergence").flow == ""
 
 
 def test_the_vanishing_gradient_is_an_implementation_check_with_its_interval(tmp_path):
