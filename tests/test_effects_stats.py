@@ -124,7 +124,7 @@ def test_holm_adjusts_the_family_and_the_verdict_reads_the_adjusted_p():
     p = pd.Series([0.01, 0.04, np.nan, 0.03, 0.005])
     assert holm(p).tolist()[:2] == pytest.approx([0.03, 0.06]) and math.isnan(holm(p)[2])
     assert holm(p).tolist()[3:] == pytest.approx([0.06, 0.02])
-    assert holm(pd.Series([0.5, 0.9])).tolist() == [1.0, 1.0]  # capped at 1
+    assert holm(pd.Series([0.6, 0.9])).tolist() == [1.0, 1.0]  # capped at 1 (unclipped: 1.2, 1.2)
     assert holm(pd.Series([], dtype=float)).empty
     assert verdict(0.2, holm(p)[4]) == "helps" and verdict(-0.2, holm(p)[4]) == "hurts"
     assert verdict(0.2, holm(p)[3]) == "unclear" and verdict(0.2, np.nan) == "no interval"
