@@ -146,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
                          "fresh folder and compare each new record with the published one exactly: status, metrics, "
                          "scores, best step, history, gradient statistics (not the wall or creation time, commit, "
                          "versions or device). Same numbers are promised for the same torch version and CPU kernels "
-                         "(--cpu-kernels), for unfused runs. Exit 0 where every run gives its numbers, 1 where one differs, 2 on bad input.")
+                         "(--cpu-kernels), for unfused runs. Exit 0 where every run gives its numbers, 1 where one "
+                         "differs, 2 on bad input.")
     rep.add_argument("results", type=Path, metavar="RESULTS", help="a results folder or a records.jsonl.gz file")
     rep.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="the runs to retrain (default: --sample of the "
                      "ok and diverged ones)")
@@ -158,9 +159,9 @@ def _parser() -> argparse.ArgumentParser:
                      "tuning, wall time) and train nothing")
     rep.add_argument("--cpu-kernels", choices=CPU_KERNELS, help="the vectorized CPU kernels torch retrains with "
                      "(its ATEN_CPU_CAPABILITY; float32 rounds differently in each and training amplifies it). "
-                     "Default: the ones the records name (versions.cpu_kernels), where this machine has them, else "
-                     "this machine's best (records made before rnnbench recorded them: the reference results "
-                     "were trained with avx2)")
+                     "Default: the ones the records name (versions.cpu_kernels); for records that name none, this "
+                     "machine's, then, for the runs that differ, the other x86 kernels (rnnbench's published records "
+                     "were trained on machines of both kinds)")
 
     sub.add_parser("list", parents=[include], help="list tasks (with parameters), remedy axes and levels, and suites")
     show = sub.add_parser("show", parents=[include], help="print a suite as it resolves (with overrides) and its grid's size",

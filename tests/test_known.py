@@ -56,8 +56,8 @@ def record(root: Path, levels: dict, *, seed: int = 0, status: str = "ok", score
            "status": status, "metrics": {}, "primary_metric": "mse", "higher_is_better": False,
            "normalized_score": score if status == "ok" else None,
            "val_score": (score if val_score is None else val_score) if status == "ok" else None,
-           "grad": {"probe": {phase: {"log10_ratio": ratio} for phase, ratio in (("start", probe), ("end", trained_probe))
-                              if ratio is not None}}}
+           "grad": {"probe": {phase: {"log10_ratio": ratio}
+                              for phase, ratio in (("start", probe), ("end", trained_probe)) if ratio is not None}}}
     path = root / "runs" / run_id / "result.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec))

@@ -3,6 +3,7 @@ number is caught; bad input fails in one line (exit 2) before any training."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,4 @@ def test_records_are_retrained_with_the_cpu_kernels_they_name(published, tmp_pat
 
 
 def _records_in(results: Path) -> dict[str, dict]:
-    import json
-
     return {p.parent.name: json.loads(p.read_text()) for p in (results / "runs").glob("*/result.json")}

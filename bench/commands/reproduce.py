@@ -6,8 +6,9 @@ Each record is read by the leaderboard's reader (leaderboard.collect.read_record
 (RunConfig.from_dict: its run id must be the record's), trained alone by the one training path (bench.runner.execute)
 into a fresh folder under a sweep worker's numerics (bench.worker.setup_worker_numerics: one intra-op thread,
 flush-to-zero) and with the CPU kernels the records name (versions.cpu_kernels, or --cpu-kernels), and its new
-record compared with the published one field by field, exactly: every MEASURED field (what the run measured), never those that say when, where and by what code it ran (created, wall_seconds,
-git_commit, versions, device, ...: two trainings of one run differ there, bit for bit reproducible or not)."""
+record compared with the published one field by field, exactly: every MEASURED field (what the run measured), never
+those that say when, where and by what code it ran (created, wall_seconds, git_commit, versions, device, ...: two
+trainings of one run differ there, bit for bit reproducible or not)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ MEASURED = ("status", "metrics", "normalized_score", "val_score", "best_step", "
             "last", "steps_trained", "history", "grad", "model_size", "baseline", "reference", "task_data")
 SHOWN_IDS = 3  # run ids an error names as examples
 # torch's vectorized CPU kernels: chosen once per process, when it starts (ATEN_CPU_CAPABILITY, else the machine's
-# best); float32 rounds differently in each, so a run trained with AVX2 kernels and retrained with AVX512 ones agrees
-# for a few steps and then drifts (measured on the reference records: their vanilla RNN runs differ from step ~500)
+# best); float32 rounds differently in each, so a run trained with AVX2 kernels and retrained with AVX512 ones can
+# agree for a while and then drift as training amplifies the difference
 KERNELS_ENV = "ATEN_CPU_CAPABILITY"
 CPU_KERNELS = ("default", "avx2", "avx512")
 TRIED_KERNELS = ("avx512", "avx2")  # the best kernels of x86 machines: where torch takes its kernels by default
