@@ -245,3 +245,42 @@ def test_a_claimed_run_is_held_by_one_claimant_until_it_lets_go(tmp_path):
         other.close()
     with ResultStore(tmp_path).claim(["a", "b", "c"]) as again:
         assert again == {"a", "b", "c"}
+
+
+def test_provenance_names_each_other_version_and_the_dirty_checkouts_with_their_counts():
+    """Records of one code say nothing; against `here`, every record of another rnnbench or torch version counts
+    (a record naming none as "(none recorded)"); without `here`, several versions among the records are named with
+    their counts, sorted; records made in a checkout with uncommitted changes are counted apart."""
+    from rnnbench.bench.store import provenance
+
+    here = {"rnnbench": "0.3.0", "torch": "2.13.0"}
+    same = {"versions": dict(here), "git_commit": "abc123"}
+    assert provenance([same, same], here) == []
+    assert provenance([same, same]) == []
+    assert provenance([]) == [] and provenance([], here) == []
+    records = [
+        same,
+        {"versions": {"rnnbench": "0.2.0", "torch": "2.13.0"}, "git_commit": "abc123-dirty"},
+        {"versions": {"rnnbench": "0.2.0", "torch": "2.12.1"}, "git_commit": "def456"},
+        {"versions": {"torch": "2.13.0"}, "git_commit": None},
+        {"git_commit": "def456-dirty"},
+    ]
+    assert provenance(records, here) == [
+        "4 of the 5 records were made by another rnnbench version than this one (0.3.0): (none recorded) (2), "
+        "0.2.0 (2)",
+        "2 of the 5 records were made by another torch version than this one (2.13.0): (none recorded) (1), "
+        "2.12.1 (1)",
+        "2 of the 5 records were made in a checkout with uncommitted changes (git_commit ...-dirty): their code is "
+        "no commit's",
+    ]
+    assert provenance(records) == [
+        "the 5 records were made by 3 rnnbench versions: (none recorded) (2), 0.2.0 (2), 0.3.0 (1)",
+        "the 5 records were made by 3 torch versions: (none recorded) (1), 2.12.1 (1), 2.13.0 (3)",
+        "2 of the 5 records were made in a checkout with uncommitted changes (git_commit ...-dirty): their code is "
+        "no commit's",
+    ]
+    one_torch = [{"versions": {"rnnbench": v, "torch": "2.13.0"}} for v in ("0.3.0", "0.2.0")]
+    assert provenance(one_torch) == ["the 2 records were made by 2 rnnbench versions: 0.2.0 (1), 0.3.0 (1)"]
+    assert provenance(one_torch, here) == [
+        "1 of the 2 records were made by another rnnbench version than this one (0.3.0): 0.2.0 (1)"
+    ]
