@@ -11,6 +11,7 @@ import itertools
 import pytest
 
 from rnnbench.bench.config import ModelConfig, RunConfig
+from rnnbench.bench import grid
 from rnnbench.bench.grid import expand, grid_size, remedy_combinations, swept_fields
 from rnnbench.bench.registry import ConfigError
 from rnnbench.bench.suite import load_suite
@@ -121,7 +122,7 @@ def test_chosen_tasks_and_seeds_narrow_the_grid_and_an_unknown_task_is_one_line(
         grid_size(suite, ["copy_task"])
 
 
-def test_a_grid_is_refused_above_its_limit_before_any_run_is_built(suite):
+def test_a_grid_is_refused_above_its_limit_before_any_run_is_built(suite, monkeypatch):
     assert len(expand(suite, limit=1008)) == 1008  # exactly at the limit: built
     assert len(expand(suite, limit=None)) == 1008
     with pytest.raises(ConfigError) as err:
@@ -130,6 +131,12 @@ def test_a_grid_is_refused_above_its_limit_before_any_run_is_built(suite):
                               "levels, or --allow-large to train them all")
     # the limit holds the grid asked for: the chosen tasks and seeds (72 runs), not the suite's whole grid
     assert len(expand(suite, tasks=["copy"], seeds=1, limit=72)) == 72
+    # counted, not built: a typo such as seeds: 100000000 is refused at once, not after listing its runs
+    built = []
+    monkeypatch.setattr(grid, "RunConfig", lambda *args: built.append(args))
+    with pytest.raises(ConfigError, match="the grid holds 50,400,000,000 runs, more than 200,000"):
+        expand(suite, seeds=100_000_000)
+    assert built == []
 
 
 def test_each_task_setting_is_checked_before_any_run_is_built(tmp_path):
