@@ -43,16 +43,17 @@ def test_sample_jobs_spreads_over_the_job_list_and_keeps_fused_groups_whole(tiny
 
 def test_the_projection_scales_sampled_jobs_to_the_suites_jobs():
     """65 single runs and 10 fused groups of 6 (75 jobs), a group taking twice a single run's 10 s: the true total is
-    65 * 10 + 10 * 20 = 850 s on one worker. Each sample of 16 jobs projects it by jobs (75 / 16); by runs (125 / the
-    sample's runs) the estimate swung with how many groups the sample drew."""
+    65 * 10 + 10 * 20 = 850 s on one worker. A sample of 16 jobs is scaled by jobs (75 / 16), whatever mix of groups
+    it drew; by runs (125 / the sample's runs) a sample of 5 groups would project 683 s, of none 1250 s."""
     from rnnbench.bench.speed.size import projected_hours
 
     for groups in range(0, 6):  # sampled groups, the rest single runs
         full = groups * 20 + (16 - groups) * 10
-        exact = 850 / 3600
-        hours = projected_hours(full, 0.0, 0.0, 1, 75, 16)
-        assert hours == pytest.approx(full * 75 / 16 / 3600)
-        assert abs(hours - exact) <= abs(full * 125 / (groups * 6 + 16 - groups) / 3600 - exact) + 1e-12
+        assert projected_hours(full, 0.0, 0.0, 1, 75, 16) == pytest.approx(full * 75 / 16 / 3600)
+    assert projected_hours(200, 0.0, 0.0, 2, 75, 16) == pytest.approx(200 / 2 * 75 / 16 / 3600)  # workers share it
+    # start-up: the first sweep's wall beyond its runs' share of the workers, added once
+    assert projected_hours(200, 30.0, 40.0, 2, 75, 16) == pytest.approx((200 / 2 * 75 / 16 + 10) / 3600)
+    assert projected_hours(200, 10.0, 40.0, 2, 75, 16) == pytest.approx(200 / 2 * 75 / 16 / 3600)
 
 
 def test_path_of_names_the_route_the_run_takes_on_the_device():
@@ -70,15 +71,25 @@ def test_path_of_names_the_route_the_run_takes_on_the_device():
 
 
 def test_size_projects_a_tiny_suite_through_the_real_sweep(tiny_suite):
+    """Fused, 3 seeds: the tiny suite's 18 runs are fewer jobs, and the projection scales the sampled jobs' time by
+    the suite's jobs (not its runs): the printed terms give the printed total."""
+    tiny_suite.write_text(tiny_suite.read_text().replace("seeds: 1", "seeds: 3"))
     size = cli("size", "--suite", str(tiny_suite))
-    proc = subprocess.run(size + ["--jobs", "2", "--steps", "2", "4", "--workers", "1"],
+    proc = subprocess.run(size + ["--jobs", "2", "--steps", "2", "4", "--workers", "1", "--fuse"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "sample: 2 runs in 2 jobs" in out and "'failed': 0" in out
-    per_run = float(re.search(r"suite tiny, \d+ runs: [0-9.]+ h projected on this machine \(([0-9.]+) s of wall per run",
-                              out).group(1))
-    assert per_run > 0
+    runs, jobs = map(int, re.search(r"suite tiny: (\d+) runs in (\d+) jobs; sample: \d+ runs in 2 jobs", out).groups())
+    assert runs == 18 and jobs < runs and "'failed': 0" in out
+    terms = re.search(r"projection: ([0-9.]+) s summed job time / 1 workers x (\d+) suite jobs / 2 sampled jobs \+ "
+                      r"([0-9.]+) s pool start-up = ([0-9.]+) s", out)
+    assert terms, out
+    full, suite_jobs, startup, total = float(terms[1]), int(terms[2]), float(terms[3]), float(terms[4])
+    assert suite_jobs == jobs and full > 0
+    assert total == pytest.approx(full * jobs / 2 + startup, abs=0.03)
+    per_run = float(re.search(r"suite tiny, 18 runs: [0-9.]+ h projected on this machine \(([0-9.]+) s of wall per "
+                              r"run", out).group(1))
+    assert per_run == pytest.approx(total / runs, abs=0.006)
     rough = re.search(r"rough projection from 2 steps alone .*: ([0-9.]+) h", out)  # printed before the 2nd sweep
     assert rough and out.index("rough projection") < out.index("  4 steps: sweep wall"), out
     bad = subprocess.run(size + ["--steps", "4", "40"], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -430,7 +430,7 @@ def test_a_run_past_its_time_limit_is_killed_and_failed_and_the_others_train(tin
     assert set(records) == {r.run_id for r in grid}, done.stderr
     assert {rid for rid, r in records.items() if r["status"] != "ok"} == {hung}, done.stdout
     assert records[hung]["status"] == "failed" and "--run-timeout 10 s" in records[hung]["error"]
-    assert records[hung]["wall_seconds"] >= 10
+    assert records[hung]["wall_seconds"] >= 10  # the rule, not a speed: never killed before its limit
 
 
 def _sigterm_inside_fit() -> str:

@@ -845,7 +845,9 @@ def test_a_local_copy_that_is_not_the_named_corpus_is_refused(offline_cache, tmp
 
 
 class _Served:
-    """A local HTTP server for a corpus's files: `files` maps a URL path to its bytes; `hits` counts requests."""
+    """A local HTTP server for a corpus's files: `files` maps a URL path to its bytes; `hits` counts requests. A
+    request is answered once `gate` is set (it is, unless a test clears it to hold the answers), then `delay` seconds
+    after each 64 kB piece."""
 
     def __init__(self, delay: float = 0.0):
         import http.server
@@ -853,11 +855,14 @@ class _Served:
 
         self.files: dict[str, bytes] = {}
         self.hits: Counter = Counter()
+        self.gate = threading.Event()
+        self.gate.set()
         served = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 served.hits[self.path] += 1
+                served.gate.wait(timeout=120)
                 body = served.files.get(self.path)
                 if body is None:
                     self.send_error(404)
@@ -866,7 +871,7 @@ class _Served:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 try:
-                    for i in range(0, len(body), 65536):  # in pieces, slowly where asked: downloads overlap
+                    for i in range(0, len(body), 65536):  # in pieces, slowly where asked
                         self.wfile.write(body[i : i + 65536])
                         time.sleep(delay)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a download's timeout)
@@ -885,7 +890,7 @@ def ptb_server(offline_cache, monkeypatch):
     """The ptb corpus's URLs pointed at a local server holding made-up PTB files of ~150 kB each."""
     from rnnbench.tasks.corpus import CORPORA
 
-    served = _Served(delay=0.02)
+    served = _Served()
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     monkeypatch.setitem(CORPORA, "ptb", {s: (f"{served.url}/ptb.{s}.txt", None) for s in ("train", "valid", "test")})
     lines = {s: _corpus_lines(n, seed=20 + i) for i, (s, n) in enumerate((("train", 28000), ("valid", 22000),
@@ -964,23 +969,45 @@ def _download(name: str, parts: dict) -> str:
 
 
 def test_workers_downloading_at_once_share_one_download(ptb_server, offline_cache):
-    """A sweep's workers all want the corpus at their first text run: 4 processes at once (a slow server, so they
-    overlap) each get the whole corpus, every file is fetched once, and no temp file is left. The processes are
-    spawned, not forked (a fork of this process, which holds other threads, can inherit a lock held mid-call and
-    hang), and the wait for them is bounded."""
+    """A sweep's workers all want the corpus at their first text run: 4 processes at once each get the whole corpus,
+    every file is fetched once, and no temp file is left. They are made to overlap: the server holds its first answer
+    until the other 3 are seen waiting on the corpus's lock (in /proc/locks). The processes are spawned, not forked (a
+    fork of this process, which holds other threads, can inherit a lock held mid-call and hang), and every wait is
+    bounded."""
     import multiprocessing as mp
 
     from rnnbench.tasks.corpus import CORPORA
 
     served, _ = ptb_server
-    with mp.get_context("spawn").Pool(4) as pool:  # the cache folder reaches them in the environment
-        folders = pool.starmap_async(_download, [("ptb", CORPORA["ptb"])] * 4).get(timeout=120)
     folder = offline_cache / "ptb"
+    served.gate.clear()
+    with mp.get_context("spawn").Pool(4) as pool:  # the cache folder reaches them in the environment
+        try:
+            pending = pool.starmap_async(_download, [("ptb", CORPORA["ptb"])] * 4)
+            waiting = _lock_waiters(folder / ".lock", at_least=3, within=120)
+        finally:
+            served.gate.set()
+        folders = pending.get(timeout=120)
+    assert waiting == 3, "the other downloads never waited on the first one's lock"
     assert set(folders) == {str(folder)}
     assert dict(served.hits) == {f"/ptb.{s}.txt": 1 for s in ("train", "valid", "test")}
     for part in ("train", "valid", "test"):
         assert (folder / f"{part}.txt").read_bytes() == served.files[f"/ptb.{part}.txt"]
     assert not _leftovers(folder)
+
+
+def _lock_waiters(path: Path, at_least: int, within: float) -> int:
+    """How many processes wait to flock `path` (the "->" lines of /proc/locks on its inode), polled until there are
+    `at_least` or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    while True:
+        waiting = 0
+        if path.exists():
+            inode = f":{path.stat().st_ino} "
+            waiting = sum("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines())
+        if waiting >= at_least or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.05)
 
 
 def test_the_quick_suites_corpus_ships_with_the_package_and_needs_no_network(offline_cache):

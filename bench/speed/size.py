@@ -10,9 +10,10 @@ trained twice through the real sweep (run_grid: worker pool, records, everything
 to each of --steps (eval_every and warmup_steps cut in proportion, so evaluations keep their share),
 into a temporary folder. A run's time is linear in its step count, a + b * steps (a:
 set-up, probes, test), so the sample's summed run times (each record's wall_seconds, measured with
-the other workers busy beside it) at the two step counts give the sum at the suite's max_steps; the
-projection is that sum / workers * (suite runs / sample runs), plus the pool's start-up once. Diverged
-runs stop early here as they would in the real sweep.
+the other workers busy beside it; a fused group's share its wall time) at the two step counts give the
+sum at the suite's max_steps; the projection is that sum / workers * (suite jobs / sampled jobs), plus
+the pool's start-up once, each term printed. Diverged runs stop early here as they would in the real
+sweep.
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def main(argv=None) -> int:
     print(f"sample at {suite.budget.max_steps} steps (projected): {full / len(sample):.2f} s per run "
           f"({max(0.0, work[s1] - slope * s1) / len(sample):.2f} s of it fixed), {workers} workers side by side; "
           f"pool start-up about {startup:.0f} s")
+    print(f"projection: {full:.2f} s summed job time / {workers} workers x {len(jobs)} suite jobs / {len(sampled)} "
+          f"sampled jobs + {startup:.2f} s pool start-up = {3600 * hours:.2f} s")
     print(f"suite {suite.name}, {len(runs)} runs: {hours:.2f} h projected on this machine "
           f"({3600 * hours / len(runs):.2f} s of wall per run)")
     print(f"per run wall seconds at {s2} steps, by model path (median, runs):")
