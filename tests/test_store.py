@@ -284,3 +284,39 @@ def test_provenance_names_each_other_version_and_the_dirty_checkouts_with_their_
     assert provenance(one_torch, here) == [
         "1 of the 2 records were made by another rnnbench version than this one (0.3.0): 0.2.0 (1)"
     ]
+
+
+def test_a_write_that_fails_names_the_file_and_why_and_leaves_nothing_behind(tmp_path):
+    """Where a file cannot be written (here without a full disk: a missing folder, a folder in the target's place, a
+    file in the records folder's place), the error is a WriteFailed naming the file meant and the system's reason,
+    with its errno, and no temp file is left. An error already naming its file passes through as it is."""
+    import errno
+
+    from rnnbench.bench.store import WriteFailed, write_failed
+
+    missing = tmp_path / "gone" / "index.html"
+    with pytest.raises(WriteFailed) as err:
+        atomic_write(missing, "page")
+    assert err.value.errno == errno.ENOENT and err.value.filename == str(missing)
+    assert str(err.value) == f"cannot write {missing} (No such file or directory)"
+
+    taken = tmp_path / "site" / "index.html"
+    (taken / "inside").mkdir(parents=True)  # a non-empty folder where the page goes: the rename fails
+    with pytest.raises(WriteFailed) as err:
+        atomic_write(taken, b"page")
+    assert err.value.filename == str(taken) and err.value.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST)
+    assert str(err.value).startswith(f"cannot write {taken} (") and sorted(p.name for p in taken.parent.iterdir()) \
+        == ["index.html"]
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "runs").write_text("a file where the records folder goes")
+    store = ResultStore(tmp_path / "out")
+    with pytest.raises(WriteFailed) as err:
+        store.write({"run_id": CFG.run_id, "status": "ok"})
+    assert err.value.filename == str(store.path(CFG.run_id)) and err.value.errno in (errno.ENOTDIR, errno.EEXIST)
+    assert str(err.value).startswith(f"cannot write {store.path(CFG.run_id)} (")
+
+    named = WriteFailed(errno.ENOSPC, "No space left on device", "/elsewhere/result.json")
+    assert write_failed(named, tmp_path / "other") is named
+    bare = write_failed(OSError("quota exceeded"), tmp_path / "big")  # no errno, no strerror: its text
+    assert str(bare) == f"cannot write {tmp_path / 'big'} (quota exceeded)" and bare.filename == str(tmp_path / "big")
