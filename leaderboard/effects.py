@@ -71,11 +71,11 @@ def _runs(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (task_label, remedy levels as effect_levels names them, seed): the bounded score (seed_score; NaN
     where the run failed) and `blank`, whether the run diverged before any validation (it scores 0 without a
     measurement). Runs that share all of these (records merged from elsewhere) are averaged."""
-    for column in ("task_label", "status", "normalized_score"):
+    for column in ("task_label", "status", "normalized_score", "seed"):
         if column not in df:
             raise ValueError(f"remedy effects need the runs' {column!r} column (leaderboard.load_results' frame)")
     frame = pd.DataFrame({"task_label": df["task_label"], **effect_levels(df),
-                          "seed": df["seed"] if "seed" in df else np.nan, "score": seed_score(df),
+                          "seed": df["seed"], "score": seed_score(df),
                           "blank": (df["status"] == "diverged") & df["normalized_score"].isna()})
     return frame.groupby(["task_label", *AXES, "seed"], dropna=False, sort=False).agg(
         score=("score", "mean"), blank=("blank", "all")).reset_index()

@@ -220,8 +220,7 @@ def _groups(df: pd.DataFrame, at: pd.Series, claim: Claim, combos: dict[Subject,
     it needs has runs trained as it needs (all of them where none has)."""
     if not claim.matched:
         return [at]
-    tuning = df["tuning"] if "tuning" in df else pd.Series("", index=df.index)
-    tried = [at & (tuning == t) for t in _settings(df[at])]
+    tried = [at & (df["tuning"] == t) for t in _settings(df[at])]
     tried = [rows for rows in tried if all((rows & combos[s] & s.training.matches(df)).any() for s in claim.needed)]
     return tried or [at]
 

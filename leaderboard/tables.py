@@ -101,8 +101,7 @@ def select_tuned(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
     keys = ["task_label", "combo"]
-    tuning = df["tuning"] if "tuning" in df else pd.Series("", index=df.index)
-    df = df.assign(tuning=tuning, _val=validation_score(df),
+    df = df.assign(_val=validation_score(df),
                    _opt=df.get("config.budget.optimizer", pd.Series("", index=df.index)).fillna(""),
                    _rate=_column(df, "config.budget.learning_rate"))
     means = df.groupby([*keys, "tuning"], sort=False).agg(_mean=("_val", "mean"), _opt=("_opt", "first"),
@@ -145,8 +144,7 @@ def task_table(df: pd.DataFrame) -> pd.DataFrame:
     ).join(df.assign(score=seed_score(df)).groupby(keys)["score"].agg(["mean", "sem"])
            .rename(columns={"mean": "score", "sem": "score_se"}), how="outer") \
         .join(df.groupby(keys)["params"].mean(), how="outer") \
-        .join(df.assign(tuning=df["tuning"] if "tuning" in df else "").groupby(keys)["tuning"]
-              .agg(lambda s: ", ".join(sorted(set(s) - {""}))), how="outer")
+        .join(df.groupby(keys)["tuning"].agg(lambda s: ", ".join(sorted(set(s) - {""}))), how="outer")
     counts = pd.crosstab([df["task_label"], df["combo"]], df["status"]).reindex(columns=list(STATUSES), fill_value=0)
     counts = counts.rename(columns=lambda s: f"n_{s}").assign(n_runs=lambda c: c.sum(axis=1))
     # the task's metric and direction, from any run that got far enough to record them

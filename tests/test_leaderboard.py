@@ -334,9 +334,12 @@ def test_dedupe_keeps_newest_record(tmp_path):
     write_record(new, value=0.05, run_id="r1", created="2026-11-28T10:00:00+00:00")
     write_record(old, value=0.10, run_id="r1", created="2026-11-27T10:00:00+00:00")
     write_record(old, value=0.12, run_id="r2", seed=1)
-    df = load_results([new, old])  # the newer record comes first: the date decides, not the order
-    assert sorted(df.run_id) == ["r1", "r2"]
-    assert df.set_index("run_id").loc["r1", "value"] == 0.05
+    write_record(new, value=0.20, run_id="r3", seed=2, created=None)  # a record without a date is older than any
+    write_record(old, value=0.30, run_id="r3", seed=2, created="2026-11-01T10:00:00+00:00")
+    for order in ([new, old], [old, new]):  # the date decides, not the order
+        df = load_results(order).set_index("run_id")
+        assert sorted(df.index) == ["r1", "r2", "r3"]
+        assert df.loc["r1", "value"] == 0.05 and df.loc["r3", "value"] == 0.30
 
 
 def test_a_newer_failed_record_does_not_hide_a_result(tmp_path):

@@ -91,6 +91,18 @@ def test_tied_combos_share_the_best_rank_and_the_next_combo_counts_them(tmp_path
     assert by_combo(overall_table(df), "mean_rank") == {"gru": 1.5, "lstm": 2.0, "rnn": 2.0}
 
 
+def test_the_task_table_lists_settings_in_natural_order_then_by_rank(tmp_path):
+    """Three delays written 100, 7, 50: the table shows delay 7, then 50, then 100 (as text 100 would come first),
+    each task's combos by rank (rnn 0.3 below gru 0.6 though it sorts first by name)."""
+    for delay in (100, 7, 50):
+        record(tmp_path, "rnn", 0, 0.3, delay=delay)
+        record(tmp_path, "gru", 0, 0.6, delay=delay)
+    table = task_table(load_results(tmp_path))
+    assert list(zip(table["task_label"], table["combo"])) == [
+        (f"delayed_recall(delay={d})", combo) for d in (7, 50, 100) for combo in ("gru", "rnn")
+    ]
+
+
 def test_combos_without_a_score_on_a_task_share_its_last_rank(tmp_path):
     """lstm 0.6, gru 0.3, and two combos whose every run failed: ranks 1, 2, 3, 3."""
     record(tmp_path, "lstm", 0, 0.6)
