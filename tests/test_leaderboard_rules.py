@@ -385,6 +385,26 @@ def test_a_record_with_a_field_that_no_run_could_hold_is_left_out_with_a_warning
     assert by_combo(task_table(df), "score") == pytest.approx({"lstm": 0.7, "rnn": 0.5})
 
 
+@pytest.mark.parametrize("content, reason", [
+    (b'{"run_id": "cut", "status": "ok", "normalized_sc', "Unterminated string"),  # a write cut short
+    (b'{"run_id": "caf\xe9"}', "can't decode byte 0xe9"),  # not UTF-8
+])
+def test_an_unreadable_result_file_is_left_out_with_a_warning_naming_it_and_why(tmp_path, content, reason):
+    """A result file that is no JSON (cut short) or no UTF-8 among good ones (lstm 0.8, rnn 0.5): every number as
+    without it; the one warning names the file and the reason."""
+    record(tmp_path, "lstm", 0, 0.8)
+    record(tmp_path, "rnn", 0, 0.5)
+    bad = tmp_path / "runs" / "damaged" / "result.json"
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    with pytest.warns(UserWarning) as caught:
+        df = load_results(tmp_path)
+    (warning,) = [w for w in caught if "damaged" in str(w.message)]
+    assert str(warning.message).startswith(f"skipping unreadable result file {bad}: ")
+    assert reason in str(warning.message)
+    assert by_combo(task_table(df), "score") == pytest.approx({"lstm": 0.8, "rnn": 0.5})
+
+
 def test_a_record_without_a_task_version_counts_as_older_than_any(tmp_path):
     """lstm's runs of task version 1 score 0.8; one from before the version was recorded scores 0.2: left out."""
     record(tmp_path, "lstm", 0, 0.8)
