@@ -132,11 +132,12 @@ def test_a_grid_is_refused_above_its_limit_before_any_run_is_built(suite, monkey
     # the limit holds the grid asked for: the chosen tasks and seeds (72 runs), not the suite's whole grid
     assert len(expand(suite, tasks=["copy"], seeds=1, limit=72)) == 72
     # counted, not built: a typo such as seeds: 100000000 is refused at once, not after listing its runs
-    built = []
-    monkeypatch.setattr(grid, "RunConfig", lambda *args: built.append(args))
+    built, real = [], grid.RunConfig  # a spy: each run still built by the real RunConfig, and counted
+    monkeypatch.setattr(grid, "RunConfig", lambda *args: built.append(args) or real(*args))
     with pytest.raises(ConfigError, match="the grid holds 50,400,000,000 runs, more than 200,000"):
         expand(suite, seeds=100_000_000)
     assert built == []
+    assert len(expand(suite, tasks=["copy"], seeds=1)) == len(built) == 72  # the spy sees what is built
 
 
 def test_each_task_setting_is_checked_before_any_run_is_built(tmp_path):
