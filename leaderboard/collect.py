@@ -198,12 +198,12 @@ def separate_settings(df: pd.DataFrame) -> pd.DataFrame:
         return df[columns].apply(lambda row: hashlib.sha256("|".join(map(str, row)).encode()).hexdigest()[:6], axis=1)
 
     setting, training = digest(fields), digest(training)
-    suite = df["suite"].astype(str) if "suite" in df else setting
+    suite = df["suite"].astype(str) if "suite" in df else None  # records without one: no suite tells them apart
     labels = df["task_label"].copy()
     for label, rows in df.groupby("task_label").groups.items():
         if setting[rows].nunique() < 2:
             continue
-        by_suite = suite[rows].groupby(setting[rows]).nunique().eq(1).all() and \
+        by_suite = suite is not None and suite[rows].groupby(setting[rows]).nunique().eq(1).all() and \
             setting[rows].groupby(suite[rows]).nunique().eq(1).all()  # one suite per setting and vice versa
         differ = [c for c in fields if df.loc[rows, c].map(str).nunique() > 1]
         named = not by_suite and "task_data" not in differ and len(differ) <= NAMED_FIELDS
