@@ -140,7 +140,7 @@ def gradient_flow(subjects: dict[Subject, pd.DataFrame]) -> str:
 
 def _settings(runs: pd.DataFrame) -> list[str]:
     """The optimizer settings the runs trained at ("adam lr=0.01": collect's `tuning` column), in order."""
-    return sorted(set(runs["tuning"].dropna()) - {""}) if "tuning" in runs else []
+    return sorted(set(runs["tuning"].dropna()) - {""})
 
 
 def training(runs: pd.DataFrame) -> str:
